@@ -1,0 +1,60 @@
+#![doc = include_str!("../README.md")]
+// A test-support crate: panicking is how a contract reports a violation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod plans;
+pub mod queue;
+
+use chom_kernel::jobs::JobQueue;
+use chom_kernel::store::Store;
+use chom_tenancy::PlanRepository;
+use std::sync::Arc;
+
+/// Everything a suite needs from one backend, on one fresh database.
+pub struct Backend {
+    /// Units of work.
+    pub store: Arc<dyn Store>,
+    /// Two queue handles on separate connection pools of the same database: two "workers".
+    pub queues: [Arc<dyn JobQueue>; 2],
+    /// The plan catalogue.
+    pub plans: Arc<dyn PlanRepository>,
+    /// Keeps the database alive for the test (temporary directory, test database).
+    pub guard: Box<dyn std::any::Any + Send + Sync>,
+}
+
+/// Generates one `#[tokio::test]` per contract, each on a backend from `$setup`
+/// (an `async fn() -> Backend`).
+#[macro_export]
+macro_rules! contract_tests {
+    ($setup:ident) => {
+        $crate::contract_tests!(@each $setup; queue:
+            enqueue_in_a_rolled_back_unit_of_work_leaves_no_job,
+            a_state_change_and_its_job_commit_or_vanish_together,
+            unique_keys_deduplicate_jobs,
+            completion_is_fenced_by_worker_and_attempt,
+            an_expired_lease_is_rescued_and_the_job_runs_again,
+            a_dead_worker_loses_its_lease_and_a_live_runner_reruns_the_job,
+            failures_retry_with_growing_delay_then_go_dead_with_the_error,
+            permanent_errors_bury_the_job_at_once,
+            two_workers_drain_a_thousand_jobs_each_exactly_once,
+            a_periodic_job_scheduled_twice_in_one_window_exists_once,
+            shutdown_during_a_job_releases_it_and_another_worker_runs_it,
+            shutdown_lets_a_short_job_finish,
+            delayed_jobs_wait_for_their_time);
+        $crate::contract_tests!(@each $setup; plans:
+            the_catalogue_is_seeded_cheapest_first,
+            unknown_plans_are_none,
+            saves_are_upserts_inside_a_unit_of_work);
+    };
+    (@each $setup:ident; $module:ident: $($name:ident),+ $(,)?) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let backend = super::$setup().await;
+                    $crate::$module::$name(&backend).await;
+                }
+            )+
+        }
+    };
+}

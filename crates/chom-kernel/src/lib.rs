@@ -1,0 +1,12 @@
+#![doc = include_str!("../README.md")]
+
+pub mod cache;
+pub mod error;
+pub mod ids;
+pub mod jobs;
+pub mod store;
+pub mod tenant;
+
+pub use error::StoreError;
+pub use ids::*;
+pub use tenant::TenantContext;

@@ -1,0 +1,19 @@
+//! The port contracts on PostgreSQL: each test gets a database cloned from the migrated template.
+
+use chom_contract_tests::{Backend, contract_tests};
+use chom_postgres::PgStore;
+use chom_postgres::testing::TestDatabase;
+use std::sync::Arc;
+
+async fn backend() -> Backend {
+    let db = TestDatabase::new().await.expect("test database");
+    let other = PgStore::connect(&db.url, 10).await.expect("second pool");
+    Backend {
+        store: Arc::new(db.store.clone()),
+        queues: [Arc::new(db.store.queue()), Arc::new(other.queue())],
+        plans: Arc::new(db.store.plans()),
+        guard: Box::new(db),
+    }
+}
+
+contract_tests!(backend);

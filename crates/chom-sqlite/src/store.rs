@@ -1,0 +1,160 @@
+//! The pool, migrations and units of work.
+
+use crate::error::map_err;
+use crate::plans::SqlitePlanRepository;
+use crate::queue::{SqliteJobQueue, enqueue_in};
+use async_trait::async_trait;
+use chom_kernel::jobs::NewJob;
+use chom_kernel::store::{Store, UnitOfWork};
+use chom_kernel::{JobId, StoreError};
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use std::any::Any;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The SQLite schema, embedded.
+pub static MIGRATOR: Migrator = sqlx::migrate!("../../migrations/sqlite");
+
+/// A SQLite database file.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    enqueued: Arc<watch::Sender<u64>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    ///
+    /// # Errors
+    /// `Unavailable` when the file cannot be opened.
+    pub async fn open(path: &Path, max_connections: u32) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(anyhow::anyhow!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(map_err)?;
+        Ok(Self {
+            pool,
+            enqueued: Arc::new(watch::channel(0).0),
+        })
+    }
+
+    /// Applies pending migrations.
+    ///
+    /// # Errors
+    /// A migration failed or was modified after being applied.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The pool.
+    #[must_use]
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// The job queue on this database (sharing this store's wake-up signal).
+    #[must_use]
+    pub fn queue(&self) -> SqliteJobQueue {
+        SqliteJobQueue::new(self.pool.clone(), self.enqueued.clone())
+    }
+
+    /// The plan catalogue on this database.
+    #[must_use]
+    pub fn plans(&self) -> SqlitePlanRepository {
+        SqlitePlanRepository::new(self.pool.clone())
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn begin(&self) -> Result<Box<dyn UnitOfWork>, StoreError> {
+        let tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        Ok(Box::new(SqliteUnitOfWork {
+            tx,
+            enqueued: 0,
+            signal: self.enqueued.clone(),
+        }))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+}
+
+/// One SQLite transaction (holding the write lock).
+#[derive(Debug)]
+pub struct SqliteUnitOfWork {
+    tx: Transaction<'static, Sqlite>,
+    enqueued: u64,
+    signal: Arc<watch::Sender<u64>>,
+}
+
+impl SqliteUnitOfWork {
+    /// The connection of the transaction, for repositories.
+    pub fn conn(&mut self) -> &mut SqliteConnection {
+        &mut self.tx
+    }
+}
+
+#[async_trait]
+impl UnitOfWork for SqliteUnitOfWork {
+    async fn enqueue(&mut self, job: NewJob) -> Result<Option<JobId>, StoreError> {
+        let id = enqueue_in(&mut self.tx, &job).await?;
+        if id.is_some() {
+            self.enqueued += 1;
+        }
+        Ok(id)
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        let Self {
+            tx,
+            enqueued,
+            signal,
+        } = *self;
+        tx.commit().await.map_err(map_err)?;
+        if enqueued > 0 {
+            signal.send_modify(|n| *n = n.wrapping_add(enqueued));
+        }
+        Ok(())
+    }
+
+    async fn rollback(self: Box<Self>) -> Result<(), StoreError> {
+        self.tx.rollback().await.map_err(map_err)
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}

@@ -1,0 +1,22 @@
+//! The port contracts on SQLite: each test gets a fresh database file in a temporary directory.
+
+use chom_contract_tests::{Backend, contract_tests};
+use chom_sqlite::SqliteStore;
+use std::sync::Arc;
+
+async fn backend() -> Backend {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("chom.db");
+    let store = SqliteStore::open(&path, 4).await.expect("open");
+    store.migrate().await.expect("migrate");
+    // A second, independent pool on the same file: another "process".
+    let other = SqliteStore::open(&path, 4).await.expect("open again");
+    Backend {
+        store: Arc::new(store.clone()),
+        queues: [Arc::new(store.queue()), Arc::new(other.queue())],
+        plans: Arc::new(store.plans()),
+        guard: Box::new(dir),
+    }
+}
+
+contract_tests!(backend);
