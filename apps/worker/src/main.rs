@@ -1,1 +1,79 @@
-fn main() {}
+//! `chom-worker`: runs queued jobs and the periodic scheduler until SIGTERM/SIGINT, then lets
+//! running jobs finish within the grace period and releases the rest (they run again elsewhere).
+
+use chom_api::config::Settings;
+use chom_api::wiring::Services;
+use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tokio_util::sync::CancellationToken;
+
+/// CHOM background worker. Reads the same configuration as chom-api (chom.toml, CHOM_* variables).
+#[derive(Debug, Parser)]
+#[command(name = "chom-worker", version, about, long_about)]
+struct Cli {
+    /// Configuration file (TOML). Default: ./chom.toml if it exists.
+    #[arg(long, short = 'c', env = "CHOM_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("chom-worker: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("chom-worker: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(settings)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chom-worker: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    chom_api::telemetry::init_logging(&settings.log);
+    chom_api::telemetry::prometheus()?;
+    let services = Services::from_settings(&settings).await?;
+    let shutdown = CancellationToken::new();
+    let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
+    tracing::info!(database = services.store.backend(), "chom-worker started");
+    let stats = chom_api::jobs::run_worker(services, settings, "worker", shutdown).await?;
+    signals.abort();
+    tracing::info!(?stats, "chom-worker stopped");
+    Ok(())
+}
+
+async fn wait_for_signal(shutdown: CancellationToken) {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    tracing::info!("shutdown requested");
+    shutdown.cancel();
+}

@@ -40,7 +40,8 @@ macro_rules! contract_tests {
             a_periodic_job_scheduled_twice_in_one_window_exists_once,
             shutdown_during_a_job_releases_it_and_another_worker_runs_it,
             shutdown_lets_a_short_job_finish,
-            delayed_jobs_wait_for_their_time);
+            delayed_jobs_wait_for_their_time,
+            pruning_removes_only_old_finished_jobs);
         $crate::contract_tests!(@each $setup; plans:
             the_catalogue_is_seeded_cheapest_first,
             unknown_plans_are_none,

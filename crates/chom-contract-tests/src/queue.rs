@@ -530,3 +530,49 @@ pub async fn delayed_jobs_wait_for_their_time(b: &Backend) {
         .unwrap();
     assert_eq!(got.iter().map(|j| j.id).collect::<Vec<_>>(), vec![id]);
 }
+
+/// Pruning removes old finished jobs and keeps queued, running and recent ones.
+pub async fn pruning_removes_only_old_finished_jobs(b: &Backend) {
+    let q = &b.queues[0];
+    let w = WorkerId::generate("w");
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(
+            q.enqueue(NewJob::new("test::noop", serde_json::json!({})))
+                .await
+                .unwrap()
+                .unwrap(),
+        );
+    }
+    let claimed = q
+        .claim(&w, &queues(), 2, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 2);
+    assert_eq!(q.complete(&w, &[claimed[0].lease()]).await.unwrap(), 1);
+    assert!(q.fail(&w, claimed[1].lease(), "boom", None).await.unwrap());
+    assert_eq!(
+        q.prune(Duration::from_secs(60), Duration::from_secs(60))
+            .await
+            .unwrap(),
+        0
+    );
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Done jobs older than 10 ms go; dead ones are kept longer.
+    assert_eq!(
+        q.prune(Duration::from_millis(10), Duration::from_secs(60))
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(q.get(claimed[0].id).await.unwrap().is_none());
+    assert_eq!(state_of(q, claimed[1].id).await, JobState::Dead);
+    assert_eq!(
+        q.prune(Duration::from_millis(10), Duration::from_millis(10))
+            .await
+            .unwrap(),
+        1
+    );
+    let counts = q.counts().await.unwrap();
+    assert_eq!((counts.queued, counts.done, counts.dead), (1, 0, 0));
+}

@@ -332,6 +332,13 @@ pub trait JobQueue: Send + Sync {
     /// `Unavailable`, `Unexpected`.
     async fn counts(&self) -> Result<QueueCounts, StoreError>;
 
+    /// Deletes `done` jobs finished before `done_before` ago and `dead` jobs finished before
+    /// `dead_before` ago. Returns how many rows were deleted.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn prune(&self, done_before: Duration, dead_before: Duration) -> Result<u64, StoreError>;
+
     /// A wake-up source for idle workers.
     ///
     /// # Errors

@@ -282,6 +282,20 @@ impl JobQueue for PgJobQueue {
         Ok(counts)
     }
 
+    async fn prune(&self, done_before: Duration, dead_before: Duration) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "DELETE FROM jobs
+             WHERE (state = 'done' AND finished_at < now() - make_interval(secs => $1))
+                OR (state = 'dead' AND finished_at < now() - make_interval(secs => $2))",
+        )
+        .bind(secs(done_before))
+        .bind(secs(dead_before))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected())
+    }
+
     async fn wakeup(&self) -> Result<Box<dyn Wakeup>, StoreError> {
         let mut listener = PgListener::connect_with(&self.pool)
             .await

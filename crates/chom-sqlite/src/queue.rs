@@ -307,6 +307,20 @@ impl JobQueue for SqliteJobQueue {
         Ok(counts)
     }
 
+    async fn prune(&self, done_before: Duration, dead_before: Duration) -> Result<u64, StoreError> {
+        let now = now_ms();
+        let r = sqlx::query(
+            "DELETE FROM jobs
+             WHERE (state = 'done' AND finished_at < ?1) OR (state = 'dead' AND finished_at < ?2)",
+        )
+        .bind(now.saturating_sub(dur_ms(done_before)))
+        .bind(now.saturating_sub(dur_ms(dead_before)))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected())
+    }
+
     async fn wakeup(&self) -> Result<Box<dyn Wakeup>, StoreError> {
         Ok(Box::new(SignalWakeup {
             rx: self.signal.subscribe(),

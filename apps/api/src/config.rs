@@ -1,0 +1,366 @@
+//! Typed settings: defaults, then an optional `chom.toml`, then `CHOM_*` environment variables
+//! (`CHOM_SERVER__PORT=8080`: a double underscore separates sections). Secrets are wrapped so
+//! they never print. A bad value stops start-up with a message naming the key.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Everything the API and the worker read at start-up.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// HTTP server.
+    pub server: ServerSettings,
+    /// Database.
+    pub database: DatabaseSettings,
+    /// Redis (cache, rate limits). Unset: in-memory.
+    pub redis: RedisSettings,
+    /// Job runner.
+    pub worker: WorkerSettings,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+/// HTTP server settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Interface to bind.
+    pub host: String,
+    /// Port to bind; 0 picks a free one.
+    pub port: u16,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+    /// Largest accepted JSON body, bytes.
+    pub max_body_bytes: usize,
+}
+
+/// Database settings.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://…` for PostgreSQL, `sqlite://PATH` for SQLite. Unset: SQLite at `sqlite_path`.
+    #[serde(serialize_with = "ser_opt_secret")]
+    pub url: Option<SecretString>,
+    /// The embedded default's database file.
+    pub sqlite_path: PathBuf,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+/// Redis settings.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://…`. Unset: in-memory cache and rate limiter (one process only).
+    #[serde(serialize_with = "ser_opt_secret")]
+    pub url: Option<SecretString>,
+    /// Prefix of every key.
+    pub key_prefix: String,
+}
+
+/// Which processes run jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmbeddedWorker {
+    /// In-process on SQLite, separate `chom-worker` on PostgreSQL.
+    Auto,
+    /// Always run an in-process worker in the API.
+    On,
+    /// Never: jobs are run by `chom-worker` processes.
+    Off,
+}
+
+/// Job runner settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSettings {
+    /// Whether `chom-api` runs jobs itself.
+    pub embedded: EmbeddedWorker,
+    /// Jobs run at once per process.
+    pub concurrency: usize,
+    /// Lease of a claimed job, seconds (heartbeat every third).
+    pub lease_secs: u64,
+    /// Seconds running jobs get to finish on SIGTERM before they are released.
+    pub shutdown_grace_secs: u64,
+}
+
+/// Log output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line (production, log shippers).
+    Json,
+    /// Human-readable lines.
+    Pretty,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `json` or `pretty`.
+    pub format: LogFormat,
+    /// A tracing filter (`info`, `chom_api=debug,info`); `RUST_LOG` overrides it.
+    pub filter: String,
+}
+
+#[expect(
+    clippy::ref_option,
+    reason = "serde's serialize_with passes a reference"
+)]
+fn ser_opt_secret<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(_) => s.serialize_some("[redacted]"),
+        None => s.serialize_none(),
+    }
+}
+
+fn redacted(v: Option<&SecretString>) -> &'static str {
+    if v.is_some() {
+        "Some([redacted])"
+    } else {
+        "None"
+    }
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redacted(self.url.as_ref()))
+            .field("sqlite_path", &self.sqlite_path)
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSettings")
+            .field("url", &redacted(self.url.as_ref()))
+            .field("key_prefix", &self.key_prefix)
+            .finish()
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings {
+                host: "127.0.0.1".into(),
+                port: 8080,
+                workers: 0,
+                max_body_bytes: 256 * 1024,
+            },
+            database: DatabaseSettings {
+                url: None,
+                sqlite_path: PathBuf::from("var/chom.db"),
+                max_connections: 10,
+            },
+            redis: RedisSettings {
+                url: None,
+                key_prefix: "chom:".into(),
+            },
+            worker: WorkerSettings {
+                embedded: EmbeddedWorker::Auto,
+                concurrency: 16,
+                lease_secs: 60,
+                shutdown_grace_secs: 20,
+            },
+            log: LogSettings {
+                format: LogFormat::Json,
+                filter: "info".into(),
+            },
+        }
+    }
+}
+
+/// Which database the settings select.
+#[derive(Debug, Clone)]
+pub enum DatabaseTarget {
+    /// A PostgreSQL URL.
+    Postgres(SecretString),
+    /// A SQLite file.
+    Sqlite(PathBuf),
+}
+
+/// A configuration error: the key and what is wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {key}: {reason}")]
+pub struct ConfigError {
+    /// Dotted key (`server.port`), as in `chom.toml`; `CHOM_SERVER__PORT` in the environment.
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(key: &str, reason: impl Into<String>) -> Self {
+        Self {
+            key: key.to_owned(),
+            reason: reason.into(),
+        }
+    }
+}
+
+impl Settings {
+    /// Loads defaults ← `file` (if it exists, or must exist when given explicitly) ← `CHOM_*`.
+    ///
+    /// # Errors
+    /// A value has the wrong type or is out of range; the error names the key.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError::new(
+                    "config file",
+                    format!("{} does not exist", path.display()),
+                ));
+            }
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None => figment = figment.merge(Toml::file("chom.toml")),
+        }
+        Self::from_figment(figment.merge(Env::prefixed("CHOM_").split("__")))
+    }
+
+    /// Extracts and validates settings from a prepared figment (used by tests).
+    ///
+    /// # Errors
+    /// As [`Settings::load`].
+    pub fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let settings: Settings = figment.extract().map_err(|e| {
+            let key = if e.path.is_empty() {
+                "(root)".to_owned()
+            } else {
+                e.path.join(".")
+            };
+            ConfigError::new(&key, e.kind.to_string())
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.host.trim().is_empty() {
+            return Err(ConfigError::new("server.host", "must not be empty"));
+        }
+        if self.server.max_body_bytes < 1024 {
+            return Err(ConfigError::new(
+                "server.max_body_bytes",
+                "must be at least 1024",
+            ));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::new(
+                "database.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if self.worker.concurrency == 0 {
+            return Err(ConfigError::new("worker.concurrency", "must be at least 1"));
+        }
+        if self.worker.lease_secs < 3 {
+            return Err(ConfigError::new("worker.lease_secs", "must be at least 3"));
+        }
+        if let Some(url) = &self.redis.url {
+            if !url.expose_secret().starts_with("redis://")
+                && !url.expose_secret().starts_with("rediss://")
+            {
+                return Err(ConfigError::new(
+                    "redis.url",
+                    "must start with redis:// or rediss://",
+                ));
+            }
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
+            return Err(ConfigError::new("log.filter", e.to_string()));
+        }
+        self.database_target().map(drop)
+    }
+
+    /// The database these settings select.
+    ///
+    /// # Errors
+    /// `database.url` has an unknown scheme.
+    pub fn database_target(&self) -> Result<DatabaseTarget, ConfigError> {
+        let Some(url) = &self.database.url else {
+            return Ok(DatabaseTarget::Sqlite(self.database.sqlite_path.clone()));
+        };
+        let raw = url.expose_secret();
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Ok(DatabaseTarget::Postgres(url.clone()))
+        } else if let Some(path) = raw.strip_prefix("sqlite://") {
+            if path.is_empty() {
+                return Err(ConfigError::new(
+                    "database.url",
+                    "sqlite:// needs a file path",
+                ));
+            }
+            Ok(DatabaseTarget::Sqlite(PathBuf::from(path)))
+        } else {
+            Err(ConfigError::new(
+                "database.url",
+                "must start with postgres://, postgresql:// or sqlite://",
+            ))
+        }
+    }
+
+    /// Whether the API process should run jobs itself.
+    #[must_use]
+    pub fn runs_embedded_worker(&self) -> bool {
+        match self.worker.embedded {
+            EmbeddedWorker::On => true,
+            EmbeddedWorker::Off => false,
+            EmbeddedWorker::Auto => matches!(self.database_target(), Ok(DatabaseTarget::Sqlite(_))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    fn with(key: &str, value: serde_json::Value) -> Result<Settings, ConfigError> {
+        Settings::from_figment(
+            Figment::from(Serialized::defaults(Settings::default()))
+                .merge(Serialized::default(key, value)),
+        )
+    }
+
+    #[test]
+    fn defaults_select_the_embedded_sqlite_database_and_worker() {
+        let s = with("server.port", 8080.into()).unwrap();
+        assert!(
+            matches!(s.database_target().unwrap(), DatabaseTarget::Sqlite(p) if p == Path::new("var/chom.db"))
+        );
+        assert!(s.runs_embedded_worker());
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            ("server.port", serde_json::json!("eighty")),
+            ("server.port", serde_json::json!(70000)),
+            ("database.url", serde_json::json!("mysql://x")),
+            ("worker.concurrency", serde_json::json!(0)),
+            ("log.format", serde_json::json!("xml")),
+            ("redis.url", serde_json::json!("http://localhost")),
+        ];
+        for (key, value) in cases {
+            let err = with(key, value.clone()).expect_err(&format!("{key}={value} accepted"));
+            assert_eq!(err.key, key, "{err}");
+        }
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let s = with("database.url", "postgres://chom:hunter2@db/chom".into()).unwrap();
+        assert!(!format!("{s:?}").contains("hunter2"));
+        assert!(!serde_json::to_string(&s).unwrap().contains("hunter2"));
+        assert!(!s.runs_embedded_worker());
+    }
+}

@@ -1,0 +1,200 @@
+//! Building and running the HTTP server (and, on the embedded default, the in-process worker).
+
+use crate::config::Settings;
+use crate::error::ApiError;
+use crate::jobs::run_worker;
+use crate::middleware::observe;
+use crate::routes;
+use crate::telemetry;
+use crate::wiring::Services;
+use actix_web::dev::Server;
+use actix_web::error::JsonPayloadError;
+use actix_web::http::StatusCode;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpRequest, HttpServer, web};
+use chom_jobs::RunStats;
+use std::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Extra routes for tests (a panicking handler, say).
+pub type ExtraRoutes = fn(&mut web::ServiceConfig);
+
+/// A bound, ready-to-run API (and maybe its in-process worker).
+pub struct Application {
+    server: Server,
+    port: u16,
+    host: String,
+    services: Services,
+    worker: Option<(CancellationToken, JoinHandle<anyhow::Result<RunStats>>)>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .field("services", &self.services)
+            .finish_non_exhaustive()
+    }
+}
+
+fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
+    let api = match &err {
+        JsonPayloadError::OverflowKnownLength { limit, .. }
+        | JsonPayloadError::Overflow { limit } => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the body is larger than {limit} bytes"),
+        ),
+        JsonPayloadError::ContentType => ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+            "send the body as application/json",
+        ),
+        JsonPayloadError::Deserialize(e) if e.is_data() => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "VALIDATION_FAILED",
+            format!("the body does not match the expected shape: {e}"),
+        ),
+        JsonPayloadError::Deserialize(e) => {
+            ApiError::malformed_json(format!("the body is not valid JSON: {e}"))
+        }
+        other => ApiError::malformed_json(format!("the body could not be read: {other}")),
+    };
+    api.into()
+}
+
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::not_found(format!(
+        "no route for {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+impl Application {
+    /// Connects, migrates, binds `server.host:server.port` (0 = any free port).
+    ///
+    /// # Errors
+    /// The database cannot be opened or the port cannot be bound.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, None).await
+    }
+
+    /// As [`Application::build`], with extra routes mounted at the root.
+    ///
+    /// # Errors
+    /// As [`Application::build`].
+    pub async fn build_with(
+        settings: Settings,
+        extra: Option<ExtraRoutes>,
+    ) -> anyhow::Result<Self> {
+        let services = Services::from_settings(&settings).await?;
+        let prometheus = telemetry::prometheus()?;
+        let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot bind {}:{} (server.host/server.port): {e}",
+                    settings.server.host,
+                    settings.server.port
+                )
+            })?;
+        let port = listener.local_addr()?.port();
+        let max_body = settings.server.max_body_bytes;
+        let data_services = web::Data::new(services.clone());
+        let data_prometheus = web::Data::new(prometheus);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(observe))
+                .app_data(data_services.clone())
+                .app_data(data_prometheus.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(max_body)
+                        .error_handler(json_error),
+                )
+                .app_data(web::PayloadConfig::default().limit(max_body))
+                .service(routes::health::live)
+                .service(routes::health::ready)
+                .service(routes::metrics::metrics)
+                .configure(routes::docs::configure)
+                .service(web::scope("/api/v1").service(routes::plans::list_plans))
+                .configure(|cfg| {
+                    if let Some(extra) = extra {
+                        extra(cfg);
+                    }
+                })
+                .default_service(web::to(not_found))
+        })
+        .listen(listener)?
+        .shutdown_timeout(settings.worker.shutdown_grace_secs.max(1));
+        if settings.server.workers > 0 {
+            server = server.workers(settings.server.workers);
+        }
+        let server = server.run();
+
+        let worker = if settings.runs_embedded_worker() {
+            let token = CancellationToken::new();
+            let handle = tokio::spawn(run_worker(
+                services.clone(),
+                settings.clone(),
+                "api",
+                token.clone(),
+            ));
+            Some((token, handle))
+        } else {
+            None
+        };
+        Ok(Self {
+            server,
+            port,
+            host: settings.server.host,
+            services,
+            worker,
+        })
+    }
+
+    /// The bound port.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://host:port`.
+    #[must_use]
+    pub fn base_url(&self) -> String {
+        let host = if self.host == "0.0.0.0" {
+            "127.0.0.1"
+        } else {
+            &self.host
+        };
+        format!("http://{host}:{}", self.port)
+    }
+
+    /// Whether jobs run in this process.
+    #[must_use]
+    pub fn has_embedded_worker(&self) -> bool {
+        self.worker.is_some()
+    }
+
+    /// The wired ports (tests read the queue and the store through them).
+    #[must_use]
+    pub fn services(&self) -> &Services {
+        &self.services
+    }
+
+    /// Serves until SIGINT/SIGTERM (actix handles both, stopping gracefully), then stops the
+    /// in-process worker, letting its running jobs finish or releasing them.
+    ///
+    /// # Errors
+    /// The server failed, or the worker panicked.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let result = self.server.await;
+        if let Some((token, handle)) = self.worker {
+            token.cancel();
+            let stats = handle.await??;
+            tracing::info!(?stats, "in-process worker stopped");
+        }
+        result.map_err(Into::into)
+    }
+}
