@@ -1,0 +1,177 @@
+//! `spawn_app()`: the real application on `127.0.0.1:0`, against a temporary SQLite file or a
+//! fresh PostgreSQL database cloned from the migrated template, with real Redis under a
+//! per-test key prefix.
+
+use actix_web::{HttpResponse, web};
+use chom_api::config::Settings;
+use chom_api::startup::Application;
+use chom_postgres::testing::TestDatabase;
+use secrecy::SecretString;
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A running app and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub app_services: chom_api::wiring::Services,
+    pub pg: Option<TestDatabase>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+/// Routes that exist only in tests: a JSON echo (to exercise body parsing) and a panic.
+fn test_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/test/echo",
+        web::post().to(|body: web::Json<serde_json::Value>| async move {
+            HttpResponse::Ok().json(body.into_inner())
+        }),
+    )
+    .route(
+        "/test/typed",
+        web::post().to(|body: web::Json<Typed>| async move {
+            HttpResponse::Ok().json(serde_json::json!({"name": body.name}))
+        }),
+    )
+    .route(
+        "/test/panic",
+        web::get().to(|| async {
+            if std::hint::black_box(true) {
+                panic!("boom in a handler");
+            }
+            HttpResponse::Ok().finish()
+        }),
+    );
+}
+
+#[derive(serde::Deserialize)]
+struct Typed {
+    name: String,
+}
+
+pub fn redis_url() -> String {
+    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// An HTTP client that does not follow redirects (tests look at them).
+pub fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+pub async fn spawn_app(db: Db) -> TestApp {
+    spawn_app_with(db, |_| {}).await
+}
+
+pub async fn spawn_app_with(db: Db, customise: impl FnOnce(&mut Settings)) -> TestApp {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut settings = Settings::default();
+    settings.server.port = 0;
+    settings.server.workers = 2;
+    settings.log.filter = std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into());
+    let redis_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
+    settings.redis.url = Some(SecretString::from(redis_url()));
+    settings.redis.key_prefix = redis_prefix.clone();
+    let pg = match db {
+        Db::Sqlite => {
+            settings.database.sqlite_path = dir.path().join("chom.db");
+            None
+        }
+        Db::Postgres => {
+            let test_db = TestDatabase::new().await.expect("test database");
+            settings.database.url = Some(SecretString::from(test_db.url.clone()));
+            Some(test_db)
+        }
+    };
+    customise(&mut settings);
+    chom_api::telemetry::init_logging(&settings.log);
+    let app = Application::build_with(settings, Some(test_routes))
+        .await
+        .expect("app builds");
+    let address = app.base_url();
+    let app_services = app.services().clone();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: client(),
+        app_services,
+        pg,
+        _dir: dir,
+    }
+}
+
+/// Asserts an RFC 9457 body with `code`, and returns it.
+pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(res.status().as_u16(), status);
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let header_id = res
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(ToOwned::to_owned);
+    let body: serde_json::Value = res.json().await.expect("json body");
+    assert_eq!(content_type, "application/problem+json", "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status, "{body}");
+    assert!(
+        body["type"].as_str().is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["title"].as_str().is_some_and(|t| !t.is_empty()),
+        "{body}"
+    );
+    assert_eq!(body["request_id"].as_str(), header_id.as_deref(), "{body}");
+    body
+}
+
+/// Generates a SQLite and a PostgreSQL variant of an `async fn(Db)` test.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Db::Sqlite).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::helpers::Db::Postgres).await;
+                }
+            )+
+        }
+    };
+}
