@@ -1,1 +1,146 @@
-fn main() {}
+//! `cargo xtask`: the project's developer tasks, in Rust (no shell scripts to keep in sync).
+
+mod bench;
+mod boundaries;
+mod db;
+mod services;
+mod util;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", about = "CHOM developer tasks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Everything CI checks: fmt, clippy, boundaries, OpenAPI freshness, the whole test suite.
+    Ci,
+    /// Start the services tests need (if missing), then run the whole test suite.
+    Test {
+        /// Extra arguments for `cargo nextest run`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run the system: API + worker. Default: the embedded SQLite set-up in one process;
+    /// with --postgres, chom-api and chom-worker against the local PostgreSQL and Redis.
+    Dev {
+        /// Use the local PostgreSQL and Redis, with a separate worker process.
+        #[arg(long)]
+        postgres: bool,
+    },
+    /// Database tasks, on the database the configuration selects (CHOM_DATABASE__URL…).
+    Db {
+        #[command(subcommand)]
+        action: db::Action,
+    },
+    /// Write docs/openapi.json from the code (or, with --check, fail if it is stale).
+    Openapi {
+        /// Compare instead of writing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Fail on any crate dependency that docs/ARCHITECTURE.md §3 forbids.
+    CheckBoundaries {
+        /// Check this `cargo metadata` JSON instead of the workspace's.
+        #[arg(long)]
+        metadata: Option<std::path::PathBuf>,
+    },
+    /// Make sure PostgreSQL and Redis (and the test tools) are available, starting them if installed.
+    Services,
+    /// Benchmarks, with figures side by side in one run.
+    Bench {
+        #[command(subcommand)]
+        which: bench::Which,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Ci => ci(),
+        Cmd::Test { args } => services::ensure().and_then(|()| test(&args)),
+        Cmd::Dev { postgres } => dev(postgres),
+        Cmd::Db { action } => db::run(action),
+        Cmd::Openapi { check } => openapi(check),
+        Cmd::CheckBoundaries { metadata } => boundaries::run(metadata.as_deref()),
+        Cmd::Services => services::ensure(),
+        Cmd::Bench { which } => bench::run(which),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn test(extra: &[String]) -> anyhow::Result<()> {
+    let mut args = vec!["nextest", "run", "--workspace", "--no-fail-fast"];
+    args.extend(extra.iter().map(String::as_str));
+    util::cargo(&args)?;
+    // Doc tests (nextest does not run them).
+    util::cargo(&["test", "--workspace", "--doc", "--quiet"])
+}
+
+fn ci() -> anyhow::Result<()> {
+    util::step("fmt", || util::cargo(&["fmt", "--all", "--", "--check"]))?;
+    util::step("clippy", || {
+        util::cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
+    })?;
+    util::step("check-boundaries", || boundaries::run(None))?;
+    util::step("openapi --check", || openapi(true))?;
+    util::step("services", services::ensure)?;
+    util::step("tests", || test(&[]))
+}
+
+fn openapi(check: bool) -> anyhow::Result<()> {
+    let path = util::root()?.join("docs/openapi.json");
+    let fresh = chom_api::openapi::document_json()?;
+    if check {
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        anyhow::ensure!(
+            committed == fresh,
+            "{} is stale: run `cargo xtask openapi` and commit it",
+            path.display()
+        );
+        println!("docs/openapi.json is up to date");
+    } else {
+        std::fs::write(&path, fresh)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn dev(postgres: bool) -> anyhow::Result<()> {
+    if !postgres {
+        return util::cargo(&["run", "--package", "chom-api", "--bin", "chom-api"]);
+    }
+    services::ensure_core()?;
+    let envs = [
+        ("CHOM_DATABASE__URL", "postgres://postgres@127.0.0.1:5432/chom_dev"),
+        ("CHOM_REDIS__URL", "redis://127.0.0.1:6379"),
+    ];
+    db::create_postgres_database("chom_dev")?;
+    util::cargo(&["build", "--package", "chom-api", "--package", "chom-worker"])?;
+    let target = util::root()?.join("target/debug");
+    let mut worker = std::process::Command::new(target.join("chom-worker"))
+        .envs(envs)
+        .spawn()?;
+    let status = std::process::Command::new(target.join("chom-api"))
+        .envs(envs)
+        .env("CHOM_WORKER__EMBEDDED", "off")
+        .status();
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(worker.id().to_string())
+        .status();
+    let _ = worker.wait();
+    anyhow::ensure!(status?.success(), "chom-api failed");
+    Ok(())
+}

@@ -173,3 +173,13 @@ impl Drop for TestDatabase {
         let _ = handle.join();
     }
 }
+
+/// Drops and recreates the `public` schema (development resets).
+///
+/// # Errors
+/// The statements fail.
+pub async fn reset_schema(store: &PgStore) -> anyhow::Result<()> {
+    sqlx::query("DROP SCHEMA public CASCADE").execute(store.pool()).await?;
+    sqlx::query("CREATE SCHEMA public").execute(store.pool()).await?;
+    Ok(())
+}

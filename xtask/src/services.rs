@@ -1,0 +1,138 @@
+//! Makes sure the services and tools the tests need are there, starting (and, as root on
+//! Debian, installing) what is missing. Fails loudly, naming what could not be provided.
+
+use crate::util::{run, succeeds};
+use anyhow::Context as _;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+static APT_UPDATED: AtomicBool = AtomicBool::new(false);
+
+fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `apt-get install` of `packages` (Debian, as root); fails with advice otherwise.
+fn apt_install(packages: &[&str], why: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        is_root() && succeeds("apt-get", &["--version"]),
+        "{why}: install the Debian packages {} (needs root and apt-get)",
+        packages.join(" ")
+    );
+    if !APT_UPDATED.swap(true, Ordering::SeqCst) {
+        println!("    apt-get update");
+        run("apt-get", &["update", "-qq"])?;
+    }
+    println!("    apt-get install {}", packages.join(" "));
+    let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    args.extend_from_slice(packages);
+    let status = std::process::Command::new("apt-get")
+        .args(&args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()?;
+    anyhow::ensure!(status.success(), "apt-get install {} failed", packages.join(" "));
+    Ok(())
+}
+
+fn wait_for(what: &str, timeout: Duration, check: impl Fn() -> bool) -> anyhow::Result<()> {
+    let started = Instant::now();
+    while !check() {
+        anyhow::ensure!(started.elapsed() < timeout, "{what} did not come up within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(())
+}
+
+fn postgres_up() -> bool {
+    succeeds("pg_isready", &["-q", "-h", "127.0.0.1", "-p", "5432"])
+}
+
+fn ensure_postgres() -> anyhow::Result<()> {
+    if postgres_up() {
+        println!("    PostgreSQL: up");
+        return Ok(());
+    }
+    if !std::path::Path::new("/etc/postgresql").exists() {
+        apt_install(&["postgresql"], "PostgreSQL is not installed")?;
+    }
+    let versions: Vec<String> = std::fs::read_dir("/etc/postgresql")
+        .context("reading /etc/postgresql")?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    anyhow::ensure!(!versions.is_empty(), "no PostgreSQL cluster under /etc/postgresql");
+    for v in &versions {
+        println!("    starting PostgreSQL {v}");
+        // An already-running cluster makes this fail harmlessly; readiness decides.
+        let _ = run("pg_ctlcluster", &["--skip-systemctl-redirect", v, "main", "start"]);
+    }
+    wait_for("PostgreSQL on 127.0.0.1:5432", Duration::from_secs(30), postgres_up)?;
+    // Tests connect as postgres without a password over TCP.
+    anyhow::ensure!(
+        succeeds("psql", &["-h", "127.0.0.1", "-U", "postgres", "-Atc", "SELECT 1"]),
+        "PostgreSQL is up but `psql -h 127.0.0.1 -U postgres` fails: tests need trust (or password-less) \
+         auth for postgres on 127.0.0.1, or set TEST_DATABASE_URL"
+    );
+    println!("    PostgreSQL: up");
+    Ok(())
+}
+
+fn redis_up() -> bool {
+    std::process::Command::new("redis-cli")
+        .args(["-h", "127.0.0.1", "-p", "6379", "ping"])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "PONG")
+}
+
+fn ensure_redis() -> anyhow::Result<()> {
+    if redis_up() {
+        println!("    Redis: up");
+        return Ok(());
+    }
+    if !succeeds("redis-server", &["--version"]) {
+        apt_install(&["redis-server"], "Redis is not installed")?;
+    }
+    println!("    starting Redis");
+    run(
+        "redis-server",
+        &["--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379", "--save", "", "--appendonly", "no"],
+    )?;
+    wait_for("Redis on 127.0.0.1:6379", Duration::from_secs(15), redis_up)?;
+    println!("    Redis: up");
+    Ok(())
+}
+
+/// PostgreSQL and Redis.
+pub fn ensure_core() -> anyhow::Result<()> {
+    ensure_postgres()?;
+    ensure_redis()
+}
+
+/// Everything the test suite needs.
+pub fn ensure() -> anyhow::Result<()> {
+    ensure_core()?;
+    if !succeeds("promtool", &["--version"]) {
+        apt_install(&["prometheus"], "promtool (Prometheus) checks the /metrics exposition")?;
+    }
+    println!("    promtool: present");
+    if !succeeds("python3", &["-c", "import openapi_spec_validator"]) {
+        println!("    pip install openapi-spec-validator");
+        run("python3", &["-m", "pip", "install", "-q", "--disable-pip-version-check", "openapi-spec-validator"])
+            .context("the OpenAPI test validates the document with openapi-spec-validator (PyPI)")?;
+    }
+    println!("    openapi-spec-validator: present");
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists());
+    if !chromium && std::env::var_os("CHOM_REQUIRE_CHROMIUM").is_some() {
+        apt_install(&["chromium"], "the docs page is rendered in headless Chromium")?;
+    }
+    println!(
+        "    chromium: {}",
+        if chromium || std::env::var_os("CHOM_REQUIRE_CHROMIUM").is_some() { "present" } else { "absent (the browser test will skip; CI requires it)" }
+    );
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! Small helpers: the workspace root, running cargo, timed steps.
+
+use anyhow::Context as _;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+/// The workspace root (xtask's manifest is one level below it).
+pub fn root() -> anyhow::Result<PathBuf> {
+    let here = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    here.parent()
+        .map(PathBuf::from)
+        .context("xtask has no parent directory")
+}
+
+/// Runs `cargo <args>` at the workspace root; fails on a non-zero exit.
+pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(&cargo)
+        .args(args)
+        .current_dir(root()?)
+        .status()
+        .with_context(|| format!("running cargo {}", args.join(" ")))?;
+    anyhow::ensure!(status.success(), "`cargo {}` failed ({status})", args.join(" "));
+    Ok(())
+}
+
+/// Runs a command, returning whether it exited 0 (false when it cannot start).
+pub fn succeeds(program: &str, args: &[&str]) -> bool {
+    Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs a command; fails with its output on a non-zero exit.
+pub fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run {program}"))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "`{program} {}` failed: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(())
+}
+
+/// Runs a named step and prints its duration.
+pub fn step(name: &str, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+    println!("==> {name}");
+    let started = Instant::now();
+    let r = f().with_context(|| format!("step `{name}` failed"));
+    println!("<== {name} ({:.1} s)", started.elapsed().as_secs_f64());
+    r
+}
