@@ -27,7 +27,11 @@ pub enum Which {
 pub fn run(which: Which) -> anyhow::Result<()> {
     crate::services::ensure_core()?;
     match which {
-        Which::Queue { jobs, latency_jobs, rate } => crate::util::cargo(&[
+        Which::Queue {
+            jobs,
+            latency_jobs,
+            rate,
+        } => crate::util::cargo(&[
             "run",
             "--release",
             "--quiet",

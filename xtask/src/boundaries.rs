@@ -16,8 +16,22 @@ use std::path::Path;
 
 /// Crates whose presence in a pure crate's normal dependency tree is a violation.
 const FORBIDDEN: &[&str] = &[
-    "actix", "sqlx", "redis", "deadpool", "openssh", "reqwest", "hyper", "utoipa", "async-stripe",
-    "stripe", "tokio-postgres", "rusqlite", "libsqlite3-sys", "diesel", "russh", "lettre",
+    "actix",
+    "sqlx",
+    "redis",
+    "deadpool",
+    "openssh",
+    "reqwest",
+    "hyper",
+    "utoipa",
+    "async-stripe",
+    "stripe",
+    "tokio-postgres",
+    "rusqlite",
+    "libsqlite3-sys",
+    "diesel",
+    "russh",
+    "lettre",
 ];
 
 const KERNEL: &str = "chom-kernel";
@@ -29,25 +43,57 @@ const PURE: &[(&str, &[&str])] = &[
     ("chom-tenancy", &[KERNEL, "chom-auth"]),
     ("chom-team", &[KERNEL, "chom-auth", "chom-tenancy"]),
     ("chom-infrastructure", &[KERNEL]),
-    ("chom-site-hosting", &[KERNEL, "chom-auth", "chom-tenancy", "chom-team", "chom-infrastructure"]),
-    ("chom-backup", &[KERNEL, "chom-auth", "chom-tenancy", "chom-team", "chom-infrastructure", "chom-site-hosting"]),
+    (
+        "chom-site-hosting",
+        &[
+            KERNEL,
+            "chom-auth",
+            "chom-tenancy",
+            "chom-team",
+            "chom-infrastructure",
+        ],
+    ),
+    (
+        "chom-backup",
+        &[
+            KERNEL,
+            "chom-auth",
+            "chom-tenancy",
+            "chom-team",
+            "chom-infrastructure",
+            "chom-site-hosting",
+        ],
+    ),
     ("chom-agent-protocol", &[KERNEL]),
     ("chom-jobs", &[KERNEL]),
 ];
 
 /// Adapter crates: one technology each.
 const ADAPTERS: &[&str] = &[
-    "chom-postgres", "chom-sqlite", "chom-redis", "chom-ssh", "chom-observability", "chom-stripe", "chom-mail",
+    "chom-postgres",
+    "chom-sqlite",
+    "chom-redis",
+    "chom-ssh",
+    "chom-observability",
+    "chom-stripe",
+    "chom-mail",
 ];
 
 /// Crates that wire everything (apps, developer tooling) or exist for tests.
-const WIRING: &[&str] = &["chom-api", "chom-worker", "chom-agent", "xtask", "chom-bench", "chom-e2e"];
+const WIRING: &[&str] = &[
+    "chom-api",
+    "chom-worker",
+    "chom-agent",
+    "xtask",
+    "chom-bench",
+    "chom-e2e",
+];
 const TEST_ONLY: &str = "chom-contract-tests";
 
 fn is_forbidden(name: &str) -> bool {
-    FORBIDDEN
-        .iter()
-        .any(|f| name == *f || name.starts_with(&format!("{f}-")) || name.starts_with(&format!("{f}_")))
+    FORBIDDEN.iter().any(|f| {
+        name == *f || name.starts_with(&format!("{f}-")) || name.starts_with(&format!("{f}_"))
+    })
 }
 
 struct Graph {
@@ -74,7 +120,10 @@ impl Graph {
             .map(ToOwned::to_owned)
             .collect();
         let mut edges = BTreeMap::new();
-        for node in meta["resolve"]["nodes"].as_array().context("resolve.nodes (run cargo metadata without --no-deps)")? {
+        for node in meta["resolve"]["nodes"]
+            .as_array()
+            .context("resolve.nodes (run cargo metadata without --no-deps)")?
+        {
             let from = node["id"].as_str().context("node id")?.to_owned();
             let mut out = Vec::new();
             for dep in node["deps"].as_array().into_iter().flatten() {
@@ -89,7 +138,11 @@ impl Graph {
             }
             edges.insert(from, out);
         }
-        Ok(Self { names, members, edges })
+        Ok(Self {
+            names,
+            members,
+            edges,
+        })
     }
 
     fn name<'a>(&'a self, id: &'a str) -> &'a str {
@@ -151,11 +204,22 @@ pub fn violations(meta: &Value) -> anyhow::Result<Vec<String>> {
             .collect();
         if let Some((_, allowed)) = PURE.iter().find(|(n, _)| *n == name) {
             if let Some(path) = g.forbidden_path(member) {
-                found.push(format!("{name} must not depend on {}: {}", path.last().map_or("?", String::as_str), path.join(" -> ")));
+                found.push(format!(
+                    "{name} must not depend on {}: {}",
+                    path.last().map_or("?", String::as_str),
+                    path.join(" -> ")
+                ));
             }
             for dep in &internal_normal {
                 if !allowed.contains(&dep.as_str()) {
-                    found.push(format!("{name} must not depend on {dep} (allowed: {})", if allowed.is_empty() { "none".to_owned() } else { allowed.join(", ") }));
+                    found.push(format!(
+                        "{name} must not depend on {dep} (allowed: {})",
+                        if allowed.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            allowed.join(", ")
+                        }
+                    ));
                 }
             }
         } else if ADAPTERS.contains(&name.as_str()) {
@@ -166,10 +230,14 @@ pub fn violations(meta: &Value) -> anyhow::Result<Vec<String>> {
                 }
             }
         } else if !WIRING.contains(&name.as_str()) && name != TEST_ONLY {
-            found.push(format!("{name} has no dependency rule: classify it in xtask/src/boundaries.rs"));
+            found.push(format!(
+                "{name} has no dependency rule: classify it in xtask/src/boundaries.rs"
+            ));
         }
         if internal_normal.iter().any(|d| d == TEST_ONLY) {
-            found.push(format!("{name} depends on {TEST_ONLY} outside [dev-dependencies]"));
+            found.push(format!(
+                "{name} depends on {TEST_ONLY} outside [dev-dependencies]"
+            ));
         }
     }
     Ok(found)
@@ -188,7 +256,11 @@ pub fn run(metadata: Option<&Path>) -> anyhow::Result<()> {
                 .args(["metadata", "--format-version", "1", "--locked"])
                 .current_dir(crate::util::root()?)
                 .output()?;
-            anyhow::ensure!(out.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&out.stderr));
+            anyhow::ensure!(
+                out.status.success(),
+                "cargo metadata failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             String::from_utf8(out.stdout)?
         }
     };
@@ -213,8 +285,15 @@ mod tests {
             names.insert(a);
             names.insert(b);
         }
-        let members: Vec<_> = names.iter().filter(|n| n.starts_with("chom-")).map(|n| format!("{n} 0.1.0")).collect();
-        let packages: Vec<_> = names.iter().map(|n| serde_json::json!({"id": format!("{n} 0.1.0"), "name": n})).collect();
+        let members: Vec<_> = names
+            .iter()
+            .filter(|n| n.starts_with("chom-"))
+            .map(|n| format!("{n} 0.1.0"))
+            .collect();
+        let packages: Vec<_> = names
+            .iter()
+            .map(|n| serde_json::json!({"id": format!("{n} 0.1.0"), "name": n}))
+            .collect();
         let nodes: Vec<_> = names
             .iter()
             .map(|n| {
@@ -250,7 +329,11 @@ mod tests {
             ("helper", "sqlx-core", "normal"),
         ]);
         let v = violations(&m).unwrap();
-        assert!(v.iter().any(|v| v.contains("chom-tenancy -> chom-kernel -> helper -> sqlx-core")), "{v:?}");
+        assert!(
+            v.iter()
+                .any(|v| v.contains("chom-tenancy -> chom-kernel -> helper -> sqlx-core")),
+            "{v:?}"
+        );
     }
 
     #[test]
@@ -262,9 +345,18 @@ mod tests {
             ("chom-newthing", "chom-kernel", "normal"),
         ]);
         let v = violations(&m).unwrap().join("\n");
-        assert!(v.contains("chom-auth must not depend on chom-tenancy"), "{v}");
-        assert!(v.contains("adapter chom-redis must not depend on chom-postgres"), "{v}");
-        assert!(v.contains("chom-api depends on chom-contract-tests outside"), "{v}");
+        assert!(
+            v.contains("chom-auth must not depend on chom-tenancy"),
+            "{v}"
+        );
+        assert!(
+            v.contains("adapter chom-redis must not depend on chom-postgres"),
+            "{v}"
+        );
+        assert!(
+            v.contains("chom-api depends on chom-contract-tests outside"),
+            "{v}"
+        );
         assert!(v.contains("chom-newthing has no dependency rule"), "{v}");
     }
 }

@@ -14,7 +14,9 @@ pub enum Action {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 /// Runs `action`.
@@ -42,10 +44,13 @@ pub fn run(action: Action) -> anyhow::Result<()> {
             }
         }
         chom_api::wiring::Services::from_settings(&settings).await?;
-        println!("migrations applied ({})", match target {
-            DatabaseTarget::Sqlite(p) => format!("SQLite {}", p.display()),
-            DatabaseTarget::Postgres(_) => "PostgreSQL".to_owned(),
-        });
+        println!(
+            "migrations applied ({})",
+            match target {
+                DatabaseTarget::Sqlite(p) => format!("SQLite {}", p.display()),
+                DatabaseTarget::Postgres(_) => "PostgreSQL".to_owned(),
+            }
+        );
         Ok(())
     })
 }
@@ -58,7 +63,9 @@ async fn sqlx_reset(store: &chom_postgres::PgStore) -> anyhow::Result<()> {
 pub fn create_postgres_database(name: &str) -> anyhow::Result<()> {
     let exists = std::process::Command::new("psql")
         .args(["-h", "127.0.0.1", "-U", "postgres", "-Atc"])
-        .arg(format!("SELECT 1 FROM pg_database WHERE datname = '{name}'"))
+        .arg(format!(
+            "SELECT 1 FROM pg_database WHERE datname = '{name}'"
+        ))
         .output()?;
     if String::from_utf8_lossy(&exists.stdout).trim() != "1" {
         crate::util::run("createdb", &["-h", "127.0.0.1", "-U", "postgres", name])?;

@@ -1,4 +1,4 @@
-//! `cargo xtask`: the project's developer tasks, in Rust (no shell scripts to keep in sync).
+#![doc = include_str!("../README.md")]
 
 mod bench;
 mod boundaries;
@@ -83,15 +83,20 @@ fn main() -> ExitCode {
 fn test(extra: &[String]) -> anyhow::Result<()> {
     let mut args = vec!["nextest", "run", "--workspace", "--no-fail-fast"];
     args.extend(extra.iter().map(String::as_str));
-    util::cargo(&args)?;
-    // Doc tests (nextest does not run them).
-    util::cargo(&["test", "--workspace", "--doc", "--quiet"])
+    util::cargo(&args)
 }
 
 fn ci() -> anyhow::Result<()> {
     util::step("fmt", || util::cargo(&["fmt", "--all", "--", "--check"]))?;
     util::step("clippy", || {
-        util::cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])
+        util::cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])
     })?;
     util::step("check-boundaries", || boundaries::run(None))?;
     util::step("openapi --check", || openapi(true))?;
@@ -123,7 +128,10 @@ fn dev(postgres: bool) -> anyhow::Result<()> {
     }
     services::ensure_core()?;
     let envs = [
-        ("CHOM_DATABASE__URL", "postgres://postgres@127.0.0.1:5432/chom_dev"),
+        (
+            "CHOM_DATABASE__URL",
+            "postgres://postgres@127.0.0.1:5432/chom_dev",
+        ),
         ("CHOM_REDIS__URL", "redis://127.0.0.1:6379"),
     ];
     db::create_postgres_database("chom_dev")?;

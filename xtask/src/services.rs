@@ -33,14 +33,21 @@ fn apt_install(packages: &[&str], why: &str) -> anyhow::Result<()> {
         .args(&args)
         .env("DEBIAN_FRONTEND", "noninteractive")
         .status()?;
-    anyhow::ensure!(status.success(), "apt-get install {} failed", packages.join(" "));
+    anyhow::ensure!(
+        status.success(),
+        "apt-get install {} failed",
+        packages.join(" ")
+    );
     Ok(())
 }
 
 fn wait_for(what: &str, timeout: Duration, check: impl Fn() -> bool) -> anyhow::Result<()> {
     let started = Instant::now();
     while !check() {
-        anyhow::ensure!(started.elapsed() < timeout, "{what} did not come up within {timeout:?}");
+        anyhow::ensure!(
+            started.elapsed() < timeout,
+            "{what} did not come up within {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     Ok(())
@@ -63,16 +70,29 @@ fn ensure_postgres() -> anyhow::Result<()> {
         .filter_map(Result::ok)
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
-    anyhow::ensure!(!versions.is_empty(), "no PostgreSQL cluster under /etc/postgresql");
+    anyhow::ensure!(
+        !versions.is_empty(),
+        "no PostgreSQL cluster under /etc/postgresql"
+    );
     for v in &versions {
         println!("    starting PostgreSQL {v}");
         // An already-running cluster makes this fail harmlessly; readiness decides.
-        let _ = run("pg_ctlcluster", &["--skip-systemctl-redirect", v, "main", "start"]);
+        let _ = run(
+            "pg_ctlcluster",
+            &["--skip-systemctl-redirect", v, "main", "start"],
+        );
     }
-    wait_for("PostgreSQL on 127.0.0.1:5432", Duration::from_secs(30), postgres_up)?;
+    wait_for(
+        "PostgreSQL on 127.0.0.1:5432",
+        Duration::from_secs(30),
+        postgres_up,
+    )?;
     // Tests connect as postgres without a password over TCP.
     anyhow::ensure!(
-        succeeds("psql", &["-h", "127.0.0.1", "-U", "postgres", "-Atc", "SELECT 1"]),
+        succeeds(
+            "psql",
+            &["-h", "127.0.0.1", "-U", "postgres", "-Atc", "SELECT 1"]
+        ),
         "PostgreSQL is up but `psql -h 127.0.0.1 -U postgres` fails: tests need trust (or password-less) \
          auth for postgres on 127.0.0.1, or set TEST_DATABASE_URL"
     );
@@ -98,7 +118,18 @@ fn ensure_redis() -> anyhow::Result<()> {
     println!("    starting Redis");
     run(
         "redis-server",
-        &["--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379", "--save", "", "--appendonly", "no"],
+        &[
+            "--daemonize",
+            "yes",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "6379",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ],
     )?;
     wait_for("Redis on 127.0.0.1:6379", Duration::from_secs(15), redis_up)?;
     println!("    Redis: up");
@@ -115,24 +146,44 @@ pub fn ensure_core() -> anyhow::Result<()> {
 pub fn ensure() -> anyhow::Result<()> {
     ensure_core()?;
     if !succeeds("promtool", &["--version"]) {
-        apt_install(&["prometheus"], "promtool (Prometheus) checks the /metrics exposition")?;
+        apt_install(
+            &["prometheus"],
+            "promtool (Prometheus) checks the /metrics exposition",
+        )?;
     }
     println!("    promtool: present");
     if !succeeds("python3", &["-c", "import openapi_spec_validator"]) {
         println!("    pip install openapi-spec-validator");
-        run("python3", &["-m", "pip", "install", "-q", "--disable-pip-version-check", "openapi-spec-validator"])
-            .context("the OpenAPI test validates the document with openapi-spec-validator (PyPI)")?;
+        run(
+            "python3",
+            &[
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "openapi-spec-validator",
+            ],
+        )
+        .context("the OpenAPI test validates the document with openapi-spec-validator (PyPI)")?;
     }
     println!("    openapi-spec-validator: present");
     let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .iter()
         .any(|p| std::path::Path::new(p).exists());
     if !chromium && std::env::var_os("CHOM_REQUIRE_CHROMIUM").is_some() {
-        apt_install(&["chromium"], "the docs page is rendered in headless Chromium")?;
+        apt_install(
+            &["chromium"],
+            "the docs page is rendered in headless Chromium",
+        )?;
     }
     println!(
         "    chromium: {}",
-        if chromium || std::env::var_os("CHOM_REQUIRE_CHROMIUM").is_some() { "present" } else { "absent (the browser test will skip; CI requires it)" }
+        if chromium || std::env::var_os("CHOM_REQUIRE_CHROMIUM").is_some() {
+            "present"
+        } else {
+            "absent (the browser test will skip; CI requires it)"
+        }
     );
     Ok(())
 }

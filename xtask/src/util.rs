@@ -21,7 +21,11 @@ pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
         .current_dir(root()?)
         .status()
         .with_context(|| format!("running cargo {}", args.join(" ")))?;
-    anyhow::ensure!(status.success(), "`cargo {}` failed ({status})", args.join(" "));
+    anyhow::ensure!(
+        status.success(),
+        "`cargo {}` failed ({status})",
+        args.join(" ")
+    );
     Ok(())
 }
 

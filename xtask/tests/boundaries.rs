@@ -1,5 +1,6 @@
 //! `cargo xtask check-boundaries` on a real workspace graph: a copy of this workspace where the
 //! tenancy context gained a dependency on sqlx must fail, naming the edge.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
 
 use std::path::Path;
 use std::process::Command;
@@ -7,7 +8,9 @@ use std::process::Command;
 const XTASK: &str = env!("CARGO_BIN_EXE_xtask");
 
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
 }
 
 fn copy_workspace(to: &Path) {
@@ -17,7 +20,12 @@ fn copy_workspace(to: &Path) {
         if name == "target" || name == ".git" || name == "var" {
             continue;
         }
-        let status = Command::new("cp").arg("-a").arg(entry.path()).arg(to).status().unwrap();
+        let status = Command::new("cp")
+            .arg("-a")
+            .arg(entry.path())
+            .arg(to)
+            .status()
+            .unwrap();
         assert!(status.success());
     }
 }
@@ -29,7 +37,11 @@ fn metadata(dir: &Path) -> std::path::PathBuf {
         .current_dir(dir)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let file = dir.join("metadata.json");
     std::fs::write(&file, out.stdout).unwrap();
     file
@@ -37,8 +49,15 @@ fn metadata(dir: &Path) -> std::path::PathBuf {
 
 #[test]
 fn the_workspace_as_committed_passes() {
-    let out = Command::new(XTASK).arg("check-boundaries").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(XTASK)
+        .arg("check-boundaries")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -61,7 +80,10 @@ fn a_context_crate_depending_on_sqlx_fails_the_check() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stderr}");
-    assert!(!out.status.success(), "the check passed a context depending on sqlx");
+    assert!(
+        !out.status.success(),
+        "the check passed a context depending on sqlx"
+    );
     assert!(
         stderr.contains("chom-tenancy must not depend on sqlx"),
         "the violation is not named: {stderr}"

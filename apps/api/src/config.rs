@@ -265,15 +265,14 @@ impl Settings {
         if self.worker.lease_secs < 3 {
             return Err(ConfigError::new("worker.lease_secs", "must be at least 3"));
         }
-        if let Some(url) = &self.redis.url {
-            if !url.expose_secret().starts_with("redis://")
-                && !url.expose_secret().starts_with("rediss://")
-            {
-                return Err(ConfigError::new(
-                    "redis.url",
-                    "must start with redis:// or rediss://",
-                ));
-            }
+        if let Some(url) = &self.redis.url
+            && !url.expose_secret().starts_with("redis://")
+            && !url.expose_secret().starts_with("rediss://")
+        {
+            return Err(ConfigError::new(
+                "redis.url",
+                "must start with redis:// or rediss://",
+            ));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {
             return Err(ConfigError::new("log.filter", e.to_string()));

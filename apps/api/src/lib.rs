@@ -1,5 +1,4 @@
-//! The CHOM HTTP API: actix-web app, configuration, wiring, OpenAPI, health and metrics.
-//! `chom-worker` reuses its configuration, wiring and job registry.
+#![doc = include_str!("../README.md")]
 
 pub mod config;
 pub mod error;

@@ -1,5 +1,4 @@
-//! `chom-worker`: runs queued jobs and the periodic scheduler until SIGTERM/SIGINT, then lets
-//! running jobs finish within the grace period and releases the rest (they run again elsewhere).
+#![doc = include_str!("../README.md")]
 
 use chom_api::config::Settings;
 use chom_api::wiring::Services;

@@ -347,8 +347,9 @@ pub trait JobQueue: Send + Sync {
 }
 
 /// Exponential backoff with "equal jitter": attempt `n` waits between `d/2` and `d`, where
-/// `d = base * 2^(n-1)` capped at `cap`. The lower bound of attempt `n+1` equals the upper bound
-/// of attempt `n`, so delays never shrink, and jitter still spreads retry storms.
+/// `d = base * 2^(n-1)`, and never longer than `cap`. The lower bound of attempt `n+1` equals the
+/// upper bound of attempt `n`, so delays never shrink (capping after jittering keeps that true at
+/// the cap), and jitter still spreads retry storms below the cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Delay scale of the first retry.
@@ -367,22 +368,32 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
-    /// Upper bound of the delay after failed attempt `attempt` (1-based).
-    #[must_use]
-    pub fn ceiling(&self, attempt: i32) -> Duration {
+    fn uncapped(&self, attempt: i32) -> Duration {
         let exp = u32::try_from(attempt.saturating_sub(1))
             .unwrap_or(0)
             .min(30);
-        self.base.saturating_mul(1u32 << exp).min(self.cap)
+        self.base.saturating_mul(1u32 << exp)
+    }
+
+    /// Upper bound of the delay after failed attempt `attempt` (1-based).
+    #[must_use]
+    pub fn ceiling(&self, attempt: i32) -> Duration {
+        self.uncapped(attempt).min(self.cap)
+    }
+
+    /// Lower bound of the delay after failed attempt `attempt` (1-based).
+    #[must_use]
+    pub fn floor(&self, attempt: i32) -> Duration {
+        (self.uncapped(attempt) / 2).min(self.cap)
     }
 
     /// The delay after failed attempt `attempt`, jittered.
     #[must_use]
     pub fn delay(&self, attempt: i32) -> Duration {
-        let d = self.ceiling(attempt);
+        let d = self.uncapped(attempt);
         let half = d / 2;
         let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
-        half + Duration::from_millis(rand::rng().random_range(0..=jitter_ms))
+        (half + Duration::from_millis(rand::rng().random_range(0..=jitter_ms))).min(self.cap)
     }
 }
 
@@ -400,7 +411,7 @@ mod tests {
             let mut previous = Duration::ZERO;
             for attempt in 1..=12 {
                 let d = p.delay(attempt);
-                assert!(d >= p.ceiling(attempt) / 2 && d <= p.ceiling(attempt));
+                assert!(d >= p.floor(attempt) && d <= p.ceiling(attempt));
                 assert!(d >= previous, "attempt {attempt}: {d:?} < {previous:?}");
                 previous = d;
             }

@@ -179,7 +179,11 @@ impl Drop for TestDatabase {
 /// # Errors
 /// The statements fail.
 pub async fn reset_schema(store: &PgStore) -> anyhow::Result<()> {
-    sqlx::query("DROP SCHEMA public CASCADE").execute(store.pool()).await?;
-    sqlx::query("CREATE SCHEMA public").execute(store.pool()).await?;
+    sqlx::query("DROP SCHEMA public CASCADE")
+        .execute(store.pool())
+        .await?;
+    sqlx::query("CREATE SCHEMA public")
+        .execute(store.pool())
+        .await?;
     Ok(())
 }

@@ -1,4 +1,5 @@
 //! The port contracts on PostgreSQL: each test gets a database cloned from the migrated template.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
 
 use chom_contract_tests::{Backend, contract_tests};
 use chom_postgres::PgStore;

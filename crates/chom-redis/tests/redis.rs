@@ -1,5 +1,6 @@
 //! Against the real Redis (`TEST_REDIS_URL`, default `redis://127.0.0.1:6379`), each test under
 //! its own key prefix; and against a port where nothing listens, for the degraded path.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
 
 use chom_kernel::cache::{Cache, MemoryCache, MemoryRateLimiter, RateLimiter};
 use chom_redis::{Degrading, RedisCache, RedisConn, RedisRateLimiter};

@@ -1,4 +1,5 @@
 //! The port contracts on SQLite: each test gets a fresh database file in a temporary directory.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
 
 use chom_contract_tests::{Backend, contract_tests};
 use chom_sqlite::SqliteStore;

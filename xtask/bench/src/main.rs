@@ -1,5 +1,4 @@
-//! `chom-bench queue`: job-queue throughput and enqueue→start latency on SQLite and PostgreSQL,
-//! printed side by side. Run through `cargo xtask bench queue` (release build).
+#![doc = include_str!("../README.md")]
 
 use chom_jobs::{Registry, Runner, RunnerConfig};
 use chom_kernel::jobs::{JobQueue, NewJob};
@@ -63,7 +62,8 @@ async fn enqueue_bulk(store: &Arc<dyn Store>, n: usize) -> anyhow::Result<()> {
     for chunk in 0..n.div_ceil(1000) {
         let mut uow = store.begin().await?;
         for i in 0..1000.min(n - chunk * 1000) {
-            uow.enqueue(NewJob::new("bench::noop", serde_json::json!({ "i": i }))).await?;
+            uow.enqueue(NewJob::new("bench::noop", serde_json::json!({ "i": i })))
+                .await?;
         }
         uow.commit().await?;
     }
@@ -73,7 +73,10 @@ async fn enqueue_bulk(store: &Arc<dyn Store>, n: usize) -> anyhow::Result<()> {
 fn start_runners(
     queues: &[Arc<dyn JobQueue>],
     registry: &Registry,
-) -> (CancellationToken, Vec<tokio::task::JoinHandle<anyhow::Result<chom_jobs::RunStats>>>) {
+) -> (
+    CancellationToken,
+    Vec<tokio::task::JoinHandle<anyhow::Result<chom_jobs::RunStats>>>,
+) {
     let stop = CancellationToken::new();
     let handles = queues
         .iter()
@@ -82,7 +85,12 @@ fn start_runners(
     (stop, handles)
 }
 
-async fn measure(b: &Backend, throughput_jobs: usize, latency_jobs: usize, rate: u32) -> anyhow::Result<Figures> {
+async fn measure(
+    b: &Backend,
+    throughput_jobs: usize,
+    latency_jobs: usize,
+    rate: u32,
+) -> anyhow::Result<Figures> {
     // 1. Throughput: drain a backlog of no-op jobs with two workers.
     enqueue_bulk(&b.store, throughput_jobs).await?;
     let done = Arc::new(AtomicU64::new(0));
@@ -105,7 +113,10 @@ async fn measure(b: &Backend, throughput_jobs: usize, latency_jobs: usize, rate:
         h.await??;
     }
     let counts = b.queues[0].counts().await?;
-    anyhow::ensure!(counts.done as usize == throughput_jobs, "not all jobs acknowledged: {counts:?}");
+    anyhow::ensure!(
+        counts.done as usize == throughput_jobs,
+        "not all jobs acknowledged: {counts:?}"
+    );
 
     // 2. Latency: enqueue one job per transaction at a steady rate into idle workers.
     let hist = Arc::new(Mutex::new(Histogram::<u64>::new(3)?));
@@ -129,7 +140,8 @@ async fn measure(b: &Backend, throughput_jobs: usize, latency_jobs: usize, rate:
     for i in 0..latency_jobs {
         tick.tick().await;
         let mut uow = b.store.begin().await?;
-        uow.enqueue(NewJob::new("bench::latency", serde_json::json!({ "i": i }))).await?;
+        uow.enqueue(NewJob::new("bench::latency", serde_json::json!({ "i": i })))
+            .await?;
         uow.commit().await?;
     }
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -141,7 +153,9 @@ async fn measure(b: &Backend, throughput_jobs: usize, latency_jobs: usize, rate:
     for h in handles {
         h.await??;
     }
-    let h = hist.lock().map_err(|_| anyhow::anyhow!("histogram lock poisoned"))?;
+    let h = hist
+        .lock()
+        .map_err(|_| anyhow::anyhow!("histogram lock poisoned"))?;
     #[expect(clippy::cast_precision_loss, reason = "display only")]
     let ms = |us: u64| us as f64 / 1000.0;
     #[expect(clippy::cast_precision_loss, reason = "display only")]
@@ -156,11 +170,16 @@ async fn measure(b: &Backend, throughput_jobs: usize, latency_jobs: usize, rate:
 
 async fn queue_bench(jobs: usize, latency_jobs: usize, rate: u32) -> anyhow::Result<()> {
     println!("job queue: {jobs} no-op jobs drained by 2 workers (64 concurrent each);");
-    println!("           then {latency_jobs} jobs enqueued one per transaction at {rate}/s into idle workers\n");
+    println!(
+        "           then {latency_jobs} jobs enqueued one per transaction at {rate}/s into idle workers\n"
+    );
     let mut rows = Vec::new();
     for backend in [sqlite().await?, postgres().await?] {
         eprintln!("running {} …", backend.name);
-        rows.push((backend.name, measure(&backend, jobs, latency_jobs, rate).await?));
+        rows.push((
+            backend.name,
+            measure(&backend, jobs, latency_jobs, rate).await?,
+        ));
     }
     println!("| backend    | jobs/s (drain) | enqueue→start p50 | p99       | max       |");
     println!("|------------|---------------:|------------------:|----------:|----------:|");

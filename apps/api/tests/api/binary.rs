@@ -47,7 +47,8 @@ fn run_with(env: &[(&str, &str)], toml: Option<&str>) -> (Option<i32>, String) {
 
 #[test]
 fn invalid_configuration_stops_start_up_naming_the_key() {
-    let cases: [(&[(&str, &str)], Option<&str>, &str); 6] = [
+    type Env<'a> = &'a [(&'a str, &'a str)];
+    let cases: [(Env<'_>, Option<&str>, &str); 6] = [
         (&[("CHOM_SERVER__PORT", "eighty")], None, "server.port"),
         (&[("CHOM_SERVER__PORT", "70000")], None, "server.port"),
         (
