@@ -206,6 +206,15 @@ impl ConfigError {
     }
 }
 
+/// `CHOM_<SECTION>__<KEY>` variables. Variables without a `__` (like `CHOM_CONFIG`, or test
+/// switches) are not settings and are left alone; a sectioned variable with an unknown name is
+/// still an error, so typos do not pass silently.
+fn settings_env() -> Env {
+    Env::prefixed("CHOM_")
+        .filter(|key| key.as_str().contains("__"))
+        .split("__")
+}
+
 impl Settings {
     /// Loads defaults ← `file` (if it exists, or must exist when given explicitly) ← `CHOM_*`.
     ///
@@ -223,7 +232,7 @@ impl Settings {
             Some(path) => figment = figment.merge(Toml::file_exact(path)),
             None => figment = figment.merge(Toml::file("chom.toml")),
         }
-        Self::from_figment(figment.merge(Env::prefixed("CHOM_").split("__")))
+        Self::from_figment(figment.merge(settings_env()))
     }
 
     /// Extracts and validates settings from a prepared figment (used by tests).

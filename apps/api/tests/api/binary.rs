@@ -72,8 +72,18 @@ fn invalid_configuration_stops_start_up_naming_the_key() {
             "{env:?} {toml:?}: the error does not name {key}: {stderr}"
         );
     }
-    let (code, stderr) = run_with(&[("CHOM_SERVER__PORT", "9000")], None);
+    // Unrelated CHOM_ variables without a section (CHOM_CONFIG, test switches) are not settings.
+    let (code, stderr) = run_with(
+        &[
+            ("CHOM_SERVER__PORT", "9000"),
+            ("CHOM_REQUIRE_CHROMIUM", "1"),
+        ],
+        None,
+    );
     assert_eq!(code, Some(0), "{stderr}");
+    let (code, stderr) = run_with(&[("CHOM_SERVER__PROT", "9000")], None);
+    assert_eq!(code, Some(2), "a misspelt setting passed: {stderr}");
+    assert!(stderr.contains("prot"), "{stderr}");
 }
 
 #[test]
