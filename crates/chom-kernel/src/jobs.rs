@@ -252,6 +252,25 @@ pub struct QueueCounts {
     pub dead: i64,
 }
 
+impl QueueCounts {
+    /// Builds the counts from `(state, count)` rows as adapters read them.
+    ///
+    /// # Errors
+    /// A row holds an unknown state.
+    pub fn from_rows(rows: impl IntoIterator<Item = (String, i64)>) -> Result<Self, StoreError> {
+        let mut counts = Self::default();
+        for (state, n) in rows {
+            match JobState::parse(&state)? {
+                JobState::Queued => counts.queued = n,
+                JobState::Running => counts.running = n,
+                JobState::Done => counts.done = n,
+                JobState::Dead => counts.dead = n,
+            }
+        }
+        Ok(counts)
+    }
+}
+
 /// Wakes a waiting worker when jobs are enqueued (LISTEN/NOTIFY, or an in-process signal).
 #[async_trait]
 pub trait Wakeup: Send {

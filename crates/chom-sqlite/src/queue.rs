@@ -295,16 +295,7 @@ impl JobQueue for SqliteJobQueue {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(map_err)?;
-        let mut counts = QueueCounts::default();
-        for (state, n) in rows {
-            match JobState::parse(&state)? {
-                JobState::Queued => counts.queued = n,
-                JobState::Running => counts.running = n,
-                JobState::Done => counts.done = n,
-                JobState::Dead => counts.dead = n,
-            }
-        }
-        Ok(counts)
+        QueueCounts::from_rows(rows)
     }
 
     async fn prune(&self, done_before: Duration, dead_before: Duration) -> Result<u64, StoreError> {
