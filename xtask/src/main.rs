@@ -3,6 +3,7 @@
 mod bench;
 mod boundaries;
 mod db;
+mod generate;
 mod services;
 mod util;
 
@@ -50,6 +51,19 @@ enum Cmd {
         #[arg(long)]
         metadata: Option<std::path::PathBuf>,
     },
+    /// Generate the SQLite identity repositories from the PostgreSQL ones (or --check them).
+    GenSqlite {
+        /// Compare instead of writing.
+        #[arg(long)]
+        check: bool,
+    },
+    /// Run `chom-api admin …` (e.g. `cargo xtask admin create --email … --username …`; the
+    /// password is read from the terminal or standard input).
+    Admin {
+        /// Arguments for `chom-api admin`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Make sure PostgreSQL and Redis (and the test tools) are available, starting them if installed.
     Services,
     /// Benchmarks, with figures side by side in one run.
@@ -68,6 +82,21 @@ fn main() -> ExitCode {
         Cmd::Db { action } => db::run(action),
         Cmd::Openapi { check } => openapi(check),
         Cmd::CheckBoundaries { metadata } => boundaries::run(metadata.as_deref()),
+        Cmd::GenSqlite { check } => generate::run(check),
+        Cmd::Admin { args } => {
+            let mut full = vec![
+                "run",
+                "--quiet",
+                "--package",
+                "chom-api",
+                "--bin",
+                "chom-api",
+                "--",
+                "admin",
+            ];
+            full.extend(args.iter().map(String::as_str));
+            util::cargo(&full)
+        }
         Cmd::Services => services::ensure(),
         Cmd::Bench { which } => bench::run(which),
     };
@@ -100,6 +129,7 @@ fn ci() -> anyhow::Result<()> {
     })?;
     util::step("check-boundaries", || boundaries::run(None))?;
     util::step("openapi --check", || openapi(true))?;
+    util::step("gen-sqlite --check", || generate::run(true))?;
     util::step("services", services::ensure)?;
     util::step("tests", || test(&[]))
 }

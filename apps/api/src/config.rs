@@ -22,6 +22,38 @@ pub struct Settings {
     pub worker: WorkerSettings,
     /// Logging.
     pub log: LogSettings,
+    /// Keys and authentication limits.
+    pub security: SecuritySettings,
+    /// Outgoing e-mail.
+    pub mail: MailSettings,
+}
+
+/// Keys and authentication limits.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecuritySettings {
+    /// 32 bytes, base64url: encrypts secrets at rest (TOTP secrets…). Unset on SQLite: a key is
+    /// generated once into `<sqlite dir>/secret.key`; required on PostgreSQL.
+    #[serde(serialize_with = "ser_opt_secret")]
+    pub encryption_key: Option<SecretString>,
+    /// Requests per minute per client IP on the unauthenticated auth routes.
+    pub auth_requests_per_minute: u32,
+    /// Password attempts per account per 15 minutes.
+    pub password_attempts_per_15_min: u32,
+}
+
+/// Outgoing e-mail.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailSettings {
+    /// `smtp://[user:pass@]host[:port]` (plain, for a local relay), `smtp+starttls://…` or
+    /// `smtps://…`. Unset: e-mails are written to the log instead of sent.
+    #[serde(serialize_with = "ser_opt_secret")]
+    pub smtp_url: Option<SecretString>,
+    /// Sender.
+    pub from: String,
+    /// Base URL of links in e-mails (the web app or API users reach). Unset: the API's URL.
+    pub public_url: Option<String>,
 }
 
 /// HTTP server settings.
@@ -137,6 +169,29 @@ impl std::fmt::Debug for DatabaseSettings {
     }
 }
 
+impl std::fmt::Debug for SecuritySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecuritySettings")
+            .field("encryption_key", &redacted(self.encryption_key.as_ref()))
+            .field("auth_requests_per_minute", &self.auth_requests_per_minute)
+            .field(
+                "password_attempts_per_15_min",
+                &self.password_attempts_per_15_min,
+            )
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for MailSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MailSettings")
+            .field("smtp_url", &redacted(self.smtp_url.as_ref()))
+            .field("from", &self.from)
+            .field("public_url", &self.public_url)
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for RedisSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisSettings")
@@ -174,8 +229,30 @@ impl Default for Settings {
                 format: LogFormat::Json,
                 filter: "info".into(),
             },
+            security: SecuritySettings {
+                encryption_key: None,
+                auth_requests_per_minute: 5,
+                password_attempts_per_15_min: 10,
+            },
+            mail: MailSettings {
+                smtp_url: None,
+                from: "CHOM <noreply@chom.localhost>".into(),
+                public_url: None,
+            },
         }
     }
+}
+
+/// Decodes a base64url (padded or not) 32-byte key.
+#[must_use]
+pub fn decode_key(raw: &str) -> Option<Vec<u8>> {
+    use data_encoding::{BASE64URL, BASE64URL_NOPAD};
+    let raw = raw.trim();
+    BASE64URL_NOPAD
+        .decode(raw.as_bytes())
+        .or_else(|_| BASE64URL.decode(raw.as_bytes()))
+        .ok()
+        .filter(|k| k.len() == 32)
 }
 
 /// Which database the settings select.
@@ -281,6 +358,42 @@ impl Settings {
             return Err(ConfigError::new(
                 "redis.url",
                 "must start with redis:// or rediss://",
+            ));
+        }
+        if let Some(key) = &self.security.encryption_key
+            && decode_key(key.expose_secret()).is_none()
+        {
+            return Err(ConfigError::new(
+                "security.encryption_key",
+                "must be 32 bytes encoded as base64url (e.g. `openssl rand -base64 32 | tr '+/' '-_' | tr -d '='`)",
+            ));
+        }
+        if self.security.auth_requests_per_minute == 0
+            || self.security.password_attempts_per_15_min == 0
+        {
+            return Err(ConfigError::new(
+                "security",
+                "rate limits must be at least 1",
+            ));
+        }
+        if let Some(url) = &self.mail.smtp_url {
+            let u = url.expose_secret();
+            if !(u.starts_with("smtp://")
+                || u.starts_with("smtps://")
+                || u.starts_with("smtp+starttls://"))
+            {
+                return Err(ConfigError::new(
+                    "mail.smtp_url",
+                    "must start with smtp://, smtp+starttls:// or smtps://",
+                ));
+            }
+        }
+        if let Some(public) = &self.mail.public_url
+            && !(public.starts_with("http://") || public.starts_with("https://"))
+        {
+            return Err(ConfigError::new(
+                "mail.public_url",
+                "must start with http:// or https://",
             ));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {

@@ -3,18 +3,156 @@
 
 use crate::config::Settings;
 use crate::wiring::Services;
-use chom_jobs::{Registry, RunStats, Runner, RunnerConfig, Schedule, Scheduler};
+use chom_auth::mail::OutgoingEmail;
+use chom_auth::mail::jobs::{self as mail_jobs, UserJob};
+use chom_auth::ports::Purpose;
+use chom_jobs::{
+    JobContext, JobError, Registry, RunStats, Runner, RunnerConfig, Schedule, Scheduler,
+};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 /// Deletes finished jobs: `done` after 7 days, `dead` after 30 (they hold the errors to read).
 pub const PRUNE_JOBS: &str = "system::prune_jobs";
 
+fn payload(ctx: &JobContext) -> Result<UserJob, JobError> {
+    serde_json::from_value(ctx.job.payload.clone())
+        .map_err(|e| JobError::Permanent(anyhow::anyhow!("bad payload: {e}")))
+}
+
+async fn user_of(
+    services: &Services,
+    id: chom_kernel::UserId,
+) -> Result<chom_auth::User, JobError> {
+    services
+        .identity
+        .ports()
+        .users
+        .get_user(id)
+        .await
+        .map_err(|e| JobError::Retryable(e.into()))?
+        .ok_or_else(|| JobError::Permanent(anyhow::anyhow!("user {id} no longer exists")))
+}
+
+async fn send(services: &Services, to: &str, subject: &str, body: String) -> Result<(), JobError> {
+    let email = OutgoingEmail {
+        to: to.to_owned(),
+        subject: subject.to_owned(),
+        body,
+    };
+    services
+        .mailer
+        .send(&email)
+        .await
+        .map_err(JobError::Retryable)
+}
+
+/// Runs one identity e-mail job.
+async fn identity_mail(services: Services, ctx: JobContext) -> Result<(), JobError> {
+    let job = payload(&ctx)?;
+    let user = user_of(&services, job.user_id).await?;
+    let base = services.public_url.trim_end_matches('/');
+    let name = user.first_name.as_str();
+    match ctx.job.kind.as_str() {
+        mail_jobs::SEND_VERIFICATION => {
+            if user.email_verified_at.is_some() {
+                return Ok(());
+            }
+            let token = services
+                .identity
+                .mint_one_time(user.id, Purpose::VerifyEmail)
+                .await
+                .map_err(|e| JobError::Retryable(e.into()))?;
+            let body = format!(
+                "Hello {name},\n\nconfirm your e-mail address for CHOM by opening this link (valid 24 hours):\n\n  {base}/api/v1/auth/verify-email?token={token}\n\nor by sending this token to POST /api/v1/auth/verify-email:\n\n  {token}\n\nIf you did not sign up, ignore this message.\n"
+            );
+            send(
+                &services,
+                user.email.as_str(),
+                "Confirm your e-mail address",
+                body,
+            )
+            .await
+        }
+        mail_jobs::SEND_PASSWORD_RESET => {
+            let token = services
+                .identity
+                .mint_one_time(user.id, Purpose::ResetPassword)
+                .await
+                .map_err(|e| JobError::Retryable(e.into()))?;
+            let body = format!(
+                "Hello {name},\n\nsomeone asked to reset your CHOM password. The token below is valid for 60 minutes and works once:\n\n  {token}\n\nSend it with your new password to POST {base}/api/v1/auth/reset-password.\nIf you did not ask, ignore this message: your password is unchanged.\n"
+            );
+            send(&services, user.email.as_str(), "Reset your password", body).await
+        }
+        mail_jobs::SEND_DECISION => {
+            let (subject, text) = if job.approved == Some(true) {
+                (
+                    "Your CHOM account is approved",
+                    "your account has been approved: you can now log in and choose a plan."
+                        .to_owned(),
+                )
+            } else {
+                (
+                    "Your CHOM sign-up was not approved",
+                    format!(
+                        "your sign-up was not approved. Reason: {}",
+                        job.reason.as_deref().unwrap_or("not given")
+                    ),
+                )
+            };
+            send(
+                &services,
+                user.email.as_str(),
+                subject,
+                format!("Hello {name},\n\n{text}\n"),
+            )
+            .await
+        }
+        mail_jobs::NOTIFY_ADMINS => {
+            let admins = services
+                .identity
+                .ports()
+                .users
+                .list_super_admins()
+                .await
+                .map_err(|e| JobError::Retryable(e.into()))?;
+            for admin in admins {
+                let body = format!(
+                    "A new sign-up waits for approval:\n\n  {} {} <{}> (username {})\n\nReview it at GET {base}/api/v1/admin/approvals.\n",
+                    user.first_name, user.last_name, user.email, user.username
+                );
+                send(
+                    &services,
+                    admin.email.as_str(),
+                    "New sign-up waiting for approval",
+                    body,
+                )
+                .await?;
+            }
+            Ok(())
+        }
+        other => Err(JobError::Permanent(anyhow::anyhow!(
+            "not an identity mail job: {other}"
+        ))),
+    }
+}
+
 /// Every handler, by kind.
 #[must_use]
 pub fn registry(services: &Services) -> Registry {
     let queue = services.queue.clone();
-    Registry::new().with_fn(PRUNE_JOBS, move |_ctx| {
+    let mut registry = Registry::new();
+    for kind in [
+        mail_jobs::SEND_VERIFICATION,
+        mail_jobs::SEND_PASSWORD_RESET,
+        mail_jobs::SEND_DECISION,
+        mail_jobs::NOTIFY_ADMINS,
+    ] {
+        let services = services.clone();
+        registry = registry.with_fn(kind, move |ctx| identity_mail(services.clone(), ctx));
+    }
+    registry.with_fn(PRUNE_JOBS, move |_ctx| {
         let queue = queue.clone();
         async move {
             let deleted = queue

@@ -2,9 +2,12 @@
 
 pub mod config;
 pub mod error;
+pub mod extract;
 pub mod jobs;
+pub mod mail;
 pub mod middleware;
 pub mod openapi;
+pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
 pub mod startup;

@@ -32,6 +32,32 @@ enum Command {
     Config,
     /// Print the OpenAPI document and exit.
     Openapi,
+    /// Administration from the command line.
+    Admin {
+        #[command(subcommand)]
+        action: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Create a super admin. The password is read from the terminal (not echoed), or from the
+    /// first line of standard input when it is not a terminal. There are no default
+    /// credentials: this is how the first operator account is made.
+    Create {
+        /// E-mail (the login).
+        #[arg(long)]
+        email: String,
+        /// Username (3–32 characters).
+        #[arg(long)]
+        username: String,
+        /// First name.
+        #[arg(long, default_value = "Super")]
+        first_name: String,
+        /// Last name.
+        #[arg(long, default_value = "Admin")]
+        last_name: String,
+    },
 }
 
 fn main() -> ExitCode {
@@ -69,7 +95,66 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Command::Serve => run(serve(settings)),
+        Command::Admin {
+            action:
+                AdminCommand::Create {
+                    email,
+                    username,
+                    first_name,
+                    last_name,
+                },
+        } => {
+            let password = match read_password() {
+                Ok(p) => p,
+                Err(e) => return fail(&e),
+            };
+            run(async move {
+                let services = chom_api::wiring::Services::from_settings(&settings).await?;
+                let user = services
+                    .admin
+                    .create_super_admin(&username, &first_name, &last_name, &email, &password)
+                    .await
+                    .map_err(|e| match e {
+                        chom_tenancy::identity::IdentityError::Invalid(errors) => anyhow::anyhow!(
+                            "invalid: {}",
+                            errors
+                                .iter()
+                                .map(|(f, e)| format!("{f}: {e}"))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ),
+                        other => anyhow::anyhow!("{other}"),
+                    })?;
+                println!(
+                    "super admin {} <{}> created (id {})",
+                    user.username, user.email, user.id
+                );
+                Ok(())
+            })
+        }
     }
+}
+
+/// Reads a password: from the terminal without echo, or the first line of piped stdin.
+fn read_password() -> anyhow::Result<String> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    let stdin = std::io::stdin();
+    let tty = stdin.is_terminal();
+    if tty {
+        eprint!("Password: ");
+        std::io::stderr().flush()?;
+        let _ = std::process::Command::new("stty").arg("-echo").status();
+    }
+    let mut line = String::new();
+    let read = stdin.lock().read_line(&mut line);
+    if tty {
+        let _ = std::process::Command::new("stty").arg("echo").status();
+        eprintln!();
+    }
+    read?;
+    let password = line.trim_end_matches(['\n', '\r']).to_owned();
+    anyhow::ensure!(!password.is_empty(), "no password given on standard input");
+    Ok(password)
 }
 
 fn fail(e: &anyhow::Error) -> ExitCode {

@@ -1,8 +1,30 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::error::{FieldError, Problem};
-use crate::routes::{health, plans};
-use utoipa::OpenApi;
+use crate::routes::{admin, auth, health, organization, plans};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+/// Declares the bearer scheme the `security(("bearer" = []))` annotations refer to.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("<token id>.<secret>")
+                    .description(Some(
+                        "An API token from POST /api/v1/auth/login or /api/v1/auth/tokens",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The API description.
 #[derive(OpenApi)]
@@ -12,11 +34,27 @@ use utoipa::OpenApi;
         description = "Cloud Hosting & Observability Manager: host WordPress, static and Laravel sites on a VPS fleet.\n\nErrors are RFC 9457 `application/problem+json` documents with a stable `code` and the `request_id`.",
         license(name = "AGPL-3.0-only", identifier = "AGPL-3.0-only"),
     ),
-    paths(health::live, health::ready, crate::routes::metrics::metrics, plans::list_plans),
+    paths(
+        health::live, health::ready, crate::routes::metrics::metrics, plans::list_plans,
+        auth::register, auth::verify_email, auth::verify_email_link, auth::resend_verification,
+        auth::login, auth::logout, auth::me, auth::refresh, auth::forgot_password,
+        auth::reset_password, auth::change_password, auth::totp_setup, auth::totp_confirm,
+        auth::totp_disable, auth::list_tokens, auth::create_token, auth::revoke_token,
+        organization::get_organization, organization::update_organization,
+        organization::select_plan, organization::list_members, organization::change_role,
+        admin::pending_approvals, admin::approve_user, admin::reject_user,
+        admin::approve_organization, admin::reject_organization, admin::suspend_organization,
+        admin::activate_organization, admin::suspend_tenant, admin::activate_tenant,
+        admin::list_users, admin::list_organizations, admin::list_tenants,
+    ),
     components(schemas(Problem, FieldError)),
+    modifiers(&BearerAuth),
     tags(
         (name = "health", description = "Liveness, readiness and metrics"),
         (name = "plans", description = "The plan catalogue"),
+        (name = "auth", description = "Sign-up, login, tokens, passwords, 2FA"),
+        (name = "organization", description = "The caller's organization, plan and members"),
+        (name = "admin", description = "Super admin: approvals, suspensions, listings"),
     )
 )]
 pub struct ApiDoc;

@@ -1,6 +1,51 @@
 //! HTTP routes, one module per area.
 
+pub mod admin;
+pub mod auth;
 pub mod docs;
 pub mod health;
 pub mod metrics;
+pub mod organization;
 pub mod plans;
+pub mod views;
+
+use actix_web::web;
+
+/// Everything under `/api/v1`.
+pub fn api_v1(cfg: &mut web::ServiceConfig) {
+    cfg.service(plans::list_plans)
+        .service(auth::register)
+        .service(auth::verify_email)
+        .service(auth::verify_email_link)
+        .service(auth::resend_verification)
+        .service(auth::login)
+        .service(auth::logout)
+        .service(auth::me)
+        .service(auth::refresh)
+        .service(auth::forgot_password)
+        .service(auth::reset_password)
+        .service(auth::change_password)
+        .service(auth::totp_setup)
+        .service(auth::totp_confirm)
+        .service(auth::totp_disable)
+        .service(auth::list_tokens)
+        .service(auth::create_token)
+        .service(auth::revoke_token)
+        .service(organization::get_organization)
+        .service(organization::update_organization)
+        .service(organization::select_plan)
+        .service(organization::list_members)
+        .service(organization::change_role)
+        .service(admin::pending_approvals)
+        .service(admin::approve_user)
+        .service(admin::reject_user)
+        .service(admin::approve_organization)
+        .service(admin::reject_organization)
+        .service(admin::suspend_organization)
+        .service(admin::activate_organization)
+        .service(admin::suspend_tenant)
+        .service(admin::activate_tenant)
+        .service(admin::list_users)
+        .service(admin::list_organizations)
+        .service(admin::list_tenants);
+}

@@ -118,7 +118,7 @@ impl Application {
                 .service(routes::health::ready)
                 .service(routes::metrics::metrics)
                 .configure(routes::docs::configure)
-                .service(web::scope("/api/v1").service(routes::plans::list_plans))
+                .service(web::scope("/api/v1").configure(routes::api_v1))
                 .configure(|cfg| {
                     if let Some(extra) = extra {
                         extra(cfg);

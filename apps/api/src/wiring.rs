@@ -2,20 +2,79 @@
 
 use crate::config::{DatabaseTarget, Settings};
 use anyhow::Context as _;
+use chom_auth::mail::Mailer;
 use chom_kernel::cache::{Cache, MemoryCache, MemoryRateLimiter, RateLimiter};
+use chom_kernel::crypto::Sealer;
 use chom_kernel::jobs::JobQueue;
 use chom_kernel::store::Store;
 use chom_postgres::PgStore;
 use chom_redis::{Degrading, RedisCache, RedisConn, RedisRateLimiter};
 use chom_sqlite::SqliteStore;
 use chom_tenancy::PlanRepository;
+use chom_tenancy::admin::Administration;
+use chom_tenancy::identity::{Identity, IdentityConfig, IdentityPorts};
 use secrecy::ExposeSecret;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Rate limits of the authentication routes.
+#[derive(Debug, Clone, Copy)]
+pub struct AuthLimits {
+    /// Per client IP per minute, unauthenticated auth routes.
+    pub per_ip_per_minute: u32,
+    /// Password attempts per account per 15 minutes.
+    pub password_attempts: u32,
+}
+
+/// The application key: configured, or (SQLite only) generated once next to the database.
+fn encryption_key(settings: &Settings, target: &DatabaseTarget) -> anyhow::Result<Vec<u8>> {
+    if let Some(key) = &settings.security.encryption_key {
+        return crate::config::decode_key(key.expose_secret())
+            .context("security.encryption_key must be 32 bytes of base64url");
+    }
+    let DatabaseTarget::Sqlite(db) = target else {
+        anyhow::bail!("security.encryption_key is required with PostgreSQL (32 bytes, base64url)");
+    };
+    let path = db.parent().unwrap_or(Path::new(".")).join("secret.key");
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        return crate::config::decode_key(&existing)
+            .with_context(|| format!("{} does not hold a 32-byte base64url key", path.display()));
+    }
+    let key = chom_kernel::crypto::random_bytes(32)?;
+    let encoded = data_encoding::BASE64URL_NOPAD.encode(&key);
+    write_private(&path, &encoded).with_context(|| format!("writing {}", path.display()))?;
+    tracing::info!(path = %path.display(), "generated the application encryption key");
+    Ok(key)
+}
+
+fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(content.as_bytes())
+}
 
 /// The ports, wired to their adapters.
 #[derive(Clone)]
 pub struct Services {
+    /// Identity use cases.
+    pub identity: Identity,
+    /// Organization and approval use cases.
+    pub admin: Administration,
+    /// Outgoing e-mail.
+    pub mailer: Arc<dyn Mailer>,
+    /// Base URL of links in e-mails.
+    pub public_url: String,
+    /// Authentication rate limits.
+    pub limits: AuthLimits,
     /// Units of work.
     pub store: Arc<dyn Store>,
     /// Job queue.
@@ -37,38 +96,71 @@ impl std::fmt::Debug for Services {
     }
 }
 
+/// What a database backend provides.
+type Backend = (
+    Arc<dyn Store>,
+    Arc<dyn JobQueue>,
+    Arc<dyn PlanRepository>,
+    IdentityPorts,
+);
+
+fn identity_ports<R>(store: Arc<dyn Store>, repos: Arc<R>) -> IdentityPorts
+where
+    R: chom_auth::ports::UserRepository
+        + chom_auth::ports::TokenRepository
+        + chom_auth::ports::OneTimeTokenRepository
+        + chom_auth::ports::RecoveryCodeRepository
+        + chom_tenancy::ports::OrganizationRepository
+        + chom_tenancy::ports::SessionLookup
+        + 'static,
+{
+    IdentityPorts {
+        store,
+        users: repos.clone(),
+        tokens: repos.clone(),
+        one_time: repos.clone(),
+        recovery: repos.clone(),
+        orgs: repos.clone(),
+        sessions: repos,
+    }
+}
+
 impl Services {
     /// Connects to the database (and migrates it) and to Redis if configured.
     ///
     /// # Errors
     /// The database cannot be opened or migrated.
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
-        let (store, queue, plans): (Arc<dyn Store>, Arc<dyn JobQueue>, Arc<dyn PlanRepository>) =
-            match settings.database_target()? {
-                DatabaseTarget::Postgres(url) => {
-                    let store =
-                        PgStore::connect(url.expose_secret(), settings.database.max_connections)
-                            .await
-                            .context("connecting to PostgreSQL (database.url)")?;
-                    store.migrate().await.context("migrating PostgreSQL")?;
-                    (
-                        Arc::new(store.clone()),
-                        Arc::new(store.queue()),
-                        Arc::new(store.plans()),
-                    )
-                }
-                DatabaseTarget::Sqlite(path) => {
-                    let store = SqliteStore::open(&path, settings.database.max_connections)
+        let target = settings.database_target()?;
+        let (store, queue, plans, identity_ports): Backend = match target.clone() {
+            DatabaseTarget::Postgres(url) => {
+                let store =
+                    PgStore::connect(url.expose_secret(), settings.database.max_connections)
                         .await
-                        .with_context(|| format!("opening SQLite database {}", path.display()))?;
-                    store.migrate().await.context("migrating SQLite")?;
-                    (
-                        Arc::new(store.clone()),
-                        Arc::new(store.queue()),
-                        Arc::new(store.plans()),
-                    )
-                }
-            };
+                        .context("connecting to PostgreSQL (database.url)")?;
+                store.migrate().await.context("migrating PostgreSQL")?;
+                let repos = Arc::new(chom_postgres::PgIdentity::new(store.pool().clone()));
+                (
+                    Arc::new(store.clone()),
+                    Arc::new(store.queue()),
+                    Arc::new(store.plans()),
+                    identity_ports(Arc::new(store), repos),
+                )
+            }
+            DatabaseTarget::Sqlite(path) => {
+                let store = SqliteStore::open(&path, settings.database.max_connections)
+                    .await
+                    .with_context(|| format!("opening SQLite database {}", path.display()))?;
+                store.migrate().await.context("migrating SQLite")?;
+                let repos = Arc::new(chom_sqlite::SqliteIdentity::new(store.pool().clone()));
+                (
+                    Arc::new(store.clone()),
+                    Arc::new(store.queue()),
+                    Arc::new(store.plans()),
+                    identity_ports(Arc::new(store), repos),
+                )
+            }
+        };
         let (cache, rate_limiter): (Arc<dyn Cache>, Arc<dyn RateLimiter>) =
             match &settings.redis.url {
                 Some(url) => {
@@ -94,7 +186,29 @@ impl Services {
                     Arc::new(MemoryRateLimiter::default()),
                 ),
             };
+        let sealer = Arc::new(Sealer::new(&encryption_key(settings, &target)?)?);
+        let identity = Identity::new(identity_ports.clone(), sealer, IdentityConfig::default());
+        let admin = Administration::new(identity_ports, plans.clone());
+        let mailer: Arc<dyn Mailer> = match &settings.mail.smtp_url {
+            Some(url) => Arc::new(crate::mail::SmtpMailer::new(
+                url.expose_secret(),
+                &settings.mail.from,
+            )?),
+            None => Arc::new(crate::mail::LogMailer),
+        };
+        let public_url =
+            settings.mail.public_url.clone().unwrap_or_else(|| {
+                format!("http://{}:{}", settings.server.host, settings.server.port)
+            });
         Ok(Self {
+            identity,
+            admin,
+            mailer,
+            public_url,
+            limits: AuthLimits {
+                per_ip_per_minute: settings.security.auth_requests_per_minute,
+                password_attempts: settings.security.password_attempts_per_15_min,
+            },
             store,
             queue,
             plans,

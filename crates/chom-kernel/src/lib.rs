@@ -1,12 +1,15 @@
 #![doc = include_str!("../README.md")]
 
 pub mod cache;
+pub mod crypto;
 pub mod error;
 pub mod ids;
 pub mod jobs;
+pub mod role;
 pub mod store;
 pub mod tenant;
 
 pub use error::StoreError;
 pub use ids::*;
+pub use role::Role;
 pub use tenant::TenantContext;

@@ -1,12 +1,15 @@
 #![doc = include_str!("../README.md")]
 
+mod codec;
 mod error;
+mod identity;
 mod plans;
 mod queue;
 mod store;
 pub mod testing;
 
 pub use error::map_err;
+pub use identity::{PgIdentity, SESSION_QUERY};
 pub use plans::PgPlanRepository;
 pub use queue::PgJobQueue;
 pub use store::{MIGRATOR, PgStore, PgUnitOfWork};

@@ -1,11 +1,14 @@
 #![doc = include_str!("../README.md")]
 
+mod codec;
 mod error;
+mod identity;
 mod plans;
 mod queue;
 mod store;
 
 pub use error::map_err;
+pub use identity::SqliteIdentity;
 pub use plans::SqlitePlanRepository;
 pub use queue::SqliteJobQueue;
 pub use store::{MIGRATOR, SqliteStore, SqliteUnitOfWork};

@@ -1,1 +1,5 @@
 #![doc = include_str!("../README.md")]
+
+pub mod policy;
+
+pub use policy::{Action, RoleChangeError, after_change, allows, check_role_change};

@@ -1,5 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+pub mod admin;
+pub mod identity;
+pub mod model;
 pub mod plans;
+pub mod ports;
 
 pub use plans::{Plan, PlanCode, PlanCodeError, PlanRepository};

@@ -1,0 +1,243 @@
+//! Request extractors: the authenticated caller (`Auth`, `SuperAdmin`) and JSON bodies whose
+//! errors name the offending field (`Body<T>`).
+
+use crate::error::ApiError;
+use crate::wiring::Services;
+use actix_web::dev::Payload;
+use actix_web::http::StatusCode;
+use actix_web::{FromRequest, HttpRequest, web};
+use chom_auth::Ability;
+use chom_kernel::{OrganizationId, Role, TenantContext, TenantId};
+use chom_team::Action;
+use chom_tenancy::identity::Session;
+use futures::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+
+/// The header choosing a tenant when the caller's organization has several.
+pub const TENANT_HEADER: &str = "x-tenant-id";
+
+/// An authenticated caller: the session, and (for organization members) the tenant the request
+/// acts for and the member's role. Only this extractor builds a `TenantContext`.
+#[derive(Debug, Clone)]
+pub struct Auth {
+    /// The session behind the bearer token.
+    pub session: Session,
+    /// The tenant this request acts for (none for super admins outside any organization).
+    pub tenant: Option<TenantContext>,
+}
+
+impl Auth {
+    /// Refuses with 403 `INSUFFICIENT_ABILITY` unless the token grants `ability`.
+    ///
+    /// # Errors
+    /// The token lacks the ability.
+    pub fn require(&self, ability: Ability) -> Result<(), ApiError> {
+        if self.session.token.abilities.allows(ability) {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "INSUFFICIENT_ABILITY",
+                format!("this token lacks the `{}` ability", ability.as_str()),
+            ))
+        }
+    }
+
+    /// The caller's organization and role.
+    ///
+    /// # Errors
+    /// 403 when the caller belongs to no organization (a bare super admin).
+    pub fn membership(&self) -> Result<(OrganizationId, Role), ApiError> {
+        self.session
+            .membership
+            .ok_or_else(|| ApiError::forbidden("this account belongs to no organization"))
+    }
+
+    /// Refuses with 403 unless the member's role allows `action` (team policy).
+    ///
+    /// # Errors
+    /// No membership, or the role does not allow it.
+    pub fn authorize(&self, action: Action) -> Result<(OrganizationId, Role), ApiError> {
+        let (org, role) = self.membership()?;
+        if chom_team::allows(role, action) {
+            Ok((org, role))
+        } else {
+            Err(ApiError::forbidden(format!(
+                "the {} role does not allow this",
+                role.as_str()
+            )))
+        }
+    }
+
+    /// The tenant this request acts for.
+    ///
+    /// # Errors
+    /// 403 when the caller has none.
+    pub fn tenant(&self) -> Result<&TenantContext, ApiError> {
+        self.tenant
+            .as_ref()
+            .ok_or_else(|| ApiError::forbidden("this account acts for no tenant"))
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Option<&str> {
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+async fn authenticate(req: HttpRequest) -> Result<Auth, ApiError> {
+    let services = req
+        .app_data::<web::Data<Services>>()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("services not configured")))?
+        .clone();
+    let token = bearer(&req).ok_or_else(ApiError::unauthenticated)?;
+    let session = services.identity.authenticate(token).await?;
+    let requested = req
+        .headers()
+        .get(TENANT_HEADER)
+        .map(|v| v.to_str().ok().and_then(|s| s.parse::<TenantId>().ok()));
+    let tenant = match (session.membership, requested) {
+        (_, Some(None)) => {
+            return Err(ApiError::field(
+                TENANT_HEADER,
+                "INVALID_FORMAT",
+                "X-Tenant-Id must be a UUID",
+            ));
+        }
+        (Some((org, _)), Some(Some(wanted))) => {
+            let granted = services.identity.ports().orgs.get_tenant(wanted).await?;
+            match granted {
+                Some(t) if t.organization_id == org => {
+                    Some(TenantContext::authenticated(t.id, session.user_id))
+                }
+                // Existing or not, a tenant outside the caller's organization is refused alike.
+                _ => {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "TENANT_FORBIDDEN",
+                        "this tenant is not granted to you",
+                    ));
+                }
+            }
+        }
+        (None, Some(Some(_))) => {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "TENANT_FORBIDDEN",
+                "this tenant is not granted to you",
+            ));
+        }
+        (Some(_), None) => session
+            .default_tenant
+            .map(|t| TenantContext::authenticated(t, session.user_id)),
+        (None, None) => None,
+    };
+    Ok(Auth { session, tenant })
+}
+
+impl FromRequest for Auth {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        Box::pin(authenticate(req.clone()))
+    }
+}
+
+/// A super admin whose token carries the `admin` ability.
+#[derive(Debug, Clone)]
+pub struct SuperAdmin(pub Auth);
+
+impl FromRequest for SuperAdmin {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let auth = authenticate(req).await?;
+            if !auth.session.is_super_admin {
+                return Err(ApiError::forbidden("super admins only"));
+            }
+            auth.require(Ability::Admin)?;
+            Ok(Self(auth))
+        })
+    }
+}
+
+/// A JSON body. Refuses a non-JSON content type (415), more than the configured size (413),
+/// malformed JSON (400 `MALFORMED_JSON`) and values of the wrong type (422 with the field's
+/// path in `errors`).
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.starts_with("application/json") || ct.contains("+json"));
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if !json {
+                return Err(ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "UNSUPPORTED_MEDIA_TYPE",
+                    "send the body as application/json",
+                )
+                .into());
+            }
+            let bytes = bytes.await?;
+            let de = &mut serde_json::Deserializer::from_slice(&bytes);
+            match serde_path_to_error::deserialize::<_, T>(de) {
+                Ok(v) => Ok(Self(v)),
+                Err(e) => {
+                    let path = e.path().to_string();
+                    let inner = e.into_inner();
+                    if inner.is_data() {
+                        let field = if path == "." {
+                            field_from_message(&inner.to_string())
+                        } else {
+                            path
+                        };
+                        Err(ApiError::field(
+                            field,
+                            "INVALID_TYPE",
+                            strip_position(&inner.to_string()),
+                        )
+                        .into())
+                    } else {
+                        Err(ApiError::malformed_json(format!(
+                            "the body is not valid JSON: {inner}"
+                        ))
+                        .into())
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// "unknown field `x`, expected …" → "x".
+fn field_from_message(msg: &str) -> String {
+    msg.split('`')
+        .nth(1)
+        .map_or_else(|| "body".to_owned(), ToOwned::to_owned)
+}
+
+fn strip_position(msg: &str) -> String {
+    msg.rsplit_once(" at line ")
+        .map_or(msg, |(m, _)| m)
+        .to_owned()
+}

@@ -1,0 +1,164 @@
+//! Organizations, tenants and memberships.
+
+use crate::plans::PlanCode;
+use chom_auth::ApprovalStatus;
+use chom_kernel::{OrganizationId, Role, StoreError, TenantId, UserId};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+fn corrupt(what: &str, v: &str) -> StoreError {
+    StoreError::Unexpected(anyhow::anyhow!("bad {what} {v:?}"))
+}
+
+/// Whether an organization may use the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrganizationStatus {
+    /// In good standing.
+    Active,
+    /// Suspended by a super admin (or for non-payment): its tokens are dead.
+    Suspended,
+}
+
+impl OrganizationStatus {
+    /// Storage spelling.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+        }
+    }
+
+    /// Parses the storage spelling.
+    ///
+    /// # Errors
+    /// A corrupt row.
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "active" => Ok(Self::Active),
+            "suspended" => Ok(Self::Suspended),
+            _ => Err(corrupt("organization status", s)),
+        }
+    }
+}
+
+/// A tenant's standing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantStatus {
+    /// In use.
+    Active,
+    /// Suspended: its sites are disabled.
+    Suspended,
+    /// Cancelled.
+    Cancelled,
+}
+
+impl TenantStatus {
+    /// Storage spelling.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Suspended => "suspended",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses the storage spelling.
+    ///
+    /// # Errors
+    /// A corrupt row.
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "active" => Ok(Self::Active),
+            "suspended" => Ok(Self::Suspended),
+            "cancelled" => Ok(Self::Cancelled),
+            _ => Err(corrupt("tenant status", s)),
+        }
+    }
+}
+
+/// An organization: the customer account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization {
+    /// Id.
+    pub id: OrganizationId,
+    /// Display name.
+    pub name: String,
+    /// Standing.
+    pub status: OrganizationStatus,
+    /// Super-admin approval of the sign-up.
+    pub approval: ApprovalStatus,
+    /// Reason of a rejection, or approval notes.
+    pub approval_reason: Option<String>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A tenant: billing and isolation unit of an organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tenant {
+    /// Id.
+    pub id: TenantId,
+    /// Owner organization.
+    pub organization_id: OrganizationId,
+    /// Display name.
+    pub name: String,
+    /// The organization's default tenant.
+    pub is_default: bool,
+    /// Standing.
+    pub status: TenantStatus,
+    /// Selected plan.
+    pub plan_code: Option<PlanCode>,
+    /// When the plan was selected.
+    pub plan_selected_at: Option<OffsetDateTime>,
+    /// Creation time.
+    pub created_at: OffsetDateTime,
+}
+
+/// A user's role in an organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Membership {
+    /// Member.
+    pub user_id: UserId,
+    /// Organization.
+    pub organization_id: OrganizationId,
+    /// Role.
+    pub role: Role,
+}
+
+/// Everything authentication needs about a token, read in one query.
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    /// The token.
+    pub token: chom_auth::ApiToken,
+    /// Its user.
+    pub user_id: UserId,
+    /// Super admin.
+    pub is_super_admin: bool,
+    /// User approval.
+    pub user_approval: ApprovalStatus,
+    /// E-mail verified.
+    pub email_verified: bool,
+    /// Last password change.
+    pub password_changed_at: OffsetDateTime,
+    /// Membership (users belong to one organization for now).
+    pub membership: Option<SessionMembership>,
+}
+
+/// The membership part of a session.
+#[derive(Debug, Clone)]
+pub struct SessionMembership {
+    /// Organization.
+    pub organization_id: OrganizationId,
+    /// Role.
+    pub role: Role,
+    /// Organization standing.
+    pub organization_status: OrganizationStatus,
+    /// Organization approval.
+    pub organization_approval: ApprovalStatus,
+    /// The default tenant.
+    pub default_tenant: Option<TenantId>,
+}
