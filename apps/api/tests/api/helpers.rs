@@ -92,6 +92,11 @@ pub async fn spawn_app_with(db: Db, customise: impl FnOnce(&mut Settings)) -> Te
     settings.server.port = 0;
     settings.server.workers = 2;
     settings.log.filter = std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into());
+    settings.security.encryption_key = Some(SecretString::from(data_encoding::BASE64URL_NOPAD.encode(&[42u8; 32])));
+    // Generous limits: flows make many auth calls from one address. The rate-limit tests
+    // lower them.
+    settings.security.auth_requests_per_minute = 10_000;
+    settings.security.password_attempts_per_15_min = 10_000;
     let redis_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
     settings.redis.url = Some(SecretString::from(redis_url()));
     settings.redis.key_prefix = redis_prefix.clone();
