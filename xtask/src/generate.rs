@@ -30,13 +30,31 @@ pub fn translate(pg: &str) -> String {
     )
 }
 
+/// Formats Rust source with rustfmt (the generated file must look like `cargo fmt` left it).
+fn rustfmt(source: &str) -> anyhow::Result<String> {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("rustfmt")
+        .args(["--edition", "2024", "--emit", "stdout", "--quiet"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("rustfmt stdin"))?
+        .write_all(source.as_bytes())?;
+    let out = child.wait_with_output()?;
+    anyhow::ensure!(out.status.success(), "rustfmt failed on the generated file");
+    Ok(String::from_utf8(out.stdout)?)
+}
+
 /// Writes (or checks) the generated file.
 ///
 /// # Errors
 /// I/O, or `--check` found it stale.
 pub fn run(check: bool) -> anyhow::Result<()> {
     let root = root()?;
-    let fresh = translate(&std::fs::read_to_string(root.join(SOURCE))?);
+    let fresh = rustfmt(&translate(&std::fs::read_to_string(root.join(SOURCE))?))?;
     let path = root.join(TARGET);
     if check {
         let current = std::fs::read_to_string(&path).unwrap_or_default();

@@ -190,6 +190,11 @@ impl From<chom_kernel::StoreError> for ApiError {
                 tracing::error!(error = %format!("{e:#}"), "database unavailable");
                 Self::unavailable("the database is unavailable; retry shortly")
             }
+            chom_kernel::StoreError::Conflict(what) => Self::new(
+                StatusCode::CONFLICT,
+                "CONFLICT",
+                format!("conflicts with existing data ({what})"),
+            ),
             other => Self::internal(other.into()),
         }
     }

@@ -4,7 +4,8 @@
 use anyhow::Context as _;
 use async_trait::async_trait;
 use chom_auth::mail::{Mailer, OutgoingEmail};
-use lettre::message::header::ContentType;
+use lettre::message::Body;
+use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
 
@@ -66,7 +67,12 @@ impl Mailer for SmtpMailer {
             .to(email.to.parse().context("recipient address")?)
             .subject(&email.subject)
             .header(ContentType::TEXT_PLAIN)
-            .body(email.body.clone())?;
+            // Plain 7-bit when the text allows it (links stay intact in any client); else the
+            // encoding lettre picks.
+            .body(
+                Body::new_with_encoding(email.body.clone(), ContentTransferEncoding::SevenBit)
+                    .unwrap_or_else(Body::new),
+            )?;
         self.transport
             .send(message)
             .await

@@ -6,8 +6,12 @@ use chom_kernel::StoreError;
 pub fn map_err(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::RowNotFound => StoreError::NotFound,
+        // SQLite names no constraint; its message does ("UNIQUE constraint failed: users.email").
         sqlx::Error::Database(db) if db.is_unique_violation() || db.is_foreign_key_violation() => {
-            StoreError::Conflict(db.constraint().unwrap_or("unknown").to_owned())
+            StoreError::Conflict(
+                db.constraint()
+                    .map_or_else(|| db.message().to_owned(), ToOwned::to_owned),
+            )
         }
         e @ (sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed

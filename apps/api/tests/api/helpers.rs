@@ -2,11 +2,13 @@
 //! fresh PostgreSQL database cloned from the migrated template, with real Redis under a
 //! per-test key prefix.
 
+use crate::smtp::SmtpSink;
 use actix_web::{HttpResponse, web};
 use chom_api::config::Settings;
 use chom_api::startup::Application;
 use chom_postgres::testing::TestDatabase;
 use secrecy::SecretString;
+use serde_json::Value;
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +23,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub app_services: chom_api::wiring::Services,
     pub pg: Option<TestDatabase>,
+    pub smtp: SmtpSink,
+    pub db: Db,
+    sqlite_path: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -35,6 +40,136 @@ impl TestApp {
             .send()
             .await
             .expect("request")
+    }
+
+    /// GET with a bearer token.
+    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// A JSON request, optionally with a bearer token.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        req.send().await.expect("request")
+    }
+
+    /// POST JSON without a token.
+    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
+        self.send(reqwest::Method::POST, path, None, Some(body))
+            .await
+    }
+
+    /// POST JSON with a token.
+    pub async fn post_as(&self, token: &str, path: &str, body: Value) -> reqwest::Response {
+        self.send(reqwest::Method::POST, path, Some(token), Some(body))
+            .await
+    }
+
+    async fn sqlite_pool(&self) -> sqlx::SqlitePool {
+        sqlx::SqlitePool::connect(&format!("sqlite://{}", self.sqlite_path.display()))
+            .await
+            .unwrap()
+    }
+
+    /// Runs raw SQL against the app's database (test set-up the API cannot express, like
+    /// expiring a token).
+    pub async fn exec(&self, sql: &str) {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match self.db {
+            Db::Sqlite => {
+                let pool = self.sqlite_pool().await;
+                sqlx::query(sql).execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+            Db::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.pg.as_ref().unwrap().url)
+                    .await
+                    .unwrap();
+                sqlx::query(sql).execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+        }
+    }
+
+    /// Every row of every table, as text.
+    pub async fn dump(&self) -> String {
+        use sqlx::Row;
+        let mut out = String::new();
+        match self.db {
+            Db::Sqlite => {
+                let pool = self.sqlite_pool().await;
+                let tables: Vec<String> =
+                    sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'")
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap();
+                for t in tables {
+                    let cols: Vec<String> =
+                        sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA table_info(\"{t}\")")))
+                            .fetch_all(&pool)
+                            .await
+                            .unwrap()
+                            .iter()
+                            .map(|r| r.get::<String, _>("name"))
+                            .collect();
+                    if cols.is_empty() {
+                        continue;
+                    }
+                    let expr = cols
+                        .iter()
+                        .map(|c| format!("quote(\"{c}\")"))
+                        .collect::<Vec<_>>()
+                        .join(" || '|' || ");
+                    let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT {expr} FROM \"{t}\""
+                    )))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+                    out.push_str(&format!("## {t}\n{}\n", rows.join("\n")));
+                }
+                pool.close().await;
+            }
+            Db::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.pg.as_ref().unwrap().url)
+                    .await
+                    .unwrap();
+                let tables: Vec<String> = sqlx::query_scalar(
+                    "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+                )
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+                for t in tables {
+                    let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                        "SELECT t::text FROM \"{t}\" t"
+                    )))
+                    .fetch_all(&pool)
+                    .await
+                    .unwrap();
+                    out.push_str(&format!("## {t}\n{}\n", rows.join("\n")));
+                }
+                pool.close().await;
+            }
+        }
+        out
     }
 }
 
@@ -92,17 +227,25 @@ pub async fn spawn_app_with(db: Db, customise: impl FnOnce(&mut Settings)) -> Te
     settings.server.port = 0;
     settings.server.workers = 2;
     settings.log.filter = std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into());
-    settings.security.encryption_key = Some(SecretString::from(data_encoding::BASE64URL_NOPAD.encode(&[42u8; 32])));
+    settings.security.encryption_key = Some(SecretString::from(
+        data_encoding::BASE64URL_NOPAD.encode(&[42u8; 32]),
+    ));
     // Generous limits: flows make many auth calls from one address. The rate-limit tests
     // lower them.
     settings.security.auth_requests_per_minute = 10_000;
+    // Jobs (e-mails) run in the app under test on both backends.
+    settings.worker.embedded = chom_api::config::EmbeddedWorker::On;
     settings.security.password_attempts_per_15_min = 10_000;
     let redis_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
     settings.redis.url = Some(SecretString::from(redis_url()));
     settings.redis.key_prefix = redis_prefix.clone();
+    let smtp = SmtpSink::start().await;
+    settings.mail.smtp_url = Some(SecretString::from(smtp.url()));
+    settings.mail.public_url = Some("http://chom.test".into());
+    let sqlite_path = dir.path().join("chom.db");
     let pg = match db {
         Db::Sqlite => {
-            settings.database.sqlite_path = dir.path().join("chom.db");
+            settings.database.sqlite_path = sqlite_path.clone();
             None
         }
         Db::Postgres => {
@@ -124,6 +267,9 @@ pub async fn spawn_app_with(db: Db, customise: impl FnOnce(&mut Settings)) -> Te
         client: client(),
         app_services,
         pg,
+        smtp,
+        db,
+        sqlite_path,
         _dir: dir,
     }
 }

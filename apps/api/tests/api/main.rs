@@ -6,5 +6,7 @@ mod docs;
 mod errors;
 mod health;
 mod helpers;
+mod identity;
 mod metrics;
 mod plans;
+mod smtp;
