@@ -6,6 +6,16 @@ use clap::Subcommand;
 /// Benchmarks.
 #[derive(Debug, Subcommand)]
 pub enum Which {
+    /// API: `GET /api/v1/auth/me` through the release binary and wrk, vs pgbench running the
+    /// same token-lookup query on the same PostgreSQL database.
+    Api {
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 10)]
+        seconds: u32,
+        /// Concurrent connections (wrk and pgbench alike).
+        #[arg(long, default_value_t = 32)]
+        connections: u32,
+    },
     /// Job queue: jobs/s and enqueue→start latency (p50/p99), SQLite and PostgreSQL side by side.
     Queue {
         /// Backlog drained for the throughput figure.
@@ -27,6 +37,39 @@ pub enum Which {
 pub fn run(which: Which) -> anyhow::Result<()> {
     crate::services::ensure_core()?;
     match which {
+        Which::Api {
+            seconds,
+            connections,
+        } => {
+            if !crate::util::succeeds("wrk", &["--version"])
+                && !crate::util::succeeds("which", &["wrk"])
+            {
+                crate::services::apt_install(&["wrk"], "the API benchmark drives load with wrk")?;
+            }
+            crate::util::cargo(&[
+                "build",
+                "--release",
+                "--quiet",
+                "--package",
+                "chom-api",
+                "--package",
+                "chom-bench",
+            ])?;
+            let root = crate::util::root()?;
+            let api = root.join("target/release/chom-api");
+            let status = std::process::Command::new(root.join("target/release/chom-bench"))
+                .args(["api", "--api-bin"])
+                .arg(api)
+                .args([
+                    "--seconds",
+                    &seconds.to_string(),
+                    "--connections",
+                    &connections.to_string(),
+                ])
+                .status()?;
+            anyhow::ensure!(status.success(), "the API benchmark failed");
+            Ok(())
+        }
         Which::Queue {
             jobs,
             latency_jobs,

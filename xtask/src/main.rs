@@ -3,7 +3,6 @@
 mod bench;
 mod boundaries;
 mod db;
-mod generate;
 mod services;
 mod util;
 
@@ -51,12 +50,6 @@ enum Cmd {
         #[arg(long)]
         metadata: Option<std::path::PathBuf>,
     },
-    /// Generate the SQLite identity repositories from the PostgreSQL ones (or --check them).
-    GenSqlite {
-        /// Compare instead of writing.
-        #[arg(long)]
-        check: bool,
-    },
     /// Run `chom-api admin …` (e.g. `cargo xtask admin create --email … --username …`; the
     /// password is read from the terminal or standard input).
     Admin {
@@ -82,7 +75,6 @@ fn main() -> ExitCode {
         Cmd::Db { action } => db::run(action),
         Cmd::Openapi { check } => openapi(check),
         Cmd::CheckBoundaries { metadata } => boundaries::run(metadata.as_deref()),
-        Cmd::GenSqlite { check } => generate::run(check),
         Cmd::Admin { args } => {
             let mut full = vec![
                 "run",
@@ -129,7 +121,6 @@ fn ci() -> anyhow::Result<()> {
     })?;
     util::step("check-boundaries", || boundaries::run(None))?;
     util::step("openapi --check", || openapi(true))?;
-    util::step("gen-sqlite --check", || generate::run(true))?;
     util::step("services", services::ensure)?;
     util::step("tests", || test(&[]))
 }

@@ -16,7 +16,7 @@ fn is_root() -> bool {
 }
 
 /// `apt-get install` of `packages` (Debian, as root); fails with advice otherwise.
-fn apt_install(packages: &[&str], why: &str) -> anyhow::Result<()> {
+pub fn apt_install(packages: &[&str], why: &str) -> anyhow::Result<()> {
     anyhow::ensure!(
         is_root() && succeeds("apt-get", &["--version"]),
         "{why}: install the Debian packages {} (needs root and apt-get)",

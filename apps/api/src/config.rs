@@ -40,6 +40,9 @@ pub struct SecuritySettings {
     pub auth_requests_per_minute: u32,
     /// Password attempts per account per 15 minutes.
     pub password_attempts_per_15_min: u32,
+    /// Milliseconds an authenticated session may be served from memory. Changes made on this
+    /// replica apply at once; on other replicas within this delay. 0 disables the cache.
+    pub session_cache_ms: u64,
 }
 
 /// Outgoing e-mail.
@@ -233,6 +236,7 @@ impl Default for Settings {
                 encryption_key: None,
                 auth_requests_per_minute: 5,
                 password_attempts_per_15_min: 10,
+                session_cache_ms: 1000,
             },
             mail: MailSettings {
                 smtp_url: None,
@@ -366,6 +370,12 @@ impl Settings {
             return Err(ConfigError::new(
                 "security.encryption_key",
                 "must be 32 bytes encoded as base64url (e.g. `openssl rand -base64 32 | tr '+/' '-_' | tr -d '='`)",
+            ));
+        }
+        if self.security.session_cache_ms > 60_000 {
+            return Err(ConfigError::new(
+                "security.session_cache_ms",
+                "at most 60000 (revocations must apply within a minute)",
             ));
         }
         if self.security.auth_requests_per_minute == 0

@@ -24,6 +24,8 @@ pub struct Auth {
     pub session: Session,
     /// The tenant this request acts for (none for super admins outside any organization).
     pub tenant: Option<TenantContext>,
+    /// That tenant's record, as read while authenticating.
+    pub tenant_record: Option<chom_tenancy::model::Tenant>,
 }
 
 impl Auth {
@@ -103,7 +105,7 @@ async fn authenticate(req: HttpRequest) -> Result<Auth, ApiError> {
         .headers()
         .get(TENANT_HEADER)
         .map(|v| v.to_str().ok().and_then(|s| s.parse::<TenantId>().ok()));
-    let tenant = match (session.membership, requested) {
+    let record = match (session.membership, requested) {
         (_, Some(None)) => {
             return Err(ApiError::field(
                 TENANT_HEADER,
@@ -114,9 +116,7 @@ async fn authenticate(req: HttpRequest) -> Result<Auth, ApiError> {
         (Some((org, _)), Some(Some(wanted))) => {
             let granted = services.identity.ports().orgs.get_tenant(wanted).await?;
             match granted {
-                Some(t) if t.organization_id == org => {
-                    Some(TenantContext::authenticated(t.id, session.user_id))
-                }
+                Some(t) if t.organization_id == org => Some(t),
                 // Existing or not, a tenant outside the caller's organization is refused alike.
                 _ => {
                     return Err(ApiError::new(
@@ -134,12 +134,17 @@ async fn authenticate(req: HttpRequest) -> Result<Auth, ApiError> {
                 "this tenant is not granted to you",
             ));
         }
-        (Some(_), None) => session
-            .default_tenant
-            .map(|t| TenantContext::authenticated(t, session.user_id)),
+        (Some(_), None) => session.default_tenant.clone(),
         (None, None) => None,
     };
-    Ok(Auth { session, tenant })
+    let tenant = record
+        .as_ref()
+        .map(|t| TenantContext::authenticated(t.id, session.user_id));
+    Ok(Auth {
+        session,
+        tenant,
+        tenant_record: record,
+    })
 }
 
 impl FromRequest for Auth {

@@ -187,8 +187,12 @@ impl Services {
                 ),
             };
         let sealer = Arc::new(Sealer::new(&encryption_key(settings, &target)?)?);
-        let identity = Identity::new(identity_ports.clone(), sealer, IdentityConfig::default());
-        let admin = Administration::new(identity_ports, plans.clone());
+        let config = IdentityConfig {
+            session_cache_ttl: Duration::from_millis(settings.security.session_cache_ms),
+            ..IdentityConfig::default()
+        };
+        let identity = Identity::new(identity_ports.clone(), sealer, config);
+        let admin = Administration::new(identity_ports, plans.clone(), identity.session_cache());
         let mailer: Arc<dyn Mailer> = match &settings.mail.smtp_url {
             Some(url) => Arc::new(crate::mail::SmtpMailer::new(
                 url.expose_secret(),

@@ -1,8 +1,8 @@
 //! Identity repositories (auth + tenancy ports) on PostgreSQL.
 //!
-//! Written against `crate::codec` so the same text serves SQLite: `chom-sqlite/src/identity.rs`
-//! is generated from this file by `cargo xtask gen-sqlite` (placeholders `$n` → `?n`, type
-//! names); keep the SQL portable (no `now()`, times are bound).
+//! Written against `crate::codec` so the same text serves SQLite: `chom-sqlite`'s build script
+//! generates its twin from this file (placeholders `$n` → `?n`, type names); keep the SQL
+//! portable (no `now()`, times are bound).
 
 use crate::codec::{self, DbRow, get, get_id, get_opt_id, get_opt_ts, get_ts, id, ts};
 use crate::error::map_err;
@@ -105,32 +105,34 @@ fn token(row: &DbRow, prefix: &str) -> Result<ApiToken, StoreError> {
 
 const ORG_COLUMNS: &str = "id, name, status, approval_status, approval_reason, created_at";
 
-fn organization(row: &DbRow) -> Result<Organization, StoreError> {
+fn organization(row: &DbRow, prefix: &str) -> Result<Organization, StoreError> {
+    let col = |c: &str| format!("{prefix}{c}");
     Ok(Organization {
-        id: OrganizationId::from_uuid(get_id(row, "id")?),
-        name: get(row, "name")?,
-        status: OrganizationStatus::parse(&get::<String>(row, "status")?)?,
-        approval: ApprovalStatus::parse(&get::<String>(row, "approval_status")?)?,
-        approval_reason: get(row, "approval_reason")?,
-        created_at: get_ts(row, "created_at")?,
+        id: OrganizationId::from_uuid(get_id(row, &col("id"))?),
+        name: get(row, &col("name"))?,
+        status: OrganizationStatus::parse(&get::<String>(row, &col("status"))?)?,
+        approval: ApprovalStatus::parse(&get::<String>(row, &col("approval_status"))?)?,
+        approval_reason: get(row, &col("approval_reason"))?,
+        created_at: get_ts(row, &col("created_at"))?,
     })
 }
 
 const TENANT_COLUMNS: &str =
     "id, organization_id, name, is_default, status, plan_code, plan_selected_at, created_at";
 
-fn tenant(row: &DbRow) -> Result<Tenant, StoreError> {
+fn tenant(row: &DbRow, prefix: &str) -> Result<Tenant, StoreError> {
+    let col = |c: &str| format!("{prefix}{c}");
     Ok(Tenant {
-        id: TenantId::from_uuid(get_id(row, "id")?),
-        organization_id: OrganizationId::from_uuid(get_id(row, "organization_id")?),
-        name: get(row, "name")?,
-        is_default: get(row, "is_default")?,
-        status: TenantStatus::parse(&get::<String>(row, "status")?)?,
-        plan_code: get::<Option<String>>(row, "plan_code")?
+        id: TenantId::from_uuid(get_id(row, &col("id"))?),
+        organization_id: OrganizationId::from_uuid(get_id(row, &col("organization_id"))?),
+        name: get(row, &col("name"))?,
+        is_default: get(row, &col("is_default"))?,
+        status: TenantStatus::parse(&get::<String>(row, &col("status"))?)?,
+        plan_code: get::<Option<String>>(row, &col("plan_code"))?
             .map(|c| PlanCode::parse(&c).map_err(corrupt))
             .transpose()?,
-        plan_selected_at: get_opt_ts(row, "plan_selected_at")?,
-        created_at: get_ts(row, "created_at")?,
+        plan_selected_at: get_opt_ts(row, &col("plan_selected_at"))?,
+        created_at: get_ts(row, &col("created_at"))?,
     })
 }
 
@@ -572,7 +574,7 @@ impl OrganizationRepository for PgIdentity {
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        row.as_ref().map(organization).transpose()
+        row.as_ref().map(|r| organization(r, "")).transpose()
     }
 
     async fn list_organizations(
@@ -589,7 +591,7 @@ impl OrganizationRepository for PgIdentity {
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
-        rows.iter().map(organization).collect()
+        rows.iter().map(|r| organization(r, "")).collect()
     }
 
     async fn decide_organization(
@@ -656,7 +658,7 @@ impl OrganizationRepository for PgIdentity {
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?;
-        row.as_ref().map(tenant).transpose()
+        row.as_ref().map(|r| tenant(r, "")).transpose()
     }
 
     async fn list_tenants(
@@ -673,7 +675,7 @@ impl OrganizationRepository for PgIdentity {
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
-        rows.iter().map(tenant).collect()
+        rows.iter().map(|r| tenant(r, "")).collect()
     }
 
     async fn select_plan(
@@ -795,45 +797,39 @@ impl SessionLookup for PgIdentity {
             .await
             .map_err(map_err)?;
         let Some(row) = row else { return Ok(None) };
-        let membership = match get_opt_id(&row, "m_organization_id")? {
+        let membership = match get::<Option<String>>(&row, "m_role")? {
             None => None,
-            Some(org) => {
-                let role: String = get(&row, "m_role")?;
-                Some(SessionMembership {
-                    organization_id: OrganizationId::from_uuid(org),
-                    role: Role::parse(&role).ok_or_else(|| corrupt(role))?,
-                    organization_status: OrganizationStatus::parse(&get::<String>(
-                        &row, "o_status",
-                    )?)?,
-                    organization_approval: ApprovalStatus::parse(&get::<String>(
-                        &row,
-                        "o_approval",
-                    )?)?,
-                    default_tenant: get_opt_id(&row, "default_tenant")?.map(TenantId::from_uuid),
-                })
-            }
+            Some(role) => Some(SessionMembership {
+                role: Role::parse(&role).ok_or_else(|| corrupt(role))?,
+                organization: organization(&row, "o_")?,
+                default_tenant: match get_opt_id(&row, "dt_id")? {
+                    Some(_) => Some(tenant(&row, "dt_")?),
+                    None => None,
+                },
+            }),
         };
         Ok(Some(SessionRecord {
             token: token(&row, "t_")?,
-            user_id: UserId::from_uuid(get_id(&row, "t_user_id")?),
-            is_super_admin: get(&row, "u_super")?,
-            user_approval: ApprovalStatus::parse(&get::<String>(&row, "u_approval")?)?,
-            email_verified: get_opt_ts(&row, "u_verified")?.is_some(),
-            password_changed_at: get_ts(&row, "u_password_changed")?,
+            user: user(&row)?,
             membership,
         }))
     }
 }
 
-/// The one query behind every authenticated request (also what `cargo xtask bench api` gives
-/// pgbench as the baseline).
+/// The one query behind every authenticated request: the token, its user, membership,
+/// organization and default tenant (also the pgbench baseline of `cargo xtask bench api`).
 pub const SESSION_QUERY: &str = "SELECT t.id AS t_id, t.user_id AS t_user_id, t.name AS t_name,
         t.secret_hash AS t_secret_hash, t.abilities AS t_abilities, t.expires_at AS t_expires_at,
         t.last_used_at AS t_last_used_at, t.revoked_at AS t_revoked_at, t.created_at AS t_created_at,
-        u.is_super_admin AS u_super, u.approval_status AS u_approval, u.email_verified_at AS u_verified,
-        u.password_changed_at AS u_password_changed,
-        m.organization_id AS m_organization_id, m.role AS m_role,
-        o.status AS o_status, o.approval_status AS o_approval, dt.id AS default_tenant
+        u.id, u.username, u.email, u.first_name, u.last_name, u.password_hash, u.is_super_admin,
+        u.approval_status, u.approval_reason, u.email_verified_at, u.password_changed_at,
+        u.totp_secret_sealed, u.totp_enabled_at, u.totp_last_step, u.created_at,
+        m.role AS m_role,
+        o.id AS o_id, o.name AS o_name, o.status AS o_status, o.approval_status AS o_approval_status,
+        o.approval_reason AS o_approval_reason, o.created_at AS o_created_at,
+        dt.id AS dt_id, dt.organization_id AS dt_organization_id, dt.name AS dt_name,
+        dt.is_default AS dt_is_default, dt.status AS dt_status, dt.plan_code AS dt_plan_code,
+        dt.plan_selected_at AS dt_plan_selected_at, dt.created_at AS dt_created_at
    FROM api_tokens t
    JOIN users u ON u.id = t.user_id
    LEFT JOIN memberships m ON m.user_id = u.id

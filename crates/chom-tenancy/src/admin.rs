@@ -1,9 +1,10 @@
 //! Super-admin and organization use cases: approvals, suspension, plan selection, renaming,
 //! role changes.
 
-use crate::identity::{FieldErrors, IdentityError, IdentityPorts, user_job};
+use crate::identity::{FieldErrors, IdentityError, IdentityPorts, Invalidate, user_job};
 use crate::model::{Membership, Organization, OrganizationStatus, Tenant, TenantStatus};
 use crate::plans::{PlanCode, PlanRepository};
+use crate::session_cache::SessionCache;
 use chom_auth::mail::jobs as mail_jobs;
 use chom_auth::{ApprovalStatus, FieldError, PersonName, User};
 use chom_kernel::{OrganizationId, Role, StoreError, TenantId, UserId};
@@ -15,6 +16,7 @@ use time::OffsetDateTime;
 pub struct Administration {
     ports: IdentityPorts,
     plans: Arc<dyn PlanRepository>,
+    sessions: Arc<SessionCache>,
 }
 
 impl std::fmt::Debug for Administration {
@@ -47,8 +49,16 @@ fn not_found(e: StoreError) -> IdentityError {
 impl Administration {
     /// A service over the identity ports and the plan catalogue.
     #[must_use]
-    pub fn new(ports: IdentityPorts, plans: Arc<dyn PlanRepository>) -> Self {
-        Self { ports, plans }
+    pub fn new(
+        ports: IdentityPorts,
+        plans: Arc<dyn PlanRepository>,
+        sessions: Arc<SessionCache>,
+    ) -> Self {
+        Self {
+            ports,
+            plans,
+            sessions,
+        }
     }
 
     /// Creates a super admin (bootstrap: `chom-api admin create`). Approved and verified, in no
@@ -168,6 +178,7 @@ impl Administration {
         user: UserId,
         note: Option<&str>,
     ) -> Result<(), IdentityError> {
+        let _invalidate = Invalidate(&self.sessions);
         let target = self
             .ports
             .users
@@ -232,6 +243,7 @@ impl Administration {
         user: UserId,
         reason: &str,
     ) -> Result<(), IdentityError> {
+        let _invalidate = Invalidate(&self.sessions);
         let reason = reason_of(reason)?;
         let target = self
             .ports
@@ -305,6 +317,7 @@ impl Administration {
         approve: bool,
         reason: Option<&str>,
     ) -> Result<(), IdentityError> {
+        let _invalidate = Invalidate(&self.sessions);
         let reason = match (approve, reason) {
             (false, r) => Some(reason_of(r.unwrap_or_default())?),
             (true, r) => r.map(ToOwned::to_owned),
@@ -351,6 +364,7 @@ impl Administration {
         org: OrganizationId,
         status: OrganizationStatus,
     ) -> Result<(), IdentityError> {
+        let _invalidate = Invalidate(&self.sessions);
         let now = OffsetDateTime::now_utc();
         let mut uow = self.ports.store.begin().await?;
         self.ports
@@ -379,6 +393,7 @@ impl Administration {
         tenant: TenantId,
         status: TenantStatus,
     ) -> Result<(), IdentityError> {
+        let _invalidate = Invalidate(&self.sessions);
         let mut uow = self.ports.store.begin().await?;
         self.ports
             .orgs
@@ -416,6 +431,7 @@ impl Administration {
         org: OrganizationId,
         name: &str,
     ) -> Result<Organization, IdentityError> {
+        let _invalidate = Invalidate(&self.sessions);
         let name =
             PersonName::parse(name).map_err(|e| IdentityError::Invalid(vec![("name", e)]))?;
         let mut uow = self.ports.store.begin().await?;
@@ -437,6 +453,7 @@ impl Administration {
     /// # Errors
     /// `Invalid` (unknown or retired plan), `NotFound`, `Store`.
     pub async fn select_plan(&self, tenant: TenantId, plan: &str) -> Result<Tenant, IdentityError> {
+        let _invalidate = Invalidate(&self.sessions);
         let invalid =
             |m: &str| IdentityError::Invalid(vec![("plan", FieldError::new("INVALID_VALUE", m))]);
         let code = PlanCode::parse(plan).map_err(|_| invalid("not a plan code"))?;
@@ -485,6 +502,7 @@ impl Administration {
         user: UserId,
         role: Role,
     ) -> Result<(), IdentityError> {
+        let _invalidate = Invalidate(&self.sessions);
         let mut uow = self.ports.store.begin().await?;
         let owners_left = self
             .ports

@@ -6,6 +6,7 @@ use crate::model::{
     Membership, Organization, OrganizationStatus, SessionRecord, Tenant, TenantStatus,
 };
 use crate::ports::{OrganizationRepository, SessionLookup};
+use crate::session_cache::SessionCache;
 use chom_auth::mail::jobs as mail_jobs;
 use chom_auth::ports::{
     OneTimeTokenRepository, Purpose, RecoveryCodeRepository, TokenRepository, UserRepository,
@@ -50,6 +51,8 @@ pub struct IdentityConfig {
     pub token_default_lifetime: time::Duration,
     /// Longest lifetime a created token may ask for.
     pub token_max_lifetime: time::Duration,
+    /// How long a session record may be served from memory (zero: always read).
+    pub session_cache_ttl: std::time::Duration,
 }
 
 impl Default for IdentityConfig {
@@ -58,6 +61,7 @@ impl Default for IdentityConfig {
             session_lifetime: time::Duration::days(7),
             token_default_lifetime: time::Duration::days(90),
             token_max_lifetime: time::Duration::days(365),
+            session_cache_ttl: std::time::Duration::from_secs(1),
         }
     }
 }
@@ -173,10 +177,14 @@ pub struct Session {
     pub user_id: UserId,
     /// Super admin.
     pub is_super_admin: bool,
+    /// The user's profile.
+    pub user: User,
     /// Organization and role (super admins may have none).
     pub membership: Option<(OrganizationId, Role)>,
+    /// The organization.
+    pub organization: Option<Organization>,
     /// The organization's default tenant.
-    pub default_tenant: Option<TenantId>,
+    pub default_tenant: Option<Tenant>,
 }
 
 /// A second factor offered at login.
@@ -220,6 +228,7 @@ pub struct Identity {
     ports: IdentityPorts,
     sealer: Arc<Sealer>,
     config: IdentityConfig,
+    sessions: Arc<SessionCache>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -237,8 +246,16 @@ impl Identity {
         Self {
             ports,
             sealer,
+            sessions: Arc::new(SessionCache::new(config.session_cache_ttl)),
             config,
         }
+    }
+
+    /// The session cache (shared with [`crate::admin::Administration`], whose changes must
+    /// invalidate it too).
+    #[must_use]
+    pub fn session_cache(&self) -> Arc<SessionCache> {
+        self.sessions.clone()
     }
 
     /// The ports (for the admin service and job handlers).
@@ -371,6 +388,7 @@ impl Identity {
     /// # Errors
     /// `InvalidToken`, `Store`.
     pub async fn verify_email(&self, token: &str) -> Result<(), IdentityError> {
+        let _invalidate = Invalidate(&self.sessions);
         let now = OffsetDateTime::now_utc();
         let mut uow = self.ports.store.begin().await?;
         let user = self
@@ -530,21 +548,31 @@ impl Identity {
     /// `OrganizationSuspended`, `Store`.
     pub async fn authenticate(&self, bearer: &str) -> Result<Session, IdentityError> {
         let bearer = BearerToken::parse(bearer).ok_or(IdentityError::Unauthenticated)?;
-        let record = self
-            .ports
-            .sessions
-            .session(bearer.id)
-            .await?
-            .ok_or(IdentityError::Unauthenticated)?;
+        let record = match self.sessions.get(bearer.id) {
+            Some(r) => r,
+            None => {
+                let generation = self.sessions.generation();
+                let r = self
+                    .ports
+                    .sessions
+                    .session(bearer.id)
+                    .await?
+                    .ok_or(IdentityError::Unauthenticated)?;
+                self.sessions.put(bearer.id, r.clone(), generation);
+                r
+            }
+        };
         let SessionRecord {
             token,
-            user_id,
-            is_super_admin,
-            user_approval,
-            email_verified,
-            password_changed_at,
+            user,
             membership,
         } = record;
+        let (user_id, is_super_admin) = (user.id, user.is_super_admin);
+        let (user_approval, email_verified, password_changed_at) = (
+            user.approval,
+            user.email_verified_at.is_some(),
+            user.password_changed_at,
+        );
         if !token.matches(&bearer.secret) {
             return Err(IdentityError::Unauthenticated);
         }
@@ -560,7 +588,7 @@ impl Identity {
                 ApprovalStatus::Approved => {}
             }
             let m = membership.as_ref().ok_or(IdentityError::PendingApproval)?;
-            org_gate(m.organization_approval, m.organization_status)?;
+            org_gate(m.organization.approval, m.organization.status)?;
         }
         if token.revoked_at.is_some() || token.created_at < password_changed_at {
             return Err(IdentityError::Unauthenticated);
@@ -579,8 +607,10 @@ impl Identity {
         Ok(Session {
             user_id,
             is_super_admin,
-            membership: membership.as_ref().map(|m| (m.organization_id, m.role)),
+            membership: membership.as_ref().map(|m| (m.organization.id, m.role)),
+            organization: membership.as_ref().map(|m| m.organization.clone()),
             default_tenant: membership.and_then(|m| m.default_tenant),
+            user,
             token,
         })
     }
@@ -590,6 +620,7 @@ impl Identity {
     /// # Errors
     /// `Store`.
     pub async fn logout(&self, session: &Session) -> Result<(), IdentityError> {
+        let _invalidate = Invalidate(&self.sessions);
         let mut uow = self.ports.store.begin().await?;
         self.ports
             .tokens
@@ -609,6 +640,7 @@ impl Identity {
     /// # Errors
     /// `Store`.
     pub async fn refresh(&self, session: &Session) -> Result<IssuedToken, IdentityError> {
+        let _invalidate = Invalidate(&self.sessions);
         let now = OffsetDateTime::now_utc();
         let lifetime = if session.token.name == "login" {
             self.config.session_lifetime
@@ -722,6 +754,7 @@ impl Identity {
         session: &Session,
         id: uuid::Uuid,
     ) -> Result<(), IdentityError> {
+        let _invalidate = Invalidate(&self.sessions);
         let mut uow = self.ports.store.begin().await?;
         if !self
             .ports
@@ -768,6 +801,7 @@ impl Identity {
         token: &str,
         new_password: &str,
     ) -> Result<(), IdentityError> {
+        let _invalidate = Invalidate(&self.sessions);
         let now = OffsetDateTime::now_utc();
         let mut uow = self.ports.store.begin().await?;
         let user_id = self
@@ -812,6 +846,7 @@ impl Identity {
         current: &str,
         new_password: &str,
     ) -> Result<(), IdentityError> {
+        let _invalidate = Invalidate(&self.sessions);
         let user = self
             .ports
             .users
@@ -842,6 +877,7 @@ impl Identity {
     /// # Errors
     /// `Conflict` when 2FA is already on; `Store`.
     pub async fn totp_setup(&self, session: &Session) -> Result<TotpEnrolment, IdentityError> {
+        let _invalidate = Invalidate(&self.sessions);
         let user = self
             .ports
             .users
@@ -876,6 +912,7 @@ impl Identity {
         session: &Session,
         code: &str,
     ) -> Result<Vec<String>, IdentityError> {
+        let _invalidate = Invalidate(&self.sessions);
         let user = self
             .ports
             .users
@@ -923,6 +960,7 @@ impl Identity {
         password: &str,
         second: SecondFactor,
     ) -> Result<(), IdentityError> {
+        let _invalidate = Invalidate(&self.sessions);
         let user = self
             .ports
             .users
@@ -1031,4 +1069,14 @@ fn data_encoding_hex(bytes: &[u8]) -> String {
 
 fn normalise_recovery(code: &str) -> String {
     code.trim().to_ascii_lowercase().replace('-', "")
+}
+
+/// Invalidates the session cache when dropped: at the end of a mutating use case, whether it
+/// succeeded or failed half-way (a stale cached session is the only risk, never a lost change).
+pub(crate) struct Invalidate<'a>(pub(crate) &'a SessionCache);
+
+impl Drop for Invalidate<'_> {
+    fn drop(&mut self) {
+        self.0.invalidate_all();
+    }
 }

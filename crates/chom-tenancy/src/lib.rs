@@ -5,5 +5,6 @@ pub mod identity;
 pub mod model;
 pub mod plans;
 pub mod ports;
+pub mod session_cache;
 
 pub use plans::{Plan, PlanCode, PlanCodeError, PlanRepository};

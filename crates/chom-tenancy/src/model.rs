@@ -129,21 +129,13 @@ pub struct Membership {
     pub role: Role,
 }
 
-/// Everything authentication needs about a token, read in one query.
+/// Everything authentication (and `GET /auth/me`) needs about a token, read in one query.
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
     /// The token.
     pub token: chom_auth::ApiToken,
     /// Its user.
-    pub user_id: UserId,
-    /// Super admin.
-    pub is_super_admin: bool,
-    /// User approval.
-    pub user_approval: ApprovalStatus,
-    /// E-mail verified.
-    pub email_verified: bool,
-    /// Last password change.
-    pub password_changed_at: OffsetDateTime,
+    pub user: chom_auth::User,
     /// Membership (users belong to one organization for now).
     pub membership: Option<SessionMembership>,
 }
@@ -151,14 +143,10 @@ pub struct SessionRecord {
 /// The membership part of a session.
 #[derive(Debug, Clone)]
 pub struct SessionMembership {
-    /// Organization.
-    pub organization_id: OrganizationId,
     /// Role.
     pub role: Role,
-    /// Organization standing.
-    pub organization_status: OrganizationStatus,
-    /// Organization approval.
-    pub organization_approval: ApprovalStatus,
-    /// The default tenant.
-    pub default_tenant: Option<TenantId>,
+    /// The organization.
+    pub organization: Organization,
+    /// Its default tenant.
+    pub default_tenant: Option<Tenant>,
 }

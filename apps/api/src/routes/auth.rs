@@ -352,33 +352,17 @@ pub struct MeResponse {
         (status = 401, description = "`UNAUTHENTICATED`, `TOKEN_EXPIRED`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`EMAIL_NOT_VERIFIED`, `ACCOUNT_PENDING_APPROVAL`, `ACCOUNT_REJECTED`, `ORGANIZATION_SUSPENDED`, `TENANT_FORBIDDEN`", body = Problem, content_type = "application/problem+json")))]
 #[get("/auth/me")]
-pub async fn me(auth: Auth, services: web::Data<Services>) -> Result<HttpResponse, ApiError> {
+pub async fn me(auth: Auth) -> Result<HttpResponse, ApiError> {
     auth.require(Ability::Read)?;
-    let ports = services.identity.ports();
-    let user = ports
-        .users
-        .get_user(auth.session.user_id)
-        .await?
-        .ok_or_else(ApiError::unauthenticated)?;
-    let (organization, role) = match auth.session.membership {
-        Some((org, role)) => (
-            ports.orgs.get_organization(org).await?,
-            Some(role.as_str().to_owned()),
-        ),
-        None => (None, None),
-    };
-    let tenant = match &auth.tenant {
-        Some(t) => ports.orgs.get_tenant(t.tenant_id()).await?,
-        None => None,
-    };
+    // Everything comes from the session read while authenticating: no further query.
+    let s = &auth.session;
     Ok(HttpResponse::Ok().json(MeResponse {
         data: MeView {
-            user: UserView::from(&user),
-            organization: organization.as_ref().map(OrganizationView::from),
-            tenant: tenant.as_ref().map(TenantView::from),
-            role,
-            abilities: auth
-                .session
+            user: UserView::from(&s.user),
+            organization: s.organization.as_ref().map(OrganizationView::from),
+            tenant: auth.tenant_record.as_ref().map(TenantView::from),
+            role: s.membership.map(|(_, r)| r.as_str().to_owned()),
+            abilities: s
                 .token
                 .abilities
                 .iter()

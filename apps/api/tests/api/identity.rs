@@ -1160,4 +1160,192 @@ crate::both_backends!(
     every_field_rule_is_a_422_naming_the_field,
     auth_routes_are_rate_limited,
     password_attempts_are_limited_per_account,
+    the_smaller_auth_paths_work,
 );
+
+async fn the_smaller_auth_paths_work(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = super_admin(&app).await;
+
+    // Resend: neutral answer; a new link for an unverified account, nothing for others.
+    let dan = register(&app, "dan").await;
+    app.smtp.wait_for(&dan.email, "Confirm").await;
+    for email in [dan.email.as_str(), "nobody@example.com", "not an address"] {
+        let res = app
+            .post(
+                "/api/v1/auth/resend-verification",
+                json!({ "email": email }),
+            )
+            .await;
+        assert_eq!(res.status().as_u16(), 202);
+    }
+    for _ in 0..100 {
+        if app
+            .smtp
+            .for_recipient(&dan.email)
+            .iter()
+            .filter(|m| m.subject().contains("Confirm"))
+            .count()
+            >= 2
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let confirms: Vec<_> = app
+        .smtp
+        .for_recipient(&dan.email)
+        .into_iter()
+        .filter(|m| m.subject().contains("Confirm"))
+        .collect();
+    assert_eq!(confirms.len(), 2);
+    // The newest link works (through GET, as clicked); the older one was superseded.
+    let old = confirms[0].token().unwrap();
+    let new = confirms[1].token().unwrap();
+    assert_problem(
+        app.get(&format!("/api/v1/auth/verify-email?token={old}"))
+            .await,
+        400,
+        "INVALID_TOKEN",
+    )
+    .await;
+    assert_eq!(
+        app.get(&format!("/api/v1/auth/verify-email?token={new}"))
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_problem(
+        app.get(&format!("/api/v1/auth/verify-email?token={new}"))
+            .await,
+        400,
+        "INVALID_TOKEN",
+    )
+    .await;
+    approve(&app, &admin, &dan).await;
+    let approved_again = app
+        .post_as(
+            &admin,
+            &format!("/api/v1/admin/users/{}/approve", dan.user_id),
+            json!({}),
+        )
+        .await;
+    assert_problem(approved_again, 409, "CONFLICT").await;
+    let token = login(&app, &dan.email, PASSWORD).await;
+
+    // 2FA off again needs the password and a code.
+    let setup = body(
+        app.post_as(&token, "/api/v1/auth/2fa/setup", json!({}))
+            .await,
+    )
+    .await;
+    assert!(
+        setup["data"]["otpauth_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/CHOM:dan%40example.com")
+    );
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(setup["data"]["secret"].as_str().unwrap().as_bytes())
+        .unwrap();
+    let totp = chom_auth::totp::TotpSecret::from_bytes(secret);
+    let step = time::OffsetDateTime::now_utc().unix_timestamp() / 30;
+    assert_problem(
+        app.post_as(
+            &token,
+            "/api/v1/auth/2fa/confirm",
+            json!({"code": "000000"}),
+        )
+        .await,
+        401,
+        "TWO_FACTOR_REQUIRED",
+    )
+    .await;
+    assert_eq!(
+        app.post_as(
+            &token,
+            "/api/v1/auth/2fa/confirm",
+            json!({"code": totp.code_at_step(step - 1)})
+        )
+        .await
+        .status()
+        .as_u16(),
+        200
+    );
+    assert_problem(
+        app.post_as(&token, "/api/v1/auth/2fa/setup", json!({}))
+            .await,
+        409,
+        "CONFLICT",
+    )
+    .await;
+    assert_problem(
+        app.post_as(
+            &token,
+            "/api/v1/auth/2fa/disable",
+            json!({"password": "wrong password!!", "code": totp.code_at_step(step)}),
+        )
+        .await,
+        401,
+        "INVALID_CREDENTIALS",
+    )
+    .await;
+    assert_problem(
+        app.post_as(
+            &token,
+            "/api/v1/auth/2fa/disable",
+            json!({"password": PASSWORD}),
+        )
+        .await,
+        422,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    assert_eq!(
+        app.post_as(
+            &token,
+            "/api/v1/auth/2fa/disable",
+            json!({"password": PASSWORD, "code": totp.code_at_step(step)})
+        )
+        .await
+        .status()
+        .as_u16(),
+        204
+    );
+    assert_eq!(
+        login_res(&app, &dan.email, PASSWORD)
+            .await
+            .status()
+            .as_u16(),
+        200,
+        "2FA still required after disabling"
+    );
+
+    // Refresh keeps the abilities of a restricted token.
+    let created = body(
+        app.post_as(
+            &token,
+            "/api/v1/auth/tokens",
+            json!({"name": "ro", "abilities": ["read"]}),
+        )
+        .await,
+    )
+    .await;
+    let ro = created["data"]["token"].as_str().unwrap();
+    let refreshed = body(app.post_as(ro, "/api/v1/auth/refresh", json!({})).await).await;
+    assert_eq!(refreshed["data"]["abilities"], json!(["read"]));
+    assert_eq!(refreshed["data"]["name"], "ro");
+
+    // The organization rename is visible.
+    app.send(
+        Method::PATCH,
+        "/api/v1/organization",
+        Some(&token),
+        Some(json!({"name": "Dan's Hosting"})),
+    )
+    .await;
+    let org = body(app.get_as(&token, "/api/v1/organization").await).await;
+    assert_eq!(org["data"]["name"], "Dan's Hosting");
+    assert_eq!(org["data"]["tenants"][0]["is_default"], true);
+}
