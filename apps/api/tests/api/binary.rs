@@ -211,3 +211,58 @@ async fn with_no_configuration_it_starts_on_sqlite_prints_its_urls_and_logs_requ
         "{stderr}"
     );
 }
+
+#[test]
+fn admin_create_makes_a_super_admin_from_a_piped_password_once() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let create = |password: &str| {
+        let mut child = Command::new(BIN)
+            .args([
+                "admin",
+                "create",
+                "--email",
+                "ops@example.com",
+                "--username",
+                "ops",
+            ])
+            .current_dir(dir.path())
+            .env("CHOM_LOG__FILTER", "off")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(password.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let weak = create("short\n");
+    assert!(!weak.status.success());
+    assert!(
+        String::from_utf8_lossy(&weak.stderr).contains("password"),
+        "{}",
+        String::from_utf8_lossy(&weak.stderr)
+    );
+    let ok = create("operator passphrase 42\n");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("super admin ops <ops@example.com> created")
+    );
+    let again = create("operator passphrase 42\n");
+    assert!(
+        !again.status.success(),
+        "a second admin with the same e-mail was created"
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already registered"));
+    let empty = create("");
+    assert!(!empty.status.success());
+}
