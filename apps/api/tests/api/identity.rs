@@ -1070,6 +1070,110 @@ async fn every_field_rule_is_a_422_naming_the_field(db: Db) {
     )
     .await;
     assert_eq!(problem["errors"][0]["field"], "plan");
+    for (method, path, body_json, field, code) in [
+        (
+            Method::POST,
+            "/api/v1/auth/verify-email",
+            json!({"token": " "}),
+            "token",
+            "REQUIRED",
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/reset-password",
+            json!({"token": "", "password": "a fine new passphrase"}),
+            "token",
+            "REQUIRED",
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/password",
+            json!({"current_password": PASSWORD, "new_password": "short"}),
+            "new_password",
+            "TOO_SHORT",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/organization",
+            json!({"name": ""}),
+            "name",
+            "REQUIRED",
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/organization",
+            json!({"name": "n".repeat(101)}),
+            "name",
+            "TOO_LONG",
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/2fa/disable",
+            json!({"password": PASSWORD}),
+            "code",
+            "REQUIRED",
+        ),
+        (
+            Method::POST,
+            "/api/v1/auth/login",
+            json!({"email": 42, "password": PASSWORD}),
+            "email",
+            "INVALID_TYPE",
+        ),
+    ] {
+        let problem = assert_problem(
+            app.send(method, path, Some(&token), Some(body_json.clone()))
+                .await,
+            422,
+            "VALIDATION_FAILED",
+        )
+        .await;
+        assert!(
+            problem["errors"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["field"] == field && e["code"] == code),
+            "{path} {body_json}: {problem}"
+        );
+    }
+    let me = body(app.get_as(&token, "/api/v1/auth/me").await).await;
+    let my_id = me["data"]["user"]["id"].as_str().unwrap().to_owned();
+    let problem = assert_problem(
+        app.send(
+            Method::PATCH,
+            &format!("/api/v1/members/{my_id}"),
+            Some(&token),
+            Some(json!({"role": "god"})),
+        )
+        .await,
+        422,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    assert_eq!(
+        (
+            problem["errors"][0]["field"].as_str(),
+            problem["errors"][0]["code"].as_str()
+        ),
+        (Some("role"), Some("INVALID_VALUE"))
+    );
+    let me_org = me["data"]["organization"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let problem = assert_problem(
+        app.post_as(
+            &admin,
+            &format!("/api/v1/admin/organizations/{me_org}/reject"),
+            json!({}),
+        )
+        .await,
+        422,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "reason");
     let someone = register(&app, "sam").await;
     let problem = assert_problem(
         app.post_as(
