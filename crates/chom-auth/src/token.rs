@@ -174,6 +174,10 @@ impl IssuedToken {
     ) -> Result<Self, CryptoError> {
         let id = Uuid::now_v7();
         let secret = random_token(32)?;
+        // Millisecond precision: what every backend stores exactly (SQLite keeps milliseconds).
+        let now = now
+            .replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+            .unwrap_or(now);
         Ok(Self {
             plaintext: format!("{}.{secret}", id.simple()),
             token: ApiToken {

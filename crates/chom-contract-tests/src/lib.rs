@@ -2,6 +2,7 @@
 // A test-support crate: panicking is how a contract reports a violation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod identity;
 pub mod plans;
 pub mod queue;
 
@@ -18,6 +19,8 @@ pub struct Backend {
     pub queues: [Arc<dyn JobQueue>; 2],
     /// The plan catalogue.
     pub plans: Arc<dyn PlanRepository>,
+    /// The identity ports.
+    pub identity: chom_tenancy::identity::IdentityPorts,
     /// Keeps the database alive for the test (temporary directory, test database).
     pub guard: Box<dyn std::any::Any + Send + Sync>,
 }
@@ -42,6 +45,14 @@ macro_rules! contract_tests {
             shutdown_lets_a_short_job_finish,
             delayed_jobs_wait_for_their_time,
             pruning_removes_only_old_finished_jobs);
+        $crate::contract_tests!(@each $setup; identity:
+            duplicate_users_are_conflicts_naming_the_field,
+            users_round_trip,
+            one_time_tokens_are_single_use,
+            tokens_and_sessions,
+            role_changes_report_the_owners_left,
+            recovery_codes_are_single_use,
+            totp_steps_only_move_forward);
         $crate::contract_tests!(@each $setup; plans:
             the_catalogue_is_seeded_cheapest_first,
             unknown_plans_are_none,

@@ -13,6 +13,18 @@ async fn backend() -> Backend {
         store: Arc::new(db.store.clone()),
         queues: [Arc::new(db.store.queue()), Arc::new(other.queue())],
         plans: Arc::new(db.store.plans()),
+        identity: {
+            let repos = Arc::new(chom_postgres::PgIdentity::new(db.store.pool().clone()));
+            chom_tenancy::identity::IdentityPorts {
+                store: Arc::new(db.store.clone()),
+                users: repos.clone(),
+                tokens: repos.clone(),
+                one_time: repos.clone(),
+                recovery: repos.clone(),
+                orgs: repos.clone(),
+                sessions: repos,
+            }
+        },
         guard: Box::new(db),
     }
 }

@@ -16,6 +16,18 @@ async fn backend() -> Backend {
         store: Arc::new(store.clone()),
         queues: [Arc::new(store.queue()), Arc::new(other.queue())],
         plans: Arc::new(store.plans()),
+        identity: {
+            let repos = Arc::new(chom_sqlite::SqliteIdentity::new(store.pool().clone()));
+            chom_tenancy::identity::IdentityPorts {
+                store: Arc::new(store.clone()),
+                users: repos.clone(),
+                tokens: repos.clone(),
+                one_time: repos.clone(),
+                recovery: repos.clone(),
+                orgs: repos.clone(),
+                sessions: repos,
+            }
+        },
         guard: Box::new(dir),
     }
 }
