@@ -136,6 +136,46 @@ fn ensure_redis() -> anyhow::Result<()> {
     Ok(())
 }
 
+fn mariadb_up() -> bool {
+    succeeds(
+        "mariadb",
+        &["-h", "127.0.0.1", "-u", "root", "-e", "SELECT 1"],
+    )
+}
+
+fn ensure_mariadb() -> anyhow::Result<()> {
+    if mariadb_up() {
+        println!("    MariaDB: up");
+        return Ok(());
+    }
+    if !std::path::Path::new("/usr/sbin/mariadbd").exists() {
+        apt_install(
+            &["mariadb-server"],
+            "MariaDB is not installed (the agent tests create real databases)",
+        )?;
+    }
+    println!("    starting MariaDB");
+    std::fs::create_dir_all("/run/mysqld").ok();
+    let _ = run("chown", &["mysql:mysql", "/run/mysqld"]);
+    run(
+        "start-stop-daemon",
+        &[
+            "--start",
+            "--oknodo",
+            "--background",
+            "--exec",
+            "/usr/sbin/mariadbd",
+        ],
+    )?;
+    wait_for(
+        "MariaDB on 127.0.0.1:3306",
+        Duration::from_secs(30),
+        mariadb_up,
+    )?;
+    println!("    MariaDB: up");
+    Ok(())
+}
+
 /// PostgreSQL and Redis.
 pub fn ensure_core() -> anyhow::Result<()> {
     ensure_postgres()?;
@@ -145,6 +185,14 @@ pub fn ensure_core() -> anyhow::Result<()> {
 /// Everything the test suite needs.
 pub fn ensure() -> anyhow::Result<()> {
     ensure_core()?;
+    ensure_mariadb()?;
+    if !succeeds("nginx", &["-v"]) {
+        apt_install(
+            &["nginx"],
+            "the agent's generated vhosts are checked with the real nginx -t",
+        )?;
+    }
+    println!("    nginx: present");
     if !succeeds("promtool", &["--version"]) {
         apt_install(
             &["prometheus"],

@@ -1,0 +1,29 @@
+//! One module per command family.
+
+mod health;
+mod site;
+
+use crate::Context;
+use chom_agent_protocol::{AgentError, Command, PROTOCOL_VERSION};
+
+/// Runs a command.
+///
+/// # Errors
+/// The command's own errors.
+pub fn dispatch(ctx: &Context, command: &Command) -> Result<serde_json::Value, AgentError> {
+    match command {
+        Command::Version => Ok(serde_json::json!({
+            "agent": env!("CARGO_PKG_VERSION"),
+            "protocol": PROTOCOL_VERSION,
+            "sandbox": ctx.layout.sandbox(),
+        })),
+        Command::Health => health::run(ctx),
+        Command::SiteCreate(spec) => site::create(ctx, spec),
+        Command::SiteDelete(r) => site::delete(ctx, &r.domain),
+        Command::SiteEnable(r) => site::set_enabled(ctx, &r.domain, true),
+        Command::SiteDisable(r) => site::set_enabled(ctx, &r.domain, false),
+        Command::SiteInfo(r) => site::info(ctx, &r.domain),
+        Command::SiteList => site::list(ctx),
+        Command::SiteSetPhp(s) => site::set_php(ctx, &s.domain, s.php_version),
+    }
+}

@@ -1,0 +1,483 @@
+//! `site.*`: create, delete, enable, disable, info, list, set_php. Every step converges when
+//! re-run, and the registry is written last.
+
+use crate::registry::{Registry, SiteRecord};
+use crate::runner::{Runner, must};
+use crate::{Context, fsx, templates};
+use chom_agent_protocol::{
+    AgentError, Domain, ErrorCode, PhpVersion, SiteNames, SiteSpec, SiteType,
+};
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use serde_json::json;
+use std::path::Path;
+
+/// Directories a site gets, by type (relative to the site directory).
+fn directories(site_type: SiteType) -> &'static [&'static str] {
+    match site_type {
+        SiteType::Wordpress => &[
+            "public",
+            "logs",
+            "tmp",
+            "sessions",
+            "public/wp-content/uploads",
+        ],
+        SiteType::Laravel => &[
+            "public",
+            "logs",
+            "tmp",
+            "sessions",
+            "storage/framework/cache",
+            "storage/framework/sessions",
+            "storage/framework/views",
+            "storage/logs",
+            "bootstrap/cache",
+        ],
+        SiteType::Html => &["public", "logs", "tmp", "sessions"],
+    }
+}
+
+/// Tests the nginx configuration (the sandbox's own `nginx.conf` in sandbox mode).
+fn nginx_test(ctx: &Context) -> Result<(), AgentError> {
+    let out = if ctx.layout.sandbox() {
+        let root = ctx.layout.root();
+        fsx::write_atomic(
+            &ctx.layout.nginx_conf(),
+            &templates::sandbox_nginx_conf(root),
+        )?;
+        fsx::ensure_dir(&root.join("run"))?;
+        fsx::ensure_dir(&root.join("var/log/nginx"))?;
+        fsx::ensure_dir(&root.join("etc/nginx/sites-enabled"))?;
+        let prefix = format!("{}/", root.display());
+        let conf = ctx.layout.nginx_conf().display().to_string();
+        let log = ctx.layout.nginx_error_log().display().to_string();
+        ctx.runner.run(
+            "nginx",
+            &["-t", "-q", "-p", &prefix, "-c", &conf, "-e", &log],
+            None,
+        )?
+    } else {
+        ctx.runner.run("nginx", &["-t", "-q"], None)?
+    };
+    if out.success {
+        Ok(())
+    } else {
+        Err(AgentError::new(
+            ErrorCode::ConfigTestFailed,
+            format!("nginx -t: {}", out.stderr.trim()),
+        ))
+    }
+}
+
+/// Reloads a service (not in sandbox mode: there is no daemon to reload).
+fn reload(ctx: &Context, unit: &str) -> Result<&'static str, AgentError> {
+    if ctx.layout.sandbox() {
+        return Ok("skipped (sandbox)");
+    }
+    must(ctx.runner.as_ref(), "systemctl", &["reload", unit], None)?;
+    Ok("reloaded")
+}
+
+/// Applies a vhost change: test, and on failure restore what was there before.
+fn apply_nginx(
+    ctx: &Context,
+    domain: &Domain,
+    previous: Option<String>,
+    was_linked: bool,
+) -> Result<&'static str, AgentError> {
+    if let Err(e) = nginx_test(ctx) {
+        let vhost = ctx.layout.vhost(domain);
+        match previous {
+            Some(text) => {
+                fsx::write_atomic(&vhost, &text)?;
+            }
+            None => fsx::remove_file(&vhost)?,
+        }
+        let link = ctx.layout.vhost_link(domain);
+        if was_linked {
+            fsx::symlink(&vhost, &link)?;
+        } else {
+            fsx::remove_file(&link)?;
+        }
+        return Err(e);
+    }
+    reload(ctx, "nginx")
+}
+
+fn db_client_args() -> Vec<String> {
+    let mut args = vec!["--batch".to_owned(), "--skip-column-names".to_owned()];
+    for (var, flag) in [
+        ("CHOM_AGENT_DB_HOST", "--host"),
+        ("CHOM_AGENT_DB_PORT", "--port"),
+        ("CHOM_AGENT_DB_USER", "--user"),
+    ] {
+        if let Ok(v) = std::env::var(var) {
+            args.push(format!("{flag}={v}"));
+        }
+    }
+    args
+}
+
+/// Runs SQL through the MariaDB client on stdin (never as an argument, never through a shell).
+fn sql(runner: &dyn Runner, statements: &str) -> Result<String, AgentError> {
+    let args = db_client_args();
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = runner.run("mariadb", &argv, Some(statements))?;
+    if out.success {
+        Ok(out.stdout)
+    } else {
+        Err(AgentError::new(
+            ErrorCode::CommandFailed,
+            format!("mariadb: {}", out.stderr.trim()),
+        ))
+    }
+}
+
+/// Creates (or converges) the database and its user; returns a fresh password, set now.
+fn ensure_database(runner: &dyn Runner, names: &SiteNames) -> Result<String, AgentError> {
+    // Names are derived identifiers ([a-z0-9_]) and the password is alphanumeric: nothing here
+    // can break out of the quotes.
+    let password: String = rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(24)
+        .map(char::from)
+        .collect();
+    let (db, user) = (&names.database, &names.database_user);
+    sql(
+        runner,
+        &format!(
+            "CREATE DATABASE IF NOT EXISTS `{db}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci;\n\
+             CREATE USER IF NOT EXISTS '{user}'@'localhost' IDENTIFIED BY '{password}';\n\
+             ALTER USER '{user}'@'localhost' IDENTIFIED BY '{password}';\n\
+             GRANT ALL PRIVILEGES ON `{db}`.* TO '{user}'@'localhost';\n"
+        ),
+    )?;
+    Ok(password)
+}
+
+fn drop_database(runner: &dyn Runner, names: &SiteNames) -> Result<(), AgentError> {
+    sql(
+        runner,
+        &format!(
+            "DROP DATABASE IF EXISTS `{}`;\nDROP USER IF EXISTS '{}'@'localhost';\n",
+            names.database, names.database_user
+        ),
+    )
+    .map(drop)
+}
+
+/// The system user and ownership (real mode only).
+fn ensure_user_and_ownership(
+    ctx: &Context,
+    names: &SiteNames,
+    site_dir: &Path,
+    site_type: SiteType,
+) -> Result<(), AgentError> {
+    if ctx.layout.sandbox() {
+        return Ok(());
+    }
+    let r = ctx.runner.as_ref();
+    let user = names.system_user.as_str();
+    if !r.run("id", &["-u", user], None)?.success {
+        let home = site_dir.display().to_string();
+        must(
+            r,
+            "useradd",
+            &[
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                &home,
+                "--shell",
+                "/usr/sbin/nologin",
+                user,
+            ],
+            None,
+        )?;
+    }
+    let dir = site_dir.display().to_string();
+    // The site user owns its tree; nginx (www-data) may traverse and read it through the
+    // group; nobody else may look in.
+    must(r, "chown", &["-R", &format!("{user}:www-data"), &dir], None)?;
+    must(r, "chmod", &["0750", &dir], None)?;
+    for writable in directories(site_type)
+        .iter()
+        .filter(|d| **d != "public" && **d != "logs")
+    {
+        must(
+            r,
+            "chmod",
+            &["0770", &site_dir.join(writable).display().to_string()],
+            None,
+        )?;
+    }
+    Ok(())
+}
+
+fn pool_paths(ctx: &Context, names: &SiteNames) -> Vec<(PhpVersion, std::path::PathBuf)> {
+    PhpVersion::ALL
+        .iter()
+        .map(|v| (*v, ctx.layout.pool_file(*v, &names.pool)))
+        .collect()
+}
+
+/// Writes the pool in its version's directory and removes it from the others.
+fn write_pool(
+    ctx: &Context,
+    domain: &Domain,
+    names: &SiteNames,
+    version: PhpVersion,
+    site_dir: &Path,
+) -> Result<Vec<PhpVersion>, AgentError> {
+    let socket = ctx.layout.pool_socket(&names.pool);
+    let mut touched = vec![version];
+    fsx::write_atomic(
+        &ctx.layout.pool_file(version, &names.pool),
+        &templates::pool(domain, names, version, site_dir, &socket),
+    )?;
+    for (v, path) in pool_paths(ctx, names) {
+        if v != version && path.exists() {
+            fsx::remove_file(&path)?;
+            touched.push(v);
+        }
+    }
+    Ok(touched)
+}
+
+fn reload_php(ctx: &Context, versions: &[PhpVersion]) -> Result<(), AgentError> {
+    for v in versions {
+        if !ctx.layout.sandbox() {
+            must(
+                ctx.runner.as_ref(),
+                &format!("php-fpm{}", v.as_str()),
+                &["-t"],
+                None,
+            )
+            .map_err(|e| AgentError::new(ErrorCode::ConfigTestFailed, e.message))?;
+        }
+        reload(ctx, &format!("php{}-fpm", v.as_str()))?;
+    }
+    Ok(())
+}
+
+/// `site.create`.
+///
+/// # Errors
+/// `CONFIG_TEST_FAILED`, `COMMAND_FAILED`, `IO`.
+pub fn create(ctx: &Context, spec: &SiteSpec) -> Result<serde_json::Value, AgentError> {
+    let domain = &spec.domain;
+    let names = domain.names();
+    let registry_path = ctx.layout.registry();
+    let mut registry = Registry::load(&registry_path)?;
+    let previous = registry.sites.get(domain).cloned();
+    let site_dir = ctx.layout.site_dir(domain);
+
+    for dir in directories(spec.site_type) {
+        fsx::ensure_dir(&site_dir.join(dir))?;
+    }
+    crash_point("directories");
+    let index = site_dir.join("public/index.html");
+    if !index.exists() {
+        fsx::write_atomic(
+            &index,
+            &format!("<!doctype html><title>{domain}</title><h1>Welcome to {domain}</h1>\n"),
+        )?;
+    }
+    ensure_user_and_ownership(ctx, &names, &site_dir, spec.site_type)?;
+    crash_point("user");
+    let password = ensure_database(ctx.runner.as_ref(), &names)?;
+    crash_point("database");
+    let php = write_pool(ctx, domain, &names, spec.php_version, &site_dir)?;
+    reload_php(ctx, &php)?;
+    crash_point("pool");
+
+    let vhost_path = ctx.layout.vhost(domain);
+    let old_vhost = std::fs::read_to_string(&vhost_path).ok();
+    let link = ctx.layout.vhost_link(domain);
+    let was_linked = link.exists();
+    let enabled = previous.as_ref().is_none_or(|p| p.enabled);
+    fsx::write_atomic(
+        &vhost_path,
+        &templates::vhost(domain, &site_dir, &ctx.layout.pool_socket(&names.pool)),
+    )?;
+    if enabled {
+        fsx::symlink(&vhost_path, &link)?;
+    }
+    let nginx = apply_nginx(ctx, domain, old_vhost, was_linked)?;
+    crash_point("vhost");
+
+    let record = SiteRecord {
+        domain: domain.clone(),
+        site_type: spec.site_type,
+        php_version: spec.php_version,
+        enabled,
+        names: names.clone(),
+        created_at: previous.map_or_else(now, |p| p.created_at),
+    };
+    registry.sites.insert(domain.clone(), record);
+    registry.save(&registry_path)?;
+    Ok(json!({
+        "domain": domain,
+        "site_root": site_dir,
+        "document_root": site_dir.join("public"),
+        "site_type": spec.site_type,
+        "php_version": spec.php_version,
+        "enabled": enabled,
+        "system_user": names.system_user,
+        "php_pool": names.pool,
+        "nginx": nginx,
+        "database": {"name": names.database, "user": names.database_user, "password": password, "host": "localhost"},
+    }))
+}
+
+/// Test hook (debug builds only): `CHOM_AGENT_CRASH_AFTER=<step>` kills the process after that
+/// step of `site.create`, as `kill -9` would, so tests can prove a re-run converges.
+fn crash_point(step: &str) {
+    if cfg!(debug_assertions) && std::env::var("CHOM_AGENT_CRASH_AFTER").is_ok_and(|s| s == step) {
+        std::process::exit(137);
+    }
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// `site.delete`: removes the vhost, pools, database, user, files and registry entry. Also
+/// converges for a site the registry no longer knows (a crash between steps).
+///
+/// # Errors
+/// `COMMAND_FAILED`, `IO`.
+pub fn delete(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, AgentError> {
+    let names = domain.names();
+    let registry_path = ctx.layout.registry();
+    let mut registry = Registry::load(&registry_path)?;
+    let existed = registry.sites.contains_key(domain);
+
+    fsx::remove_file(&ctx.layout.vhost_link(domain))?;
+    fsx::remove_file(&ctx.layout.vhost(domain))?;
+    nginx_test(ctx)?;
+    reload(ctx, "nginx")?;
+    let mut versions = Vec::new();
+    for (v, path) in pool_paths(ctx, &names) {
+        if path.exists() {
+            fsx::remove_file(&path)?;
+            versions.push(v);
+        }
+    }
+    for v in versions {
+        reload(ctx, &format!("php{}-fpm", v.as_str()))?;
+    }
+    drop_database(ctx.runner.as_ref(), &names)?;
+    fsx::remove_dir_all(&ctx.layout.site_dir(domain))?;
+    if !ctx.layout.sandbox()
+        && ctx
+            .runner
+            .run("id", &["-u", &names.system_user], None)?
+            .success
+    {
+        must(ctx.runner.as_ref(), "userdel", &[&names.system_user], None)?;
+    }
+    registry.sites.remove(domain);
+    registry.save(&registry_path)?;
+    Ok(json!({"domain": domain, "existed": existed}))
+}
+
+/// `site.enable` / `site.disable`.
+///
+/// # Errors
+/// `SITE_NOT_FOUND`, `CONFIG_TEST_FAILED`, `IO`.
+pub fn set_enabled(
+    ctx: &Context,
+    domain: &Domain,
+    enabled: bool,
+) -> Result<serde_json::Value, AgentError> {
+    let registry_path = ctx.layout.registry();
+    let mut registry = Registry::load(&registry_path)?;
+    registry.get(domain)?;
+    let vhost = ctx.layout.vhost(domain);
+    let link = ctx.layout.vhost_link(domain);
+    let was_linked = link.exists();
+    if enabled {
+        if !vhost.exists() {
+            return Err(AgentError::new(
+                ErrorCode::SiteNotFound,
+                format!("the vhost of {domain} is missing: re-run site.create"),
+            ));
+        }
+        fsx::symlink(&vhost, &link)?;
+    } else {
+        fsx::remove_file(&link)?;
+    }
+    let old = std::fs::read_to_string(&vhost).ok();
+    let nginx = apply_nginx(ctx, domain, old, was_linked)?;
+    if let Some(site) = registry.sites.get_mut(domain) {
+        site.enabled = enabled;
+    }
+    registry.save(&registry_path)?;
+    Ok(json!({"domain": domain, "enabled": enabled, "nginx": nginx}))
+}
+
+fn disk_usage(runner: &dyn Runner, dir: &Path) -> Option<u64> {
+    let out = runner
+        .run("du", &["-sb", &dir.display().to_string()], None)
+        .ok()?;
+    out.stdout.split_whitespace().next()?.parse().ok()
+}
+
+/// `site.info`.
+///
+/// # Errors
+/// `SITE_NOT_FOUND`.
+pub fn info(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, AgentError> {
+    let registry = Registry::load(&ctx.layout.registry())?;
+    let site = registry.get(domain)?;
+    let dir = ctx.layout.site_dir(domain);
+    Ok(json!({
+        "site": site,
+        "site_root": dir,
+        "serving": ctx.layout.vhost_link(domain).exists(),
+        "disk_usage_bytes": disk_usage(ctx.runner.as_ref(), &dir),
+    }))
+}
+
+/// `site.list`.
+///
+/// # Errors
+/// `IO` (unreadable registry).
+pub fn list(ctx: &Context) -> Result<serde_json::Value, AgentError> {
+    let registry = Registry::load(&ctx.layout.registry())?;
+    let sites: Vec<&SiteRecord> = registry.sites.values().collect();
+    Ok(json!({"sites": sites, "count": sites.len()}))
+}
+
+/// `site.set_php`: the pool moves to the new version's directory.
+///
+/// # Errors
+/// `SITE_NOT_FOUND`, `CONFIG_TEST_FAILED`, `IO`.
+pub fn set_php(
+    ctx: &Context,
+    domain: &Domain,
+    version: PhpVersion,
+) -> Result<serde_json::Value, AgentError> {
+    let registry_path = ctx.layout.registry();
+    let mut registry = Registry::load(&registry_path)?;
+    let site = registry.get(domain)?.clone();
+    let touched = write_pool(
+        ctx,
+        domain,
+        &site.names,
+        version,
+        &ctx.layout.site_dir(domain),
+    )?;
+    reload_php(ctx, &touched)?;
+    if let Some(s) = registry.sites.get_mut(domain) {
+        s.php_version = version;
+    }
+    registry.save(&registry_path)?;
+    Ok(
+        json!({"domain": domain, "php_version": version, "pool_file": ctx.layout.pool_file(version, &site.names.pool)}),
+    )
+}

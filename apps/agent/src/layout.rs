@@ -1,0 +1,91 @@
+//! Where everything lives: the real system paths, or the same tree under a sandbox root.
+
+use chom_agent_protocol::{Domain, PhpVersion};
+use std::path::{Path, PathBuf};
+
+/// Paths of one machine (or sandbox).
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+    sandbox: bool,
+}
+
+impl Layout {
+    /// `/` for the real machine, or a sandbox directory.
+    pub fn new(sandbox_root: Option<PathBuf>) -> Self {
+        match sandbox_root {
+            Some(root) => Self {
+                root,
+                sandbox: true,
+            },
+            None => Self {
+                root: PathBuf::from("/"),
+                sandbox: false,
+            },
+        }
+    }
+
+    /// Whether paths are under a sandbox root (no users, ownership or reloads).
+    pub fn sandbox(&self) -> bool {
+        self.sandbox
+    }
+
+    fn at(&self, path: &str) -> PathBuf {
+        self.root.join(path.trim_start_matches('/'))
+    }
+
+    /// The root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `/var/www/sites`.
+    pub fn sites_root(&self) -> PathBuf {
+        self.at("/var/www/sites")
+    }
+
+    /// `/var/www/sites/<domain>`.
+    pub fn site_dir(&self, domain: &Domain) -> PathBuf {
+        self.sites_root().join(domain.as_str())
+    }
+
+    /// `/etc/nginx/nginx.conf`.
+    pub fn nginx_conf(&self) -> PathBuf {
+        self.at("/etc/nginx/nginx.conf")
+    }
+
+    /// `/etc/nginx/sites-available/chom-<domain>.conf`.
+    pub fn vhost(&self, domain: &Domain) -> PathBuf {
+        self.at("/etc/nginx/sites-available")
+            .join(format!("chom-{domain}.conf"))
+    }
+
+    /// `/etc/nginx/sites-enabled/chom-<domain>.conf` (a symlink to the vhost).
+    pub fn vhost_link(&self, domain: &Domain) -> PathBuf {
+        self.at("/etc/nginx/sites-enabled")
+            .join(format!("chom-{domain}.conf"))
+    }
+
+    /// `/etc/php/<v>/fpm/pool.d/<pool>.conf`: in the directory of the site's own version.
+    pub fn pool_file(&self, version: PhpVersion, pool: &str) -> PathBuf {
+        self.at(&format!("/etc/php/{}/fpm/pool.d", version.as_str()))
+            .join(format!("{pool}.conf"))
+    }
+
+    /// `/run/php/chom-<pool>.sock`.
+    pub fn pool_socket(&self, pool: &str) -> PathBuf {
+        // The socket path is what nginx and PHP-FPM agree on at run time: not sandboxed, nothing
+        // is created there by the agent itself.
+        PathBuf::from(format!("/run/php/chom-{pool}.sock"))
+    }
+
+    /// The agent's site registry.
+    pub fn registry(&self) -> PathBuf {
+        self.at("/var/lib/chom-agent/sites.json")
+    }
+
+    /// nginx's error log for configuration tests.
+    pub fn nginx_error_log(&self) -> PathBuf {
+        self.at("/var/log/nginx/error.log")
+    }
+}

@@ -1,0 +1,120 @@
+#![doc = include_str!("../README.md")]
+
+mod commands;
+mod fsx;
+mod layout;
+mod registry;
+mod runner;
+mod templates;
+
+use chom_agent_protocol::{AgentError, ErrorCode, PROTOCOL_VERSION, Request, Response};
+use std::io::{Read, Write};
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// What the agent runs with.
+pub struct Context {
+    /// Where files live.
+    pub layout: layout::Layout,
+    /// Runs system programs.
+    pub runner: Box<dyn runner::Runner>,
+}
+
+struct Args {
+    root: Option<PathBuf>,
+    command: Option<String>,
+}
+
+fn parse_args() -> Result<Args, AgentError> {
+    let mut args = std::env::args().skip(1);
+    let mut out = Args {
+        root: None,
+        command: None,
+    };
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--root" => {
+                let dir = args.next().ok_or_else(|| {
+                    AgentError::new(ErrorCode::InvalidRequest, "--root needs a directory")
+                })?;
+                out.root = Some(PathBuf::from(dir));
+            }
+            other if other.starts_with('-') => {
+                return Err(AgentError::new(
+                    ErrorCode::InvalidRequest,
+                    format!("unknown option {other}"),
+                ));
+            }
+            other => out.command = Some(other.to_owned()),
+        }
+    }
+    Ok(out)
+}
+
+fn handle() -> Result<serde_json::Value, AgentError> {
+    let args = parse_args()?;
+    let mut raw = String::new();
+    std::io::stdin()
+        .take(1024 * 1024)
+        .read_to_string(&mut raw)
+        .map_err(|e| {
+            AgentError::new(ErrorCode::InvalidRequest, format!("cannot read stdin: {e}"))
+        })?;
+    let value: serde_json::Value = serde_json::from_str(&raw).map_err(|e| {
+        AgentError::new(ErrorCode::InvalidRequest, format!("stdin is not JSON: {e}"))
+    })?;
+    if let Some(p) = value.get("protocol").and_then(serde_json::Value::as_u64)
+        && p != u64::from(PROTOCOL_VERSION)
+    {
+        return Err(AgentError::new(
+            ErrorCode::UnsupportedProtocol,
+            format!("this agent speaks protocol {PROTOCOL_VERSION}, the request {p}"),
+        ));
+    }
+    let request: Request = serde_json::from_value(value)
+        .map_err(|e| AgentError::new(ErrorCode::InvalidRequest, format!("invalid request: {e}")))?;
+    if let Some(named) = &args.command
+        && named != request.command.name()
+    {
+        return Err(AgentError::new(
+            ErrorCode::CommandMismatch,
+            format!(
+                "the command line says {named}, the request {}",
+                request.command.name()
+            ),
+        ));
+    }
+    let ctx = Context {
+        layout: layout::Layout::new(args.root),
+        runner: Box::new(runner::SystemRunner),
+    };
+    commands::dispatch(&ctx, &request.command)
+}
+
+fn main() -> ExitCode {
+    // A panic must still produce a JSON answer: silence the default hook (stderr noise is fine,
+    // but stdout must hold exactly one document) and catch it.
+    std::panic::set_hook(Box::new(|info| eprintln!("chom-agent: panic: {info}")));
+    let outcome = std::panic::catch_unwind(AssertUnwindSafe(handle));
+    let response = match outcome {
+        Ok(Ok(data)) => Response::ok(data),
+        Ok(Err(e)) => Response::error(e),
+        Err(_) => Response::error(AgentError::new(
+            ErrorCode::Internal,
+            "the agent panicked; see its stderr",
+        )),
+    };
+    let ok = response.ok;
+    let text = serde_json::to_string(&response).unwrap_or_else(|_| {
+        r#"{"ok":false,"protocol":1,"error":{"code":"INTERNAL","message":"cannot encode the response"}}"#.to_owned()
+    });
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{text}");
+    let _ = stdout.flush();
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

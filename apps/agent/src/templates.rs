@@ -1,0 +1,149 @@
+//! The nginx vhost and PHP-FPM pool of a site, with the hardening of the original templates
+//! (and what its SSL rewrite dropped kept in).
+
+use chom_agent_protocol::{Domain, PhpVersion, SiteNames};
+use std::path::Path;
+
+/// The nginx server block.
+pub fn vhost(domain: &Domain, site_dir: &Path, socket: &Path) -> String {
+    let root = site_dir.display();
+    let sock = socket.display();
+    format!(
+        r#"# Managed by chom-agent: changes are overwritten.
+server {{
+    listen 80;
+    listen [::]:80;
+    server_name {domain} www.{domain};
+    root {root}/public;
+    index index.php index.html;
+
+    access_log {root}/logs/access.log;
+    error_log {root}/logs/error.log;
+
+    disable_symlinks on from=$document_root;
+    client_max_body_size 64M;
+    server_tokens off;
+
+    add_header X-Frame-Options "SAMEORIGIN" always;
+    add_header X-Content-Type-Options "nosniff" always;
+    add_header Referrer-Policy "strict-origin-when-cross-origin" always;
+
+    gzip on;
+    gzip_types text/plain text/css application/json application/javascript text/xml application/xml image/svg+xml;
+
+    location ^~ /.well-known/acme-challenge/ {{
+        root {root}/public;
+        default_type text/plain;
+    }}
+
+    location ~ /\.(?!well-known) {{
+        deny all;
+    }}
+
+    location ~* \.(env|log|sql|bak|old|orig|dist|swp)$ {{
+        deny all;
+    }}
+
+    location / {{
+        try_files $uri $uri/ /index.php?$query_string;
+    }}
+
+    location ~ \.php$ {{
+        try_files $uri =404;
+        fastcgi_split_path_info ^(.+\.php)(/.+)$;
+        fastcgi_pass unix:{sock};
+        fastcgi_index index.php;
+        include /etc/nginx/fastcgi_params;
+        fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
+        fastcgi_param PHP_VALUE "open_basedir={root}:/tmp:/usr/share/php";
+        fastcgi_connect_timeout 60s;
+        fastcgi_send_timeout 300s;
+        fastcgi_read_timeout 300s;
+        fastcgi_buffers 16 16k;
+        fastcgi_buffer_size 32k;
+    }}
+
+    location ~* \.(jpg|jpeg|png|gif|ico|css|js|svg|woff2?|ttf|webp)$ {{
+        expires 30d;
+        access_log off;
+    }}
+}}
+"#
+    )
+}
+
+/// The PHP-FPM pool, run as the site's own user.
+pub fn pool(
+    domain: &Domain,
+    names: &SiteNames,
+    version: PhpVersion,
+    site_dir: &Path,
+    socket: &Path,
+) -> String {
+    let root = site_dir.display();
+    format!(
+        r#"; Managed by chom-agent: changes are overwritten.
+[{pool}]
+user = {user}
+group = {user}
+listen = {socket}
+listen.owner = www-data
+listen.group = www-data
+listen.mode = 0660
+
+pm = dynamic
+pm.max_children = 10
+pm.start_servers = 2
+pm.min_spare_servers = 1
+pm.max_spare_servers = 5
+pm.max_requests = 500
+pm.process_idle_timeout = 10s
+pm.status_path = /fpm-status
+
+slowlog = {root}/logs/php-slow.log
+request_slowlog_timeout = 10s
+php_admin_value[error_log] = {root}/logs/php-error.log
+php_admin_flag[log_errors] = on
+php_admin_flag[display_errors] = off
+php_admin_value[open_basedir] = {root}:/tmp:/usr/share/php
+php_admin_value[disable_functions] = exec,passthru,shell_exec,system,proc_open,popen,parse_ini_file,show_source
+php_admin_value[upload_tmp_dir] = {root}/tmp
+php_admin_value[session.save_path] = {root}/sessions
+php_admin_value[sys_temp_dir] = {root}/tmp
+php_admin_value[memory_limit] = 256M
+php_admin_value[upload_max_filesize] = 64M
+php_admin_value[post_max_size] = 64M
+php_admin_value[max_execution_time] = 300
+php_admin_value[max_input_vars] = 3000
+php_admin_value[date.timezone] = UTC
+php_admin_flag[session.cookie_httponly] = on
+php_admin_flag[session.cookie_secure] = on
+php_admin_value[session.cookie_samesite] = Lax
+env[SITE_ROOT] = {root}
+env[SITE_DOMAIN] = {domain}
+env[PHP_VERSION] = {version}
+"#,
+        pool = names.pool,
+        user = names.system_user,
+        socket = socket.display(),
+        version = version.as_str(),
+    )
+}
+
+/// The sandbox's own `nginx.conf`, so `nginx -t` checks the generated vhosts without the
+/// machine's configuration.
+pub fn sandbox_nginx_conf(root: &Path) -> String {
+    let r = root.display();
+    format!(
+        r#"# chom-agent sandbox
+pid {r}/run/nginx.pid;
+error_log {r}/var/log/nginx/error.log;
+events {{ worker_connections 64; }}
+http {{
+    include /etc/nginx/mime.types;
+    access_log off;
+    include {r}/etc/nginx/sites-enabled/*.conf;
+}}
+"#
+    )
+}

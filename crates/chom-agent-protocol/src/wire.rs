@@ -1,0 +1,244 @@
+//! The request and response documents.
+
+use crate::names::{Domain, PhpVersion, SiteType};
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this build speaks. A request with another version is refused with
+/// `UNSUPPORTED_PROTOCOL` (the control plane then re-bootstraps the agent).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// A site to create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteSpec {
+    /// The domain.
+    pub domain: Domain,
+    /// Application type.
+    pub site_type: SiteType,
+    /// PHP version of its pool.
+    pub php_version: PhpVersion,
+}
+
+/// A site, by domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteRef {
+    /// The domain.
+    pub domain: Domain,
+}
+
+/// A PHP version change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetPhp {
+    /// The domain.
+    pub domain: Domain,
+    /// The new version.
+    pub php_version: PhpVersion,
+}
+
+/// What the agent is asked to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", content = "params")]
+pub enum Command {
+    /// Agent and protocol versions.
+    #[serde(rename = "version")]
+    Version,
+    /// Services, disk, memory, load.
+    #[serde(rename = "health")]
+    Health,
+    /// Create (or converge) a site.
+    #[serde(rename = "site.create")]
+    SiteCreate(SiteSpec),
+    /// Remove everything of a site.
+    #[serde(rename = "site.delete")]
+    SiteDelete(SiteRef),
+    /// Serve the site.
+    #[serde(rename = "site.enable")]
+    SiteEnable(SiteRef),
+    /// Stop serving the site (files and database kept).
+    #[serde(rename = "site.disable")]
+    SiteDisable(SiteRef),
+    /// One site's state.
+    #[serde(rename = "site.info")]
+    SiteInfo(SiteRef),
+    /// Every site on this server.
+    #[serde(rename = "site.list")]
+    SiteList,
+    /// Move a site to another PHP version.
+    #[serde(rename = "site.set_php")]
+    SiteSetPhp(SetPhp),
+}
+
+impl Command {
+    /// The command's name (`site.create`), also the agent's first argument so `sudo` rules and
+    /// process listings show what runs.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Version => "version",
+            Self::Health => "health",
+            Self::SiteCreate(_) => "site.create",
+            Self::SiteDelete(_) => "site.delete",
+            Self::SiteEnable(_) => "site.enable",
+            Self::SiteDisable(_) => "site.disable",
+            Self::SiteInfo(_) => "site.info",
+            Self::SiteList => "site.list",
+            Self::SiteSetPhp(_) => "site.set_php",
+        }
+    }
+}
+
+/// One request (the agent's stdin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Protocol version of the sender.
+    pub protocol: u32,
+    /// Correlation id, echoed in the agent's log lines.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// What to do.
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+impl Request {
+    /// A request for `command` at this build's protocol version.
+    #[must_use]
+    pub fn new(command: Command) -> Self {
+        Self {
+            protocol: PROTOCOL_VERSION,
+            request_id: None,
+            command,
+        }
+    }
+}
+
+/// Stable error codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// The request is not valid JSON of the protocol (unknown command, missing field…).
+    InvalidRequest,
+    /// The request speaks another protocol version.
+    UnsupportedProtocol,
+    /// The command named on the command line differs from the one in the request.
+    CommandMismatch,
+    /// A domain outside the grammar.
+    InvalidDomain,
+    /// No such site on this server.
+    SiteNotFound,
+    /// A generated nginx or PHP-FPM configuration failed its own test; nothing was reloaded.
+    ConfigTestFailed,
+    /// A system program failed.
+    CommandFailed,
+    /// Reading or writing files failed.
+    Io,
+    /// A bug: the agent panicked.
+    Internal,
+}
+
+/// A failure, with its stable code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{code:?}: {message}")]
+pub struct AgentError {
+    /// Stable code.
+    pub code: ErrorCode,
+    /// Human explanation (may include a tool's output).
+    pub message: String,
+}
+
+impl AgentError {
+    /// An error.
+    #[must_use]
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// One response (the agent's stdout).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// Success.
+    pub ok: bool,
+    /// Protocol version of the agent.
+    pub protocol: u32,
+    /// The command's result.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<serde_json::Value>,
+    /// Why it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<AgentError>,
+}
+
+impl Response {
+    /// A success.
+    #[must_use]
+    pub fn ok(data: serde_json::Value) -> Self {
+        Self {
+            ok: true,
+            protocol: PROTOCOL_VERSION,
+            data: Some(data),
+            error: None,
+        }
+    }
+
+    /// A failure.
+    #[must_use]
+    pub fn error(error: AgentError) -> Self {
+        Self {
+            ok: false,
+            protocol: PROTOCOL_VERSION,
+            data: None,
+            error: Some(error),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_have_a_stable_json_shape() {
+        let r = Request::new(Command::SiteCreate(SiteSpec {
+            domain: Domain::parse("example.com").unwrap(),
+            site_type: SiteType::Wordpress,
+            php_version: PhpVersion::V84,
+        }));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"protocol": 1, "command": "site.create",
+                "params": {"domain": "example.com", "site_type": "wordpress", "php_version": "8.4"}})
+        );
+        assert_eq!(serde_json::from_value::<Request>(json).unwrap(), r);
+        let list: Request =
+            serde_json::from_str(r#"{"protocol":1,"command":"site.list"}"#).unwrap();
+        assert_eq!(list.command, Command::SiteList);
+    }
+
+    #[test]
+    fn invalid_values_are_parse_errors() {
+        for bad in [
+            r#"{"protocol":1,"command":"site.create","params":{"domain":"a;rm -rf /.com","site_type":"html","php_version":"8.2"}}"#,
+            r#"{"protocol":1,"command":"site.create","params":{"domain":"a.com","site_type":"php","php_version":"8.2"}}"#,
+            r#"{"protocol":1,"command":"site.create","params":{"domain":"a.com","site_type":"html","php_version":"7.4"}}"#,
+            r#"{"protocol":1,"command":"site.create","params":{"domain":"a.com","site_type":"html","php_version":"8.2","x":1}}"#,
+            r#"{"protocol":1,"command":"rm"}"#,
+        ] {
+            assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn error_codes_are_screaming_snake_case() {
+        let r = Response::error(AgentError::new(ErrorCode::ConfigTestFailed, "nginx: bad"));
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["error"]["code"], "CONFIG_TEST_FAILED");
+        assert_eq!(json["ok"], false);
+    }
+}
