@@ -176,6 +176,63 @@ fn ensure_mariadb() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The development sshd on 127.0.0.1:2222 (recipe of `../shared/reference/stack.md`): keys and
+/// configuration in `/tmp/chom-sshd` (`CHOM_SSHD_DIR`). The tests start private instances of
+/// their own; this one is for trying the fleet by hand.
+fn ensure_dev_sshd() -> anyhow::Result<()> {
+    if !std::path::Path::new("/usr/sbin/sshd").exists() {
+        apt_install(
+            &["openssh-server", "openssh-client"],
+            "the SSH transport is tested against a real sshd",
+        )?;
+    }
+    if std::net::TcpStream::connect(("127.0.0.1", 2222)).is_ok() {
+        println!("    sshd 127.0.0.1:2222: up");
+        return Ok(());
+    }
+    if !is_root() {
+        println!("    sshd 127.0.0.1:2222: not started (needs root)");
+        return Ok(());
+    }
+    let dir = std::path::PathBuf::from(
+        std::env::var("CHOM_SSHD_DIR").unwrap_or_else(|_| "/tmp/chom-sshd".into()),
+    );
+    std::fs::create_dir_all(&dir)?;
+    for (name, comment) in [
+        ("host_ed25519", "chom-dev-host"),
+        ("client_ed25519", "chom-dev-client"),
+    ] {
+        if !dir.join(name).exists() {
+            let path = dir.join(name).display().to_string();
+            run(
+                "ssh-keygen",
+                &["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", &path],
+            )?;
+        }
+    }
+    std::fs::copy(dir.join("client_ed25519.pub"), dir.join("authorized_keys"))?;
+    let d = dir.display();
+    std::fs::write(
+        dir.join("sshd_config"),
+        format!(
+            "Port 2222\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
+             AuthorizedKeysFile {d}/authorized_keys\nPubkeyAuthentication yes\nPasswordAuthentication no\n\
+             KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n\
+             AllowTcpForwarding no\nX11Forwarding no\nPrintMotd no\n"
+        ),
+    )?;
+    std::fs::create_dir_all("/run/sshd")?;
+    let config = dir.join("sshd_config").display().to_string();
+    run("/usr/sbin/sshd", &["-t", "-f", &config])?;
+    // Detached (-D not given): sshd daemonises, writing its pid file.
+    run("/usr/sbin/sshd", &["-f", &config])?;
+    wait_for("sshd on 127.0.0.1:2222", Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", 2222)).is_ok()
+    })?;
+    println!("    sshd 127.0.0.1:2222: up (keys in {d})");
+    Ok(())
+}
+
 /// PostgreSQL and Redis.
 pub fn ensure_core() -> anyhow::Result<()> {
     ensure_postgres()?;
@@ -186,6 +243,7 @@ pub fn ensure_core() -> anyhow::Result<()> {
 pub fn ensure() -> anyhow::Result<()> {
     ensure_core()?;
     ensure_mariadb()?;
+    ensure_dev_sshd()?;
     if !succeeds("nginx", &["-v"]) {
         apt_install(
             &["nginx"],

@@ -1,0 +1,312 @@
+//! The agent over SSH, on a private sshd on loopback started by each test: bootstrap (install
+//! the real binary through the transport), version, health and a site round trip; a changed
+//! host key refused; a stopped sshd tripping the circuit breaker.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
+
+use chom_agent_protocol::{
+    Command as AgentCommand, Domain, PhpVersion, Request, SiteRef, SiteSpec, SiteType,
+};
+use chom_ssh::{AgentTransport, Endpoint, SshError, SshSettings};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const AGENT: &str = env!("CARGO_BIN_EXE_chom-agent");
+
+struct Sshd {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+fn keygen(path: &Path, comment: &str) {
+    let _ = std::fs::remove_file(path);
+    let _ = std::fs::remove_file(path.with_extension("pub"));
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "ssh-keygen failed");
+}
+
+impl Sshd {
+    fn start() -> Self {
+        assert!(
+            Path::new("/usr/sbin/sshd").exists(),
+            "openssh-server is not installed (cargo xtask services installs it)"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        keygen(&dir.path().join("host_ed25519"), "test-host");
+        keygen(&dir.path().join("client_ed25519"), "test-client");
+        std::fs::copy(
+            dir.path().join("client_ed25519.pub"),
+            dir.path().join("authorized_keys"),
+        )
+        .unwrap();
+        let d = dir.path().display();
+        std::fs::write(
+            dir.path().join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
+                 AuthorizedKeysFile {d}/authorized_keys\nPubkeyAuthentication yes\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n\
+                 AllowTcpForwarding no\nX11Forwarding no\nPrintMotd no\nMaxSessions 20\n"
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let mut s = Self {
+            dir,
+            port,
+            child: None,
+        };
+        s.spawn();
+        s
+    }
+
+    fn spawn(&mut self) {
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(self.dir.path().join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("sshd did not start");
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn host_key(&self) -> String {
+        let text = std::fs::read_to_string(self.dir.path().join("host_ed25519.pub")).unwrap();
+        text.split_whitespace()
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn client_key(&self) -> PathBuf {
+        self.dir.path().join("client_ed25519")
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn transport(sshd: &Sshd, state: &Path, agent_path: &Path, sandbox: &Path) -> AgentTransport {
+    AgentTransport::new(SshSettings {
+        key_file: sshd.client_key(),
+        state_dir: state.to_path_buf(),
+        connect_timeout: Duration::from_secs(5),
+        command_timeout: Duration::from_secs(30),
+        agent_path: agent_path.display().to_string(),
+        agent_args: vec!["--root".into(), sandbox.display().to_string()],
+        sudo: false,
+    })
+}
+
+fn endpoint(sshd: &Sshd, key: String) -> Endpoint {
+    Endpoint {
+        host: "127.0.0.1".into(),
+        port: sshd.port,
+        user: "root".into(),
+        host_key: key,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_then_version_health_and_a_site_round_trip_over_ssh() {
+    let sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let agent_path = work.path().join("vps/usr/local/bin/chom-agent");
+    let sandbox = work.path().join("vps-root");
+    let t = transport(&sshd, &work.path().join("state"), &agent_path, &sandbox);
+
+    // First contact: the administrator is shown the scanned key and trusts it.
+    let scanned = t.scan_host_key("127.0.0.1", sshd.port).await.unwrap();
+    assert_eq!(scanned, sshd.host_key());
+    let ep = endpoint(&sshd, scanned);
+
+    // Bootstrap: the real binary travels through the transport.
+    t.install_agent(&ep, &std::fs::read(AGENT).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(&agent_path).unwrap(),
+        std::fs::read(AGENT).unwrap()
+    );
+    let version = t
+        .call(&ep, &Request::new(AgentCommand::Version), None)
+        .await
+        .unwrap();
+    assert!(version.ok, "{version:?}");
+    assert_eq!(version.data.unwrap()["protocol"], 1);
+    let health = t
+        .call(&ep, &Request::new(AgentCommand::Health), None)
+        .await
+        .unwrap();
+    assert!(health.ok && health.data.unwrap()["services"].as_array().unwrap().len() == 3);
+
+    // A site round trip, many commands over the one master connection.
+    let domain = Domain::parse(&format!("ssh-{}.example.com", std::process::id())).unwrap();
+    let created = t
+        .call(
+            &ep,
+            &Request::new(AgentCommand::SiteCreate(SiteSpec {
+                domain: domain.clone(),
+                site_type: SiteType::Html,
+                php_version: PhpVersion::V82,
+            })),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(created.ok, "{created:?}");
+    assert!(
+        sandbox
+            .join("var/www/sites")
+            .join(domain.as_str())
+            .join("public/index.html")
+            .exists()
+    );
+    let info = t
+        .call(
+            &ep,
+            &Request::new(AgentCommand::SiteInfo(SiteRef {
+                domain: domain.clone(),
+            })),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(info.data.unwrap()["serving"], true);
+    let deleted = t
+        .call(
+            &ep,
+            &Request::new(AgentCommand::SiteDelete(SiteRef {
+                domain: domain.clone(),
+            })),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(deleted.ok, "{deleted:?}");
+    assert!(!sandbox.join("var/www/sites").join(domain.as_str()).exists());
+    // An agent-level refusal is an answer, not a transport failure.
+    let missing = t
+        .call(
+            &ep,
+            &Request::new(AgentCommand::SiteInfo(SiteRef { domain })),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        missing.error.unwrap().code,
+        chom_agent_protocol::ErrorCode::SiteNotFound
+    );
+    t.close_all().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_host_key_is_refused_before_any_command() {
+    let mut sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let agent_path = work.path().join("chom-agent");
+    std::fs::copy(AGENT, &agent_path).unwrap();
+    let t = transport(
+        &sshd,
+        &work.path().join("state"),
+        &agent_path,
+        &work.path().join("root"),
+    );
+    let ep = endpoint(&sshd, sshd.host_key());
+    assert!(
+        t.call(&ep, &Request::new(AgentCommand::Version), None)
+            .await
+            .unwrap()
+            .ok
+    );
+    t.close_all().await;
+
+    // The server's key changes (a reinstall, or a man in the middle).
+    sshd.stop();
+    keygen(&sshd.dir.path().join("host_ed25519"), "another-host");
+    sshd.spawn();
+    let marker = work.path().join("root/var/lib/chom-agent/sites.json");
+    match t
+        .call(&ep, &Request::new(AgentCommand::SiteList), None)
+        .await
+    {
+        Err(SshError::HostKeyMismatch(who)) => assert!(who.contains("127.0.0.1")),
+        other => panic!("expected HostKeyMismatch, got {other:?}"),
+    }
+    assert!(!marker.exists(), "a command ran despite the mismatch");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_sshd_trips_the_circuit_breaker() {
+    let mut sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let agent_path = work.path().join("chom-agent");
+    std::fs::copy(AGENT, &agent_path).unwrap();
+    let t = transport(
+        &sshd,
+        &work.path().join("state"),
+        &agent_path,
+        &work.path().join("root"),
+    );
+    let ep = endpoint(&sshd, sshd.host_key());
+    assert!(
+        t.call(&ep, &Request::new(AgentCommand::Version), None)
+            .await
+            .unwrap()
+            .ok
+    );
+    t.close_all().await;
+    sshd.stop();
+    for i in 0..3 {
+        match t
+            .call(&ep, &Request::new(AgentCommand::Version), None)
+            .await
+        {
+            Err(SshError::Unreachable(..) | SshError::Timeout(_)) => {}
+            other => panic!("attempt {i}: expected unreachable, got {other:?}"),
+        }
+    }
+    let started = std::time::Instant::now();
+    match t
+        .call(&ep, &Request::new(AgentCommand::Version), None)
+        .await
+    {
+        Err(SshError::CircuitOpen(who)) => assert!(who.contains("127.0.0.1")),
+        other => panic!("expected the breaker to be open, got {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "an open breaker still tried to connect"
+    );
+}

@@ -1,0 +1,343 @@
+#![doc = include_str!("../README.md")]
+
+use chom_agent_protocol::{Request, Response};
+use failsafe::futures::CircuitBreaker as _;
+use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+
+/// How to reach servers.
+#[derive(Debug, Clone)]
+pub struct SshSettings {
+    /// The control plane's private key.
+    pub key_file: PathBuf,
+    /// Where master sockets and per-server known-hosts files live.
+    pub state_dir: PathBuf,
+    /// Connection timeout.
+    pub connect_timeout: Duration,
+    /// Default per-command timeout.
+    pub command_timeout: Duration,
+    /// The agent on the server.
+    pub agent_path: String,
+    /// Fixed arguments before the command name (e.g. `--root DIR` for a sandboxed agent).
+    pub agent_args: Vec<String>,
+    /// Run the agent through `sudo -n` (the SSH user is not root).
+    pub sudo: bool,
+}
+
+/// One server's SSH endpoint and its pinned host key (`ssh-ed25519 AAAA…`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    /// Host name or IP.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// Login user.
+    pub user: String,
+    /// The trusted host key.
+    pub host_key: String,
+}
+
+/// Transport failures.
+#[derive(Debug, thiserror::Error)]
+pub enum SshError {
+    /// The server presented another host key than the pinned one.
+    #[error("the host key of {0} does not match the pinned key")]
+    HostKeyMismatch(String),
+    /// The server could not be reached or the login failed.
+    #[error("{0} is unreachable: {1}")]
+    Unreachable(String, String),
+    /// The command did not finish in time.
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// Too many recent failures: the server is not contacted for a while.
+    #[error("circuit open for {0}: recent connections failed")]
+    CircuitOpen(String),
+    /// The agent did not answer with a protocol document.
+    #[error("the agent gave no valid answer: {0}")]
+    BadAnswer(String),
+    /// Local I/O.
+    #[error("{0}")]
+    Io(String),
+}
+
+impl SshError {
+    fn is_transport(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable(..) | Self::Timeout(_) | Self::HostKeyMismatch(_)
+        )
+    }
+}
+
+type Breaker = failsafe::StateMachine<
+    failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::EqualJittered>,
+    (),
+>;
+
+fn breaker() -> Breaker {
+    let policy = failsafe::failure_policy::consecutive_failures(
+        3,
+        failsafe::backoff::equal_jittered(Duration::from_secs(10), Duration::from_secs(300)),
+    );
+    failsafe::Config::new().failure_policy(policy).build()
+}
+
+/// Runs the agent on servers.
+pub struct AgentTransport {
+    settings: SshSettings,
+    sessions: tokio::sync::Mutex<HashMap<Endpoint, Arc<Session>>>,
+    breakers: Mutex<HashMap<String, Breaker>>,
+}
+
+impl std::fmt::Debug for AgentTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentTransport")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+fn label(ep: &Endpoint) -> String {
+    format!("{}@{}:{}", ep.user, ep.host, ep.port)
+}
+
+fn classify(ep: &Endpoint, e: &openssh::Error) -> SshError {
+    let text = format!("{e:?} {e}");
+    if text.contains("Host key verification failed")
+        || text.contains("HOST IDENTIFICATION HAS CHANGED")
+    {
+        SshError::HostKeyMismatch(label(ep))
+    } else {
+        SshError::Unreachable(label(ep), e.to_string())
+    }
+}
+
+impl AgentTransport {
+    /// A transport with `settings`.
+    #[must_use]
+    pub fn new(settings: SshSettings) -> Self {
+        Self {
+            settings,
+            sessions: tokio::sync::Mutex::default(),
+            breakers: Mutex::default(),
+        }
+    }
+
+    /// Reads a server's ed25519 host key (`ssh-ed25519 AAAA…`) for an administrator to trust.
+    ///
+    /// # Errors
+    /// `Unreachable` when no key could be read.
+    pub async fn scan_host_key(&self, host: &str, port: u16) -> Result<String, SshError> {
+        let secs = self.settings.connect_timeout.as_secs().max(1).to_string();
+        let out = tokio::process::Command::new("ssh-keyscan")
+            .args(["-T", &secs, "-t", "ed25519", "-p", &port.to_string(), host])
+            .output()
+            .await
+            .map_err(|e| SshError::Io(format!("ssh-keyscan: {e}")))?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .find_map(|l| {
+                let mut parts = l.split_whitespace().skip(1);
+                Some(format!("{} {}", parts.next()?, parts.next()?))
+            })
+            .ok_or_else(|| {
+                SshError::Unreachable(format!("{host}:{port}"), "no host key offered".into())
+            })
+    }
+
+    fn known_hosts(&self, ep: &Endpoint) -> Result<PathBuf, SshError> {
+        let dir = self.settings.state_dir.join("known_hosts");
+        std::fs::create_dir_all(&dir).map_err(|e| SshError::Io(e.to_string()))?;
+        let path = dir.join(format!("{}_{}", ep.host.replace(['/', ':'], "_"), ep.port));
+        let pattern = if ep.port == 22 {
+            ep.host.clone()
+        } else {
+            format!("[{}]:{}", ep.host, ep.port)
+        };
+        std::fs::write(&path, format!("{pattern} {}\n", ep.host_key))
+            .map_err(|e| SshError::Io(e.to_string()))?;
+        Ok(path)
+    }
+
+    async fn session(&self, ep: &Endpoint) -> Result<Arc<Session>, SshError> {
+        let mut sessions = self.sessions.lock().await;
+        if let Some(s) = sessions.get(ep) {
+            if s.check().await.is_ok() {
+                return Ok(s.clone());
+            }
+            sessions.remove(ep);
+        }
+        let control = self.settings.state_dir.join("control");
+        std::fs::create_dir_all(&control).map_err(|e| SshError::Io(e.to_string()))?;
+        let mut builder = SessionBuilder::default();
+        builder
+            .user(ep.user.clone())
+            .port(ep.port)
+            .keyfile(&self.settings.key_file)
+            .known_hosts_check(KnownHosts::Strict)
+            .user_known_hosts_file(self.known_hosts(ep)?)
+            .config_file("/dev/null")
+            .control_directory(&control)
+            .connect_timeout(self.settings.connect_timeout)
+            .server_alive_interval(Duration::from_secs(15));
+        let session =
+            tokio::time::timeout(self.settings.connect_timeout * 2, builder.connect(&ep.host))
+                .await
+                .map_err(|_| SshError::Timeout(self.settings.connect_timeout * 2))?
+                .map_err(|e| classify(ep, &e))?;
+        let session = Arc::new(session);
+        sessions.insert(ep.clone(), session.clone());
+        Ok(session)
+    }
+
+    async fn forget(&self, ep: &Endpoint) {
+        if let Some(s) = self.sessions.lock().await.remove(ep)
+            && let Ok(s) = Arc::try_unwrap(s)
+        {
+            let _ = s.close().await;
+        }
+    }
+
+    async fn exec(
+        &self,
+        ep: &Endpoint,
+        argv: &[String],
+        stdin: &[u8],
+        timeout: Duration,
+    ) -> Result<std::process::Output, SshError> {
+        let session = self.session(ep).await?;
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| SshError::Io("empty command".into()))?;
+        let run = async {
+            let mut cmd = session.command(program.as_str());
+            cmd.args(args.iter().map(String::as_str))
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped());
+            let mut child = cmd.spawn().await.map_err(|e| classify(ep, &e))?;
+            if let Some(mut pipe) = child.stdin().take() {
+                pipe.write_all(stdin)
+                    .await
+                    .map_err(|e| SshError::Io(e.to_string()))?;
+                pipe.shutdown()
+                    .await
+                    .map_err(|e| SshError::Io(e.to_string()))?;
+            }
+            child.wait_with_output().await.map_err(|e| classify(ep, &e))
+        };
+        tokio::time::timeout(timeout, run)
+            .await
+            .map_err(|_| SshError::Timeout(timeout))?
+    }
+
+    fn agent_argv(&self, command: &str) -> Vec<String> {
+        let mut argv = Vec::new();
+        if self.settings.sudo {
+            argv.extend(["sudo".to_owned(), "-n".to_owned()]);
+        }
+        argv.push(self.settings.agent_path.clone());
+        argv.extend(self.settings.agent_args.iter().cloned());
+        argv.push(command.to_owned());
+        argv
+    }
+
+    async fn guarded<T, F>(&self, ep: &Endpoint, f: F) -> Result<T, SshError>
+    where
+        F: std::future::Future<Output = Result<T, SshError>>,
+    {
+        let breaker = {
+            let mut map = self
+                .breakers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            map.entry(label(ep)).or_insert_with(breaker).clone()
+        };
+        match breaker.call_with(|e: &SshError| e.is_transport(), f).await {
+            Ok(v) => Ok(v),
+            Err(failsafe::Error::Inner(e)) => {
+                if e.is_transport() {
+                    self.forget(ep).await;
+                }
+                Err(e)
+            }
+            Err(failsafe::Error::Rejected) => Err(SshError::CircuitOpen(label(ep))),
+        }
+    }
+
+    /// Runs one agent request and returns its answer (which may itself be an error answer).
+    ///
+    /// # Errors
+    /// Transport failures only: `HostKeyMismatch`, `Unreachable`, `Timeout`, `CircuitOpen`,
+    /// `BadAnswer`.
+    pub async fn call(
+        &self,
+        ep: &Endpoint,
+        request: &Request,
+        timeout: Option<Duration>,
+    ) -> Result<Response, SshError> {
+        let body = serde_json::to_vec(request).map_err(|e| SshError::Io(e.to_string()))?;
+        let argv = self.agent_argv(request.command.name());
+        let timeout = timeout.unwrap_or(self.settings.command_timeout);
+        self.guarded(ep, async {
+            let out = self.exec(ep, &argv, &body, timeout).await?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            serde_json::from_str::<Response>(text.trim()).map_err(|_| {
+                SshError::BadAnswer(format!(
+                    "exit {:?}, stdout {:?}, stderr {:?}",
+                    out.status.code(),
+                    text.trim(),
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ))
+            })
+        })
+        .await
+    }
+
+    /// Installs `binary` at the agent path (bootstrap), mode 0755, through stdin.
+    ///
+    /// # Errors
+    /// Transport failures, or `BadAnswer` when `install` fails.
+    pub async fn install_agent(&self, ep: &Endpoint, binary: &[u8]) -> Result<(), SshError> {
+        let mut argv = Vec::new();
+        if self.settings.sudo {
+            argv.extend(["sudo".to_owned(), "-n".to_owned()]);
+        }
+        argv.extend([
+            "install".to_owned(),
+            "-D".to_owned(),
+            "-m".to_owned(),
+            "0755".to_owned(),
+            "/dev/stdin".to_owned(),
+            self.settings.agent_path.clone(),
+        ]);
+        let timeout = self.settings.command_timeout.max(Duration::from_secs(60));
+        self.guarded(ep, async {
+            let out = self.exec(ep, &argv, binary, timeout).await?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(SshError::BadAnswer(format!(
+                    "install failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                )))
+            }
+        })
+        .await
+    }
+
+    /// Closes every master connection.
+    pub async fn close_all(&self) {
+        let sessions: Vec<_> = self.sessions.lock().await.drain().collect();
+        for (_, s) in sessions {
+            if let Ok(s) = Arc::try_unwrap(s) {
+                let _ = s.close().await;
+            }
+        }
+    }
+}
