@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-const SOURCE: &str = "../chom-postgres/src/identity.rs";
+/// The PostgreSQL repositories written against `codec.rs`, generated for SQLite.
+const SOURCES: &[&str] = &["identity.rs", "fleet.rs"];
 
 fn translate(pg: &str) -> String {
     let mut out = String::with_capacity(pg.len());
@@ -19,6 +20,7 @@ fn translate(pg: &str) -> String {
     }
     out.replace("PgUnitOfWork", "SqliteUnitOfWork")
         .replace("PgIdentity", "SqliteIdentity")
+        .replace("PgFleet", "SqliteFleet")
         .replace("PgPool", "SqlitePool")
         .replace("on PostgreSQL.", "on SQLite.")
         .lines()
@@ -30,14 +32,17 @@ fn translate(pg: &str) -> String {
 
 fn main() {
     println!("cargo:rerun-if-changed=../../migrations/sqlite");
-    println!("cargo:rerun-if-changed={SOURCE}");
-    let source = match std::fs::read_to_string(SOURCE) {
-        Ok(s) => s,
-        Err(e) => panic!("cannot read {SOURCE}: {e}"),
-    };
     let out_dir = std::env::var("OUT_DIR").unwrap_or_else(|_| ".".into());
-    let target = Path::new(&out_dir).join("identity.rs");
-    if let Err(e) = std::fs::write(&target, translate(&source)) {
-        panic!("cannot write {}: {e}", target.display());
+    for file in SOURCES {
+        let source_path = format!("../chom-postgres/src/{file}");
+        println!("cargo:rerun-if-changed={source_path}");
+        let source = match std::fs::read_to_string(&source_path) {
+            Ok(s) => s,
+            Err(e) => panic!("cannot read {source_path}: {e}"),
+        };
+        let target = Path::new(&out_dir).join(file);
+        if let Err(e) = std::fs::write(&target, translate(&source)) {
+            panic!("cannot write {}: {e}", target.display());
+        }
     }
 }

@@ -7,114 +7,11 @@ use chom_agent_protocol::{
     Command as AgentCommand, Domain, PhpVersion, Request, SiteRef, SiteSpec, SiteType,
 };
 use chom_ssh::{AgentTransport, Endpoint, SshError, SshSettings};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use chom_test_support::Sshd;
+use std::path::Path;
 use std::time::Duration;
 
 const AGENT: &str = env!("CARGO_BIN_EXE_chom-agent");
-
-struct Sshd {
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Option<Child>,
-}
-
-fn keygen(path: &Path, comment: &str) {
-    let _ = std::fs::remove_file(path);
-    let _ = std::fs::remove_file(path.with_extension("pub"));
-    let ok = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
-        .arg(path)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "ssh-keygen failed");
-}
-
-impl Sshd {
-    fn start() -> Self {
-        assert!(
-            Path::new("/usr/sbin/sshd").exists(),
-            "openssh-server is not installed (cargo xtask services installs it)"
-        );
-        let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        keygen(&dir.path().join("host_ed25519"), "test-host");
-        keygen(&dir.path().join("client_ed25519"), "test-client");
-        std::fs::copy(
-            dir.path().join("client_ed25519.pub"),
-            dir.path().join("authorized_keys"),
-        )
-        .unwrap();
-        let d = dir.path().display();
-        std::fs::write(
-            dir.path().join("sshd_config"),
-            format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
-                 AuthorizedKeysFile {d}/authorized_keys\nPubkeyAuthentication yes\nPasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n\
-                 AllowTcpForwarding no\nX11Forwarding no\nPrintMotd no\nMaxSessions 20\n"
-            ),
-        )
-        .unwrap();
-        std::fs::create_dir_all("/run/sshd").unwrap();
-        let mut s = Self {
-            dir,
-            port,
-            child: None,
-        };
-        s.spawn();
-        s
-    }
-
-    fn spawn(&mut self) {
-        let child = Command::new("/usr/sbin/sshd")
-            .args(["-D", "-e", "-f"])
-            .arg(self.dir.path().join("sshd_config"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("sshd did not start");
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn host_key(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.path().join("host_ed25519.pub")).unwrap();
-        text.split_whitespace()
-            .take(2)
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
-
-    fn client_key(&self) -> PathBuf {
-        self.dir.path().join("client_ed25519")
-    }
-}
-
-impl Drop for Sshd {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
 
 fn transport(sshd: &Sshd, state: &Path, agent_path: &Path, sandbox: &Path) -> AgentTransport {
     AgentTransport::new(SshSettings {
@@ -253,9 +150,7 @@ async fn a_changed_host_key_is_refused_before_any_command() {
     t.close_all().await;
 
     // The server's key changes (a reinstall, or a man in the middle).
-    sshd.stop();
-    keygen(&sshd.dir.path().join("host_ed25519"), "another-host");
-    sshd.spawn();
+    sshd.rotate_host_key();
     let marker = work.path().join("root/var/lib/chom-agent/sites.json");
     match t
         .call(&ep, &Request::new(AgentCommand::SiteList), None)

@@ -26,6 +26,30 @@ pub struct Settings {
     pub security: SecuritySettings,
     /// Outgoing e-mail.
     pub mail: MailSettings,
+    /// Reaching the managed servers.
+    pub ssh: SshConfig,
+}
+
+/// How the control plane reaches managed servers.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshConfig {
+    /// The control plane's private key (generated next to the SQLite database when missing).
+    pub key_file: PathBuf,
+    /// Master sockets and pinned host keys.
+    pub state_dir: PathBuf,
+    /// Where the agent lives on servers.
+    pub agent_path: String,
+    /// Fixed extra arguments for the agent (e.g. `["--root", "/srv/sandbox"]` in a lab).
+    pub agent_args: Vec<String>,
+    /// Run the agent with `sudo -n` (the SSH user is not root).
+    pub sudo: bool,
+    /// Connection timeout, seconds.
+    pub connect_timeout_secs: u64,
+    /// Per-command timeout, seconds.
+    pub command_timeout_secs: u64,
+    /// The agent binary installed by bootstrap (default: `chom-agent` next to this program).
+    pub agent_binary: Option<PathBuf>,
 }
 
 /// Keys and authentication limits.
@@ -243,6 +267,16 @@ impl Default for Settings {
                 from: "CHOM <noreply@chom.localhost>".into(),
                 public_url: None,
             },
+            ssh: SshConfig {
+                key_file: PathBuf::from("var/ssh/id_ed25519"),
+                state_dir: PathBuf::from("var/ssh"),
+                agent_path: "/usr/local/bin/chom-agent".into(),
+                agent_args: Vec::new(),
+                sudo: true,
+                connect_timeout_secs: 10,
+                command_timeout_secs: 120,
+                agent_binary: None,
+            },
         }
     }
 }
@@ -404,6 +438,18 @@ impl Settings {
             return Err(ConfigError::new(
                 "mail.public_url",
                 "must start with http:// or https://",
+            ));
+        }
+        if self.ssh.connect_timeout_secs == 0 || self.ssh.command_timeout_secs == 0 {
+            return Err(ConfigError::new(
+                "ssh",
+                "timeouts must be at least 1 second",
+            ));
+        }
+        if !self.ssh.agent_path.starts_with('/') {
+            return Err(ConfigError::new(
+                "ssh.agent_path",
+                "must be an absolute path",
             ));
         }
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.filter) {

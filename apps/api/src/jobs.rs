@@ -12,6 +12,9 @@ use chom_jobs::{
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// Checks every server's health and records the verdicts.
+pub const FLEET_HEALTH: &str = "infrastructure::health_check_all";
+
 /// Deletes finished jobs: `done` after 7 days, `dead` after 30 (they hold the errors to read).
 pub const PRUNE_JOBS: &str = "system::prune_jobs";
 
@@ -152,6 +155,18 @@ pub fn registry(services: &Services) -> Registry {
         let services = services.clone();
         registry = registry.with_fn(kind, move |ctx| identity_mail(services.clone(), ctx));
     }
+    let fleet = services.fleet.clone();
+    registry = registry.with_fn(FLEET_HEALTH, move |_ctx| {
+        let fleet = fleet.clone();
+        async move {
+            let checked = fleet
+                .check_all()
+                .await
+                .map_err(|e| JobError::Retryable(anyhow::anyhow!("{e}")))?;
+            tracing::info!(checked, "fleet health checked");
+            Ok(())
+        }
+    });
     registry.with_fn(PRUNE_JOBS, move |_ctx| {
         let queue = queue.clone();
         async move {

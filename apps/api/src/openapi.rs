@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::error::{FieldError, Problem};
-use crate::routes::{admin, auth, health, organization, plans};
+use crate::routes::{admin, auth, fleet, health, organization, plans};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -46,6 +46,9 @@ impl Modify for BearerAuth {
         admin::approve_organization, admin::reject_organization, admin::suspend_organization,
         admin::activate_organization, admin::suspend_tenant, admin::activate_tenant,
         admin::list_users, admin::list_organizations, admin::list_tenants,
+        fleet::add_vps, fleet::list_vps, fleet::get_vps, fleet::edit_vps, fleet::trust_host_key,
+        fleet::test_connection, fleet::bootstrap, fleet::check_health, fleet::vps_sites,
+        fleet::maintenance, fleet::decommission,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),
@@ -55,6 +58,7 @@ impl Modify for BearerAuth {
         (name = "auth", description = "Sign-up, login, tokens, passwords, 2FA"),
         (name = "organization", description = "The caller's organization, plan and members"),
         (name = "admin", description = "Super admin: approvals, suspensions, listings"),
+        (name = "fleet", description = "Super admin: the VPS fleet, host keys, bootstrap, health"),
     )
 )]
 pub struct ApiDoc;

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 pub mod docs;
+pub mod fleet;
 pub mod health;
 pub mod metrics;
 pub mod organization;
@@ -47,5 +48,16 @@ pub fn api_v1(cfg: &mut web::ServiceConfig) {
         .service(admin::activate_tenant)
         .service(admin::list_users)
         .service(admin::list_organizations)
-        .service(admin::list_tenants);
+        .service(admin::list_tenants)
+        .service(fleet::add_vps)
+        .service(fleet::list_vps)
+        .service(fleet::get_vps)
+        .service(fleet::edit_vps)
+        .service(fleet::trust_host_key)
+        .service(fleet::test_connection)
+        .service(fleet::bootstrap)
+        .service(fleet::check_health)
+        .service(fleet::vps_sites)
+        .service(fleet::maintenance)
+        .service(fleet::decommission);
 }

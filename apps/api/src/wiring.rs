@@ -65,6 +65,8 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 /// The ports, wired to their adapters.
 #[derive(Clone)]
 pub struct Services {
+    /// The VPS fleet.
+    pub fleet: chom_infrastructure::Fleet,
     /// Identity use cases.
     pub identity: Identity,
     /// Organization and approval use cases.
@@ -102,6 +104,7 @@ type Backend = (
     Arc<dyn JobQueue>,
     Arc<dyn PlanRepository>,
     IdentityPorts,
+    Arc<dyn chom_infrastructure::VpsRepository>,
 );
 
 fn identity_ports<R>(store: Arc<dyn Store>, repos: Arc<R>) -> IdentityPorts
@@ -132,7 +135,7 @@ impl Services {
     /// The database cannot be opened or migrated.
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         let target = settings.database_target()?;
-        let (store, queue, plans, identity_ports): Backend = match target.clone() {
+        let (store, queue, plans, identity_ports, vps_repo): Backend = match target.clone() {
             DatabaseTarget::Postgres(url) => {
                 let store =
                     PgStore::connect(url.expose_secret(), settings.database.max_connections)
@@ -144,7 +147,8 @@ impl Services {
                     Arc::new(store.clone()),
                     Arc::new(store.queue()),
                     Arc::new(store.plans()),
-                    identity_ports(Arc::new(store), repos),
+                    identity_ports(Arc::new(store.clone()), repos),
+                    Arc::new(chom_postgres::PgFleet::new(store.pool().clone())),
                 )
             }
             DatabaseTarget::Sqlite(path) => {
@@ -157,7 +161,8 @@ impl Services {
                     Arc::new(store.clone()),
                     Arc::new(store.queue()),
                     Arc::new(store.plans()),
-                    identity_ports(Arc::new(store), repos),
+                    identity_ports(Arc::new(store.clone()), repos),
+                    Arc::new(chom_sqlite::SqliteFleet::new(store.pool().clone())),
                 )
             }
         };
@@ -204,7 +209,10 @@ impl Services {
             settings.mail.public_url.clone().unwrap_or_else(|| {
                 format!("http://{}:{}", settings.server.host, settings.server.port)
             });
+        let gateway = Arc::new(crate::fleet_gateway::SshGateway::new(&settings.ssh)?);
+        let fleet = chom_infrastructure::Fleet::new(store.clone(), vps_repo, gateway);
         Ok(Self {
+            fleet,
             identity,
             admin,
             mailer,

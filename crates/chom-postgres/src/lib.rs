@@ -2,6 +2,7 @@
 
 mod codec;
 mod error;
+mod fleet;
 mod identity;
 mod plans;
 mod queue;
@@ -9,6 +10,7 @@ mod store;
 pub mod testing;
 
 pub use error::map_err;
+pub use fleet::PgFleet;
 pub use identity::{PgIdentity, SESSION_QUERY};
 pub use plans::PgPlanRepository;
 pub use queue::PgJobQueue;

@@ -2,12 +2,14 @@
 
 mod codec;
 mod error;
+mod fleet;
 mod identity;
 mod plans;
 mod queue;
 mod store;
 
 pub use error::map_err;
+pub use fleet::SqliteFleet;
 pub use identity::SqliteIdentity;
 pub use plans::SqlitePlanRepository;
 pub use queue::SqliteJobQueue;

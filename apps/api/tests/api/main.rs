@@ -4,6 +4,7 @@
 mod binary;
 mod docs;
 mod errors;
+mod fleet;
 mod health;
 mod helpers;
 mod identity;

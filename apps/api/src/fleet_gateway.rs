@@ -1,0 +1,125 @@
+//! The `AgentGateway` port on `chom-ssh`.
+
+use crate::config::SshConfig;
+use async_trait::async_trait;
+use chom_agent_protocol::{Request, Response};
+use chom_infrastructure::{AgentGateway, GatewayError, Vps};
+use chom_ssh::{AgentTransport, Endpoint, SshError, SshSettings};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// SSH to the servers, one multiplexed master each.
+pub struct SshGateway {
+    transport: AgentTransport,
+    agent_binary: PathBuf,
+}
+
+impl std::fmt::Debug for SshGateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshGateway")
+            .field("agent_binary", &self.agent_binary)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SshGateway {
+    /// A gateway from the settings; creates the key pair when missing.
+    ///
+    /// # Errors
+    /// The key cannot be generated.
+    pub fn new(config: &SshConfig) -> anyhow::Result<Self> {
+        if !config.key_file.exists() {
+            if let Some(dir) = config.key_file.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let status = std::process::Command::new("ssh-keygen")
+                .args([
+                    "-q",
+                    "-t",
+                    "ed25519",
+                    "-N",
+                    "",
+                    "-C",
+                    "chom-control-plane",
+                    "-f",
+                ])
+                .arg(&config.key_file)
+                .status()?;
+            anyhow::ensure!(
+                status.success(),
+                "ssh-keygen could not create {}",
+                config.key_file.display()
+            );
+            tracing::info!(key = %config.key_file.display(), "generated the control plane's SSH key");
+        }
+        let agent_binary = config.agent_binary.clone().unwrap_or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .and_then(|p| p.parent().map(|d| d.join("chom-agent")))
+                .unwrap_or_else(|| PathBuf::from("chom-agent"))
+        });
+        Ok(Self {
+            transport: AgentTransport::new(SshSettings {
+                key_file: config.key_file.clone(),
+                state_dir: config.state_dir.clone(),
+                connect_timeout: Duration::from_secs(config.connect_timeout_secs),
+                command_timeout: Duration::from_secs(config.command_timeout_secs),
+                agent_path: config.agent_path.clone(),
+                agent_args: config.agent_args.clone(),
+                sudo: config.sudo,
+            }),
+            agent_binary,
+        })
+    }
+
+    fn endpoint(vps: &Vps) -> Result<Endpoint, GatewayError> {
+        Ok(Endpoint {
+            host: vps.ip_address.clone(),
+            port: vps.ssh_port,
+            user: vps.ssh_user.clone(),
+            host_key: vps
+                .host_key
+                .clone()
+                .ok_or(GatewayError::HostKeyNotTrusted)?,
+        })
+    }
+}
+
+fn map(e: SshError) -> GatewayError {
+    match e {
+        SshError::HostKeyMismatch(w) => GatewayError::HostKeyMismatch(w),
+        e @ (SshError::Unreachable(..) | SshError::Timeout(_) | SshError::CircuitOpen(_)) => {
+            GatewayError::Unreachable(e.to_string())
+        }
+        e @ (SshError::BadAnswer(_) | SshError::Io(_)) => GatewayError::BadAnswer(e.to_string()),
+    }
+}
+
+#[async_trait]
+impl AgentGateway for SshGateway {
+    async fn scan_host_key(&self, vps: &Vps) -> Result<String, GatewayError> {
+        self.transport
+            .scan_host_key(&vps.ip_address, vps.ssh_port)
+            .await
+            .map_err(map)
+    }
+
+    async fn call(&self, vps: &Vps, request: &Request) -> Result<Response, GatewayError> {
+        let ep = Self::endpoint(vps)?;
+        self.transport.call(&ep, request, None).await.map_err(map)
+    }
+
+    async fn install_agent(&self, vps: &Vps) -> Result<(), GatewayError> {
+        let ep = Self::endpoint(vps)?;
+        let binary = std::fs::read(&self.agent_binary).map_err(|e| {
+            GatewayError::BadAnswer(format!(
+                "cannot read the agent binary {}: {e}",
+                self.agent_binary.display()
+            ))
+        })?;
+        self.transport
+            .install_agent(&ep, &binary)
+            .await
+            .map_err(map)
+    }
+}

@@ -1,0 +1,453 @@
+//! The fleet application service.
+
+use crate::model::{Allocation, Health, Vps, VpsStatus};
+use crate::ports::{AgentGateway, GatewayError, VpsRepository};
+use chom_agent_protocol::{Command, Request, Response};
+use chom_kernel::store::Store;
+use chom_kernel::{StoreError, TenantId, VpsId};
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// Fleet use-case errors.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// Invalid fields (field, message).
+    #[error("invalid fields")]
+    Invalid(Vec<(&'static str, String)>),
+    /// No such server.
+    #[error("no such server")]
+    NotFound,
+    /// The host name is taken.
+    #[error("a server with this host name exists")]
+    HostnameTaken,
+    /// Not allowed in the server's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// The server could not be used.
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    /// The agent refused.
+    #[error("the agent refused: {0}")]
+    Agent(String),
+    /// Storage.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A server to add (or the new values of one).
+#[derive(Debug, Clone, Default)]
+pub struct NewVps {
+    /// Host name.
+    pub hostname: String,
+    /// Address.
+    pub ip_address: String,
+    /// SSH port (default 22).
+    pub ssh_port: Option<u16>,
+    /// SSH user (default `chom`).
+    pub ssh_user: Option<String>,
+    /// Provider.
+    pub provider: String,
+    /// Region.
+    pub region: Option<String>,
+    /// CPU cores.
+    pub cpu_cores: i32,
+    /// Memory.
+    pub memory_mb: i32,
+    /// Disk.
+    pub disk_gb: i32,
+    /// `shared` or `dedicated`.
+    pub allocation: String,
+    /// Tenant of a dedicated server.
+    pub dedicated_tenant_id: Option<TenantId>,
+    /// Site cap (default 50).
+    pub max_sites: Option<i32>,
+}
+
+fn hostname_ok(h: &str) -> bool {
+    !h.is_empty()
+        && h.len() <= 253
+        && h.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+fn validate(input: &NewVps) -> Result<(Allocation, u16, String, i32), FleetError> {
+    let mut errors = Vec::new();
+    if !hostname_ok(&input.hostname) {
+        errors.push((
+            "hostname",
+            "a host name of letters, digits, '-' and '.'".to_owned(),
+        ));
+    }
+    if input.ip_address.parse::<std::net::IpAddr>().is_err() {
+        errors.push(("ip_address", "an IPv4 or IPv6 address".to_owned()));
+    }
+    let port = input.ssh_port.unwrap_or(22);
+    if port == 0 {
+        errors.push(("ssh_port", "1 to 65535".to_owned()));
+    }
+    let user = input.ssh_user.clone().unwrap_or_else(|| "chom".to_owned());
+    if user.is_empty()
+        || user.len() > 32
+        || !user
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+        || !user.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+    {
+        errors.push(("ssh_user", "a Linux user name".to_owned()));
+    }
+    if input.provider.trim().is_empty() || input.provider.len() > 50 {
+        errors.push(("provider", "1 to 50 characters".to_owned()));
+    }
+    if input.region.as_ref().is_some_and(|r| r.len() > 50) {
+        errors.push(("region", "at most 50 characters".to_owned()));
+    }
+    for (field, value, min) in [
+        ("cpu_cores", input.cpu_cores, 1),
+        ("memory_mb", input.memory_mb, 256),
+        ("disk_gb", input.disk_gb, 1),
+    ] {
+        if value < min {
+            errors.push((field, format!("at least {min}")));
+        }
+    }
+    let max_sites = input.max_sites.unwrap_or(50);
+    if !(0..=10_000).contains(&max_sites) {
+        errors.push(("max_sites", "0 to 10000".to_owned()));
+    }
+    let allocation = match input.allocation.as_str() {
+        "shared" => Some(Allocation::Shared),
+        "dedicated" => Some(Allocation::Dedicated),
+        _ => {
+            errors.push(("allocation", "shared or dedicated".to_owned()));
+            None
+        }
+    };
+    if allocation == Some(Allocation::Dedicated) && input.dedicated_tenant_id.is_none() {
+        errors.push((
+            "dedicated_tenant_id",
+            "a dedicated server needs its tenant".to_owned(),
+        ));
+    }
+    match allocation {
+        Some(a) if errors.is_empty() => Ok((a, port, user, max_sites)),
+        _ => Err(FleetError::Invalid(errors)),
+    }
+}
+
+/// The fleet service.
+#[derive(Clone)]
+pub struct Fleet {
+    store: Arc<dyn Store>,
+    repo: Arc<dyn VpsRepository>,
+    gateway: Arc<dyn AgentGateway>,
+}
+
+impl std::fmt::Debug for Fleet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Fleet")
+    }
+}
+
+fn conflict(e: StoreError) -> FleetError {
+    match e {
+        StoreError::Conflict(c) if c.contains("hostname") => FleetError::HostnameTaken,
+        StoreError::NotFound => FleetError::NotFound,
+        other => other.into(),
+    }
+}
+
+impl Fleet {
+    /// A service over its ports.
+    #[must_use]
+    pub fn new(
+        store: Arc<dyn Store>,
+        repo: Arc<dyn VpsRepository>,
+        gateway: Arc<dyn AgentGateway>,
+    ) -> Self {
+        Self {
+            store,
+            repo,
+            gateway,
+        }
+    }
+
+    /// Adds a server (health `unknown`, no trusted key yet).
+    ///
+    /// # Errors
+    /// `Invalid`, `HostnameTaken`, `Store`.
+    pub async fn add(&self, input: NewVps) -> Result<Vps, FleetError> {
+        let (allocation, ssh_port, ssh_user, max_sites) = validate(&input)?;
+        let vps = Vps {
+            id: VpsId::new(),
+            hostname: input.hostname.to_ascii_lowercase(),
+            ip_address: input.ip_address,
+            ssh_port,
+            ssh_user,
+            provider: input.provider.trim().to_owned(),
+            region: input.region,
+            cpu_cores: input.cpu_cores,
+            memory_mb: input.memory_mb,
+            disk_gb: input.disk_gb,
+            allocation,
+            dedicated_tenant_id: input
+                .dedicated_tenant_id
+                .filter(|_| allocation == Allocation::Dedicated),
+            max_sites,
+            host_key: None,
+            status: VpsStatus::Active,
+            health: Health::Unknown,
+            health_reason: None,
+            health_checked_at: None,
+            agent_version: None,
+            created_at: OffsetDateTime::now_utc(),
+        };
+        let mut uow = self.store.begin().await?;
+        self.repo
+            .insert_vps(uow.as_mut(), &vps)
+            .await
+            .map_err(conflict)?;
+        uow.commit().await?;
+        Ok(vps)
+    }
+
+    /// Edits a server (a changed address or port forgets the trusted key).
+    ///
+    /// # Errors
+    /// `NotFound`, `Invalid`, `HostnameTaken`, `Store`.
+    pub async fn edit(&self, id: VpsId, input: NewVps) -> Result<Vps, FleetError> {
+        let current = self.get(id).await?;
+        let (allocation, ssh_port, ssh_user, max_sites) = validate(&input)?;
+        let endpoint_changed =
+            current.ip_address != input.ip_address || current.ssh_port != ssh_port;
+        let vps = Vps {
+            hostname: input.hostname.to_ascii_lowercase(),
+            ip_address: input.ip_address,
+            ssh_port,
+            ssh_user,
+            provider: input.provider.trim().to_owned(),
+            region: input.region,
+            cpu_cores: input.cpu_cores,
+            memory_mb: input.memory_mb,
+            disk_gb: input.disk_gb,
+            allocation,
+            dedicated_tenant_id: input
+                .dedicated_tenant_id
+                .filter(|_| allocation == Allocation::Dedicated),
+            max_sites,
+            host_key: if endpoint_changed {
+                None
+            } else {
+                current.host_key.clone()
+            },
+            ..current
+        };
+        self.save(&vps).await?;
+        Ok(vps)
+    }
+
+    async fn save(&self, vps: &Vps) -> Result<(), FleetError> {
+        let mut uow = self.store.begin().await?;
+        self.repo
+            .update_vps(uow.as_mut(), vps)
+            .await
+            .map_err(conflict)?;
+        uow.commit().await?;
+        Ok(())
+    }
+
+    /// One server.
+    ///
+    /// # Errors
+    /// `NotFound`, `Store`.
+    pub async fn get(&self, id: VpsId) -> Result<Vps, FleetError> {
+        self.repo.get_vps(id).await?.ok_or(FleetError::NotFound)
+    }
+
+    /// Every server.
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn list(&self) -> Result<Vec<Vps>, FleetError> {
+        Ok(self.repo.list_vps().await?)
+    }
+
+    /// Trusts the server's current host key (first contact). With `expected`, the scanned key
+    /// must equal it (an administrator comparing fingerprints out of band).
+    ///
+    /// # Errors
+    /// `NotFound`, `Gateway`, `Conflict` (the scanned key is not the expected one).
+    pub async fn trust_host_key(
+        &self,
+        id: VpsId,
+        expected: Option<&str>,
+    ) -> Result<Vps, FleetError> {
+        let mut vps = self.get(id).await?;
+        let scanned = self.gateway.scan_host_key(&vps).await?;
+        if let Some(want) = expected
+            && want.trim() != scanned
+        {
+            return Err(FleetError::Conflict(format!(
+                "the server offers {scanned}, not the expected key"
+            )));
+        }
+        vps.host_key = Some(scanned);
+        self.save(&vps).await?;
+        Ok(vps)
+    }
+
+    async fn call(&self, vps: &Vps, command: Command) -> Result<serde_json::Value, FleetError> {
+        let response: Response = self.gateway.call(vps, &Request::new(command)).await?;
+        match (response.ok, response.data, response.error) {
+            (true, Some(data), _) => Ok(data),
+            (_, _, Some(e)) => Err(FleetError::Agent(format!("{:?}: {}", e.code, e.message))),
+            _ => Err(FleetError::Agent("empty answer".into())),
+        }
+    }
+
+    /// Checks that the agent answers (`version`); records the agent version.
+    ///
+    /// # Errors
+    /// `NotFound`, `Gateway`, `Agent`.
+    pub async fn test_connection(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
+        let vps = self.get(id).await?;
+        let version = self.call(&vps, Command::Version).await?;
+        self.note_version(vps, &version).await?;
+        Ok(version)
+    }
+
+    async fn note_version(
+        &self,
+        mut vps: Vps,
+        version: &serde_json::Value,
+    ) -> Result<(), FleetError> {
+        let agent = version["agent"].as_str().map(ToOwned::to_owned);
+        if agent != vps.agent_version {
+            vps.agent_version = agent;
+            self.save(&vps).await?;
+        }
+        Ok(())
+    }
+
+    /// Installs the agent and verifies it answers `version`.
+    ///
+    /// # Errors
+    /// `NotFound`, `Gateway`, `Agent`.
+    pub async fn bootstrap(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
+        let vps = self.get(id).await?;
+        self.gateway.install_agent(&vps).await?;
+        let version = self.call(&vps, Command::Version).await?;
+        self.note_version(vps, &version).await?;
+        Ok(version)
+    }
+
+    /// Runs the agent's health check and records the verdict: `healthy` when nothing is wrong,
+    /// `degraded` with the issues, `unhealthy` for a changed key or a broken agent,
+    /// `unreachable` when SSH fails.
+    ///
+    /// # Errors
+    /// `NotFound`, `Store` (gateway failures are verdicts, not errors).
+    pub async fn check_health(
+        &self,
+        id: VpsId,
+    ) -> Result<(Health, Option<String>, Option<serde_json::Value>), FleetError> {
+        let vps = self.get(id).await?;
+        let (health, reason, report) = match self.call(&vps, Command::Health).await {
+            Ok(report) => {
+                let issues: Vec<String> = report["issues"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|i| i.as_str().map(ToOwned::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if issues.is_empty() {
+                    (Health::Healthy, None, Some(report))
+                } else {
+                    (Health::Degraded, Some(issues.join("; ")), Some(report))
+                }
+            }
+            Err(FleetError::Gateway(GatewayError::Unreachable(why))) => {
+                (Health::Unreachable, Some(why), None)
+            }
+            Err(FleetError::Gateway(e)) => (Health::Unhealthy, Some(e.to_string()), None),
+            Err(FleetError::Agent(why)) => (Health::Unhealthy, Some(why), None),
+            Err(other) => return Err(other),
+        };
+        self.repo
+            .record_health(id, health, reason.as_deref(), OffsetDateTime::now_utc())
+            .await?;
+        Ok((health, reason, report))
+    }
+
+    /// Checks every server in service (the periodic job). Returns how many were checked.
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn check_all(&self) -> Result<usize, FleetError> {
+        let mut n = 0;
+        for vps in self.list().await? {
+            if vps.status != VpsStatus::Decommissioned {
+                self.check_health(vps.id).await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// The sites the agent reports on the server (super admins only: never shown to tenants).
+    ///
+    /// # Errors
+    /// `NotFound`, `Gateway`, `Agent`.
+    pub async fn sites(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
+        let vps = self.get(id).await?;
+        self.call(&vps, Command::SiteList).await
+    }
+
+    /// Puts the server in or out of maintenance.
+    ///
+    /// # Errors
+    /// `NotFound`, `Conflict` (decommissioned), `Store`.
+    pub async fn set_maintenance(&self, id: VpsId, on: bool) -> Result<Vps, FleetError> {
+        let mut vps = self.get(id).await?;
+        if vps.status == VpsStatus::Decommissioned {
+            return Err(FleetError::Conflict("the server is decommissioned".into()));
+        }
+        vps.status = if on {
+            VpsStatus::Maintenance
+        } else {
+            VpsStatus::Active
+        };
+        self.save(&vps).await?;
+        Ok(vps)
+    }
+
+    /// Retires the server, refused while the agent reports sites on it.
+    ///
+    /// # Errors
+    /// `NotFound`, `Conflict` (sites live there, or the agent cannot tell), `Store`.
+    pub async fn decommission(&self, id: VpsId) -> Result<Vps, FleetError> {
+        let mut vps = self.get(id).await?;
+        let sites = match self.call(&vps, Command::SiteList).await {
+            Ok(list) => list["count"].as_u64().unwrap_or(0),
+            Err(e) => {
+                return Err(FleetError::Conflict(format!(
+                    "cannot tell whether sites live there: {e}"
+                )));
+            }
+        };
+        if sites > 0 {
+            return Err(FleetError::Conflict(format!(
+                "{sites} site(s) still live on this server"
+            )));
+        }
+        vps.status = VpsStatus::Decommissioned;
+        self.save(&vps).await?;
+        Ok(vps)
+    }
+}

@@ -1,0 +1,87 @@
+//! Ports of the infrastructure context.
+
+use crate::model::{Health, Vps};
+use async_trait::async_trait;
+use chom_agent_protocol::{Request, Response};
+use chom_kernel::store::UnitOfWork;
+use chom_kernel::{StoreError, VpsId};
+use time::OffsetDateTime;
+
+/// Storage of the fleet.
+#[async_trait]
+pub trait VpsRepository: Send + Sync {
+    /// Stores a new server.
+    ///
+    /// # Errors
+    /// `Conflict("…hostname…")` when the host name is taken.
+    async fn insert_vps(&self, uow: &mut dyn UnitOfWork, vps: &Vps) -> Result<(), StoreError>;
+
+    /// Replaces a server's editable fields, key, status and agent version.
+    ///
+    /// # Errors
+    /// `NotFound`; `Conflict` on a taken host name.
+    async fn update_vps(&self, uow: &mut dyn UnitOfWork, vps: &Vps) -> Result<(), StoreError>;
+
+    /// One server.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn get_vps(&self, id: VpsId) -> Result<Option<Vps>, StoreError>;
+
+    /// Every server, by host name.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn list_vps(&self) -> Result<Vec<Vps>, StoreError>;
+
+    /// Records a health verdict.
+    ///
+    /// # Errors
+    /// `NotFound`.
+    async fn record_health(
+        &self,
+        id: VpsId,
+        health: Health,
+        reason: Option<&str>,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+}
+
+/// Why a gateway call failed (the server's own refusals come back as `Response`s).
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The server's host key differs from the pinned one.
+    #[error("host key mismatch: {0}")]
+    HostKeyMismatch(String),
+    /// The server has no pinned key yet.
+    #[error("the host key is not trusted yet")]
+    HostKeyNotTrusted,
+    /// Not reachable (or the breaker is open).
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// The agent answered nonsense (missing, wrong version, crashed).
+    #[error("bad agent answer: {0}")]
+    BadAnswer(String),
+}
+
+/// Runs `chom-agent` on a server.
+#[async_trait]
+pub trait AgentGateway: Send + Sync {
+    /// Reads the server's host key for an administrator to trust.
+    ///
+    /// # Errors
+    /// `Unreachable`.
+    async fn scan_host_key(&self, vps: &Vps) -> Result<String, GatewayError>;
+
+    /// Runs one request (the key must be pinned).
+    ///
+    /// # Errors
+    /// Transport failures.
+    async fn call(&self, vps: &Vps, request: &Request) -> Result<Response, GatewayError>;
+
+    /// Installs the agent binary on the server.
+    ///
+    /// # Errors
+    /// Transport failures.
+    async fn install_agent(&self, vps: &Vps) -> Result<(), GatewayError>;
+}
