@@ -16,6 +16,13 @@ pub enum Which {
         #[arg(long, default_value_t = 32)]
         connections: u32,
     },
+    /// SSH: `chom-agent version` over the multiplexed transport vs a raw multiplexed `ssh … true`
+    /// (on the development sshd, 127.0.0.1:2222).
+    Ssh {
+        /// Sequential calls per measurement.
+        #[arg(long, default_value_t = 200)]
+        calls: usize,
+    },
     /// Job queue: jobs/s and enqueue→start latency (p50/p99), SQLite and PostgreSQL side by side.
     Queue {
         /// Backlog drained for the throughput figure.
@@ -37,6 +44,26 @@ pub enum Which {
 pub fn run(which: Which) -> anyhow::Result<()> {
     crate::services::ensure_core()?;
     match which {
+        Which::Ssh { calls } => {
+            crate::services::ensure()?;
+            crate::util::cargo(&[
+                "build",
+                "--release",
+                "--quiet",
+                "--package",
+                "chom-agent",
+                "--package",
+                "chom-bench",
+            ])?;
+            let root = crate::util::root()?;
+            let status = std::process::Command::new(root.join("target/release/chom-bench"))
+                .args(["ssh", "--agent-bin"])
+                .arg(root.join("target/release/chom-agent"))
+                .args(["--calls", &calls.to_string()])
+                .status()?;
+            anyhow::ensure!(status.success(), "the SSH benchmark failed");
+            Ok(())
+        }
         Which::Api {
             seconds,
             connections,

@@ -2,6 +2,7 @@
 
 mod api;
 mod queue;
+mod ssh;
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
     args.iter()
@@ -40,6 +41,17 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
-        other => anyhow::bail!("unknown benchmark {other:?}; available: queue, api"),
+        Some("ssh") => {
+            let dir = arg_str(&args, "--sshd-dir").unwrap_or_else(|| "/tmp/chom-sshd".into());
+            let agent = arg_str(&args, "--agent-bin")
+                .ok_or_else(|| anyhow::anyhow!("--agent-bin PATH is required"))?;
+            ssh::run(
+                std::path::Path::new(&dir),
+                &agent,
+                arg(&args, "--calls", 200),
+            )
+            .await
+        }
+        other => anyhow::bail!("unknown benchmark {other:?}; available: queue, api, ssh"),
     }
 }
