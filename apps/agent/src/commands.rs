@@ -1,6 +1,7 @@
 //! One module per command family.
 
 mod health;
+mod maintenance;
 mod site;
 
 use crate::Context;
@@ -25,5 +26,10 @@ pub fn dispatch(ctx: &Context, command: &Command) -> Result<serde_json::Value, A
         Command::SiteInfo(r) => site::info(ctx, &r.domain),
         Command::SiteList => site::list(ctx),
         Command::SiteSetPhp(s) => site::set_php(ctx, &s.domain, s.php_version),
+        Command::DbExport(r) => maintenance::db_export(ctx, &r.domain),
+        Command::DbOptimize(r) => maintenance::db_optimize(ctx, &r.domain),
+        Command::CacheClear(r) => maintenance::cache_clear(ctx, &r.domain),
+        Command::Stats => maintenance::stats(ctx),
+        Command::SecurityAudit => maintenance::security_audit(ctx),
     }
 }

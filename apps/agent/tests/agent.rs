@@ -427,3 +427,88 @@ fn killed_after_any_step_a_rerun_converges_to_a_clean_run() {
         );
     }
 }
+
+#[test]
+fn database_cache_stats_and_audit_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let d = domain("maint");
+    let created = run(
+        root,
+        "site.create",
+        Some(json!({"domain": d, "site_type": "laravel", "php_version": "8.2"})),
+    );
+    let db = created["database"]["name"].as_str().unwrap().to_owned();
+    mysql(&format!(
+        "CREATE TABLE `{db}`.`posts` (id INT PRIMARY KEY, title TEXT); INSERT INTO `{db}`.`posts` VALUES (1, 'hello');"
+    ));
+
+    let export = run(root, "db.export", Some(json!({"domain": d})));
+    let file = std::fs::read_to_string(export["export_file"].as_str().unwrap()).unwrap();
+    assert!(
+        file.contains("CREATE TABLE `posts`") && file.contains("'hello'"),
+        "{file}"
+    );
+    assert_eq!(export["size_bytes"].as_u64().unwrap(), file.len() as u64);
+
+    let optimized = run(root, "db.optimize", Some(json!({"domain": d})));
+    assert_eq!(optimized["tables"], json!(["posts"]));
+
+    // A stale temporary file goes, a fresh one stays.
+    let tmp = root.join("var/www/sites").join(&d).join("tmp");
+    std::fs::write(tmp.join("old.tmp"), "x").unwrap();
+    std::fs::write(tmp.join("new.tmp"), "y").unwrap();
+    let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+    std::fs::File::options()
+        .write(true)
+        .open(tmp.join("old.tmp"))
+        .unwrap()
+        .set_modified(two_days_ago)
+        .unwrap();
+    let cleared = run(root, "cache.clear", Some(json!({"domain": d})));
+    assert!(
+        cleared["cleared"].to_string().contains("1 stale file"),
+        "{cleared}"
+    );
+    assert!(!tmp.join("old.tmp").exists() && tmp.join("new.tmp").exists());
+
+    let stats = run(root, "stats", None);
+    assert_eq!(stats["sites_count"], 1);
+    assert!(
+        stats["uptime_seconds"].as_f64().unwrap() > 0.0
+            && stats["process_count"].as_u64().unwrap() > 0
+    );
+
+    let audit = run(root, "security.audit", None);
+    let total = audit["checks_total"].as_u64().unwrap();
+    assert_eq!(total, audit["checks"].as_array().unwrap().len() as u64);
+    assert_eq!(
+        audit["score"].as_u64().unwrap(),
+        audit["checks_passed"].as_u64().unwrap() * 100 / total
+    );
+    assert!(
+        audit["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(
+                |c| c["check"] == "every enabled site sends X-Frame-Options" && c["passed"] == true
+            )
+    );
+
+    for cmd in ["db.export", "db.optimize", "cache.clear"] {
+        let (code, v) = agent(
+            Some(root),
+            Some(cmd),
+            &request(cmd, Some(json!({"domain": "nobody.example.com"}))),
+            &[],
+        );
+        assert_eq!(
+            (code, v["error"]["code"].as_str()),
+            (Some(1), Some("SITE_NOT_FOUND")),
+            "{cmd}"
+        );
+    }
+    run(root, "site.delete", Some(json!({"domain": d})));
+    assert_eq!(mysql(&format!("SHOW DATABASES LIKE '{db}'")).trim(), "");
+}

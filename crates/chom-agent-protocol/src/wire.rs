@@ -68,6 +68,21 @@ pub enum Command {
     /// Move a site to another PHP version.
     #[serde(rename = "site.set_php")]
     SiteSetPhp(SetPhp),
+    /// Dump the site's database to a file in the site's `backups/` directory.
+    #[serde(rename = "db.export")]
+    DbExport(SiteRef),
+    /// Optimize (and analyze) every table of the site's database.
+    #[serde(rename = "db.optimize")]
+    DbOptimize(SiteRef),
+    /// Clear the application's caches, as the site's user (never as root).
+    #[serde(rename = "cache.clear")]
+    CacheClear(SiteRef),
+    /// Uptime, processes, sites, network and disk counters.
+    #[serde(rename = "stats")]
+    Stats,
+    /// A security self-audit (score and failed checks); never fails.
+    #[serde(rename = "security.audit")]
+    SecurityAudit,
 }
 
 impl Command {
@@ -85,6 +100,11 @@ impl Command {
             Self::SiteInfo(_) => "site.info",
             Self::SiteList => "site.list",
             Self::SiteSetPhp(_) => "site.set_php",
+            Self::DbExport(_) => "db.export",
+            Self::DbOptimize(_) => "db.optimize",
+            Self::CacheClear(_) => "cache.clear",
+            Self::Stats => "stats",
+            Self::SecurityAudit => "security.audit",
         }
     }
 }

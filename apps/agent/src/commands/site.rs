@@ -13,7 +13,7 @@ use serde_json::json;
 use std::path::Path;
 
 /// Directories a site gets, by type (relative to the site directory).
-fn directories(site_type: SiteType) -> &'static [&'static str] {
+pub(super) fn directories(site_type: SiteType) -> &'static [&'static str] {
     match site_type {
         SiteType::Wordpress => &[
             "public",
@@ -104,7 +104,7 @@ fn apply_nginx(
     reload(ctx, "nginx")
 }
 
-fn db_client_args() -> Vec<String> {
+pub(super) fn db_client_args() -> Vec<String> {
     let mut args = vec!["--batch".to_owned(), "--skip-column-names".to_owned()];
     for (var, flag) in [
         ("CHOM_AGENT_DB_HOST", "--host"),
@@ -119,7 +119,7 @@ fn db_client_args() -> Vec<String> {
 }
 
 /// Runs SQL through the MariaDB client on stdin (never as an argument, never through a shell).
-fn sql(runner: &dyn Runner, statements: &str) -> Result<String, AgentError> {
+pub(super) fn sql(runner: &dyn Runner, statements: &str) -> Result<String, AgentError> {
     let args = db_client_args();
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = runner.run("mariadb", &argv, Some(statements))?;

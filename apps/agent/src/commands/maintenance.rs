@@ -1,0 +1,282 @@
+//! `db.export`, `db.optimize`, `cache.clear`, `stats`, `security.audit`.
+
+use super::site::{db_client_args, sql};
+use crate::registry::Registry;
+use crate::runner::must;
+use crate::{Context, fsx};
+use chom_agent_protocol::{AgentError, Domain, ErrorCode, SiteType};
+use serde_json::json;
+
+fn db_tool_args(extra: &[&str]) -> Vec<String> {
+    // The client options minus the ones only `mariadb` (not the dump/check tools) accepts.
+    let mut args: Vec<String> = db_client_args()
+        .into_iter()
+        .filter(|a| a != "--batch" && a != "--skip-column-names")
+        .collect();
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args
+}
+
+/// `db.export`: `mariadb-dump --single-transaction` into `<site>/backups/export_<time>.sql`.
+///
+/// # Errors
+/// `SITE_NOT_FOUND`, `COMMAND_FAILED`, `IO`.
+pub fn db_export(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, AgentError> {
+    let registry = Registry::load(&ctx.layout.registry())?;
+    let site = registry.get(domain)?;
+    let dir = ctx.layout.site_dir(domain).join("backups");
+    fsx::ensure_dir(&dir)?;
+    let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let file = dir.join(format!("export_{stamp}.sql"));
+    let result = format!("--result-file={}", file.display());
+    let args = db_tool_args(&[
+        "--single-transaction",
+        "--quick",
+        "--routines",
+        &result,
+        &site.names.database,
+    ]);
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    must(ctx.runner.as_ref(), "mariadb-dump", &argv, None)?;
+    if !ctx.layout.sandbox() {
+        let owner = format!("{}:{}", site.names.system_user, site.names.system_user);
+        must(
+            ctx.runner.as_ref(),
+            "chown",
+            &[&owner, &file.display().to_string()],
+            None,
+        )?;
+        must(
+            ctx.runner.as_ref(),
+            "chmod",
+            &["0600", &file.display().to_string()],
+            None,
+        )?;
+    }
+    let size = std::fs::metadata(&file)
+        .map_err(|e| AgentError::new(ErrorCode::Io, e.to_string()))?
+        .len();
+    Ok(
+        json!({"domain": domain, "database": site.names.database, "export_file": file, "size_bytes": size}),
+    )
+}
+
+/// `db.optimize`: `OPTIMIZE TABLE` then `ANALYZE TABLE` on each table, by name (valid SQL).
+///
+/// # Errors
+/// `SITE_NOT_FOUND`, `COMMAND_FAILED`.
+pub fn db_optimize(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, AgentError> {
+    let registry = Registry::load(&ctx.layout.registry())?;
+    let db = registry.get(domain)?.names.database.clone();
+    let tables_out = sql(
+        ctx.runner.as_ref(),
+        &format!(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = '{db}' AND table_type = 'BASE TABLE';\n"
+        ),
+    )?;
+    let tables: Vec<&str> = tables_out
+        .lines()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    let mut optimized = Vec::new();
+    for table in &tables {
+        // Table names come from the server's own catalogue; backquotes inside are doubled.
+        let t = table.replace('`', "``");
+        sql(
+            ctx.runner.as_ref(),
+            &format!("OPTIMIZE TABLE `{db}`.`{t}`;\nANALYZE TABLE `{db}`.`{t}`;\n"),
+        )?;
+        optimized.push(*table);
+    }
+    Ok(json!({"domain": domain, "database": db, "tables": optimized}))
+}
+
+/// `cache.clear`: Laravel's caches through `artisan`, run as the site's user (never as root),
+/// and stale temporary files. In sandbox mode nothing runs as another user.
+///
+/// # Errors
+/// `SITE_NOT_FOUND`, `COMMAND_FAILED`, `IO`.
+pub fn cache_clear(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, AgentError> {
+    let registry = Registry::load(&ctx.layout.registry())?;
+    let site = registry.get(domain)?;
+    let dir = ctx.layout.site_dir(domain);
+    let mut cleared = Vec::new();
+    let artisan = dir.join("artisan");
+    if site.site_type == SiteType::Laravel && artisan.exists() {
+        if ctx.layout.sandbox() {
+            cleared.push("laravel: skipped (sandbox: no site user)".to_owned());
+        } else {
+            let artisan_path = artisan.display().to_string();
+            for sub in ["cache:clear", "config:clear", "view:clear", "route:clear"] {
+                must(
+                    ctx.runner.as_ref(),
+                    "runuser",
+                    &[
+                        "-u",
+                        &site.names.system_user,
+                        "--",
+                        "php",
+                        &artisan_path,
+                        sub,
+                    ],
+                    None,
+                )?;
+                cleared.push(format!("laravel {sub}"));
+            }
+        }
+    }
+    let tmp = dir.join("tmp");
+    let mut removed = 0_u64;
+    if let Ok(entries) = std::fs::read_dir(&tmp) {
+        let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+        for entry in entries.flatten() {
+            let meta = entry
+                .metadata()
+                .map_err(|e| AgentError::new(ErrorCode::Io, e.to_string()))?;
+            if meta.is_file() && meta.modified().is_ok_and(|m| m < day_ago) {
+                fsx::remove_file(&entry.path())?;
+                removed += 1;
+            }
+        }
+    }
+    cleared.push(format!("tmp: {removed} stale file(s)"));
+    Ok(json!({"domain": domain, "cleared": cleared}))
+}
+
+fn first_number(text: &str) -> Option<f64> {
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// `stats`: uptime, processes, sites, network and disk counters (from /proc).
+///
+/// # Errors
+/// `IO` (unreadable registry).
+pub fn stats(ctx: &Context) -> Result<serde_json::Value, AgentError> {
+    let uptime = std::fs::read_to_string("/proc/uptime")
+        .ok()
+        .as_deref()
+        .and_then(first_number);
+    let processes = std::fs::read_dir("/proc")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .bytes()
+                        .all(|b| b.is_ascii_digit())
+                })
+                .count()
+        })
+        .unwrap_or(0);
+    let (mut rx, mut tx) = (0_u64, 0_u64);
+    for line in std::fs::read_to_string("/proc/net/dev")
+        .unwrap_or_default()
+        .lines()
+        .skip(2)
+    {
+        if let Some((iface, rest)) = line.split_once(':')
+            && iface.trim() != "lo"
+        {
+            let cols: Vec<u64> = rest
+                .split_whitespace()
+                .filter_map(|c| c.parse().ok())
+                .collect();
+            rx += cols.first().copied().unwrap_or(0);
+            tx += cols.get(8).copied().unwrap_or(0);
+        }
+    }
+    let (mut reads, mut writes) = (0_u64, 0_u64);
+    for line in std::fs::read_to_string("/proc/diskstats")
+        .unwrap_or_default()
+        .lines()
+    {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        // Whole devices only (those under /sys/block), not partitions, and not loop/ram devices.
+        if let Some(name) = cols.get(2)
+            && !name.starts_with("loop")
+            && !name.starts_with("ram")
+            && std::path::Path::new("/sys/block").join(name).exists()
+        {
+            reads += cols.get(3).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            writes += cols.get(7).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        }
+    }
+    let sites = Registry::load(&ctx.layout.registry())?.sites.len();
+    Ok(json!({
+        "uptime_seconds": uptime,
+        "process_count": processes,
+        "sites_count": sites,
+        "network": {"rx_bytes": rx, "tx_bytes": tx},
+        "disk_io": {"reads": reads, "writes": writes},
+    }))
+}
+
+/// `security.audit`: a score out of the checks passed; a failing probe is a failed check, never
+/// an error.
+///
+/// # Errors
+/// None in practice.
+pub fn security_audit(ctx: &Context) -> Result<serde_json::Value, AgentError> {
+    let r = ctx.runner.as_ref();
+    let ok = |program: &str, args: &[&str]| r.run(program, args, None).is_ok_and(|o| o.success);
+    let sshd = r
+        .run("sshd", &["-T"], None)
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    let mut checks = vec![
+        (
+            "ssh: root login without a password is off",
+            sshd.lines()
+                .any(|l| l == "permitrootlogin no" || l == "permitrootlogin prohibit-password"),
+        ),
+        (
+            "ssh: password authentication is off",
+            sshd.lines().any(|l| l == "passwordauthentication no"),
+        ),
+        (
+            "firewall (ufw) is active",
+            r.run("ufw", &["status"], None)
+                .is_ok_and(|o| o.stdout.contains("Status: active")),
+        ),
+        (
+            "fail2ban is running",
+            ok("pgrep", &["-x", "fail2ban-server"]),
+        ),
+        (
+            "unattended upgrades are installed",
+            std::path::Path::new("/usr/bin/unattended-upgrade").exists(),
+        ),
+    ];
+    // Every enabled site keeps the hardening headers.
+    let enabled = ctx.layout.root().join("etc/nginx/sites-enabled");
+    let vhosts: Vec<String> = std::fs::read_dir(&enabled)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .filter(|t| t.contains("chom-agent"))
+                .collect()
+        })
+        .unwrap_or_default();
+    checks.push((
+        "every enabled site sends X-Frame-Options",
+        vhosts.iter().all(|v| v.contains("X-Frame-Options")),
+    ));
+    let passed = checks.iter().filter(|(_, ok)| *ok).count();
+    let score = passed * 100 / checks.len();
+    let status = if score >= 70 {
+        "good"
+    } else if score >= 50 {
+        "warning"
+    } else {
+        "critical"
+    };
+    Ok(json!({
+        "status": status,
+        "score": score,
+        "checks_passed": passed,
+        "checks_total": checks.len(),
+        "checks": checks.iter().map(|(name, ok)| json!({"check": name, "passed": ok})).collect::<Vec<_>>(),
+        "issues": checks.iter().filter(|(_, ok)| !ok).map(|(name, _)| *name).collect::<Vec<_>>(),
+    }))
+}
