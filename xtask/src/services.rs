@@ -251,6 +251,13 @@ pub fn ensure() -> anyhow::Result<()> {
         )?;
     }
     println!("    nginx: present");
+    if !std::path::Path::new("/usr/sbin/php-fpm8.2").exists() {
+        apt_install(
+            &["php8.2-fpm"],
+            "the agent's generated pools are checked with the real php-fpm -t",
+        )?;
+    }
+    println!("    php-fpm 8.2: present");
     if !succeeds("promtool", &["--version"]) {
         apt_install(
             &["prometheus"],

@@ -512,3 +512,78 @@ fn database_cache_stats_and_audit_commands() {
     run(root, "site.delete", Some(json!({"domain": d})));
     assert_eq!(mysql(&format!("SHOW DATABASES LIKE '{db}'")).trim(), "");
 }
+
+/// Runs `php-fpm8.2 -t` on the sandbox's pools (with the site's system user created for the
+/// duration: PHP-FPM checks that the pool's user exists).
+#[test]
+fn generated_pools_pass_a_real_php_fpm_test() {
+    let fpm = "/usr/sbin/php-fpm8.2";
+    assert!(
+        Path::new(fpm).exists(),
+        "php8.2-fpm is not installed (cargo xtask services installs it)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let d = domain("fpm");
+    let created = run(
+        root,
+        "site.create",
+        Some(json!({"domain": d, "site_type": "wordpress", "php_version": "8.2"})),
+    );
+    let user = created["system_user"].as_str().unwrap().to_owned();
+    let made = Command::new("useradd")
+        .args([
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--shell",
+            "/usr/sbin/nologin",
+            &user,
+        ])
+        .status()
+        .unwrap();
+    assert!(
+        made.success(),
+        "useradd {user} failed (the test runs as root)"
+    );
+    let conf = root.join("php-fpm-test.conf");
+    std::fs::create_dir_all(root.join("run")).unwrap();
+    std::fs::write(
+        &conf,
+        format!(
+            "[global]\npid = {r}/run/php-fpm.pid\nerror_log = {r}/var/log/php-fpm.log\ninclude = {r}/etc/php/8.2/fpm/pool.d/*.conf\n",
+            r = root.display()
+        ),
+    )
+    .unwrap();
+    let check = |what: &str| {
+        let out = Command::new(fpm)
+            .arg("-t")
+            .arg("-y")
+            .arg(&conf)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            format!(
+                "{what}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let (ok, log) = check("generated pool");
+    // The check is real: a broken pool fails it.
+    let pool_dir = root.join("etc/php/8.2/fpm/pool.d");
+    std::fs::write(
+        pool_dir.join("zz-broken.conf"),
+        "[broken]\nuser = nobody\npm = sometimes\n",
+    )
+    .unwrap();
+    let (broken_ok, _) = check("broken pool");
+    std::fs::remove_file(pool_dir.join("zz-broken.conf")).unwrap();
+    let _ = Command::new("userdel").arg(&user).status();
+    run(root, "site.delete", Some(json!({"domain": d})));
+    assert!(ok, "{log}");
+    assert!(!broken_ok, "php-fpm -t accepted a broken pool");
+}
