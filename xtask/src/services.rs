@@ -258,6 +258,15 @@ pub fn ensure() -> anyhow::Result<()> {
         )?;
     }
     println!("    php-fpm 8.2: present");
+    if !std::path::Path::new("/usr/bin/pebble").exists()
+        || !std::path::Path::new("/usr/bin/certbot").exists()
+    {
+        apt_install(
+            &["pebble", "certbot"],
+            "ssl.issue is tested against a local Pebble ACME server with certbot",
+        )?;
+    }
+    println!("    pebble, certbot: present");
     if !succeeds("promtool", &["--version"]) {
         apt_install(
             &["prometheus"],

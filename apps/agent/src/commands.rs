@@ -3,6 +3,7 @@
 mod health;
 mod maintenance;
 mod site;
+mod ssl;
 
 use crate::Context;
 use chom_agent_protocol::{AgentError, Command, PROTOCOL_VERSION};
@@ -29,6 +30,9 @@ pub fn dispatch(ctx: &Context, command: &Command) -> Result<serde_json::Value, A
         Command::DbExport(r) => maintenance::db_export(ctx, &r.domain),
         Command::DbOptimize(r) => maintenance::db_optimize(ctx, &r.domain),
         Command::CacheClear(r) => maintenance::cache_clear(ctx, &r.domain),
+        Command::SslIssue(r) => ssl::issue(ctx, r),
+        Command::SslRenew(r) => ssl::renew(ctx, &r.domain),
+        Command::SslStatus(r) => ssl::status(ctx, &r.domain),
         Command::Stats => maintenance::stats(ctx),
         Command::SecurityAudit => maintenance::security_audit(ctx),
     }

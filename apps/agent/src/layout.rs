@@ -84,6 +84,19 @@ impl Layout {
         self.at("/var/lib/chom-agent/sites.json")
     }
 
+    /// certbot's configuration directory (accounts, `live/<domain>/…`).
+    pub fn letsencrypt(&self) -> PathBuf {
+        self.at("/etc/letsencrypt")
+    }
+
+    /// certbot's work and log directories.
+    pub fn letsencrypt_work(&self) -> (PathBuf, PathBuf) {
+        (
+            self.at("/var/lib/letsencrypt"),
+            self.at("/var/log/letsencrypt"),
+        )
+    }
+
     /// nginx's error log for configuration tests.
     pub fn nginx_error_log(&self) -> PathBuf {
         self.at("/var/log/nginx/error.log")

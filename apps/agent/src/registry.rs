@@ -20,6 +20,9 @@ pub struct SiteRecord {
     pub enabled: bool,
     /// Derived system names.
     pub names: SiteNames,
+    /// Served over HTTPS with an ACME certificate.
+    #[serde(default)]
+    pub ssl: bool,
     /// Creation time (RFC 3339).
     pub created_at: String,
 }

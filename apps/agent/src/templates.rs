@@ -4,17 +4,18 @@
 use chom_agent_protocol::{Domain, PhpVersion, SiteNames};
 use std::path::Path;
 
-/// The nginx server block.
-pub fn vhost(domain: &Domain, site_dir: &Path, socket: &Path) -> String {
-    let root = site_dir.display();
-    let sock = socket.display();
+/// Certificate files of a site served over HTTPS.
+pub struct Tls<'a> {
+    /// `fullchain.pem`.
+    pub certificate: &'a Path,
+    /// `privkey.pem`.
+    pub key: &'a Path,
+}
+
+/// The site's directives (shared by the HTTP-only and the HTTPS server blocks).
+fn site_body(root: &str, sock: &str) -> String {
     format!(
-        r#"# Managed by chom-agent: changes are overwritten.
-server {{
-    listen 80;
-    listen [::]:80;
-    server_name {domain} www.{domain};
-    root {root}/public;
+        r#"    root {root}/public;
     index index.php index.html;
 
     access_log {root}/logs/access.log;
@@ -67,9 +68,58 @@ server {{
         expires 30d;
         access_log off;
     }}
-}}
 "#
     )
+}
+
+/// The nginx server blocks: HTTP only, or with `tls` an HTTPS server (TLS 1.2/1.3, HSTS, the
+/// same hardening) and an HTTP server that answers ACME challenges and redirects the rest.
+pub fn vhost(domain: &Domain, site_dir: &Path, socket: &Path, tls: Option<&Tls<'_>>) -> String {
+    let root = site_dir.display().to_string();
+    let body = site_body(&root, &socket.display().to_string());
+    match tls {
+        None => format!(
+            "# Managed by chom-agent: changes are overwritten.\nserver {{\n    listen 80;\n    listen [::]:80;\n    server_name {domain} www.{domain};\n{body}}}\n"
+        ),
+        Some(t) => format!(
+            r#"# Managed by chom-agent: changes are overwritten.
+server {{
+    listen 80;
+    listen [::]:80;
+    server_name {domain} www.{domain};
+    server_tokens off;
+
+    location ^~ /.well-known/acme-challenge/ {{
+        root {root}/public;
+        default_type text/plain;
+    }}
+
+    location / {{
+        return 301 https://$host$request_uri;
+    }}
+}}
+
+server {{
+    # `listen … http2` (not `http2 on;`): Debian bookworm ships nginx 1.22.
+    listen 443 ssl http2;
+    listen [::]:443 ssl http2;
+    server_name {domain} www.{domain};
+
+    ssl_certificate {cert};
+    ssl_certificate_key {key};
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305;
+    ssl_prefer_server_ciphers off;
+    ssl_session_cache shared:chom_ssl:10m;
+    ssl_session_timeout 1d;
+    ssl_session_tickets off;
+    add_header Strict-Transport-Security "max-age=63072000" always;
+{body}}}
+"#,
+            cert = t.certificate.display(),
+            key = t.key.display(),
+        ),
+    }
 }
 
 /// The PHP-FPM pool, run as the site's own user.

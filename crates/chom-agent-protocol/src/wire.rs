@@ -37,6 +37,19 @@ pub struct SetPhp {
     pub php_version: PhpVersion,
 }
 
+/// A certificate to obtain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SslRequest {
+    /// The domain (its `www.` name is included).
+    pub domain: Domain,
+    /// The ACME account's contact e-mail.
+    pub email: String,
+    /// The ACME directory (default: Let's Encrypt production).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_url: Option<String>,
+}
+
 /// What the agent is asked to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "command", content = "params")]
@@ -77,6 +90,15 @@ pub enum Command {
     /// Clear the application's caches, as the site's user (never as root).
     #[serde(rename = "cache.clear")]
     CacheClear(SiteRef),
+    /// Obtain a certificate over ACME HTTP-01 (webroot) and serve the site over HTTPS.
+    #[serde(rename = "ssl.issue")]
+    SslIssue(SslRequest),
+    /// Renew the site's certificate now.
+    #[serde(rename = "ssl.renew")]
+    SslRenew(SiteRef),
+    /// The site's certificate: issuer, expiry, days left.
+    #[serde(rename = "ssl.status")]
+    SslStatus(SiteRef),
     /// Uptime, processes, sites, network and disk counters.
     #[serde(rename = "stats")]
     Stats,
@@ -103,6 +125,9 @@ impl Command {
             Self::DbExport(_) => "db.export",
             Self::DbOptimize(_) => "db.optimize",
             Self::CacheClear(_) => "cache.clear",
+            Self::SslIssue(_) => "ssl.issue",
+            Self::SslRenew(_) => "ssl.renew",
+            Self::SslStatus(_) => "ssl.status",
             Self::Stats => "stats",
             Self::SecurityAudit => "security.audit",
         }

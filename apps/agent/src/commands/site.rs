@@ -38,7 +38,7 @@ pub(super) fn directories(site_type: SiteType) -> &'static [&'static str] {
 }
 
 /// Tests the nginx configuration (the sandbox's own `nginx.conf` in sandbox mode).
-fn nginx_test(ctx: &Context) -> Result<(), AgentError> {
+pub(super) fn nginx_test(ctx: &Context) -> Result<(), AgentError> {
     let out = if ctx.layout.sandbox() {
         let root = ctx.layout.root();
         fsx::write_atomic(
@@ -70,7 +70,7 @@ fn nginx_test(ctx: &Context) -> Result<(), AgentError> {
 }
 
 /// Reloads a service (not in sandbox mode: there is no daemon to reload).
-fn reload(ctx: &Context, unit: &str) -> Result<&'static str, AgentError> {
+pub(super) fn reload(ctx: &Context, unit: &str) -> Result<&'static str, AgentError> {
     if ctx.layout.sandbox() {
         return Ok("skipped (sandbox)");
     }
@@ -79,7 +79,7 @@ fn reload(ctx: &Context, unit: &str) -> Result<&'static str, AgentError> {
 }
 
 /// Applies a vhost change: test, and on failure restore what was there before.
-fn apply_nginx(
+pub(super) fn apply_nginx(
     ctx: &Context,
     domain: &Domain,
     previous: Option<String>,
@@ -299,7 +299,12 @@ pub fn create(ctx: &Context, spec: &SiteSpec) -> Result<serde_json::Value, Agent
     let enabled = previous.as_ref().is_none_or(|p| p.enabled);
     fsx::write_atomic(
         &vhost_path,
-        &templates::vhost(domain, &site_dir, &ctx.layout.pool_socket(&names.pool)),
+        &render_vhost(
+            ctx,
+            domain,
+            &names,
+            previous.as_ref().is_some_and(|p| p.ssl),
+        ),
     )?;
     if enabled {
         fsx::symlink(&vhost_path, &link)?;
@@ -313,6 +318,7 @@ pub fn create(ctx: &Context, spec: &SiteSpec) -> Result<serde_json::Value, Agent
         php_version: spec.php_version,
         enabled,
         names: names.clone(),
+        ssl: previous.as_ref().is_some_and(|p| p.ssl),
         created_at: previous.map_or_else(now, |p| p.created_at),
     };
     registry.sites.insert(domain.clone(), record);
@@ -329,6 +335,19 @@ pub fn create(ctx: &Context, spec: &SiteSpec) -> Result<serde_json::Value, Agent
         "nginx": nginx,
         "database": {"name": names.database, "user": names.database_user, "password": password, "host": "localhost"},
     }))
+}
+
+/// The site's vhost, with TLS when it has a certificate.
+pub(super) fn render_vhost(ctx: &Context, domain: &Domain, names: &SiteNames, ssl: bool) -> String {
+    let site_dir = ctx.layout.site_dir(domain);
+    let socket = ctx.layout.pool_socket(&names.pool);
+    let live = ctx.layout.letsencrypt().join("live").join(domain.as_str());
+    let (cert, key) = (live.join("fullchain.pem"), live.join("privkey.pem"));
+    let tls = templates::Tls {
+        certificate: &cert,
+        key: &key,
+    };
+    templates::vhost(domain, &site_dir, &socket, ssl.then_some(&tls))
 }
 
 /// Test hook (debug builds only): `CHOM_AGENT_CRASH_AFTER=<step>` kills the process after that
@@ -371,6 +390,23 @@ pub fn delete(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, Agent
         reload(ctx, &format!("php{}-fpm", v.as_str()))?;
     }
     drop_database(ctx.runner.as_ref(), &names)?;
+    let live = ctx.layout.letsencrypt().join("live").join(domain.as_str());
+    if live.exists() {
+        let (work, logs) = ctx.layout.letsencrypt_work();
+        must(
+            ctx.runner.as_ref(),
+            "certbot",
+            &[
+                "delete",
+                "--non-interactive",
+                &format!("--cert-name={domain}"),
+                &format!("--config-dir={}", ctx.layout.letsencrypt().display()),
+                &format!("--work-dir={}", work.display()),
+                &format!("--logs-dir={}", logs.display()),
+            ],
+            None,
+        )?;
+    }
     fsx::remove_dir_all(&ctx.layout.site_dir(domain))?;
     if !ctx.layout.sandbox()
         && ctx
