@@ -48,6 +48,7 @@ impl Modify for BearerAuth {
         admin::list_users, admin::list_organizations, admin::list_tenants,
         fleet::add_vps, fleet::list_vps, fleet::get_vps, fleet::edit_vps, fleet::trust_host_key,
         fleet::test_connection, fleet::bootstrap, fleet::check_health, fleet::vps_sites,
+        fleet::vps_stats, fleet::security_audit,
         fleet::maintenance, fleet::decommission,
     ),
     components(schemas(Problem, FieldError)),

@@ -58,6 +58,8 @@ pub fn api_v1(cfg: &mut web::ServiceConfig) {
         .service(fleet::bootstrap)
         .service(fleet::check_health)
         .service(fleet::vps_sites)
+        .service(fleet::vps_stats)
+        .service(fleet::security_audit)
         .service(fleet::maintenance)
         .service(fleet::decommission);
 }

@@ -409,6 +409,24 @@ impl Fleet {
         self.call(&vps, Command::SiteList).await
     }
 
+    /// The agent's `stats` (uptime, processes, sites, network and disk counters).
+    ///
+    /// # Errors
+    /// `NotFound`, `Gateway`, `Agent`.
+    pub async fn stats(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
+        let vps = self.get(id).await?;
+        self.call(&vps, Command::Stats).await
+    }
+
+    /// The agent's security self-audit.
+    ///
+    /// # Errors
+    /// `NotFound`, `Gateway`, `Agent`.
+    pub async fn security_audit(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
+        let vps = self.get(id).await?;
+        self.call(&vps, Command::SecurityAudit).await
+    }
+
     /// Puts the server in or out of maintenance.
     ///
     /// # Errors

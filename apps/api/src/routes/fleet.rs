@@ -408,6 +408,34 @@ pub async fn vps_sites(
     Ok(HttpResponse::Ok().json(AgentAnswer { data: answer }))
 }
 
+/// The agent's counters: uptime, processes, sites, network and disk.
+#[utoipa::path(get, path = "/api/v1/admin/vps/{id}/stats", tag = "fleet", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Server id")),
+    responses((status = 200, description = "Counters", body = AgentAnswer), (status = 502, description = "`VPS_UNREACHABLE`, `AGENT_ERROR`", body = Problem, content_type = "application/problem+json")))]
+#[get("/admin/vps/{id}/stats")]
+pub async fn vps_stats(
+    _a: SuperAdmin,
+    services: web::Data<Services>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let answer = services.fleet.stats(vps_id(&path)?).await?;
+    Ok(HttpResponse::Ok().json(AgentAnswer { data: answer }))
+}
+
+/// The server's security self-audit (score and failed checks).
+#[utoipa::path(post, path = "/api/v1/admin/vps/{id}/security-audit", tag = "fleet", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Server id")),
+    responses((status = 200, description = "The audit", body = AgentAnswer), (status = 502, description = "`VPS_UNREACHABLE`, `AGENT_ERROR`", body = Problem, content_type = "application/problem+json")))]
+#[post("/admin/vps/{id}/security-audit")]
+pub async fn security_audit(
+    _a: SuperAdmin,
+    services: web::Data<Services>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let answer = services.fleet.security_audit(vps_id(&path)?).await?;
+    Ok(HttpResponse::Ok().json(AgentAnswer { data: answer }))
+}
+
 /// Maintenance switch.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -173,6 +173,25 @@ async fn the_fleet_is_managed_over_ssh(db: Db) {
     assert_eq!(shown["data"]["health"], verdict.as_str());
     assert!(shown["data"]["health_checked_at"].is_string());
 
+    // Stats and the security audit come from the agent.
+    let stats = body(call(Method::GET, format!("/api/v1/admin/vps/{id}/stats"), None).await).await;
+    assert_eq!(stats["data"]["sites_count"], 0);
+    assert!(stats["data"]["uptime_seconds"].as_f64().unwrap() > 0.0);
+    let audit = body(
+        call(
+            Method::POST,
+            format!("/api/v1/admin/vps/{id}/security-audit"),
+            None,
+        )
+        .await,
+    )
+    .await;
+    assert!(
+        audit["data"]["score"].as_u64().unwrap() <= 100
+            && audit["data"]["checks_total"].as_u64().unwrap() >= 5,
+        "{audit}"
+    );
+
     // Sites (none yet), maintenance.
     let sites = body(call(Method::GET, format!("/api/v1/admin/vps/{id}/sites"), None).await).await;
     assert_eq!(sites["data"]["count"], 0);
