@@ -405,8 +405,13 @@ impl Fleet {
     /// # Errors
     /// `NotFound`, `Gateway`, `Agent`.
     pub async fn sites(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
+        self.ask(id, Command::SiteList).await
+    }
+
+    /// A read-only agent command on server `id`.
+    async fn ask(&self, id: VpsId, command: Command) -> Result<serde_json::Value, FleetError> {
         let vps = self.get(id).await?;
-        self.call(&vps, Command::SiteList).await
+        self.call(&vps, command).await
     }
 
     /// The agent's `stats` (uptime, processes, sites, network and disk counters).
@@ -414,8 +419,7 @@ impl Fleet {
     /// # Errors
     /// `NotFound`, `Gateway`, `Agent`.
     pub async fn stats(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
-        let vps = self.get(id).await?;
-        self.call(&vps, Command::Stats).await
+        self.ask(id, Command::Stats).await
     }
 
     /// The agent's security self-audit.
@@ -423,8 +427,7 @@ impl Fleet {
     /// # Errors
     /// `NotFound`, `Gateway`, `Agent`.
     pub async fn security_audit(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
-        let vps = self.get(id).await?;
-        self.call(&vps, Command::SecurityAudit).await
+        self.ask(id, Command::SecurityAudit).await
     }
 
     /// Puts the server in or out of maintenance.

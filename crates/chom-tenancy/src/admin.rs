@@ -1,7 +1,9 @@
 //! Super-admin and organization use cases: approvals, suspension, plan selection, renaming,
 //! role changes.
 
-use crate::identity::{FieldErrors, IdentityError, IdentityPorts, Invalidate, user_job};
+use crate::identity::{
+    FieldErrors, IdentityError, IdentityPorts, Invalidate, insert_new_user, user_job,
+};
 use crate::model::{Membership, Organization, OrganizationStatus, Tenant, TenantStatus};
 use crate::plans::{PlanCode, PlanRepository};
 use crate::session_cache::SessionCache;
@@ -111,15 +113,7 @@ impl Administration {
             email_verified_at: Some(now),
         };
         let mut uow = self.ports.store.begin().await?;
-        match self.ports.users.insert_user(uow.as_mut(), &user).await {
-            Err(StoreError::Conflict(c)) if c.contains("email") => {
-                return Err(IdentityError::EmailTaken);
-            }
-            Err(StoreError::Conflict(c)) if c.contains("username") => {
-                return Err(IdentityError::UsernameTaken);
-            }
-            other => other?,
-        }
+        insert_new_user(&self.ports, uow.as_mut(), &user).await?;
         uow.commit().await?;
         self.ports
             .users

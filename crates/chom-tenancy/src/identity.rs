@@ -258,6 +258,22 @@ impl Identity {
     }
 }
 
+/// Stores a new user, telling a taken e-mail from a taken username.
+///
+/// # Errors
+/// `EmailTaken`, `UsernameTaken`, `Store`.
+pub(crate) async fn insert_new_user(
+    ports: &IdentityPorts,
+    uow: &mut dyn chom_kernel::store::UnitOfWork,
+    user: &NewUser,
+) -> Result<(), IdentityError> {
+    match ports.users.insert_user(uow, user).await {
+        Err(StoreError::Conflict(c)) if c.contains("email") => Err(IdentityError::EmailTaken),
+        Err(StoreError::Conflict(c)) if c.contains("username") => Err(IdentityError::UsernameTaken),
+        other => Ok(other?),
+    }
+}
+
 /// A job addressed to a user.
 #[must_use]
 pub fn user_job(

@@ -2,7 +2,7 @@
 //! bootstrap into a sandbox: add, trust the host key, bootstrap, health, sites, maintenance,
 //! a changed key refused, an unreachable server recorded, decommission.
 
-use crate::helpers::{Db, TestApp, assert_problem, spawn_app_with};
+use crate::helpers::{Db, assert_problem, spawn_app_with, super_admin_token};
 use chom_test_support::Sshd;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -22,30 +22,6 @@ fn agent_binary() -> PathBuf {
 
 async fn body(res: reqwest::Response) -> Value {
     res.json().await.unwrap()
-}
-
-async fn admin_token(app: &TestApp) -> String {
-    app.app_services
-        .admin
-        .create_super_admin(
-            "root",
-            "Root",
-            "Admin",
-            "root@example.com",
-            "operator passphrase 1",
-        )
-        .await
-        .unwrap();
-    let res = app
-        .post(
-            "/api/v1/auth/login",
-            json!({"email": "root@example.com", "password": "operator passphrase 1"}),
-        )
-        .await;
-    body(res).await["data"]["token"]["token"]
-        .as_str()
-        .unwrap()
-        .to_owned()
 }
 
 async fn the_fleet_is_managed_over_ssh(db: Db) {
@@ -68,7 +44,7 @@ async fn the_fleet_is_managed_over_ssh(db: Db) {
         s.ssh.agent_binary = Some(agent_binary());
     })
     .await;
-    let admin = admin_token(&app).await;
+    let admin = super_admin_token(&app).await;
     let call = |method: Method, path: String, json_body: Option<Value>| {
         let (app, admin) = (&app, admin.clone());
         async move { app.send(method, &path, Some(&admin), json_body).await }

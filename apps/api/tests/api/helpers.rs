@@ -326,3 +326,24 @@ macro_rules! both_backends {
         }
     };
 }
+
+/// The super admin's password in tests.
+pub const ADMIN_PASSWORD: &str = "operator passphrase 1";
+
+/// Creates the super admin (`root@example.com`) through the bootstrap use case and logs in.
+pub async fn super_admin_token(app: &TestApp) -> String {
+    app.app_services
+        .admin
+        .create_super_admin("root", "Root", "Admin", "root@example.com", ADMIN_PASSWORD)
+        .await
+        .unwrap();
+    let res = app
+        .post(
+            "/api/v1/auth/login",
+            serde_json::json!({"email": "root@example.com", "password": ADMIN_PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    let body: Value = res.json().await.unwrap();
+    body["data"]["token"]["token"].as_str().unwrap().to_owned()
+}

@@ -66,18 +66,7 @@ async fn login(app: &TestApp, email: &str, password: &str) -> String {
 }
 
 async fn super_admin(app: &TestApp) -> String {
-    app.app_services
-        .admin
-        .create_super_admin(
-            "root",
-            "Root",
-            "Admin",
-            "root@example.com",
-            "operator passphrase 1",
-        )
-        .await
-        .unwrap();
-    login(app, "root@example.com", "operator passphrase 1").await
+    crate::helpers::super_admin_token(app).await
 }
 
 async fn approve(app: &TestApp, admin: &str, p: &Person) {
@@ -589,7 +578,10 @@ async fn no_secret_is_stored_in_plaintext(db: Db) {
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
     let mut secrets = vec![
         ("password", PASSWORD.to_owned()),
-        ("super admin password", "operator passphrase 1".to_owned()),
+        (
+            "super admin password",
+            crate::helpers::ADMIN_PASSWORD.to_owned(),
+        ),
         ("session token", session.clone()),
         (
             "session secret",
@@ -1246,7 +1238,7 @@ async fn password_attempts_are_limited_per_account(db: Db) {
     .await;
     // Other accounts are not affected.
     assert_eq!(
-        login_res(&app, "root@example.com", "operator passphrase 1")
+        login_res(&app, "root@example.com", crate::helpers::ADMIN_PASSWORD)
             .await
             .status()
             .as_u16(),

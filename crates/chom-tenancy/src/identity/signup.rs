@@ -80,15 +80,7 @@ impl Identity {
             created_at: now,
         };
         let mut uow = self.ports.store.begin().await?;
-        match self.ports.users.insert_user(uow.as_mut(), &user).await {
-            Err(StoreError::Conflict(c)) if c.contains("email") => {
-                return Err(IdentityError::EmailTaken);
-            }
-            Err(StoreError::Conflict(c)) if c.contains("username") => {
-                return Err(IdentityError::UsernameTaken);
-            }
-            other => other?,
-        }
+        insert_new_user(&self.ports, uow.as_mut(), &user).await?;
         self.ports
             .orgs
             .insert_organization(uow.as_mut(), &organization, &tenant)
