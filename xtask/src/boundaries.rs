@@ -51,6 +51,7 @@ const PURE: &[(&str, &[&str])] = &[
             "chom-tenancy",
             "chom-team",
             "chom-infrastructure",
+            "chom-agent-protocol",
         ],
     ),
     (
