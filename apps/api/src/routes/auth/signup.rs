@@ -1,0 +1,192 @@
+//! Sign-up: registration, e-mail verification, new verification links.
+
+use super::*;
+
+/// Sign-up request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// 3–32 characters: letters, digits, `_`, `-`, `.`.
+    #[serde(default)]
+    #[schema(example = "jane")]
+    pub username: String,
+    /// First name.
+    #[serde(default)]
+    #[schema(example = "Jane")]
+    pub first_name: String,
+    /// Last name.
+    #[serde(default)]
+    #[schema(example = "Doe")]
+    pub last_name: String,
+    /// E-mail; a verification link is sent there.
+    #[serde(default)]
+    #[schema(example = "jane@example.com")]
+    pub email: String,
+    /// 12–128 characters.
+    #[serde(default)]
+    pub password: String,
+    /// Organization name (default: the user's name).
+    #[serde(default)]
+    pub organization_name: Option<String>,
+}
+
+/// `{"data": …}` of a sign-up.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisteredView {
+    /// The user, pending approval.
+    pub user: UserView,
+    /// The organization, pending approval.
+    pub organization: OrganizationView,
+    /// Its default tenant.
+    pub tenant: TenantView,
+}
+
+/// Envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RegisteredResponse {
+    /// Payload.
+    pub data: RegisteredView,
+}
+
+/// Signs up. The account is pending: verify the e-mail, then a super admin approves it.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses(
+        (status = 201, description = "Registered; a verification e-mail is on its way", body = RegisteredResponse),
+        (status = 403, description = "`EMAIL_REJECTED`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`EMAIL_TAKEN`, `USERNAME_TAKEN`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`VALIDATION_FAILED`, fields in `errors`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`RATE_LIMITED`", body = Problem, content_type = "application/problem+json")))]
+#[post("/auth/register")]
+pub async fn register(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    body: Body<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
+    ratelimit::auth_route(&services, &req).await?;
+    let b = body.0;
+    let done = services
+        .identity
+        .register(
+            Registration {
+                username: b.username,
+                first_name: b.first_name,
+                last_name: b.last_name,
+                email: b.email,
+                password: b.password,
+                organization_name: b.organization_name,
+            },
+            current_request_id(),
+        )
+        .await?;
+    Ok(HttpResponse::Created().json(RegisteredResponse {
+        data: RegisteredView {
+            user: UserView::from(&done.user),
+            organization: OrganizationView::from(&done.organization),
+            tenant: TenantView::from(&done.tenant),
+        },
+    }))
+}
+
+/// A one-time token from an e-mail.
+#[derive(Debug, Deserialize, ToSchema, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    /// The token.
+    #[serde(default)]
+    pub token: String,
+}
+
+/// `{"data": {"status": …}}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusResponse {
+    /// Payload.
+    pub data: StatusView,
+}
+
+/// A status word.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusView {
+    /// What happened.
+    pub status: &'static str,
+}
+
+pub fn status(s: &'static str) -> StatusResponse {
+    StatusResponse {
+        data: StatusView { status: s },
+    }
+}
+
+async fn verify(
+    services: &Services,
+    req: &HttpRequest,
+    token: &str,
+) -> Result<HttpResponse, ApiError> {
+    ratelimit::auth_route(services, req).await?;
+    if token.trim().is_empty() {
+        return Err(ApiError::field(
+            "token",
+            "REQUIRED",
+            "the token from the e-mail is required",
+        ));
+    }
+    services.identity.verify_email(token.trim()).await?;
+    Ok(HttpResponse::Ok().json(status("verified")))
+}
+
+/// Verifies the e-mail address with the token from the verification e-mail.
+#[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "auth", request_body = TokenRequest,
+    responses(
+        (status = 200, description = "Verified", body = StatusResponse),
+        (status = 400, description = "`INVALID_TOKEN`: unknown, used or expired", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`VALIDATION_FAILED`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`RATE_LIMITED`", body = Problem, content_type = "application/problem+json")))]
+#[post("/auth/verify-email")]
+pub async fn verify_email(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    body: Body<TokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    verify(&services, &req, &body.0.token).await
+}
+
+/// The link in the verification e-mail (same as the POST).
+#[utoipa::path(get, path = "/api/v1/auth/verify-email", tag = "auth", params(TokenRequest),
+    responses(
+        (status = 200, description = "Verified", body = StatusResponse),
+        (status = 400, description = "`INVALID_TOKEN`", body = Problem, content_type = "application/problem+json")))]
+#[get("/auth/verify-email")]
+pub async fn verify_email_link(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    query: web::Query<TokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    verify(&services, &req, &query.token).await
+}
+
+/// An e-mail address.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailRequest {
+    /// The address.
+    #[serde(default)]
+    pub email: String,
+}
+
+/// Sends a new verification link. The answer is the same whether or not the address is known.
+#[utoipa::path(post, path = "/api/v1/auth/resend-verification", tag = "auth", request_body = EmailRequest,
+    responses(
+        (status = 202, description = "If the address belongs to an unverified account, a link is on its way", body = StatusResponse),
+        (status = 429, description = "`RATE_LIMITED`", body = Problem, content_type = "application/problem+json")))]
+#[post("/auth/resend-verification")]
+pub async fn resend_verification(
+    req: HttpRequest,
+    services: web::Data<Services>,
+    body: Body<EmailRequest>,
+) -> Result<HttpResponse, ApiError> {
+    ratelimit::auth_route(&services, &req).await?;
+    services
+        .identity
+        .resend_verification(&body.0.email, current_request_id())
+        .await?;
+    Ok(HttpResponse::Accepted().json(status("accepted")))
+}

@@ -1,0 +1,133 @@
+//! TOTP two-factor authentication: set-up, confirmation with recovery codes, removal.
+
+use super::*;
+
+/// 2FA enrolment material.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TotpSetupView {
+    /// Base32 secret for manual entry.
+    pub secret: String,
+    /// `otpauth://` URI for a QR code.
+    pub otpauth_uri: String,
+}
+
+/// Envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TotpSetupResponse {
+    /// Payload.
+    pub data: TotpSetupView,
+}
+
+/// Starts 2FA enrolment; confirm with a code to turn it on.
+#[utoipa::path(post, path = "/api/v1/auth/2fa/setup", tag = "auth", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Scan or type the secret, then confirm", body = TotpSetupResponse),
+        (status = 409, description = "`CONFLICT`: already enabled", body = Problem, content_type = "application/problem+json")))]
+#[post("/auth/2fa/setup")]
+pub async fn totp_setup(
+    auth: Auth,
+    services: web::Data<Services>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Ability::Admin)?;
+    let e = services.identity.totp_setup(&auth.session).await?;
+    Ok(HttpResponse::Ok().json(TotpSetupResponse {
+        data: TotpSetupView {
+            secret: e.secret,
+            otpauth_uri: e.uri,
+        },
+    }))
+}
+
+/// A TOTP code.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    /// Six digits from the authenticator app.
+    #[serde(default)]
+    pub code: String,
+}
+
+/// Recovery codes, shown once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecoveryCodesView {
+    /// Each works once, instead of a TOTP code.
+    pub recovery_codes: Vec<String>,
+}
+
+/// Envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecoveryCodesResponse {
+    /// Payload.
+    pub data: RecoveryCodesView,
+}
+
+/// Turns 2FA on with a current code; returns 10 single-use recovery codes.
+#[utoipa::path(post, path = "/api/v1/auth/2fa/confirm", tag = "auth", security(("bearer" = [])), request_body = CodeRequest,
+    responses(
+        (status = 200, description = "2FA is on", body = RecoveryCodesResponse),
+        (status = 401, description = "`TWO_FACTOR_REQUIRED`: wrong or reused code", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`CONFLICT`: not set up, or already on", body = Problem, content_type = "application/problem+json")))]
+#[post("/auth/2fa/confirm")]
+pub async fn totp_confirm(
+    auth: Auth,
+    services: web::Data<Services>,
+    body: Body<CodeRequest>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Ability::Admin)?;
+    let codes = services
+        .identity
+        .totp_confirm(&auth.session, &body.0.code)
+        .await?;
+    Ok(HttpResponse::Ok().json(RecoveryCodesResponse {
+        data: RecoveryCodesView {
+            recovery_codes: codes,
+        },
+    }))
+}
+
+/// Disable request.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DisableTotpRequest {
+    /// The account password.
+    #[serde(default)]
+    pub password: String,
+    /// A current TOTP code.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Or a recovery code.
+    #[serde(default)]
+    pub recovery_code: Option<String>,
+}
+
+/// Turns 2FA off (password plus a code or a recovery code).
+#[utoipa::path(post, path = "/api/v1/auth/2fa/disable", tag = "auth", security(("bearer" = [])), request_body = DisableTotpRequest,
+    responses(
+        (status = 204, description = "2FA is off"),
+        (status = 401, description = "`INVALID_CREDENTIALS`, `TWO_FACTOR_REQUIRED`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`CONFLICT`: not on", body = Problem, content_type = "application/problem+json")))]
+#[post("/auth/2fa/disable")]
+pub async fn totp_disable(
+    auth: Auth,
+    services: web::Data<Services>,
+    body: Body<DisableTotpRequest>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Ability::Admin)?;
+    let b = body.0;
+    let second = match (b.code, b.recovery_code) {
+        (Some(c), _) => SecondFactor::Totp(c),
+        (None, Some(c)) => SecondFactor::Recovery(c),
+        (None, None) => {
+            return Err(ApiError::field(
+                "code",
+                "REQUIRED",
+                "a TOTP code or a recovery code is required",
+            ));
+        }
+    };
+    services
+        .identity
+        .totp_disable(&auth.session, &b.password, second)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
