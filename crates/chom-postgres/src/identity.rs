@@ -57,6 +57,23 @@ fn one(affected: u64) -> Result<(), StoreError> {
     }
 }
 
+/// Runs `sql`, an `UPDATE … SET <column> = $2, updated_at = $3 WHERE id = $1`, on exactly one row.
+async fn set_column(
+    uow: &mut dyn UnitOfWork,
+    sql: &'static str,
+    row: Uuid,
+    value: &str,
+) -> Result<(), StoreError> {
+    let r = sqlx::query(sql)
+        .bind(id(row))
+        .bind(value)
+        .bind(ts(OffsetDateTime::now_utc()))
+        .execute(tx(uow)?.conn())
+        .await
+        .map_err(map_err)?;
+    one(r.rows_affected())
+}
+
 const USER_COLUMNS: &str = "id, username, email, first_name, last_name, password_hash, is_super_admin, \
      approval_status, approval_reason, email_verified_at, password_changed_at, totp_secret_sealed, \
      totp_enabled_at, totp_last_step, created_at";
@@ -624,14 +641,13 @@ impl OrganizationRepository for PgIdentity {
         org: OrganizationId,
         status: OrganizationStatus,
     ) -> Result<(), StoreError> {
-        let r = sqlx::query("UPDATE organizations SET status = $2, updated_at = $3 WHERE id = $1")
-            .bind(id(org.as_uuid()))
-            .bind(status.as_str())
-            .bind(ts(OffsetDateTime::now_utc()))
-            .execute(tx(uow)?.conn())
-            .await
-            .map_err(map_err)?;
-        one(r.rows_affected())
+        set_column(
+            uow,
+            "UPDATE organizations SET status = $2, updated_at = $3 WHERE id = $1",
+            org.as_uuid(),
+            status.as_str(),
+        )
+        .await
     }
 
     async fn rename_organization(
@@ -640,14 +656,13 @@ impl OrganizationRepository for PgIdentity {
         org: OrganizationId,
         name: &str,
     ) -> Result<(), StoreError> {
-        let r = sqlx::query("UPDATE organizations SET name = $2, updated_at = $3 WHERE id = $1")
-            .bind(id(org.as_uuid()))
-            .bind(name)
-            .bind(ts(OffsetDateTime::now_utc()))
-            .execute(tx(uow)?.conn())
-            .await
-            .map_err(map_err)?;
-        one(r.rows_affected())
+        set_column(
+            uow,
+            "UPDATE organizations SET name = $2, updated_at = $3 WHERE id = $1",
+            org.as_uuid(),
+            name,
+        )
+        .await
     }
 
     async fn get_tenant(&self, t: TenantId) -> Result<Option<Tenant>, StoreError> {
@@ -701,14 +716,13 @@ impl OrganizationRepository for PgIdentity {
         t: TenantId,
         status: TenantStatus,
     ) -> Result<(), StoreError> {
-        let r = sqlx::query("UPDATE tenants SET status = $2, updated_at = $3 WHERE id = $1")
-            .bind(id(t.as_uuid()))
-            .bind(status.as_str())
-            .bind(ts(OffsetDateTime::now_utc()))
-            .execute(tx(uow)?.conn())
-            .await
-            .map_err(map_err)?;
-        one(r.rows_affected())
+        set_column(
+            uow,
+            "UPDATE tenants SET status = $2, updated_at = $3 WHERE id = $1",
+            t.as_uuid(),
+            status.as_str(),
+        )
+        .await
     }
 
     async fn insert_membership(
