@@ -57,6 +57,28 @@ fn one(affected: u64) -> Result<(), StoreError> {
     }
 }
 
+/// Runs `sql`, an approval-decision `UPDATE` (`$2` status, `$3` reason, `$4` by, `$5` at) of row `$1`, on exactly one row.
+async fn record_decision(
+    uow: &mut dyn UnitOfWork,
+    sql: &'static str,
+    row: Uuid,
+    status: ApprovalStatus,
+    reason: Option<&str>,
+    by: UserId,
+    at: OffsetDateTime,
+) -> Result<(), StoreError> {
+    let r = sqlx::query(sql)
+        .bind(id(row))
+        .bind(status.as_str())
+        .bind(reason)
+        .bind(id(by.as_uuid()))
+        .bind(ts(at))
+        .execute(tx(uow)?.conn())
+        .await
+        .map_err(map_err)?;
+    one(r.rows_affected())
+}
+
 /// Runs `sql`, an `UPDATE … SET <column> = $2, updated_at = $3 WHERE id = $1`, on exactly one row.
 async fn set_column(
     uow: &mut dyn UnitOfWork,
@@ -260,19 +282,17 @@ impl UserRepository for PgIdentity {
         by: UserId,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let r = sqlx::query(
+        record_decision(
+            uow,
             "UPDATE users SET approval_status = $2, approval_reason = $3, decided_by = $4, decided_at = $5, updated_at = $5
              WHERE id = $1",
+            user_id.as_uuid(),
+            status,
+            reason,
+            by,
+            at,
         )
-        .bind(id(user_id.as_uuid()))
-        .bind(status.as_str())
-        .bind(reason)
-        .bind(id(by.as_uuid()))
-        .bind(ts(at))
-        .execute(tx(uow)?.conn())
         .await
-        .map_err(map_err)?;
-        one(r.rows_affected())
     }
 
     async fn set_password(
@@ -620,19 +640,17 @@ impl OrganizationRepository for PgIdentity {
         by: UserId,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let r = sqlx::query(
+        record_decision(
+            uow,
             "UPDATE organizations SET approval_status = $2, approval_reason = $3, decided_by = $4, decided_at = $5, updated_at = $5
              WHERE id = $1",
+            org.as_uuid(),
+            status,
+            reason,
+            by,
+            at,
         )
-        .bind(id(org.as_uuid()))
-        .bind(status.as_str())
-        .bind(reason)
-        .bind(id(by.as_uuid()))
-        .bind(ts(at))
-        .execute(tx(uow)?.conn())
         .await
-        .map_err(map_err)?;
-        one(r.rows_affected())
     }
 
     async fn set_organization_status(
