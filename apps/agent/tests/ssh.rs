@@ -34,6 +34,29 @@ fn endpoint(sshd: &Sshd, key: String) -> Endpoint {
     }
 }
 
+/// The agent copied in place on `sshd` and answering `version` over a trusted key; the master
+/// connection closed again. The returned directory holds the sandbox (`root/`).
+async fn connected(sshd: &Sshd) -> (tempfile::TempDir, AgentTransport, Endpoint) {
+    let work = tempfile::tempdir().unwrap();
+    let agent_path = work.path().join("chom-agent");
+    std::fs::copy(AGENT, &agent_path).unwrap();
+    let t = transport(
+        sshd,
+        &work.path().join("state"),
+        &agent_path,
+        &work.path().join("root"),
+    );
+    let ep = endpoint(sshd, sshd.host_key());
+    assert!(
+        t.call(&ep, &Request::new(AgentCommand::Version), None)
+            .await
+            .unwrap()
+            .ok
+    );
+    t.close_all().await;
+    (work, t, ep)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bootstrap_then_version_health_and_a_site_round_trip_over_ssh() {
     let sshd = Sshd::start();
@@ -131,23 +154,7 @@ async fn bootstrap_then_version_health_and_a_site_round_trip_over_ssh() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_host_key_is_refused_before_any_command() {
     let mut sshd = Sshd::start();
-    let work = tempfile::tempdir().unwrap();
-    let agent_path = work.path().join("chom-agent");
-    std::fs::copy(AGENT, &agent_path).unwrap();
-    let t = transport(
-        &sshd,
-        &work.path().join("state"),
-        &agent_path,
-        &work.path().join("root"),
-    );
-    let ep = endpoint(&sshd, sshd.host_key());
-    assert!(
-        t.call(&ep, &Request::new(AgentCommand::Version), None)
-            .await
-            .unwrap()
-            .ok
-    );
-    t.close_all().await;
+    let (work, t, ep) = connected(&sshd).await;
 
     // The server's key changes (a reinstall, or a man in the middle).
     sshd.rotate_host_key();
@@ -165,23 +172,7 @@ async fn a_changed_host_key_is_refused_before_any_command() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stopped_sshd_trips_the_circuit_breaker() {
     let mut sshd = Sshd::start();
-    let work = tempfile::tempdir().unwrap();
-    let agent_path = work.path().join("chom-agent");
-    std::fs::copy(AGENT, &agent_path).unwrap();
-    let t = transport(
-        &sshd,
-        &work.path().join("state"),
-        &agent_path,
-        &work.path().join("root"),
-    );
-    let ep = endpoint(&sshd, sshd.host_key());
-    assert!(
-        t.call(&ep, &Request::new(AgentCommand::Version), None)
-            .await
-            .unwrap()
-            .ok
-    );
-    t.close_all().await;
+    let (_work, t, ep) = connected(&sshd).await;
     sshd.stop();
     for i in 0..3 {
         match t
