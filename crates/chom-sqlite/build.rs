@@ -6,7 +6,7 @@
 use std::path::Path;
 
 /// The PostgreSQL repositories written against `codec.rs`, generated for SQLite.
-const SOURCES: &[&str] = &["identity.rs", "fleet.rs"];
+const SOURCES: &[&str] = &["identity.rs", "fleet.rs", "sites.rs"];
 
 fn translate(pg: &str) -> String {
     let mut out = String::with_capacity(pg.len());
@@ -21,6 +21,7 @@ fn translate(pg: &str) -> String {
     out.replace("PgUnitOfWork", "SqliteUnitOfWork")
         .replace("PgIdentity", "SqliteIdentity")
         .replace("PgFleet", "SqliteFleet")
+        .replace("PgSites", "SqliteSites")
         .replace("PgPool", "SqlitePool")
         .replace("on PostgreSQL.", "on SQLite.")
         .lines()

@@ -1,5 +1,6 @@
 //! One module per command family.
 
+mod app;
 mod health;
 mod maintenance;
 mod site;
@@ -21,6 +22,7 @@ pub fn dispatch(ctx: &Context, command: &Command) -> Result<serde_json::Value, A
         })),
         Command::Health => health::run(ctx),
         Command::SiteCreate(spec) => site::create(ctx, spec),
+        Command::AppInstall(r) => app::install(ctx, &r.domain),
         Command::SiteDelete(r) => site::delete(ctx, &r.domain),
         Command::SiteEnable(r) => site::set_enabled(ctx, &r.domain, true),
         Command::SiteDisable(r) => site::set_enabled(ctx, &r.domain, false),

@@ -28,6 +28,20 @@ pub struct Settings {
     pub mail: MailSettings,
     /// Reaching the managed servers.
     pub ssh: SshConfig,
+    /// Hosting sites.
+    pub sites: SitesSettings,
+}
+
+/// Hosting sites: certificates.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SitesSettings {
+    /// Contact e-mail of the ACME account that requests certificates.
+    pub acme_email: String,
+    /// ACME directory URL (unset: Let's Encrypt production).
+    pub acme_directory: Option<String>,
+    /// Certificates expiring within this many days are renewed by the daily sweep.
+    pub renew_within_days: u32,
 }
 
 /// How the control plane reaches managed servers.
@@ -276,6 +290,11 @@ impl Default for Settings {
                 connect_timeout_secs: 10,
                 command_timeout_secs: 120,
                 agent_binary: None,
+            },
+            sites: SitesSettings {
+                acme_email: "hostmaster@chom.localhost".into(),
+                acme_directory: None,
+                renew_within_days: 30,
             },
         }
     }

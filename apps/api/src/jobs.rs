@@ -9,6 +9,8 @@ use chom_auth::ports::Purpose;
 use chom_jobs::{
     JobContext, JobError, Registry, RunStats, Runner, RunnerConfig, Schedule, Scheduler,
 };
+use chom_site_hosting::{JobOutcome, OperationJob, RENEW_CERTIFICATES, RUN_OPERATION};
+use chom_tenancy::admin::{TENANT_STATUS_CHANGED, TenantStatusChanged};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -167,6 +169,7 @@ pub fn registry(services: &Services) -> Registry {
             Ok(())
         }
     });
+    registry = site_jobs(services, registry);
     registry.with_fn(PRUNE_JOBS, move |_ctx| {
         let queue = queue.clone();
         async move {
@@ -183,14 +186,65 @@ pub fn registry(services: &Services) -> Registry {
     })
 }
 
+fn outcome(e: JobOutcome) -> JobError {
+    match e {
+        JobOutcome::Retry(m) => JobError::Retryable(anyhow::anyhow!(m)),
+        JobOutcome::Permanent(m) => JobError::Permanent(anyhow::anyhow!(m)),
+    }
+}
+
+/// The site-hosting handlers: operations, the renewal sweep, the tenant status cascade.
+fn site_jobs(services: &Services, registry: Registry) -> Registry {
+    let sites = services.sites.clone();
+    let registry = registry.with_fn(RUN_OPERATION, move |ctx| {
+        let sites = sites.clone();
+        async move {
+            let job: OperationJob = serde_json::from_value(ctx.job.payload.clone())
+                .map_err(|e| JobError::Permanent(anyhow::anyhow!("bad payload: {e}")))?;
+            let last = ctx.job.attempt >= ctx.job.max_attempts;
+            sites.run_operation(&job, last).await.map_err(outcome)
+        }
+    });
+    let sites = services.sites.clone();
+    let registry = registry.with_fn(RENEW_CERTIFICATES, move |_ctx| {
+        let sites = sites.clone();
+        async move {
+            let queued = sites
+                .renew_expiring(time::OffsetDateTime::now_utc())
+                .await
+                .map_err(|e| JobError::Retryable(anyhow::anyhow!("{e}")))?;
+            tracing::info!(queued, "certificate renewals queued");
+            Ok(())
+        }
+    });
+    let sites = services.sites.clone();
+    registry.with_fn(TENANT_STATUS_CHANGED, move |ctx| {
+        let sites = sites.clone();
+        async move {
+            let event: TenantStatusChanged = serde_json::from_value(ctx.job.payload.clone())
+                .map_err(|e| JobError::Permanent(anyhow::anyhow!("bad payload: {e}")))?;
+            let changed = sites
+                .apply_tenant_status(event.tenant_id, event.status)
+                .await
+                .map_err(outcome)?;
+            tracing::info!(tenant = %event.tenant_id, changed, "tenant status applied to its sites");
+            Ok(())
+        }
+    })
+}
+
 /// Periodic jobs.
 #[must_use]
 pub fn schedules() -> Vec<Schedule> {
-    vec![Schedule::every(
-        "prune-jobs",
-        PRUNE_JOBS,
-        Duration::from_secs(3600),
-    )]
+    vec![
+        Schedule::every("prune-jobs", PRUNE_JOBS, Duration::from_secs(3600)),
+        Schedule::every(
+            "renew-certificates",
+            RENEW_CERTIFICATES,
+            Duration::from_secs(86_400),
+        )
+        .offset(Duration::from_secs(3 * 3600)),
+    ]
 }
 
 /// Runner tuning from the settings.

@@ -1,7 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::error::{FieldError, Problem};
-use crate::routes::{admin, auth, fleet, health, organization, plans};
+use crate::routes::{admin, auth, fleet, health, organization, plans, sites};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -50,6 +50,11 @@ impl Modify for BearerAuth {
         fleet::test_connection, fleet::bootstrap, fleet::check_health, fleet::vps_sites,
         fleet::vps_stats, fleet::security_audit,
         fleet::maintenance, fleet::decommission,
+        sites::list_sites, sites::create_site, sites::get_site, sites::update_site,
+        sites::delete_site, sites::enable_site, sites::disable_site, sites::retry_site,
+        sites::issue_ssl, sites::renew_ssl, sites::ssl_status, sites::clear_cache,
+        sites::export_database, sites::optimize_database, sites::database_credentials,
+        sites::site_info, sites::get_operation, sites::operation_events,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),
@@ -60,6 +65,7 @@ impl Modify for BearerAuth {
         (name = "organization", description = "The caller's organization, plan and members"),
         (name = "admin", description = "Super admin: approvals, suspensions, listings"),
         (name = "fleet", description = "Super admin: the VPS fleet, host keys, bootstrap, health"),
+        (name = "sites", description = "A tenant's sites and the operations that change them"),
     )
 )]
 pub struct ApiDoc;

@@ -8,6 +8,7 @@ pub mod health;
 pub mod metrics;
 pub mod organization;
 pub mod plans;
+pub mod sites;
 pub mod views;
 
 use actix_web::web;
@@ -61,5 +62,23 @@ pub fn api_v1(cfg: &mut web::ServiceConfig) {
         .service(fleet::vps_stats)
         .service(fleet::security_audit)
         .service(fleet::maintenance)
-        .service(fleet::decommission);
+        .service(fleet::decommission)
+        .service(sites::list_sites)
+        .service(sites::create_site)
+        .service(sites::get_site)
+        .service(sites::update_site)
+        .service(sites::delete_site)
+        .service(sites::enable_site)
+        .service(sites::disable_site)
+        .service(sites::retry_site)
+        .service(sites::issue_ssl)
+        .service(sites::renew_ssl)
+        .service(sites::ssl_status)
+        .service(sites::clear_cache)
+        .service(sites::export_database)
+        .service(sites::optimize_database)
+        .service(sites::database_credentials)
+        .service(sites::site_info)
+        .service(sites::get_operation)
+        .service(sites::operation_events);
 }

@@ -67,6 +67,8 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 pub struct Services {
     /// The VPS fleet.
     pub fleet: chom_infrastructure::Fleet,
+    /// Hosted sites.
+    pub sites: chom_site_hosting::Sites,
     /// Identity use cases.
     pub identity: Identity,
     /// Organization and approval use cases.
@@ -105,6 +107,7 @@ type Backend = (
     Arc<dyn PlanRepository>,
     IdentityPorts,
     Arc<dyn chom_infrastructure::VpsRepository>,
+    Arc<dyn chom_site_hosting::SiteRepository>,
 );
 
 fn identity_ports<R>(store: Arc<dyn Store>, repos: Arc<R>) -> IdentityPorts
@@ -135,37 +138,40 @@ impl Services {
     /// The database cannot be opened or migrated.
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         let target = settings.database_target()?;
-        let (store, queue, plans, identity_ports, vps_repo): Backend = match target.clone() {
-            DatabaseTarget::Postgres(url) => {
-                let store =
-                    PgStore::connect(url.expose_secret(), settings.database.max_connections)
+        let (store, queue, plans, identity_ports, vps_repo, site_repo): Backend =
+            match target.clone() {
+                DatabaseTarget::Postgres(url) => {
+                    let store =
+                        PgStore::connect(url.expose_secret(), settings.database.max_connections)
+                            .await
+                            .context("connecting to PostgreSQL (database.url)")?;
+                    store.migrate().await.context("migrating PostgreSQL")?;
+                    let repos = Arc::new(chom_postgres::PgIdentity::new(store.pool().clone()));
+                    (
+                        Arc::new(store.clone()),
+                        Arc::new(store.queue()),
+                        Arc::new(store.plans()),
+                        identity_ports(Arc::new(store.clone()), repos),
+                        Arc::new(chom_postgres::PgFleet::new(store.pool().clone())),
+                        Arc::new(chom_postgres::PgSites::new(store.pool().clone())),
+                    )
+                }
+                DatabaseTarget::Sqlite(path) => {
+                    let store = SqliteStore::open(&path, settings.database.max_connections)
                         .await
-                        .context("connecting to PostgreSQL (database.url)")?;
-                store.migrate().await.context("migrating PostgreSQL")?;
-                let repos = Arc::new(chom_postgres::PgIdentity::new(store.pool().clone()));
-                (
-                    Arc::new(store.clone()),
-                    Arc::new(store.queue()),
-                    Arc::new(store.plans()),
-                    identity_ports(Arc::new(store.clone()), repos),
-                    Arc::new(chom_postgres::PgFleet::new(store.pool().clone())),
-                )
-            }
-            DatabaseTarget::Sqlite(path) => {
-                let store = SqliteStore::open(&path, settings.database.max_connections)
-                    .await
-                    .with_context(|| format!("opening SQLite database {}", path.display()))?;
-                store.migrate().await.context("migrating SQLite")?;
-                let repos = Arc::new(chom_sqlite::SqliteIdentity::new(store.pool().clone()));
-                (
-                    Arc::new(store.clone()),
-                    Arc::new(store.queue()),
-                    Arc::new(store.plans()),
-                    identity_ports(Arc::new(store.clone()), repos),
-                    Arc::new(chom_sqlite::SqliteFleet::new(store.pool().clone())),
-                )
-            }
-        };
+                        .with_context(|| format!("opening SQLite database {}", path.display()))?;
+                    store.migrate().await.context("migrating SQLite")?;
+                    let repos = Arc::new(chom_sqlite::SqliteIdentity::new(store.pool().clone()));
+                    (
+                        Arc::new(store.clone()),
+                        Arc::new(store.queue()),
+                        Arc::new(store.plans()),
+                        identity_ports(Arc::new(store.clone()), repos),
+                        Arc::new(chom_sqlite::SqliteFleet::new(store.pool().clone())),
+                        Arc::new(chom_sqlite::SqliteSites::new(store.pool().clone())),
+                    )
+                }
+            };
         let (cache, rate_limiter): (Arc<dyn Cache>, Arc<dyn RateLimiter>) =
             match &settings.redis.url {
                 Some(url) => {
@@ -196,7 +202,8 @@ impl Services {
             session_cache_ttl: Duration::from_millis(settings.security.session_cache_ms),
             ..IdentityConfig::default()
         };
-        let identity = Identity::new(identity_ports.clone(), sealer, config);
+        let identity = Identity::new(identity_ports.clone(), sealer.clone(), config);
+        let orgs = identity_ports.orgs.clone();
         let admin = Administration::new(identity_ports, plans.clone(), identity.session_cache());
         let mailer: Arc<dyn Mailer> = match &settings.mail.smtp_url {
             Some(url) => Arc::new(crate::mail::SmtpMailer::new(
@@ -210,9 +217,28 @@ impl Services {
                 format!("http://{}:{}", settings.server.host, settings.server.port)
             });
         let gateway = Arc::new(crate::fleet_gateway::SshGateway::new(&settings.ssh)?);
-        let fleet = chom_infrastructure::Fleet::new(store.clone(), vps_repo, gateway);
+        let fleet = chom_infrastructure::Fleet::new(store.clone(), vps_repo.clone(), gateway);
+        let sites = chom_site_hosting::Sites::new(
+            chom_site_hosting::SitesPorts {
+                store: store.clone(),
+                sites: site_repo,
+                orgs,
+                plans: plans.clone(),
+                servers: vps_repo,
+                fleet: fleet.clone(),
+                sealer,
+            },
+            chom_site_hosting::SitesConfig {
+                acme_email: settings.sites.acme_email.clone(),
+                acme_directory: settings.sites.acme_directory.clone(),
+                renew_within: Duration::from_secs(
+                    u64::from(settings.sites.renew_within_days) * 86_400,
+                ),
+            },
+        );
         Ok(Self {
             fleet,
+            sites,
             identity,
             admin,
             mailer,

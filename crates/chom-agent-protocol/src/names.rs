@@ -108,6 +108,20 @@ impl SiteType {
             Self::Html => "html",
         }
     }
+
+    /// Every type.
+    pub const ALL: [SiteType; 3] = [Self::Wordpress, Self::Laravel, Self::Html];
+
+    /// Parses `wordpress`, `laravel`, `html`.
+    ///
+    /// # Errors
+    /// Any other string.
+    pub fn parse(s: &str) -> Result<Self, NameError> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| NameError(format!("{s:?} is not one of wordpress, html, laravel")))
+    }
 }
 
 /// A supported PHP version.

@@ -63,6 +63,10 @@ pub enum Command {
     /// Create (or converge) a site.
     #[serde(rename = "site.create")]
     SiteCreate(SiteSpec),
+    /// Install the application of the site's type (WordPress core via wp-cli when the server
+    /// has it, the Laravel layout, the static placeholder); converges when repeated.
+    #[serde(rename = "app.install")]
+    AppInstall(SiteRef),
     /// Remove everything of a site.
     #[serde(rename = "site.delete")]
     SiteDelete(SiteRef),
@@ -116,6 +120,7 @@ impl Command {
             Self::Version => "version",
             Self::Health => "health",
             Self::SiteCreate(_) => "site.create",
+            Self::AppInstall(_) => "app.install",
             Self::SiteDelete(_) => "site.delete",
             Self::SiteEnable(_) => "site.enable",
             Self::SiteDisable(_) => "site.disable",

@@ -405,11 +405,14 @@ impl Fleet {
     /// # Errors
     /// `NotFound`, `Gateway`, `Agent`.
     pub async fn sites(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
-        self.ask(id, Command::SiteList).await
+        self.run(id, Command::SiteList).await
     }
 
-    /// A read-only agent command on server `id`.
-    async fn ask(&self, id: VpsId, command: Command) -> Result<serde_json::Value, FleetError> {
+    /// Runs one agent command on server `id` and returns its answer.
+    ///
+    /// # Errors
+    /// `NotFound`, `Gateway` (transport), `Agent` (the agent refused).
+    pub async fn run(&self, id: VpsId, command: Command) -> Result<serde_json::Value, FleetError> {
         let vps = self.get(id).await?;
         self.call(&vps, command).await
     }
@@ -419,7 +422,7 @@ impl Fleet {
     /// # Errors
     /// `NotFound`, `Gateway`, `Agent`.
     pub async fn stats(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
-        self.ask(id, Command::Stats).await
+        self.run(id, Command::Stats).await
     }
 
     /// The agent's security self-audit.
@@ -427,7 +430,7 @@ impl Fleet {
     /// # Errors
     /// `NotFound`, `Gateway`, `Agent`.
     pub async fn security_audit(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
-        self.ask(id, Command::SecurityAudit).await
+        self.run(id, Command::SecurityAudit).await
     }
 
     /// Puts the server in or out of maintenance.

@@ -55,10 +55,26 @@ where
 
 /// Locks an organization's row for the rest of the transaction (serialises role changes).
 pub async fn lock_organization(conn: &mut sqlx::PgConnection, org: Uuid) -> Result<(), StoreError> {
-    sqlx::query("SELECT 1 FROM organizations WHERE id = $1 FOR UPDATE")
-        .bind(org)
-        .execute(conn)
-        .await
-        .map_err(map_err)?;
+    lock_row(conn, "organizations", org).await
+}
+
+/// Locks the row `id` of `table` (a constant of the caller) for the rest of the transaction.
+pub async fn lock_row(
+    conn: &mut sqlx::PgConnection,
+    table: &'static str,
+    id: Uuid,
+) -> Result<(), StoreError> {
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT 1 FROM {table} WHERE id = $1 FOR UPDATE"
+    )))
+    .bind(id)
+    .execute(conn)
+    .await
+    .map_err(map_err)?;
     Ok(())
+}
+
+/// An id read with `query_scalar`.
+pub fn decode_id(raw: DbId) -> Result<Uuid, StoreError> {
+    Ok(raw)
 }

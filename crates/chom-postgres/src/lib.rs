@@ -6,6 +6,7 @@ mod fleet;
 mod identity;
 mod plans;
 mod queue;
+mod sites;
 mod store;
 pub mod testing;
 
@@ -14,4 +15,5 @@ pub use fleet::PgFleet;
 pub use identity::{PgIdentity, SESSION_QUERY};
 pub use plans::PgPlanRepository;
 pub use queue::PgJobQueue;
+pub use sites::PgSites;
 pub use store::{MIGRATOR, PgStore, PgUnitOfWork};

@@ -121,19 +121,9 @@ pub fn admit(input: &AdmissionInput<'_>) -> Result<Admission, Refusal> {
     let domain = Domain::parse(input.domain.trim())
         .map_err(|e| errors.push(("domain", "INVALID_DOMAIN", e.0)))
         .ok();
-    let site_type = match input.site_type {
-        "wordpress" => Some(SiteType::Wordpress),
-        "html" => Some(SiteType::Html),
-        "laravel" => Some(SiteType::Laravel),
-        other => {
-            errors.push((
-                "site_type",
-                "INVALID_VALUE",
-                format!("{other:?} is not one of wordpress, html, laravel"),
-            ));
-            None
-        }
-    };
+    let site_type = SiteType::parse(input.site_type)
+        .map_err(|e| errors.push(("site_type", "INVALID_VALUE", e.0)))
+        .ok();
     let php = PhpVersion::parse(input.php_version)
         .map_err(|e| errors.push(("php_version", "INVALID_VALUE", e.0)))
         .ok();

@@ -2,6 +2,13 @@
 
 pub mod admission;
 pub mod model;
+pub mod ports;
+pub mod service;
 
 pub use admission::{Admission, AdmissionInput, Refusal, admit};
-pub use model::{Operation, OperationStatus, SiteStatus, Step, StepStatus};
+pub use model::{Operation, OperationStatus, Site, SiteStatus, Step, StepStatus};
+pub use ports::{SiteFilter, SiteRepository, VpsLoad};
+pub use service::{
+    CreateSite, JobOutcome, OperationJob, RENEW_CERTIFICATES, RUN_OPERATION, SiteAction, SiteError,
+    Sites, SitesConfig, SitesPorts,
+};

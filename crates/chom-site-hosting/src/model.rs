@@ -1,7 +1,56 @@
-//! Site status and operations.
+//! Sites, their status, and the operations that change them.
 
+use chom_agent_protocol::{Domain, PhpVersion, SiteType};
+use chom_kernel::{OperationId, SiteId, StoreError, TenantId, VpsId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
+
+fn corrupt(what: &str, v: &str) -> StoreError {
+    StoreError::Unexpected(anyhow::anyhow!("bad {what} {v:?}"))
+}
+
+/// A hosted site.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Site {
+    /// Id.
+    pub id: SiteId,
+    /// Owner.
+    pub tenant_id: TenantId,
+    /// The server it lives on.
+    pub vps_id: VpsId,
+    /// Domain (lower case).
+    pub domain: Domain,
+    /// Application type.
+    pub site_type: SiteType,
+    /// PHP version of its pool.
+    pub php_version: PhpVersion,
+    /// Where it is in its life.
+    pub status: SiteStatus,
+    /// Why it failed (or was disabled by a suspension).
+    pub status_reason: Option<String>,
+    /// Disabled by a tenant suspension while active: re-enabled on reactivation.
+    pub suspended_active: bool,
+    /// A certificate was asked for at creation.
+    pub ssl_requested: bool,
+    /// Served over HTTPS.
+    pub ssl_enabled: bool,
+    /// Certificate expiry.
+    pub ssl_expires_at: Option<OffsetDateTime>,
+    /// Database name (once provisioned).
+    pub db_name: Option<String>,
+    /// Database user.
+    pub db_user: Option<String>,
+    /// Database password, sealed with the application key.
+    pub db_password_sealed: Option<String>,
+    /// Disk used, MB (last measured).
+    pub storage_used_mb: i64,
+    /// Creation.
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    pub updated_at: OffsetDateTime,
+    /// Removal (the row stays for the record).
+    pub deleted_at: Option<OffsetDateTime>,
+}
 
 /// Where a site is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +71,37 @@ pub enum SiteStatus {
 }
 
 impl SiteStatus {
+    /// Storage spelling.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+            Self::Failed => "failed",
+            Self::Deleting => "deleting",
+            Self::Restoring => "restoring",
+        }
+    }
+
+    /// Parses the storage spelling.
+    ///
+    /// # Errors
+    /// A corrupt row.
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        [
+            Self::Creating,
+            Self::Active,
+            Self::Disabled,
+            Self::Failed,
+            Self::Deleting,
+            Self::Restoring,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+        .ok_or_else(|| corrupt("site status", s))
+    }
+
     /// Whether a site may go from `self` to `next`.
     #[must_use]
     pub fn can_become(self, next: SiteStatus) -> bool {
@@ -51,6 +131,36 @@ pub enum OperationStatus {
     Failed,
 }
 
+impl OperationStatus {
+    /// Storage spelling.
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+        }
+    }
+
+    /// Parses the storage spelling.
+    ///
+    /// # Errors
+    /// A corrupt row.
+    pub fn parse(s: &str) -> Result<Self, StoreError> {
+        [Self::Pending, Self::Running, Self::Succeeded, Self::Failed]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| corrupt("operation status", s))
+    }
+
+    /// Whether the operation is over.
+    #[must_use]
+    pub const fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed)
+    }
+}
+
 /// A step's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -73,8 +183,10 @@ pub struct Step {
     /// State.
     pub status: StepStatus,
     /// Start.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub started_at: Option<OffsetDateTime>,
     /// End.
+    #[serde(with = "time::serde::rfc3339::option")]
     pub finished_at: Option<OffsetDateTime>,
     /// Why it failed.
     pub error: Option<String>,
@@ -83,6 +195,12 @@ pub struct Step {
 /// A long-running piece of work and its progress.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Operation {
+    /// Id.
+    pub id: OperationId,
+    /// Owner.
+    pub tenant_id: TenantId,
+    /// The site it works on.
+    pub site_id: Option<SiteId>,
     /// Kind (`provision`, `delete`, `enable`…).
     pub kind: String,
     /// State.
@@ -91,13 +209,23 @@ pub struct Operation {
     pub steps: Vec<Step>,
     /// The error that stopped it.
     pub error: Option<String>,
+    /// Creation.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
 }
 
 impl Operation {
-    /// A pending operation with these steps.
+    /// A pending operation of `tenant` on `site` with these steps.
     #[must_use]
-    pub fn new(kind: &str, steps: &[&str]) -> Self {
+    pub fn new(tenant_id: TenantId, site_id: Option<SiteId>, kind: &str, steps: &[&str]) -> Self {
+        let now = OffsetDateTime::now_utc();
         Self {
+            id: OperationId::new(),
+            tenant_id,
+            site_id,
             kind: kind.to_owned(),
             status: OperationStatus::Pending,
             steps: steps
@@ -111,6 +239,8 @@ impl Operation {
                 })
                 .collect(),
             error: None,
+            created_at: now,
+            updated_at: now,
         }
     }
 
@@ -118,6 +248,8 @@ impl Operation {
     /// crash) starts it again.
     pub fn start(&mut self, name: &str, at: OffsetDateTime) {
         self.status = OperationStatus::Running;
+        self.error = None;
+        self.updated_at = at;
         if let Some(s) = self.steps.iter_mut().find(|s| s.name == name) {
             s.status = StepStatus::Running;
             s.started_at = Some(at);
@@ -128,6 +260,7 @@ impl Operation {
 
     /// Marks step `name` done; the operation succeeds when every step is done.
     pub fn finish(&mut self, name: &str, at: OffsetDateTime) {
+        self.updated_at = at;
         if let Some(s) = self.steps.iter_mut().find(|s| s.name == name) {
             s.status = StepStatus::Done;
             s.finished_at = Some(at);
@@ -137,8 +270,20 @@ impl Operation {
         }
     }
 
+    /// Records a transient failure of step `name`: it will be tried again, the operation keeps
+    /// running and shows why it is waiting.
+    pub fn retrying(&mut self, name: &str, error: &str, at: OffsetDateTime) {
+        self.updated_at = at;
+        if let Some(s) = self.steps.iter_mut().find(|s| s.name == name) {
+            s.error = Some(error.to_owned());
+        }
+        self.status = OperationStatus::Running;
+        self.error = Some(format!("{name}: {error} (will retry)"));
+    }
+
     /// Marks step `name` failed, and the operation with it, keeping the reason.
     pub fn fail(&mut self, name: &str, error: &str, at: OffsetDateTime) {
+        self.updated_at = at;
         if let Some(s) = self.steps.iter_mut().find(|s| s.name == name) {
             s.status = StepStatus::Failed;
             s.finished_at = Some(at);
@@ -167,7 +312,12 @@ mod tests {
     #[test]
     fn operations_record_steps_and_the_failure_reason() {
         let t = OffsetDateTime::now_utc();
-        let mut op = Operation::new("provision", &["site.create", "ssl.issue"]);
+        let mut op = Operation::new(
+            TenantId::new(),
+            None,
+            "provision",
+            &["site.create", "ssl.issue"],
+        );
         op.start("site.create", t);
         assert_eq!(op.status, OperationStatus::Running);
         op.finish("site.create", t);

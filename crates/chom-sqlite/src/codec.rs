@@ -80,3 +80,21 @@ pub async fn lock_organization(
 ) -> Result<(), StoreError> {
     Ok(())
 }
+
+/// Row locks are the database's single write lock here (`BEGIN IMMEDIATE`).
+#[allow(
+    clippy::unused_async,
+    reason = "same signature as the PostgreSQL codec"
+)]
+pub async fn lock_row(
+    _conn: &mut sqlx::SqliteConnection,
+    _table: &'static str,
+    _id: DbId,
+) -> Result<(), StoreError> {
+    Ok(())
+}
+
+/// An id read with `query_scalar`.
+pub fn decode_id(raw: DbId) -> Result<Uuid, StoreError> {
+    parse_id(&raw)
+}

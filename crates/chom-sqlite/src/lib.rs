@@ -6,6 +6,7 @@ mod fleet;
 mod identity;
 mod plans;
 mod queue;
+mod sites;
 mod store;
 
 pub use error::map_err;
@@ -13,4 +14,5 @@ pub use fleet::SqliteFleet;
 pub use identity::SqliteIdentity;
 pub use plans::SqlitePlanRepository;
 pub use queue::SqliteJobQueue;
+pub use sites::SqliteSites;
 pub use store::{MIGRATOR, SqliteStore, SqliteUnitOfWork};

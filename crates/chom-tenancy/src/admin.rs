@@ -9,9 +9,24 @@ use crate::plans::{PlanCode, PlanRepository};
 use crate::session_cache::SessionCache;
 use chom_auth::mail::jobs as mail_jobs;
 use chom_auth::{ApprovalStatus, FieldError, PersonName, User};
+use chom_kernel::jobs::NewJob;
 use chom_kernel::{OrganizationId, Role, StoreError, TenantId, UserId};
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use time::OffsetDateTime;
+
+/// The event job enqueued with every tenant status change (site-hosting handles it: a
+/// suspended tenant's sites are disabled on their servers, a reactivated one's re-enabled).
+pub const TENANT_STATUS_CHANGED: &str = "tenancy::tenant_status_changed";
+
+/// Payload of [`TENANT_STATUS_CHANGED`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenantStatusChanged {
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// Its new status.
+    pub status: TenantStatus,
+}
 
 /// Administration of organizations and their members.
 #[derive(Clone)]
@@ -394,6 +409,14 @@ impl Administration {
             .set_tenant_status(uow.as_mut(), tenant, status)
             .await
             .map_err(not_found)?;
+        // Sites follow (site-hosting disables or re-enables them on their servers).
+        let event = serde_json::to_value(TenantStatusChanged {
+            tenant_id: tenant,
+            status,
+        })
+        .map_err(|e| StoreError::Unexpected(e.into()))?;
+        uow.enqueue(NewJob::new(TENANT_STATUS_CHANGED, event).tenant(tenant))
+            .await?;
         uow.commit().await?;
         Ok(())
     }

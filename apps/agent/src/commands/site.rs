@@ -287,7 +287,9 @@ pub fn create(ctx: &Context, spec: &SiteSpec) -> Result<serde_json::Value, Agent
     ensure_user_and_ownership(ctx, &names, &site_dir, spec.site_type)?;
     crash_point("user");
     let password = ensure_database(ctx.runner.as_ref(), &names)?;
+    super::app::write_config(ctx, domain, &names, spec.site_type, &password, &site_dir)?;
     crash_point("database");
+    slow_point();
     let php = write_pool(ctx, domain, &names, spec.php_version, &site_dir)?;
     reload_php(ctx, &php)?;
     crash_point("pool");
@@ -355,6 +357,18 @@ pub(super) fn render_vhost(ctx: &Context, domain: &Domain, names: &SiteNames, ss
 fn crash_point(step: &str) {
     if cfg!(debug_assertions) && std::env::var("CHOM_AGENT_CRASH_AFTER").is_ok_and(|s| s == step) {
         std::process::exit(137);
+    }
+}
+
+/// Test hook (debug builds only): `CHOM_AGENT_SLOW_MS=<ms>` pauses `site.create` after the
+/// database step, so tests can kill the control plane in the middle of a provisioning.
+fn slow_point() {
+    if cfg!(debug_assertions)
+        && let Some(ms) = std::env::var("CHOM_AGENT_SLOW_MS")
+            .ok()
+            .and_then(|s| s.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
     }
 }
 

@@ -2,23 +2,10 @@
 //! bootstrap into a sandbox: add, trust the host key, bootstrap, health, sites, maintenance,
 //! a changed key refused, an unreachable server recorded, decommission.
 
-use crate::helpers::{Db, assert_problem, spawn_app_with, super_admin_token};
+use crate::helpers::{Db, SshRig, agent_binary, assert_problem, spawn_app_with, super_admin_token};
 use chom_test_support::Sshd;
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::path::PathBuf;
-
-/// The agent binary of this build (a sibling of the test binary's `deps/` directory).
-fn agent_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("chom-agent");
-    assert!(
-        bin.exists(),
-        "{} missing: build the workspace (cargo xtask test builds every binary)",
-        bin.display()
-    );
-    bin
-}
 
 async fn body(res: reqwest::Response) -> Value {
     res.json().await.unwrap()
@@ -27,23 +14,12 @@ async fn body(res: reqwest::Response) -> Value {
 async fn the_fleet_is_managed_over_ssh(db: Db) {
     let mut sshd = Sshd::start();
     let work = tempfile::tempdir().unwrap();
-    let agent_path = work.path().join("vps/usr/local/bin/chom-agent");
-    let sandbox = work.path().join("vps-root");
-    let (key, state) = (sshd.client_key(), work.path().join("ssh-state"));
-    let (agent_path_s, sandbox_s) = (
-        agent_path.display().to_string(),
-        sandbox.display().to_string(),
-    );
-    let app = spawn_app_with(db, move |s| {
-        s.ssh.key_file = key;
-        s.ssh.state_dir = state;
-        s.ssh.agent_path = agent_path_s;
-        s.ssh.agent_args = vec!["--root".into(), sandbox_s];
-        s.ssh.sudo = false;
-        s.ssh.connect_timeout_secs = 3;
-        s.ssh.agent_binary = Some(agent_binary());
+    let rig = SshRig::new(work.path());
+    let app = spawn_app_with(db, |s| {
+        rig.configure(s, &sshd, work.path().join("ssh-state"));
     })
     .await;
+    let agent_path = rig.agent_path.clone();
     let admin = super_admin_token(&app).await;
     let call = |method: Method, path: String, json_body: Option<Value>| {
         let (app, admin) = (&app, admin.clone());

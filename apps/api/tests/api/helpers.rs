@@ -108,6 +108,27 @@ impl TestApp {
         }
     }
 
+    /// The first column of the first row of a `SELECT COUNT(*)…`.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match self.db {
+            Db::Sqlite => {
+                let pool = self.sqlite_pool().await;
+                let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                n
+            }
+            Db::Postgres => {
+                let pool = sqlx::PgPool::connect(&self.pg.as_ref().unwrap().url)
+                    .await
+                    .unwrap();
+                let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+                pool.close().await;
+                n
+            }
+        }
+    }
+
     /// Every row of every table, as text.
     pub async fn dump(&self) -> String {
         use sqlx::Row;
@@ -346,4 +367,50 @@ pub async fn super_admin_token(app: &TestApp) -> String {
     assert_eq!(res.status().as_u16(), 200);
     let body: Value = res.json().await.unwrap();
     body["data"]["token"]["token"].as_str().unwrap().to_owned()
+}
+
+/// The agent binary of this build (a sibling of the test binary's `deps/` directory).
+pub fn agent_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("chom-agent");
+    assert!(
+        bin.exists(),
+        "{} missing: build the workspace (cargo xtask test builds every binary)",
+        bin.display()
+    );
+    bin
+}
+
+/// An app that reaches `sshd` with its client key; bootstrap installs the real agent at
+/// `<work>/vps/usr/local/bin/chom-agent`, working in the sandbox `<work>/vps-root`.
+pub struct SshRig {
+    /// Where bootstrap installs the agent.
+    pub agent_path: std::path::PathBuf,
+    /// The agent's sandbox root (the "VPS").
+    pub sandbox: std::path::PathBuf,
+}
+
+impl SshRig {
+    pub fn new(work: &std::path::Path) -> Self {
+        Self {
+            agent_path: work.join("vps/usr/local/bin/chom-agent"),
+            sandbox: work.join("vps-root"),
+        }
+    }
+
+    /// Points the settings at `sshd` and this rig.
+    pub fn configure(
+        &self,
+        s: &mut Settings,
+        sshd: &chom_test_support::Sshd,
+        state: std::path::PathBuf,
+    ) {
+        s.ssh.key_file = sshd.client_key();
+        s.ssh.state_dir = state;
+        s.ssh.agent_path = self.agent_path.display().to_string();
+        s.ssh.agent_args = vec!["--root".into(), self.sandbox.display().to_string()];
+        s.ssh.sudo = false;
+        s.ssh.connect_timeout_secs = 3;
+        s.ssh.agent_binary = Some(agent_binary());
+    }
 }

@@ -10,4 +10,5 @@ mod helpers;
 mod identity;
 mod metrics;
 mod plans;
+mod sites;
 mod smtp;

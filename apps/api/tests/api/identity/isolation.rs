@@ -105,7 +105,7 @@ async fn another_organization_is_invisible(db: Db) {
 }
 
 /// Adds a verified, approved user to `org` with `role` (invitations come with the team issue).
-async fn add_member(
+pub(crate) async fn add_member(
     app: &TestApp,
     org: &str,
     username: &str,

@@ -7,7 +7,7 @@ use crate::helpers::{Db, TestApp, assert_problem, spawn_app, spawn_app_with};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const PASSWORD: &str = "a long enough passphrase";
+pub(crate) const PASSWORD: &str = "a long enough passphrase";
 
 #[derive(Debug, Clone)]
 pub struct Person {
@@ -21,7 +21,7 @@ async fn body(res: reqwest::Response) -> Value {
     res.json().await.expect("json")
 }
 
-async fn register(app: &TestApp, username: &str) -> Person {
+pub(crate) async fn register(app: &TestApp, username: &str) -> Person {
     let email = format!("{username}@example.com");
     let res = app
         .post(
@@ -39,7 +39,7 @@ async fn register(app: &TestApp, username: &str) -> Person {
     }
 }
 
-async fn verify(app: &TestApp, p: &Person) {
+pub(crate) async fn verify(app: &TestApp, p: &Person) {
     let mail = app.smtp.wait_for(&p.email, "Confirm your e-mail").await;
     let token = mail.token().expect("a token in the verification e-mail");
     let res = app
@@ -56,7 +56,7 @@ async fn login_res(app: &TestApp, email: &str, password: &str) -> reqwest::Respo
     .await
 }
 
-async fn login(app: &TestApp, email: &str, password: &str) -> String {
+pub(crate) async fn login(app: &TestApp, email: &str, password: &str) -> String {
     let res = login_res(app, email, password).await;
     assert_eq!(res.status().as_u16(), 200);
     body(res).await["data"]["token"]["token"]
@@ -65,11 +65,11 @@ async fn login(app: &TestApp, email: &str, password: &str) -> String {
         .to_owned()
 }
 
-async fn super_admin(app: &TestApp) -> String {
+pub(crate) async fn super_admin(app: &TestApp) -> String {
     crate::helpers::super_admin_token(app).await
 }
 
-async fn approve(app: &TestApp, admin: &str, p: &Person) {
+pub(crate) async fn approve(app: &TestApp, admin: &str, p: &Person) {
     let res = app
         .post_as(
             admin,
@@ -81,7 +81,7 @@ async fn approve(app: &TestApp, admin: &str, p: &Person) {
 }
 
 /// Registered, verified, approved, logged in.
-async fn onboard(app: &TestApp, admin: &str, username: &str) -> (Person, String) {
+pub(crate) async fn onboard(app: &TestApp, admin: &str, username: &str) -> (Person, String) {
     let p = register(app, username).await;
     verify(app, &p).await;
     approve(app, admin, &p).await;
@@ -89,7 +89,7 @@ async fn onboard(app: &TestApp, admin: &str, username: &str) -> (Person, String)
     (p, token)
 }
 
-mod isolation;
+pub(crate) mod isolation;
 mod onboarding;
 mod refusals;
 mod secrets;
