@@ -84,6 +84,11 @@ impl Layout {
         self.at("/var/lib/chom-agent/sites.json")
     }
 
+    /// Held while a changing command runs.
+    pub fn lock_file(&self) -> PathBuf {
+        self.at("/var/lib/chom-agent/agent.lock")
+    }
+
     /// certbot's configuration directory (accounts, `live/<domain>/…`).
     pub fn letsencrypt(&self) -> PathBuf {
         self.at("/etc/letsencrypt")

@@ -89,7 +89,32 @@ fn handle() -> Result<serde_json::Value, AgentError> {
         layout: layout::Layout::new(args.root),
         runner: Box::new(runner::SystemRunner),
     };
+    // One changing command at a time on a server: a control plane that lost its connection
+    // (and retried) must not interleave with the run still going on here.
+    let _lock = if commands::mutates(&request.command) {
+        Some(exclusive(&ctx.layout.lock_file())?)
+    } else {
+        None
+    };
     commands::dispatch(&ctx, &request.command)
+}
+
+/// Waits for, then holds, an exclusive lock on `path` (released when the file is dropped, or
+/// by the kernel when the process dies).
+fn exclusive(path: &std::path::Path) -> Result<std::fs::File, AgentError> {
+    let io =
+        |e: std::io::Error| AgentError::new(ErrorCode::Io, format!("lock {}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io)?;
+    file.lock().map_err(io)?;
+    Ok(file)
 }
 
 fn main() -> ExitCode {

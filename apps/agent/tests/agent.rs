@@ -85,14 +85,25 @@ fn mysql(sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Every file under `root` with its content (the sandbox's whole state), with the sandbox path
-/// and creation timestamps masked so two sandboxes compare equal when their states are.
+/// Every file under `root` with its content (the sandbox's whole state), with the sandbox path,
+/// creation timestamps and generated secrets (database password, application keys) masked so
+/// two sandboxes compare equal when their states are.
 fn snapshot(root: &Path) -> Vec<(PathBuf, String)> {
     let root_text = root.display().to_string();
     let normal = |text: String| {
         text.replace(&root_text, "<ROOT>")
             .lines()
             .filter(|l| !l.trim_start().starts_with("\"created_at\""))
+            .map(|l| {
+                if ["DB_PASSWORD", "_KEY", "_SALT"]
+                    .iter()
+                    .any(|k| l.contains(k))
+                {
+                    "<secret>"
+                } else {
+                    l
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n")
     };

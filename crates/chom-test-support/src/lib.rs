@@ -29,6 +29,12 @@ fn keygen(path: &Path, comment: &str) {
 impl Sshd {
     /// Generates keys and starts sshd (as root; `cargo xtask services` installs openssh-server).
     pub fn start() -> Self {
+        Self::start_with_env(&[])
+    }
+
+    /// Like [`Sshd::start`], with environment variables set for every session (`SetEnv`): test
+    /// hooks of the agent on the other end.
+    pub fn start_with_env(vars: &[(&str, &str)]) -> Self {
         assert!(
             Path::new("/usr/sbin/sshd").exists(),
             "openssh-server is not installed (cargo xtask services installs it)"
@@ -53,8 +59,11 @@ impl Sshd {
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
                  AuthorizedKeysFile {d}/authorized_keys\nPubkeyAuthentication yes\nPasswordAuthentication no\n\
                  KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n\
-                 AllowTcpForwarding no\nX11Forwarding no\nPrintMotd no\nMaxSessions 20\n"
-            ),
+                 AllowTcpForwarding no\nX11Forwarding no\nPrintMotd no\nMaxSessions 20\n{}"
+            , vars
+                .iter()
+                .map(|(k, v)| format!("SetEnv {k}={v}\n"))
+                .collect::<String>()),
         )
         .unwrap();
         std::fs::create_dir_all("/run/sshd").unwrap();

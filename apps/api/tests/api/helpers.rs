@@ -30,6 +30,26 @@ pub struct TestApp {
 }
 
 impl TestApp {
+    /// A handle on an API running elsewhere (a real `chom-api` process) on PostgreSQL, with
+    /// in-process services on the same database for set-up.
+    pub fn external(
+        address: String,
+        app_services: chom_api::wiring::Services,
+        pg: TestDatabase,
+        smtp: SmtpSink,
+    ) -> Self {
+        Self {
+            address,
+            client: client(),
+            app_services,
+            pg: Some(pg),
+            smtp,
+            db: Db::Postgres,
+            sqlite_path: std::path::PathBuf::new(),
+            _dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

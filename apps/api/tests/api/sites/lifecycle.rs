@@ -73,7 +73,7 @@ async fn act(
 }
 
 /// Runs SQL through the MariaDB client as root (the agent's own access).
-fn mariadb(sql: &str) -> String {
+pub(crate) fn mariadb(sql: &str) -> String {
     let out = std::process::Command::new("mariadb")
         .args(["--batch", "--skip-column-names", "-e", sql])
         .output()
@@ -299,6 +299,32 @@ async fn a_site_lives_and_dies_on_its_server(db: Db) {
     };
     assert_eq!((pools("8.2"), pools("8.4")), (0, 1));
 
+    // Suspending the tenant takes its sites off the air; reactivation brings them back.
+    let tenant = body(app.get_as(&owner, "/api/v1/auth/me").await).await["data"]["tenant"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (action, status, served) in [("suspend", "disabled", false), ("activate", "active", true)] {
+        let res = app
+            .post_as(
+                &admin,
+                &format!("/api/v1/admin/tenants/{tenant}/{action}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(res.status().as_u16(), 204);
+        let mut now = Value::Null;
+        for _ in 0..300 {
+            now = body(app.get_as(&owner, &format!("/api/v1/sites/{site}")).await).await;
+            if now["data"]["status"] == status {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(now["data"]["status"], status, "after {action}: {now}");
+        assert_eq!(exists(&link), served, "after {action}");
+    }
+
     // Delete: nothing left on the server or in MariaDB; the record is gone for the tenant.
     act(
         &app,
@@ -343,4 +369,84 @@ async fn a_site_lives_and_dies_on_its_server(db: Db) {
     assert_eq!(list["data"].as_array().unwrap().len(), 0);
 }
 
-crate::both_backends!(a_site_lives_and_dies_on_its_server);
+async fn a_failed_provisioning_keeps_its_reason_and_can_be_retried(db: Db) {
+    let sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let rig = SshRig::new(work.path());
+    let app = spawn_app_with(db, |s| {
+        rig.configure(s, &sshd, work.path().join("ssh-state"))
+    })
+    .await;
+    let admin = super_admin(&app).await;
+    let (_, _, owner) = customer(&app, &admin, "olga", "starter").await;
+    loopback_server(&app, &admin, &sshd, "vps1.test", 8).await;
+    // The server's site registry is corrupt: the agent refuses to work on it.
+    let registry = rig.sandbox.join("var/lib/chom-agent/sites.json");
+    std::fs::create_dir_all(registry.parent().unwrap()).unwrap();
+    std::fs::write(&registry, "{ not json").unwrap();
+    let domain = format!("f{}.example.com", uuid::Uuid::new_v4().simple());
+    let res = app
+        .post_as(
+            &owner,
+            "/api/v1/sites",
+            json!({"domain": domain, "site_type": "html"}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 202);
+    let accepted = body(res).await;
+    let site = accepted["data"]["site"]["id"].as_str().unwrap().to_owned();
+    let op = accepted["data"]["operation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let done = finished(&app, &owner, &op).await;
+    assert_eq!(done["status"], "failed");
+    assert_eq!(done["steps"][0]["status"], "failed");
+    assert!(
+        done["error"].as_str().unwrap().contains("corrupt"),
+        "{done}"
+    );
+    let shown = body(app.get_as(&owner, &format!("/api/v1/sites/{site}")).await).await;
+    assert_eq!(shown["data"]["status"], "failed");
+    assert!(
+        shown["data"]["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("site.create"),
+        "{shown}"
+    );
+    // Only a retry (or a delete) is possible now.
+    assert_problem(
+        app.post_as(&owner, &format!("/api/v1/sites/{site}/disable"), json!({}))
+            .await,
+        409,
+        "INVALID_STATE",
+    )
+    .await;
+    // The operator repairs the server; the tenant retries.
+    std::fs::remove_file(&registry).unwrap();
+    act(
+        &app,
+        &owner,
+        Method::POST,
+        &format!("/api/v1/sites/{site}/retry"),
+        None,
+    )
+    .await;
+    let shown = body(app.get_as(&owner, &format!("/api/v1/sites/{site}")).await).await;
+    assert_eq!(shown["data"]["status"], "active", "{shown}");
+    assert!(shown["data"]["status_reason"].is_null());
+    act(
+        &app,
+        &owner,
+        Method::DELETE,
+        &format!("/api/v1/sites/{site}"),
+        None,
+    )
+    .await;
+}
+
+crate::both_backends!(
+    a_site_lives_and_dies_on_its_server,
+    a_failed_provisioning_keeps_its_reason_and_can_be_retried,
+);

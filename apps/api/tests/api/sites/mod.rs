@@ -8,6 +8,7 @@ use crate::identity::{onboard, super_admin};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+mod binaries;
 mod lifecycle;
 
 pub(crate) async fn body(res: reqwest::Response) -> Value {
