@@ -23,6 +23,17 @@ pub enum Which {
         #[arg(long, default_value_t = 200)]
         calls: usize,
     },
+    /// Sites: time to provision N sites on M loopback servers (one sshd each, the release agent
+    /// in a sandbox) through the sites service and the worker on PostgreSQL, vs the sum of the
+    /// agent's own work for the same sites.
+    Sites {
+        /// Sites to provision.
+        #[arg(long, default_value_t = 50)]
+        sites: usize,
+        /// Loopback servers.
+        #[arg(long, default_value_t = 5)]
+        servers: usize,
+    },
     /// Job queue: jobs/s and enqueue→start latency (p50/p99), SQLite and PostgreSQL side by side.
     Queue {
         /// Backlog drained for the throughput figure.
@@ -62,6 +73,36 @@ pub fn run(which: Which) -> anyhow::Result<()> {
                 .args(["--calls", &calls.to_string()])
                 .status()?;
             anyhow::ensure!(status.success(), "the SSH benchmark failed");
+            Ok(())
+        }
+        Which::Sites { sites, servers } => {
+            crate::services::ensure()?;
+            crate::util::cargo(&[
+                "build",
+                "--release",
+                "--quiet",
+                "--package",
+                "chom-agent",
+                "--package",
+                "chom-bench",
+            ])?;
+            let root = crate::util::root()?;
+            // One job at a time (the cost of one provisioning), then the worker's default.
+            for concurrency in [1, 16] {
+                let status = std::process::Command::new(root.join("target/release/chom-bench"))
+                    .args(["sites", "--agent-bin"])
+                    .arg(root.join("target/release/chom-agent"))
+                    .args([
+                        "--sites",
+                        &sites.to_string(),
+                        "--servers",
+                        &servers.to_string(),
+                        "--concurrency",
+                        &concurrency.to_string(),
+                    ])
+                    .status()?;
+                anyhow::ensure!(status.success(), "the sites benchmark failed");
+            }
             Ok(())
         }
         Which::Api {

@@ -164,13 +164,12 @@ impl AgentTransport {
         Ok(path)
     }
 
+    /// The cached master connection to `ep`, or a new one. A cached master is not checked
+    /// before use (that costs a process per call): `exec` replaces one that turns out dead.
     async fn session(&self, ep: &Endpoint) -> Result<Arc<Session>, SshError> {
         let mut sessions = self.sessions.lock().await;
         if let Some(s) = sessions.get(ep) {
-            if s.check().await.is_ok() {
-                return Ok(s.clone());
-            }
-            sessions.remove(ep);
+            return Ok(s.clone());
         }
         let control = self.settings.state_dir.join("control");
         std::fs::create_dir_all(&control).map_err(|e| SshError::Io(e.to_string()))?;
@@ -203,6 +202,36 @@ impl AgentTransport {
         }
     }
 
+    /// Runs `argv` on one master connection.
+    async fn run_on(
+        ep: &Endpoint,
+        session: &Session,
+        argv: &[String],
+        stdin: &[u8],
+    ) -> Result<std::process::Output, SshError> {
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| SshError::Io("empty command".into()))?;
+        let mut cmd = session.command(program.as_str());
+        cmd.args(args.iter().map(String::as_str))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().await.map_err(|e| classify(ep, &e))?;
+        if let Some(mut pipe) = child.stdin().take() {
+            pipe.write_all(stdin)
+                .await
+                .map_err(|e| SshError::Io(e.to_string()))?;
+            pipe.shutdown()
+                .await
+                .map_err(|e| SshError::Io(e.to_string()))?;
+        }
+        child.wait_with_output().await.map_err(|e| classify(ep, &e))
+    }
+
+    /// Runs `argv` on the cached master. When that fails and the master proves dead (the server
+    /// restarted since its last use), it runs once more on a fresh connection: every command
+    /// sent here converges when repeated (the agent's commands, the agent's installation).
     async fn exec(
         &self,
         ep: &Endpoint,
@@ -210,26 +239,18 @@ impl AgentTransport {
         stdin: &[u8],
         timeout: Duration,
     ) -> Result<std::process::Output, SshError> {
-        let session = self.session(ep).await?;
-        let (program, args) = argv
-            .split_first()
-            .ok_or_else(|| SshError::Io("empty command".into()))?;
         let run = async {
-            let mut cmd = session.command(program.as_str());
-            cmd.args(args.iter().map(String::as_str))
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped());
-            let mut child = cmd.spawn().await.map_err(|e| classify(ep, &e))?;
-            if let Some(mut pipe) = child.stdin().take() {
-                pipe.write_all(stdin)
-                    .await
-                    .map_err(|e| SshError::Io(e.to_string()))?;
-                pipe.shutdown()
-                    .await
-                    .map_err(|e| SshError::Io(e.to_string()))?;
+            let session = self.session(ep).await?;
+            match Self::run_on(ep, &session, argv, stdin).await {
+                Err(e) if session.check().await.is_err() => {
+                    tracing::debug!(server = %label(ep), error = %e, "master connection lost; reconnecting");
+                    drop(session);
+                    self.forget(ep).await;
+                    let session = self.session(ep).await?;
+                    Self::run_on(ep, &session, argv, stdin).await
+                }
+                other => other,
             }
-            child.wait_with_output().await.map_err(|e| classify(ep, &e))
         };
         tokio::time::timeout(timeout, run)
             .await

@@ -123,6 +123,18 @@ impl Sshd {
             .join(" ")
     }
 
+    /// Also accepts the client key whose public half is `public_key` (several test servers
+    /// reached with one key).
+    pub fn authorize(&self, public_key: &Path) {
+        use std::io::Write as _;
+        let key = std::fs::read_to_string(public_key).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.dir.path().join("authorized_keys"))
+            .unwrap();
+        f.write_all(key.as_bytes()).unwrap();
+    }
+
     /// The client's private key.
     pub fn client_key(&self) -> PathBuf {
         self.dir.path().join("client_ed25519")

@@ -2,6 +2,7 @@
 
 mod api;
 mod queue;
+mod sites;
 mod ssh;
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
@@ -52,6 +53,17 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
-        other => anyhow::bail!("unknown benchmark {other:?}; available: queue, api, ssh"),
+        Some("sites") => {
+            let agent = arg_str(&args, "--agent-bin")
+                .ok_or_else(|| anyhow::anyhow!("--agent-bin PATH is required"))?;
+            sites::run(
+                std::path::Path::new(&agent),
+                arg(&args, "--sites", 50),
+                arg(&args, "--servers", 5),
+                arg(&args, "--concurrency", 16),
+            )
+            .await
+        }
+        other => anyhow::bail!("unknown benchmark {other:?}; available: queue, api, ssh, sites"),
     }
 }
