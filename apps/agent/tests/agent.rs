@@ -599,180 +599,25 @@ fn generated_pools_pass_a_real_php_fpm_test() {
     assert!(!broken_ok, "php-fpm -t accepted a broken pool");
 }
 
-struct Killed(Vec<std::process::Child>);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_port(port: u16) {
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    panic!("nothing listens on {port}");
-}
-
-/// A tiny web server on 127.0.0.1:5002 (Pebble's HTTP-01 port) serving the site's webroot, as
-/// the site's vhost would: the challenge files certbot writes must be where the vhost serves.
-fn serve_webroot(webroot: PathBuf) {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:5002").expect("port 5002 is free for the ACME test");
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let webroot = webroot.clone();
-            std::thread::spawn(move || {
-                use std::io::{BufRead, BufReader};
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let mut line = String::new();
-                let _ = reader.read_line(&mut line);
-                let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
-                loop {
-                    let mut h = String::new();
-                    if reader.read_line(&mut h).unwrap_or(0) <= 2 {
-                        break;
-                    }
-                }
-                let file = webroot.join(path.trim_start_matches('/'));
-                let mut out = stream;
-                let reply = match std::fs::read(&file) {
-                    Ok(body)
-                        if path.starts_with("/.well-known/acme-challenge/")
-                            && !path.contains("..") =>
-                    {
-                        let mut r = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n", body.len()).into_bytes();
-                        r.extend(body);
-                        r
-                    }
-                    _ => {
-                        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                            .to_vec()
-                    }
-                };
-                let _ = out.write_all(&reply);
-            });
-        }
-    });
-}
-
 #[test]
 fn ssl_is_issued_by_a_local_pebble_over_http_01() {
-    for tool in [
-        "/usr/bin/pebble",
-        "/usr/bin/pebble-challtestsrv",
-        "/usr/bin/certbot",
-    ] {
-        assert!(
-            Path::new(tool).exists(),
-            "{tool} missing (cargo xtask services installs pebble and certbot)"
-        );
-    }
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("sandbox");
-    let ca = dir.path();
     let d = domain("tls");
-
-    // Pebble's own HTTPS certificate, trusted by certbot through the agent's environment.
-    let made = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-            "-keyout",
-        ])
-        .arg(ca.join("key.pem"))
-        .arg("-out")
-        .arg(ca.join("cert.pem"))
-        .stderr(Stdio::null())
-        .status()
-        .unwrap();
-    assert!(made.success());
-    let (acme, mgmt, dns, dns_mgmt) = (free_port(), free_port(), free_port(), free_port());
-    std::fs::write(
-        ca.join("pebble.json"),
-        json!({"pebble": {"listenAddress": format!("127.0.0.1:{acme}"), "managementListenAddress": format!("127.0.0.1:{mgmt}"),
-            "certificate": ca.join("cert.pem"), "privateKey": ca.join("key.pem"), "httpPort": 5002, "tlsPort": free_port(),
-            "ocspResponderURL": "", "externalAccountBindingRequired": false}})
-        .to_string(),
-    )
-    .unwrap();
-    // Every name resolves to 127.0.0.1 for Pebble's validation.
-    let challtestsrv = Command::new("pebble-challtestsrv")
-        .args([
-            "-defaultIPv4",
-            "127.0.0.1",
-            "-defaultIPv6",
-            "",
-            "-dns01",
-            &format!("127.0.0.1:{dns}"),
-            "-http01",
-            "",
-            "-https01",
-            "",
-            "-tlsalpn01",
-            "",
-            "-management",
-            &format!("127.0.0.1:{dns_mgmt}"),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pebble = Command::new("pebble")
-        .arg("-config")
-        .arg(ca.join("pebble.json"))
-        .args(["-dnsserver", &format!("127.0.0.1:{dns}"), "-strict=false"])
-        .env("PEBBLE_VA_NOSLEEP", "1")
-        // Debian's certbot 2.1 turns any ACME error into a crash (a josepy bug), so Pebble's
-        // random nonce rejections (5 % by default) would make the test flaky.
-        .env("PEBBLE_WFE_NONCEREJECT", "0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _guard = Killed(vec![challtestsrv, pebble]);
-    wait_port(acme);
-    wait_port(dns_mgmt);
-
+    let ca = chom_test_support::Acme::start(&root.join("var/www/sites"));
     run(
         &root,
         "site.create",
         Some(json!({"domain": d, "site_type": "html", "php_version": "8.2"})),
     );
-    serve_webroot(root.join("var/www/sites").join(&d).join("public"));
     let env = [(
         "CHOM_AGENT_ACME_CA_BUNDLE",
-        ca.join("cert.pem").display().to_string(),
+        ca.ca_bundle.display().to_string(),
     )];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let issue = request(
         "ssl.issue",
-        Some(
-            json!({"domain": d, "email": "ops@example.com", "directory_url": format!("https://localhost:{acme}/dir")}),
-        ),
+        Some(json!({"domain": d, "email": "ops@example.com", "directory_url": ca.directory_url})),
     );
     let (code, v) = agent(Some(&root), Some("ssl.issue"), &issue, &env);
     assert_eq!(code, Some(0), "{v}");

@@ -138,8 +138,8 @@ impl SiteAction {
             Self::Disable => ("disable", vec!["site.disable"]),
             Self::Delete => ("delete", vec!["site.delete", "record.delete"]),
             Self::SetPhp(_) => ("set_php", vec!["site.set_php"]),
-            Self::SslIssue => ("ssl_issue", vec!["ssl.issue", "ssl.status"]),
-            Self::SslRenew => ("ssl_renew", vec!["ssl.renew", "ssl.status"]),
+            Self::SslIssue => ("ssl_issue", vec!["ssl.issue"]),
+            Self::SslRenew => ("ssl_renew", vec!["ssl.renew"]),
             Self::CacheClear => ("cache_clear", vec!["cache.clear"]),
             Self::DbExport => ("db_export", vec!["db.export"]),
             Self::DbOptimize => ("db_optimize", vec!["db.optimize"]),
@@ -221,6 +221,17 @@ fn transient(e: &FleetError) -> bool {
                 | GatewayError::HostKeyMismatch(_)
         ) | FleetError::Store(_)
     )
+}
+
+/// Records the certificate the agent reports (`expires_at`, RFC 3339) on the site.
+fn note_certificate(site: &mut Site, answer: &serde_json::Value) {
+    if let Some(expires) = answer["expires_at"]
+        .as_str()
+        .and_then(|s| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok())
+    {
+        site.ssl_expires_at = Some(expires);
+        site.ssl_enabled = true;
+    }
 }
 
 /// The sites service.
@@ -652,7 +663,7 @@ impl Sites {
             };
             op.start(&step, OffsetDateTime::now_utc());
             self.persist(None, &op).await?;
-            match self.step(&op.kind, &step, current, job).await {
+            match self.step(&step, current, job).await {
                 Ok(()) => {
                     op.finish(&step, OffsetDateTime::now_utc());
                     if op.status == OperationStatus::Succeeded && op.kind == "provision" {
@@ -695,7 +706,6 @@ impl Sites {
     /// One step on the server; the site is updated in place with what it learned.
     async fn step(
         &self,
-        kind: &str,
         step: &str,
         site: &mut Site,
         job: &OperationJob,
@@ -739,7 +749,7 @@ impl Sites {
                 fleet.run(vps, Command::AppInstall(site_ref)).await?;
             }
             "ssl.issue" => {
-                fleet
+                let answer = fleet
                     .run(
                         vps,
                         Command::SslIssue(SslRequest {
@@ -750,14 +760,12 @@ impl Sites {
                     )
                     .await?;
                 site.ssl_enabled = true;
-                if kind == "provision" {
-                    self.read_expiry(site).await?;
-                }
+                note_certificate(site, &answer);
             }
             "ssl.renew" => {
-                fleet.run(vps, Command::SslRenew(site_ref)).await?;
+                let answer = fleet.run(vps, Command::SslRenew(site_ref)).await?;
+                note_certificate(site, &answer);
             }
-            "ssl.status" => self.read_expiry(site).await?,
             "site.enable" => {
                 fleet.run(vps, Command::SiteEnable(site_ref)).await?;
                 site.status = SiteStatus::Active;
@@ -801,30 +809,6 @@ impl Sites {
             other => {
                 return Err(FleetError::Agent(format!("unknown step {other}")));
             }
-        }
-        Ok(())
-    }
-
-    async fn read_expiry(&self, site: &mut Site) -> Result<(), FleetError> {
-        let status = self
-            .ports
-            .fleet
-            .run(
-                site.vps_id,
-                Command::SslStatus(SiteRef {
-                    domain: site.domain.clone(),
-                }),
-            )
-            .await?;
-        if let Some(expires) = status["not_after"]
-            .as_str()
-            .or_else(|| status["expires_at"].as_str())
-            .and_then(|s| {
-                OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
-            })
-        {
-            site.ssl_expires_at = Some(expires);
-            site.ssl_enabled = true;
         }
         Ok(())
     }

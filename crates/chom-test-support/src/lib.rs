@@ -2,6 +2,10 @@
 // A test-support crate: panicking is how a rig reports a broken environment.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod acme;
+
+pub use acme::Acme;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

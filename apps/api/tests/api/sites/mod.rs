@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 mod binaries;
 mod lifecycle;
+mod ssl;
 
 pub(crate) async fn body(res: reqwest::Response) -> Value {
     res.json().await.expect("json")

@@ -1,0 +1,165 @@
+//! Certificates end to end: a site created with `"ssl": true` gets one from a local ACME CA
+//! (Pebble) during provisioning, is served over HTTPS, reports its certificate, and the daily
+//! sweep renews it once it is within the renewal window.
+
+use super::body;
+use super::lifecycle::{finished, loopback_server};
+use crate::helpers::{Db, SshRig, TestApp, spawn_app_with};
+use crate::identity::super_admin;
+use chom_test_support::{Acme, Sshd};
+use serde_json::json;
+use std::time::Duration;
+use time::OffsetDateTime;
+
+async fn expires_at(app: &TestApp, token: &str, site: &str) -> OffsetDateTime {
+    let shown = body(app.get_as(token, &format!("/api/v1/sites/{site}")).await).await;
+    let raw = shown["data"]["ssl_expires_at"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no expiry: {shown}"));
+    OffsetDateTime::parse(raw, &time::format_description::well_known::Rfc3339).unwrap()
+}
+
+async fn certificates_are_issued_and_renewed(db: Db) {
+    let work = tempfile::tempdir().unwrap();
+    let rig = SshRig::new(work.path());
+    let acme = Acme::start(&rig.sandbox.join("var/www/sites"));
+    let sshd = Sshd::start_with_env(&[(
+        "CHOM_AGENT_ACME_CA_BUNDLE",
+        &acme.ca_bundle.display().to_string(),
+    )]);
+    let app = spawn_app_with(db, |s| {
+        rig.configure(s, &sshd, work.path().join("ssh-state"));
+        s.sites.acme_directory = Some(acme.directory_url.clone());
+        s.sites.acme_email = "ops@example.com".into();
+    })
+    .await;
+    let admin = super_admin(&app).await;
+    let (_, _, owner) = super::customer(&app, &admin, "olga", "starter").await;
+    loopback_server(&app, &admin, &sshd, "vps1.test", 8).await;
+    let domain = format!("tls{}.example.com", uuid::Uuid::new_v4().simple());
+
+    let res = app
+        .post_as(
+            &owner,
+            "/api/v1/sites",
+            json!({"domain": domain, "site_type": "html", "ssl": true}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 202);
+    let accepted = body(res).await;
+    let site = accepted["data"]["site"]["id"].as_str().unwrap().to_owned();
+    let op = accepted["data"]["operation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let steps: Vec<&str> = accepted["data"]["operation"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["site.create", "app.install", "ssl.issue"]);
+    let done = finished(&app, &owner, &op).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let shown = body(app.get_as(&owner, &format!("/api/v1/sites/{site}")).await).await;
+    assert_eq!(shown["data"]["status"], "active");
+    assert_eq!(shown["data"]["ssl_enabled"], true);
+    assert_eq!(shown["data"]["url"], format!("https://{domain}"));
+    let first_expiry = expires_at(&app, &owner, &site).await;
+    assert!(first_expiry > OffsetDateTime::now_utc() + time::Duration::days(30));
+    let vhost = std::fs::read_to_string(
+        rig.sandbox
+            .join(format!("etc/nginx/sites-available/chom-{domain}.conf")),
+    )
+    .unwrap();
+    assert!(vhost.contains("listen 443 ssl"), "{vhost}");
+    let status = body(
+        app.get_as(&owner, &format!("/api/v1/sites/{site}/ssl"))
+            .await,
+    )
+    .await;
+    assert!(
+        status["data"]["report"]["issuer"]
+            .as_str()
+            .unwrap()
+            .contains("Pebble"),
+        "{status}"
+    );
+
+    // Within the renewal window: the sweep renews it (once), and the new expiry is recorded.
+    let soon = OffsetDateTime::now_utc() + time::Duration::days(5);
+    let stored = match app.db {
+        Db::Sqlite => (soon.unix_timestamp_nanos() / 1_000_000).to_string(),
+        Db::Postgres => format!(
+            "'{}'",
+            soon.format(&time::format_description::well_known::Rfc3339)
+                .unwrap()
+        ),
+    };
+    app.exec(&format!(
+        "UPDATE sites SET ssl_expires_at = {stored} WHERE id = '{site}'"
+    ))
+    .await;
+    let sites = &app.app_services.sites;
+    assert_eq!(
+        sites
+            .renew_expiring(OffsetDateTime::now_utc())
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        sites
+            .renew_expiring(OffsetDateTime::now_utc())
+            .await
+            .unwrap(),
+        0,
+        "a second renewal was queued while one is pending"
+    );
+    let mut renewed = false;
+    for _ in 0..300 {
+        if app
+            .count(
+                "SELECT COUNT(*) FROM operations WHERE kind = 'ssl_renew' AND status = 'succeeded'",
+            )
+            .await
+            == 1
+        {
+            renewed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(renewed, "the renewal did not succeed");
+    assert!(expires_at(&app, &owner, &site).await > soon + time::Duration::days(1));
+    assert_eq!(
+        sites
+            .renew_expiring(OffsetDateTime::now_utc())
+            .await
+            .unwrap(),
+        0
+    );
+
+    // Deleting the site removes its certificate too.
+    let res = app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api/v1/sites/{site}"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    let op = body(res).await["data"]["operation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(finished(&app, &owner, &op).await["status"], "succeeded");
+    assert!(
+        !rig.sandbox
+            .join("etc/letsencrypt/live")
+            .join(&domain)
+            .exists()
+    );
+}
+
+crate::both_backends!(certificates_are_issued_and_renewed);
