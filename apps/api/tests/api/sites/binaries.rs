@@ -1,9 +1,11 @@
 //! The real binaries on PostgreSQL: `chom-api` and a separate `chom-worker`, the loopback sshd
-//! and the agent in a sandbox. The worker is killed (SIGKILL) in the middle of a provisioning;
-//! a new worker takes the job over once its lease expires and the site converges to `active`
-//! with one database, one database user and credentials that log in.
+//! and the agent in a sandbox. First the whole life of a WordPress site (register → approve →
+//! plan → server → create → SSE → credentials → disable → enable → PHP → suspension → delete →
+//! nothing left). Then the worker is killed (SIGKILL) in the middle of a provisioning; a new
+//! worker takes the job over once its lease expires and the site converges to `active` with one
+//! database, one database user and credentials that log in.
 
-use super::lifecycle::{finished, loopback_server};
+use super::lifecycle::{finished, life_of_a_wordpress_site, loopback_server};
 use super::{body, customer};
 use crate::helpers::{SshRig, TestApp, agent_binary};
 use crate::identity::super_admin;
@@ -124,6 +126,8 @@ async fn the_worker_dies_mid_provisioning_and_the_site_still_converges() {
     let admin = super_admin(&app).await;
     let (_, _, owner) = customer(&app, &admin, "olga", "starter").await;
     loopback_server(&app, &admin, &sshd, "vps1.test", 8).await;
+    life_of_a_wordpress_site(&app, &admin, &owner, &rig.sandbox).await;
+
     let domain = format!("kill{}.example.com", uuid::Uuid::new_v4().simple());
     let res = app
         .post_as(
@@ -263,6 +267,6 @@ fn log(dir: &Path, name: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn worker_killed_mid_provisioning() {
+async fn the_real_binaries_run_a_site_and_survive_a_killed_worker() {
     the_worker_dies_mid_provisioning_and_the_site_still_converges().await;
 }

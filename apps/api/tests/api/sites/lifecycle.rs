@@ -129,6 +129,18 @@ async fn a_site_lives_and_dies_on_its_server(db: Db) {
     let admin = super_admin(&app).await;
     let (_, _, owner) = customer(&app, &admin, "olga", "starter").await;
     loopback_server(&app, &admin, &sshd, "vps1.test", 8).await;
+    life_of_a_wordpress_site(&app, &admin, &owner, &rig.sandbox).await;
+}
+
+/// The whole life of a WordPress site, on an app (in-process or the real binaries) whose
+/// server's agent works in `sandbox`.
+pub(crate) async fn life_of_a_wordpress_site(
+    app: &TestApp,
+    admin: &str,
+    owner: &str,
+    sandbox: &Path,
+) {
+    let (app, admin, owner) = (app, admin.to_owned(), owner.to_owned());
     // A unique domain per run: the MariaDB server is shared by every test.
     let domain = format!("wp{}.example.com", uuid::Uuid::new_v4().simple());
 
@@ -149,7 +161,7 @@ async fn a_site_lives_and_dies_on_its_server(db: Db) {
         .unwrap()
         .to_owned();
     assert_eq!(location, format!("/api/v1/operations/{op}"));
-    let stream = events(&app, &owner, &op).await;
+    let stream = events(app, &owner, &op).await;
     for step in ["site.create", "app.install"] {
         assert!(
             stream
@@ -232,17 +244,15 @@ async fn a_site_lives_and_dies_on_its_server(db: Db) {
     // The password is not stored in clear.
     assert!(!app.dump().await.contains(&password));
     // The application got its configuration with the same credentials.
-    let site_dir = rig.sandbox.join("var/www/sites").join(&domain);
+    let site_dir = sandbox.join("var/www/sites").join(&domain);
     let config = std::fs::read_to_string(site_dir.join("wp-config.php")).unwrap();
     assert!(config.contains(&format!("define('DB_PASSWORD', '{password}');")));
-    let link = rig
-        .sandbox
-        .join(format!("etc/nginx/sites-enabled/chom-{domain}.conf"));
+    let link = sandbox.join(format!("etc/nginx/sites-enabled/chom-{domain}.conf"));
     assert!(exists(&link));
 
     // Disable, enable: the vhost goes off and on for real.
     act(
-        &app,
+        app,
         &owner,
         Method::POST,
         &format!("/api/v1/sites/{site}/disable"),
@@ -260,7 +270,7 @@ async fn a_site_lives_and_dies_on_its_server(db: Db) {
     )
     .await;
     act(
-        &app,
+        app,
         &owner,
         Method::POST,
         &format!("/api/v1/sites/{site}/enable"),
@@ -283,7 +293,7 @@ async fn a_site_lives_and_dies_on_its_server(db: Db) {
     )
     .await;
     act(
-        &app,
+        app,
         &owner,
         Method::PATCH,
         &format!("/api/v1/sites/{site}"),
@@ -293,7 +303,7 @@ async fn a_site_lives_and_dies_on_its_server(db: Db) {
     let shown = body(app.get_as(&owner, &format!("/api/v1/sites/{site}")).await).await;
     assert_eq!(shown["data"]["php_version"], "8.4");
     let pools = |v: &str| {
-        std::fs::read_dir(rig.sandbox.join(format!("etc/php/{v}/fpm/pool.d")))
+        std::fs::read_dir(sandbox.join(format!("etc/php/{v}/fpm/pool.d")))
             .map(|d| d.count())
             .unwrap_or(0)
     };
@@ -327,7 +337,7 @@ async fn a_site_lives_and_dies_on_its_server(db: Db) {
 
     // Delete: nothing left on the server or in MariaDB; the record is gone for the tenant.
     act(
-        &app,
+        app,
         &owner,
         Method::DELETE,
         &format!("/api/v1/sites/{site}"),
@@ -343,14 +353,10 @@ async fn a_site_lives_and_dies_on_its_server(db: Db) {
     assert!(!site_dir.exists(), "the site's files are left");
     assert!(
         !exists(&link)
-            && !exists(
-                &rig.sandbox
-                    .join(format!("etc/nginx/sites-available/chom-{domain}.conf"))
-            )
+            && !exists(&sandbox.join(format!("etc/nginx/sites-available/chom-{domain}.conf")))
     );
     assert_eq!((pools("8.2"), pools("8.4")), (0, 0));
-    let registry =
-        std::fs::read_to_string(rig.sandbox.join("var/lib/chom-agent/sites.json")).unwrap();
+    let registry = std::fs::read_to_string(sandbox.join("var/lib/chom-agent/sites.json")).unwrap();
     assert!(!registry.contains(&domain), "{registry}");
     assert_eq!(
         mariadb(&format!(
