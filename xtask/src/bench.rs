@@ -48,6 +48,16 @@ pub enum Which {
     },
 }
 
+/// Builds `packages` in release; returns the workspace root (binaries in `target/release`).
+fn release(packages: &[&str]) -> anyhow::Result<std::path::PathBuf> {
+    let mut args = vec!["build", "--release", "--quiet"];
+    for p in packages {
+        args.extend(["--package", p]);
+    }
+    crate::util::cargo(&args)?;
+    crate::util::root()
+}
+
 /// Runs a benchmark.
 ///
 /// # Errors
@@ -57,16 +67,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
     match which {
         Which::Ssh { calls } => {
             crate::services::ensure()?;
-            crate::util::cargo(&[
-                "build",
-                "--release",
-                "--quiet",
-                "--package",
-                "chom-agent",
-                "--package",
-                "chom-bench",
-            ])?;
-            let root = crate::util::root()?;
+            let root = release(&["chom-agent", "chom-bench"])?;
             let status = std::process::Command::new(root.join("target/release/chom-bench"))
                 .args(["ssh", "--agent-bin"])
                 .arg(root.join("target/release/chom-agent"))
@@ -77,16 +78,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
         }
         Which::Sites { sites, servers } => {
             crate::services::ensure()?;
-            crate::util::cargo(&[
-                "build",
-                "--release",
-                "--quiet",
-                "--package",
-                "chom-agent",
-                "--package",
-                "chom-bench",
-            ])?;
-            let root = crate::util::root()?;
+            let root = release(&["chom-agent", "chom-bench"])?;
             // One job at a time (the cost of one provisioning), then the worker's default.
             for concurrency in [1, 16] {
                 let status = std::process::Command::new(root.join("target/release/chom-bench"))
@@ -114,16 +106,7 @@ pub fn run(which: Which) -> anyhow::Result<()> {
             {
                 crate::services::apt_install(&["wrk"], "the API benchmark drives load with wrk")?;
             }
-            crate::util::cargo(&[
-                "build",
-                "--release",
-                "--quiet",
-                "--package",
-                "chom-api",
-                "--package",
-                "chom-bench",
-            ])?;
-            let root = crate::util::root()?;
+            let root = release(&["chom-api", "chom-bench"])?;
             let api = root.join("target/release/chom-api");
             let status = std::process::Command::new(root.join("target/release/chom-bench"))
                 .args(["api", "--api-bin"])

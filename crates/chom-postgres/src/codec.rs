@@ -8,6 +8,8 @@ use sqlx::postgres::PgRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// The database.
+pub type Db = sqlx::Postgres;
 /// The row type.
 pub type DbRow = PgRow;
 /// The stored id type.
@@ -77,4 +79,13 @@ pub async fn lock_row(
 /// An id read with `query_scalar`.
 pub fn decode_id(raw: DbId) -> Result<Uuid, StoreError> {
     Ok(raw)
+}
+
+/// `NotFound` unless a statement touched a row.
+pub fn one(affected: u64) -> Result<(), StoreError> {
+    if affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }

@@ -4,7 +4,7 @@
 //! generates its twin from this file (placeholders `$n` → `?n`, type names); keep the SQL
 //! portable (no `now()`, times are bound).
 
-use crate::codec::{self, DbRow, get, get_id, get_opt_id, get_opt_ts, get_ts, id, ts};
+use crate::codec::{self, DbRow, get, get_id, get_opt_id, get_opt_ts, get_ts, id, one, ts};
 use crate::error::map_err;
 use crate::store::PgUnitOfWork;
 use async_trait::async_trait;
@@ -47,14 +47,6 @@ fn tx(uow: &mut dyn UnitOfWork) -> Result<&mut PgUnitOfWork, StoreError> {
 
 fn corrupt(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unexpected(anyhow::anyhow!("corrupt row: {e}"))
-}
-
-fn one(affected: u64) -> Result<(), StoreError> {
-    if affected == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
 }
 
 /// Runs `sql`, an approval-decision `UPDATE` (`$2` status, `$3` reason, `$4` by, `$5` at) of row `$1`, on exactly one row.

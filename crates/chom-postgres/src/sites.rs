@@ -4,7 +4,7 @@
 //! build script); keep the SQL portable (no `now()`, times are bound). Every read of a tenant's
 //! data carries `tenant_id = $1`.
 
-use crate::codec::{DbRow, get, get_id, get_opt_id, get_opt_ts, get_ts, id, lock_row, ts};
+use crate::codec::{DbRow, get, get_id, get_opt_id, get_opt_ts, get_ts, id, lock_row, one, ts};
 use crate::error::map_err;
 use crate::store::PgUnitOfWork;
 use async_trait::async_trait;
@@ -95,6 +95,26 @@ fn like_pattern(search: &str) -> String {
         .replace('%', "\\%")
         .replace('_', "\\_");
     format!("%{escaped}%")
+}
+
+/// A live site of `tenant`, through any connection (the pool, or a unit's transaction).
+async fn find_site<'e, E>(
+    exec: E,
+    tenant: TenantId,
+    site_id: SiteId,
+) -> Result<Option<Site>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = crate::codec::Db>,
+{
+    let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT {SITE_COLUMNS} FROM sites WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
+    )))
+    .bind(id(tenant.as_uuid()))
+    .bind(id(site_id.as_uuid()))
+    .fetch_optional(exec)
+    .await
+    .map_err(map_err)?;
+    row.as_ref().map(site).transpose()
 }
 
 #[async_trait]
@@ -227,11 +247,7 @@ impl SiteRepository for PgSites {
         .execute(tx(uow)?.conn())
         .await
         .map_err(map_err)?;
-        if r.rows_affected() == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
-        }
+        one(r.rows_affected())
     }
 
     async fn get_site(
@@ -239,15 +255,7 @@ impl SiteRepository for PgSites {
         tenant: TenantId,
         site_id: SiteId,
     ) -> Result<Option<Site>, StoreError> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SITE_COLUMNS} FROM sites WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
-        )))
-        .bind(id(tenant.as_uuid()))
-        .bind(id(site_id.as_uuid()))
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        row.as_ref().map(site).transpose()
+        find_site(&self.pool, tenant, site_id).await
     }
 
     async fn lock_site(
@@ -258,15 +266,7 @@ impl SiteRepository for PgSites {
     ) -> Result<Option<Site>, StoreError> {
         let conn = tx(uow)?.conn();
         lock_row(&mut *conn, "sites", id(site_id.as_uuid())).await?;
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {SITE_COLUMNS} FROM sites WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL"
-        )))
-        .bind(id(tenant.as_uuid()))
-        .bind(id(site_id.as_uuid()))
-        .fetch_optional(conn)
-        .await
-        .map_err(map_err)?;
-        row.as_ref().map(site).transpose()
+        find_site(conn, tenant, site_id).await
     }
 
     async fn list_sites(&self, tenant: TenantId, f: &SiteFilter) -> Result<Vec<Site>, StoreError> {
@@ -347,11 +347,7 @@ impl SiteRepository for PgSites {
         .execute(tx(uow)?.conn())
         .await
         .map_err(map_err)?;
-        if r.rows_affected() == 0 {
-            Err(StoreError::NotFound)
-        } else {
-            Ok(())
-        }
+        one(r.rows_affected())
     }
 
     async fn get_operation(

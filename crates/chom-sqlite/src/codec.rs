@@ -8,6 +8,8 @@ use sqlx::sqlite::SqliteRow;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+/// The database.
+pub type Db = sqlx::Sqlite;
 /// The row type.
 pub type DbRow = SqliteRow;
 /// The stored id type.
@@ -97,4 +99,13 @@ pub async fn lock_row(
 /// An id read with `query_scalar`.
 pub fn decode_id(raw: DbId) -> Result<Uuid, StoreError> {
     parse_id(&raw)
+}
+
+/// `NotFound` unless a statement touched a row.
+pub fn one(affected: u64) -> Result<(), StoreError> {
+    if affected == 0 {
+        Err(StoreError::NotFound)
+    } else {
+        Ok(())
+    }
 }

@@ -129,20 +129,12 @@ async fn the_worker_dies_mid_provisioning_and_the_site_still_converges() {
     life_of_a_wordpress_site(&app, &admin, &owner, &rig.sandbox).await;
 
     let domain = format!("kill{}.example.com", uuid::Uuid::new_v4().simple());
-    let res = app
-        .post_as(
-            &owner,
-            "/api/v1/sites",
-            json!({"domain": domain, "site_type": "laravel"}),
-        )
-        .await;
-    assert_eq!(res.status().as_u16(), 202);
-    let accepted = body(res).await;
-    let site = accepted["data"]["site"]["id"].as_str().unwrap().to_owned();
-    let op = accepted["data"]["operation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (site, op, _) = super::create_site(
+        &app,
+        &owner,
+        json!({"domain": domain, "site_type": "laravel"}),
+    )
+    .await;
 
     // Wait until site.create runs on the server, then kill the worker in the middle of it.
     let mut running = false;
@@ -246,20 +238,14 @@ async fn the_worker_dies_mid_provisioning_and_the_site_still_converges() {
         "{registry}"
     );
     // Tidy the shared MariaDB.
-    let res = app
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/sites/{site}"),
-            Some(&owner),
-            None,
-        )
-        .await;
-    assert_eq!(res.status().as_u16(), 202);
-    let op = body(res).await["data"]["operation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(finished(&app, &owner, &op).await["status"], "succeeded");
+    super::lifecycle::act(
+        &app,
+        &owner,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/sites/{site}"),
+        None,
+    )
+    .await;
 }
 
 fn log(dir: &Path, name: &str) -> String {

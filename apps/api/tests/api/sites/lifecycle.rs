@@ -5,11 +5,48 @@
 use super::{body, customer};
 use crate::helpers::{Db, SshRig, TestApp, assert_problem, spawn_app_with};
 use crate::identity::super_admin;
+use chom_api::config::Settings;
 use chom_test_support::Sshd;
 use reqwest::Method;
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
+
+/// A starter customer with one loopback server, on an in-process app.
+pub(crate) struct Hosting {
+    pub app: TestApp,
+    pub admin: String,
+    pub owner: String,
+    pub rig: SshRig,
+    /// The server: bind it (`_sshd`, not `..`) so it runs as long as the test.
+    pub _sshd: Sshd,
+}
+
+/// Starts the app on `sshd` with the agent's sandbox under `work`, onboards a customer on
+/// starter and adds, trusts, bootstraps and checks the server.
+pub(crate) async fn hosting(
+    db: Db,
+    work: &tempfile::TempDir,
+    sshd: Sshd,
+    customise: impl FnOnce(&mut Settings),
+) -> Hosting {
+    let rig = SshRig::new(work.path());
+    let app = spawn_app_with(db, |s| {
+        rig.configure(s, &sshd, work.path().join("ssh-state"));
+        customise(s);
+    })
+    .await;
+    let admin = super_admin(&app).await;
+    let (_, _, owner) = customer(&app, &admin, "olga", "starter").await;
+    loopback_server(&app, &admin, &sshd, "vps1.test", 8).await;
+    Hosting {
+        app,
+        admin,
+        owner,
+        rig,
+        _sshd: sshd,
+    }
+}
 
 /// Adds the loopback server, trusts its key, bootstraps the agent, checks its health.
 pub(crate) async fn loopback_server(
@@ -53,7 +90,7 @@ pub(crate) async fn finished(app: &TestApp, token: &str, op: &str) -> Value {
 }
 
 /// Sends a site action and waits for its operation to succeed.
-async fn act(
+pub(crate) async fn act(
     app: &TestApp,
     token: &str,
     method: Method,
@@ -119,16 +156,15 @@ fn exists(p: &Path) -> bool {
 }
 
 async fn a_site_lives_and_dies_on_its_server(db: Db) {
-    let sshd = Sshd::start();
     let work = tempfile::tempdir().unwrap();
-    let rig = SshRig::new(work.path());
-    let app = spawn_app_with(db, |s| {
-        rig.configure(s, &sshd, work.path().join("ssh-state"))
-    })
-    .await;
-    let admin = super_admin(&app).await;
-    let (_, _, owner) = customer(&app, &admin, "olga", "starter").await;
-    loopback_server(&app, &admin, &sshd, "vps1.test", 8).await;
+    let Hosting {
+        app,
+        admin,
+        owner,
+        rig,
+        _sshd,
+        ..
+    } = hosting(db, &work, Sshd::start(), |_| {}).await;
     life_of_a_wordpress_site(&app, &admin, &owner, &rig.sandbox).await;
 }
 
@@ -376,35 +412,21 @@ pub(crate) async fn life_of_a_wordpress_site(
 }
 
 async fn a_failed_provisioning_keeps_its_reason_and_can_be_retried(db: Db) {
-    let sshd = Sshd::start();
     let work = tempfile::tempdir().unwrap();
-    let rig = SshRig::new(work.path());
-    let app = spawn_app_with(db, |s| {
-        rig.configure(s, &sshd, work.path().join("ssh-state"))
-    })
-    .await;
-    let admin = super_admin(&app).await;
-    let (_, _, owner) = customer(&app, &admin, "olga", "starter").await;
-    loopback_server(&app, &admin, &sshd, "vps1.test", 8).await;
+    let Hosting {
+        app,
+        owner,
+        rig,
+        _sshd,
+        ..
+    } = hosting(db, &work, Sshd::start(), |_| {}).await;
     // The server's site registry is corrupt: the agent refuses to work on it.
     let registry = rig.sandbox.join("var/lib/chom-agent/sites.json");
     std::fs::create_dir_all(registry.parent().unwrap()).unwrap();
     std::fs::write(&registry, "{ not json").unwrap();
     let domain = format!("f{}.example.com", uuid::Uuid::new_v4().simple());
-    let res = app
-        .post_as(
-            &owner,
-            "/api/v1/sites",
-            json!({"domain": domain, "site_type": "html"}),
-        )
-        .await;
-    assert_eq!(res.status().as_u16(), 202);
-    let accepted = body(res).await;
-    let site = accepted["data"]["site"]["id"].as_str().unwrap().to_owned();
-    let op = accepted["data"]["operation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (site, op, _) =
+        super::create_site(&app, &owner, json!({"domain": domain, "site_type": "html"})).await;
     let done = finished(&app, &owner, &op).await;
     assert_eq!(done["status"], "failed");
     assert_eq!(done["steps"][0]["status"], "failed");

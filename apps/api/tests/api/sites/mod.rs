@@ -55,6 +55,19 @@ async fn dead_server(app: &TestApp, admin: &str, hostname: &str, max_sites: i32)
     id
 }
 
+/// Creates a site (202 expected): its id, its operation's id, and the whole answer.
+pub(crate) async fn create_site(
+    app: &TestApp,
+    token: &str,
+    spec: Value,
+) -> (String, String, Value) {
+    let res = create(app, token, spec).await;
+    assert_eq!(res.status().as_u16(), 202);
+    let accepted = body(res).await;
+    let id = |what: &str| accepted["data"][what]["id"].as_str().unwrap().to_owned();
+    (id("site"), id("operation"), accepted)
+}
+
 async fn create(app: &TestApp, token: &str, spec: Value) -> reqwest::Response {
     app.post_as(token, "/api/v1/sites", spec).await
 }

@@ -3,9 +3,8 @@
 //! sweep renews it once it is within the renewal window.
 
 use super::body;
-use super::lifecycle::{finished, loopback_server};
-use crate::helpers::{Db, SshRig, TestApp, spawn_app_with};
-use crate::identity::super_admin;
+use super::lifecycle::{Hosting, finished, hosting};
+use crate::helpers::{Db, SshRig, TestApp};
 use chom_test_support::{Acme, Sshd};
 use serde_json::json;
 use std::time::Duration;
@@ -21,37 +20,30 @@ async fn expires_at(app: &TestApp, token: &str, site: &str) -> OffsetDateTime {
 
 async fn certificates_are_issued_and_renewed(db: Db) {
     let work = tempfile::tempdir().unwrap();
-    let rig = SshRig::new(work.path());
-    let acme = Acme::start(&rig.sandbox.join("var/www/sites"));
+    let acme = Acme::start(&SshRig::new(work.path()).sandbox.join("var/www/sites"));
     let sshd = Sshd::start_with_env(&[(
         "CHOM_AGENT_ACME_CA_BUNDLE",
         &acme.ca_bundle.display().to_string(),
     )]);
-    let app = spawn_app_with(db, |s| {
-        rig.configure(s, &sshd, work.path().join("ssh-state"));
+    let Hosting {
+        app,
+        owner,
+        rig,
+        _sshd,
+        ..
+    } = hosting(db, &work, sshd, |s| {
         s.sites.acme_directory = Some(acme.directory_url.clone());
         s.sites.acme_email = "ops@example.com".into();
     })
     .await;
-    let admin = super_admin(&app).await;
-    let (_, _, owner) = super::customer(&app, &admin, "olga", "starter").await;
-    loopback_server(&app, &admin, &sshd, "vps1.test", 8).await;
     let domain = format!("tls{}.example.com", uuid::Uuid::new_v4().simple());
 
-    let res = app
-        .post_as(
-            &owner,
-            "/api/v1/sites",
-            json!({"domain": domain, "site_type": "html", "ssl": true}),
-        )
-        .await;
-    assert_eq!(res.status().as_u16(), 202);
-    let accepted = body(res).await;
-    let site = accepted["data"]["site"]["id"].as_str().unwrap().to_owned();
-    let op = accepted["data"]["operation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (site, op, accepted) = super::create_site(
+        &app,
+        &owner,
+        json!({"domain": domain, "site_type": "html", "ssl": true}),
+    )
+    .await;
     let steps: Vec<&str> = accepted["data"]["operation"]["steps"]
         .as_array()
         .unwrap()
@@ -141,19 +133,14 @@ async fn certificates_are_issued_and_renewed(db: Db) {
     );
 
     // Deleting the site removes its certificate too.
-    let res = app
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/api/v1/sites/{site}"),
-            Some(&owner),
-            None,
-        )
-        .await;
-    let op = body(res).await["data"]["operation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(finished(&app, &owner, &op).await["status"], "succeeded");
+    super::lifecycle::act(
+        &app,
+        &owner,
+        reqwest::Method::DELETE,
+        &format!("/api/v1/sites/{site}"),
+        None,
+    )
+    .await;
     assert!(
         !rig.sandbox
             .join("etc/letsencrypt/live")
