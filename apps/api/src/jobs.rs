@@ -224,10 +224,10 @@ fn site_jobs(services: &Services, registry: Registry) -> Registry {
             let event: TenantStatusChanged = serde_json::from_value(ctx.job.payload.clone())
                 .map_err(|e| JobError::Permanent(anyhow::anyhow!("bad payload: {e}")))?;
             let changed = sites
-                .apply_tenant_status(event.tenant_id, event.status)
+                .apply_tenant_status(event.tenant_id)
                 .await
                 .map_err(outcome)?;
-            tracing::info!(tenant = %event.tenant_id, changed, "tenant status applied to its sites");
+            tracing::info!(tenant = %event.tenant_id, announced = event.status.as_str(), changed, "tenant status applied to its sites");
             Ok(())
         }
     })

@@ -846,17 +846,29 @@ impl Sites {
         Ok(queued)
     }
 
-    /// The tenant suspension cascade: a suspended (or cancelled) tenant's active sites are
-    /// disabled on their servers and marked to come back; reactivation re-enables those. Safe
-    /// to repeat. Returns how many sites changed.
+    /// The tenant suspension cascade: a suspended or cancelled tenant (or one whose
+    /// organization is suspended) has its active sites disabled on their servers and marked to
+    /// come back; an active one has the marked sites re-enabled. It acts on the status as it is
+    /// now, not as the event said, so events handled out of order still converge; safe to
+    /// repeat. Returns how many sites changed.
     ///
     /// # Errors
     /// `Retry` when a server or the store failed (the sites done so far stay done).
-    pub async fn apply_tenant_status(
-        &self,
-        tenant: TenantId,
-        status: TenantStatus,
-    ) -> Result<usize, JobOutcome> {
+    pub async fn apply_tenant_status(&self, tenant: TenantId) -> Result<usize, JobOutcome> {
+        let Some(record) = self.ports.orgs.get_tenant(tenant).await? else {
+            return Ok(0);
+        };
+        let org_suspended = self
+            .ports
+            .orgs
+            .get_organization(record.organization_id)
+            .await?
+            .is_some_and(|o| o.status == OrganizationStatus::Suspended);
+        let status = if org_suspended {
+            TenantStatus::Suspended
+        } else {
+            record.status
+        };
         let filter = SiteFilter {
             limit: 10_000,
             ..SiteFilter::default()

@@ -19,7 +19,23 @@ use time::OffsetDateTime;
 /// suspended tenant's sites are disabled on their servers, a reactivated one's re-enabled).
 pub const TENANT_STATUS_CHANGED: &str = "tenancy::tenant_status_changed";
 
-/// Payload of [`TENANT_STATUS_CHANGED`].
+async fn enqueue_status_event(
+    uow: &mut dyn chom_kernel::store::UnitOfWork,
+    tenant: TenantId,
+    status: TenantStatus,
+) -> Result<(), StoreError> {
+    let event = serde_json::to_value(TenantStatusChanged {
+        tenant_id: tenant,
+        status,
+    })
+    .map_err(|e| StoreError::Unexpected(e.into()))?;
+    uow.enqueue(NewJob::new(TENANT_STATUS_CHANGED, event).tenant(tenant))
+        .await?;
+    Ok(())
+}
+
+/// Payload of [`TENANT_STATUS_CHANGED`]. Handlers should act on the tenant's status as it is
+/// when they run (events of quick successive changes may be handled out of order).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TenantStatusChanged {
     /// The tenant.
@@ -375,19 +391,33 @@ impl Administration {
     ) -> Result<(), IdentityError> {
         let _invalidate = Invalidate(&self.sessions);
         let now = OffsetDateTime::now_utc();
+        // Reads through the pool before the unit of work holds a connection.
+        let members = if status == OrganizationStatus::Suspended {
+            self.ports.orgs.member_ids(org).await?
+        } else {
+            Vec::new()
+        };
+        let tenants = self.ports.orgs.list_tenants(Some(org), 1000).await?;
         let mut uow = self.ports.store.begin().await?;
         self.ports
             .orgs
             .set_organization_status(uow.as_mut(), org, status)
             .await
             .map_err(not_found)?;
-        if status == OrganizationStatus::Suspended {
-            for user in self.ports.orgs.member_ids(org).await? {
-                self.ports
-                    .tokens
-                    .revoke_all_tokens(uow.as_mut(), user, now)
-                    .await?;
-            }
+        for user in members {
+            self.ports
+                .tokens
+                .revoke_all_tokens(uow.as_mut(), user, now)
+                .await?;
+        }
+        // Every tenant's sites follow the organization.
+        for tenant in tenants {
+            let effective = if status == OrganizationStatus::Suspended {
+                TenantStatus::Suspended
+            } else {
+                tenant.status
+            };
+            enqueue_status_event(uow.as_mut(), tenant.id, effective).await?;
         }
         uow.commit().await?;
         Ok(())
@@ -410,13 +440,7 @@ impl Administration {
             .await
             .map_err(not_found)?;
         // Sites follow (site-hosting disables or re-enables them on their servers).
-        let event = serde_json::to_value(TenantStatusChanged {
-            tenant_id: tenant,
-            status,
-        })
-        .map_err(|e| StoreError::Unexpected(e.into()))?;
-        uow.enqueue(NewJob::new(TENANT_STATUS_CHANGED, event).tenant(tenant))
-            .await?;
+        enqueue_status_event(uow.as_mut(), tenant, status).await?;
         uow.commit().await?;
         Ok(())
     }

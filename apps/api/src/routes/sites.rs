@@ -643,12 +643,13 @@ pub async fn ssl_status(
     report(&auth, &services, &path, Command::SslStatus).await
 }
 
-/// The site's database credentials (needs a token with `read:sensitive`).
+/// The site's database credentials (needs a token with `read:sensitive`, and a role that may
+/// manage sites: viewers do not see secrets).
 #[utoipa::path(get, path = "/api/v1/sites/{id}/database/credentials", tag = "sites", security(("bearer" = [])),
     params(("id" = String, Path, description = "Site id")),
     responses(
         (status = 200, description = "Credentials", body = CredentialsResponse),
-        (status = 403, description = "`INSUFFICIENT_ABILITY`: the token lacks `read:sensitive`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`INSUFFICIENT_ABILITY`: the token lacks `read:sensitive`; `FORBIDDEN`: a viewer", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`NOT_FOUND`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`NO_DATABASE`: not provisioned yet", body = Problem, content_type = "application/problem+json")))]
 #[get("/sites/{id}/database/credentials")]
@@ -658,6 +659,8 @@ pub async fn database_credentials(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Ability::ReadSensitive)?;
+    // Secrets are for those who may change the site, not for viewers.
+    auth.authorize(chom_team::Action::ManageSites)?;
     let tenant = reader(&auth)?;
     let (name, user, password) = services.sites.credentials(tenant, site_id(&path)?).await?;
     Ok(HttpResponse::Ok()

@@ -370,6 +370,36 @@ pub(crate) async fn life_of_a_wordpress_site(
         assert_eq!(now["data"]["status"], status, "after {action}: {now}");
         assert_eq!(exists(&link), served, "after {action}");
     }
+    // Suspending the organization does the same for every tenant it has (and ends its members'
+    // sessions: the owner logs in again afterwards).
+    let me = body(app.get_as(&owner, "/api/v1/auth/me").await).await;
+    let (org, email) = (
+        me["data"]["organization"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+        me["data"]["user"]["email"].as_str().unwrap().to_owned(),
+    );
+    for (action, served) in [("suspend", false), ("activate", true)] {
+        let res = app
+            .post_as(
+                &admin,
+                &format!("/api/v1/admin/organizations/{org}/{action}"),
+                json!({}),
+            )
+            .await;
+        assert_eq!(res.status().as_u16(), 204);
+        for _ in 0..300 {
+            if exists(&link) == served {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(exists(&link), served, "after the organization's {action}");
+    }
+    let owner = crate::identity::login(app, &email, crate::identity::PASSWORD).await;
+    let shown = body(app.get_as(&owner, &format!("/api/v1/sites/{site}")).await).await;
+    assert_eq!(shown["data"]["status"], "active", "{shown}");
 
     // Delete: nothing left on the server or in MariaDB; the record is gone for the tenant.
     act(

@@ -204,6 +204,13 @@ async fn creation_is_checked_in_order(db: Db) {
         (problem["current"].as_i64(), problem["limit"].as_i64()),
         (Some(5), Some(5))
     );
+    // Viewers read sites but never their secrets; nothing is there before provisioning.
+    let listed = body(app.get_as(&viewer, "/api/v1/sites").await).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 5);
+    let first = listed["data"][0]["id"].as_str().unwrap().to_owned();
+    let credentials = format!("/api/v1/sites/{first}/database/credentials");
+    assert_problem(app.get_as(&viewer, &credentials).await, 403, "FORBIDDEN").await;
+    assert_problem(app.get_as(&owner, &credentials).await, 409, "NO_DATABASE").await;
     assert_eq!(operations_queued(&app).await, 5);
     // The domain is unique in the tenant (case and spaces do not matter).
     app.exec("UPDATE plans SET max_sites = 10 WHERE code = 'starter'")
