@@ -102,6 +102,9 @@ fn main() -> ExitCode {
 }
 
 fn test(extra: &[String]) -> anyhow::Result<()> {
+    // End-to-end tests run the real binaries of other packages (chom-agent over SSH, chom-api
+    // and chom-worker as processes): build them all first.
+    util::cargo(&["build", "--workspace", "--bins", "--quiet"])?;
     let mut args = vec!["nextest", "run", "--workspace", "--no-fail-fast"];
     args.extend(extra.iter().map(String::as_str));
     util::cargo(&args)
