@@ -126,7 +126,7 @@ async fn the_worker_dies_mid_provisioning_and_the_site_still_converges() {
     let admin = super_admin(&app).await;
     let (_, _, owner) = customer(&app, &admin, "olga", "starter").await;
     loopback_server(&app, &admin, &sshd, "vps1.test", 8).await;
-    life_of_a_wordpress_site(&app, &admin, &owner, &rig.sandbox).await;
+    let owner = life_of_a_wordpress_site(&app, &admin, &owner, &rig.sandbox).await;
 
     let domain = format!("kill{}.example.com", uuid::Uuid::new_v4().simple());
     let (site, op, _) = super::create_site(

@@ -169,13 +169,14 @@ async fn a_site_lives_and_dies_on_its_server(db: Db) {
 }
 
 /// The whole life of a WordPress site, on an app (in-process or the real binaries) whose
-/// server's agent works in `sandbox`.
+/// server's agent works in `sandbox`. Returns the owner's new token (the organization's
+/// suspension ended the old one).
 pub(crate) async fn life_of_a_wordpress_site(
     app: &TestApp,
     admin: &str,
     owner: &str,
     sandbox: &Path,
-) {
+) -> String {
     let (app, admin, owner) = (app, admin.to_owned(), owner.to_owned());
     // A unique domain per run: the MariaDB server is shared by every test.
     let domain = format!("wp{}.example.com", uuid::Uuid::new_v4().simple());
@@ -439,6 +440,7 @@ pub(crate) async fn life_of_a_wordpress_site(
     // The domain is free again.
     let list = body(app.get_as(&owner, "/api/v1/sites").await).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 0);
+    owner
 }
 
 async fn a_failed_provisioning_keeps_its_reason_and_can_be_retried(db: Db) {
