@@ -54,7 +54,7 @@ impl Modify for BearerAuth {
         sites::delete_site, sites::enable_site, sites::disable_site, sites::retry_site,
         sites::issue_ssl, sites::renew_ssl, sites::ssl_status, sites::clear_cache,
         sites::export_database, sites::optimize_database, sites::database_credentials,
-        sites::site_info, sites::get_operation, sites::operation_events,
+        sites::site_info, sites::list_operations, sites::get_operation, sites::operation_events,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),

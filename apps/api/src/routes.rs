@@ -79,6 +79,7 @@ pub fn api_v1(cfg: &mut web::ServiceConfig) {
         .service(sites::optimize_database)
         .service(sites::database_credentials)
         .service(sites::site_info)
+        .service(sites::list_operations)
         .service(sites::get_operation)
         .service(sites::operation_events);
 }

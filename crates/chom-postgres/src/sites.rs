@@ -366,6 +366,28 @@ impl SiteRepository for PgSites {
         row.as_ref().map(operation).transpose()
     }
 
+    async fn list_operations(
+        &self,
+        tenant: TenantId,
+        site_id: SiteId,
+        before: Option<OperationId>,
+        limit: i64,
+    ) -> Result<Vec<Operation>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {OP_COLUMNS} FROM operations
+             WHERE tenant_id = $1 AND site_id = $2 AND ($3 IS NULL OR id < $3)
+             ORDER BY id DESC LIMIT $4"
+        )))
+        .bind(id(tenant.as_uuid()))
+        .bind(id(site_id.as_uuid()))
+        .bind(before.map(|b| id(b.as_uuid())))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(operation).collect()
+    }
+
     async fn active_operation(
         &self,
         uow: &mut dyn UnitOfWork,

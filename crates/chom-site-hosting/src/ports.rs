@@ -159,6 +159,18 @@ pub trait SiteRepository: Send + Sync {
         id: OperationId,
     ) -> Result<Option<Operation>, StoreError>;
 
+    /// The site's operations, newest first, created before `before` when given.
+    ///
+    /// # Errors
+    /// Storage.
+    async fn list_operations(
+        &self,
+        tenant: TenantId,
+        site: SiteId,
+        before: Option<OperationId>,
+        limit: i64,
+    ) -> Result<Vec<Operation>, StoreError>;
+
     /// The site's pending or running operation, if any.
     ///
     /// # Errors

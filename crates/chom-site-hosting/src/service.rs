@@ -557,6 +557,25 @@ impl Sites {
             .ok_or(SiteError::NotFound)
     }
 
+    /// A live site's operations, newest first.
+    ///
+    /// # Errors
+    /// `NotFound` (no such live site in the tenant), `Store`.
+    pub async fn operations(
+        &self,
+        tenant: TenantId,
+        site: SiteId,
+        before: Option<OperationId>,
+        limit: i64,
+    ) -> Result<Vec<Operation>, SiteError> {
+        self.get(tenant, site).await?;
+        Ok(self
+            .ports
+            .sites
+            .list_operations(tenant, site, before, limit)
+            .await?)
+    }
+
     /// The site's database name, user and password (unsealed).
     ///
     /// # Errors

@@ -700,6 +700,66 @@ pub async fn get_operation(
     }))
 }
 
+/// Paging of a site's operations.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct OperationsQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size, 1 to 100 (20).
+    pub limit: Option<i64>,
+}
+
+/// Envelope.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperationList {
+    /// Operations, newest first.
+    pub data: Vec<OperationView>,
+    /// Paging.
+    pub meta: PageMeta,
+}
+
+/// The site's operations, newest first: what was done to it, when, and how it ended.
+#[utoipa::path(get, path = "/api/v1/sites/{id}/operations", tag = "sites", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Site id"), OperationsQuery),
+    responses(
+        (status = 200, description = "A page of operations", body = OperationList),
+        (status = 404, description = "`NOT_FOUND`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`VALIDATION_FAILED`: a bad cursor or limit", body = Problem, content_type = "application/problem+json")))]
+#[get("/sites/{id}/operations")]
+pub async fn list_operations(
+    auth: Auth,
+    services: web::Data<Services>,
+    path: web::Path<String>,
+    query: web::Query<OperationsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = reader(&auth)?;
+    let q = query.into_inner();
+    let limit = q.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::field("limit", "INVALID_VALUE", "1 to 100"));
+    }
+    let before = match q.cursor.as_deref() {
+        None => None,
+        Some(c) => Some(c.parse::<OperationId>().map_err(|_| {
+            ApiError::field("cursor", "INVALID_FORMAT", "not a cursor from this API")
+        })?),
+    };
+    let ops = services
+        .sites
+        .operations(tenant, site_id(&path)?, before, limit)
+        .await?;
+    let next_cursor = if i64::try_from(ops.len()).unwrap_or(i64::MAX) == limit {
+        ops.last().map(|o| o.id.to_string())
+    } else {
+        None
+    };
+    Ok(HttpResponse::Ok().json(OperationList {
+        data: ops.iter().map(OperationView::from).collect(),
+        meta: PageMeta { next_cursor },
+    }))
+}
+
 fn sse(event: &str, data: &impl Serialize) -> String {
     let json = serde_json::to_string(data).unwrap_or_else(|_| "null".into());
     format!("event: {event}\ndata: {json}\n\n")

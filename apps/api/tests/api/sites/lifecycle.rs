@@ -402,6 +402,32 @@ pub(crate) async fn life_of_a_wordpress_site(
     let shown = body(app.get_as(&owner, &format!("/api/v1/sites/{site}")).await).await;
     assert_eq!(shown["data"]["status"], "active", "{shown}");
 
+    // The site's history, newest first, in pages.
+    let page = body(
+        app.get_as(&owner, &format!("/api/v1/sites/{site}/operations?limit=3"))
+            .await,
+    )
+    .await;
+    let kinds: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["set_php", "enable", "disable"], "{page}");
+    let cursor = page["meta"]["next_cursor"].as_str().unwrap();
+    let rest = body(
+        app.get_as(
+            &owner,
+            &format!("/api/v1/sites/{site}/operations?limit=3&cursor={cursor}"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(rest["data"][0]["kind"], "provision", "{rest}");
+    assert_eq!(rest["data"].as_array().unwrap().len(), 1);
+    assert!(rest["meta"]["next_cursor"].is_null());
+
     // Delete: nothing left on the server or in MariaDB; the record is gone for the tenant.
     act(
         app,

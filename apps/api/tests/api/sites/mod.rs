@@ -332,6 +332,11 @@ async fn a_foreign_site_is_not_found_on_every_route(db: Db) {
             format!("/api/v1/sites/{site}/database/credentials"),
             None,
         ),
+        (
+            Method::GET,
+            format!("/api/v1/sites/{site}/operations"),
+            None,
+        ),
         (Method::GET, format!("/api/v1/operations/{op}"), None),
         (Method::GET, format!("/api/v1/operations/{op}/events"), None),
         (Method::GET, "/api/v1/sites/not-a-uuid".to_owned(), None),
