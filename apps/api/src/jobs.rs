@@ -9,7 +9,9 @@ use chom_auth::ports::Purpose;
 use chom_jobs::{
     JobContext, JobError, Registry, RunStats, Runner, RunnerConfig, Schedule, Scheduler,
 };
-use chom_site_hosting::{JobOutcome, OperationJob, RENEW_CERTIFICATES, RUN_OPERATION};
+use chom_site_hosting::{
+    JobOutcome, MEASURE_STORAGE, OperationJob, RENEW_CERTIFICATES, RUN_OPERATION,
+};
 use chom_tenancy::admin::{TENANT_STATUS_CHANGED, TenantStatusChanged};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -218,6 +220,18 @@ fn site_jobs(services: &Services, registry: Registry) -> Registry {
         }
     });
     let sites = services.sites.clone();
+    let registry = registry.with_fn(MEASURE_STORAGE, move |_ctx| {
+        let sites = sites.clone();
+        async move {
+            let (measured, skipped) = sites
+                .measure_storage()
+                .await
+                .map_err(|e| JobError::Retryable(anyhow::anyhow!("{e}")))?;
+            tracing::info!(measured, skipped, "site disk usage measured");
+            Ok(())
+        }
+    });
+    let sites = services.sites.clone();
     registry.with_fn(TENANT_STATUS_CHANGED, move |ctx| {
         let sites = sites.clone();
         async move {
@@ -244,6 +258,12 @@ pub fn schedules() -> Vec<Schedule> {
             Duration::from_secs(86_400),
         )
         .offset(Duration::from_secs(3 * 3600)),
+        Schedule::every(
+            "measure-storage",
+            MEASURE_STORAGE,
+            Duration::from_secs(3600),
+        )
+        .offset(Duration::from_secs(15 * 60)),
     ]
 }
 

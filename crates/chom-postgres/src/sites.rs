@@ -305,6 +305,20 @@ impl SiteRepository for PgSites {
         rows.iter().map(site).collect()
     }
 
+    async fn live_sites(&self, after: Option<SiteId>, limit: i64) -> Result<Vec<Site>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {SITE_COLUMNS} FROM sites
+             WHERE deleted_at IS NULL AND ($1 IS NULL OR id > $1)
+             ORDER BY id LIMIT $2"
+        )))
+        .bind(after.map(|a| id(a.as_uuid())))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(site).collect()
+    }
+
     async fn insert_operation(
         &self,
         uow: &mut dyn UnitOfWork,

@@ -129,6 +129,12 @@ pub trait SiteRepository: Send + Sync {
     /// Storage.
     async fn ssl_expiring(&self, before: OffsetDateTime) -> Result<Vec<Site>, StoreError>;
 
+    /// Every live site, every tenant (system jobs), in id order after `after`.
+    ///
+    /// # Errors
+    /// Storage.
+    async fn live_sites(&self, after: Option<SiteId>, limit: i64) -> Result<Vec<Site>, StoreError>;
+
     /// Stores a new operation.
     ///
     /// # Errors

@@ -25,6 +25,8 @@ use time::OffsetDateTime;
 pub const RUN_OPERATION: &str = "site_hosting::run_operation";
 /// The daily sweep that renews certificates expiring soon.
 pub const RENEW_CERTIFICATES: &str = "site_hosting::renew_certificates";
+/// The hourly measurement of every site's disk usage.
+pub const MEASURE_STORAGE: &str = "site_hosting::measure_storage";
 
 /// Site use-case errors.
 #[derive(Debug, thiserror::Error)]
@@ -830,6 +832,63 @@ impl Sites {
             }
         }
         Ok(())
+    }
+
+    /// Measures every served site's disk usage on its server (`site.info`) and records it in
+    /// MB, rounded up. A server that cannot answer is skipped (its sites keep their last
+    /// figure) and counted. Returns (sites measured, sites skipped).
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn measure_storage(&self) -> Result<(usize, usize), SiteError> {
+        const PAGE: i64 = 500;
+        let (mut measured, mut skipped) = (0, 0);
+        let mut after = None;
+        loop {
+            let page = self.ports.sites.live_sites(after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.id);
+            let full = i64::try_from(page.len()).unwrap_or(PAGE) == PAGE;
+            for mut site in page {
+                if !matches!(site.status, SiteStatus::Active | SiteStatus::Disabled) {
+                    continue;
+                }
+                let report = self
+                    .ports
+                    .fleet
+                    .run(
+                        site.vps_id,
+                        Command::SiteInfo(SiteRef {
+                            domain: site.domain.clone(),
+                        }),
+                    )
+                    .await;
+                let Some(bytes) = report
+                    .as_ref()
+                    .ok()
+                    .and_then(|r| r["disk_usage_bytes"].as_u64())
+                else {
+                    if let Err(e) = report {
+                        tracing::warn!(site = %site.id, error = %e, "disk usage not measured");
+                    }
+                    skipped += 1;
+                    continue;
+                };
+                let mb = i64::try_from(bytes.div_ceil(1024 * 1024)).unwrap_or(i64::MAX);
+                measured += 1;
+                if mb != site.storage_used_mb {
+                    site.storage_used_mb = mb;
+                    site.updated_at = OffsetDateTime::now_utc();
+                    let mut uow = self.ports.store.begin().await?;
+                    self.ports.sites.update_site(uow.as_mut(), &site).await?;
+                    uow.commit().await?;
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        Ok((measured, skipped))
     }
 
     /// The renewal sweep: an `ssl_renew` operation for every live, active site whose certificate

@@ -469,7 +469,7 @@ pub(crate) async fn life_of_a_wordpress_site(
     owner
 }
 
-async fn a_failed_provisioning_keeps_its_reason_and_can_be_retried(db: Db) {
+async fn a_failed_provisioning_keeps_its_reason_and_can_be_retried_and_is_measured(db: Db) {
     let work = tempfile::tempdir().unwrap();
     let Hosting {
         app,
@@ -522,6 +522,19 @@ async fn a_failed_provisioning_keeps_its_reason_and_can_be_retried(db: Db) {
     let shown = body(app.get_as(&owner, &format!("/api/v1/sites/{site}")).await).await;
     assert_eq!(shown["data"]["status"], "active", "{shown}");
     assert!(shown["data"]["status_reason"].is_null());
+    assert_eq!(shown["data"]["storage_used_mb"], 0);
+    // The hourly measurement records what the site uses on its server.
+    let public = rig
+        .sandbox
+        .join("var/www/sites")
+        .join(&domain)
+        .join("public");
+    std::fs::write(public.join("big.bin"), vec![7u8; 3 * 1024 * 1024]).unwrap();
+    let (measured, skipped) = app.app_services.sites.measure_storage().await.unwrap();
+    assert_eq!((measured, skipped), (1, 0));
+    let shown = body(app.get_as(&owner, &format!("/api/v1/sites/{site}")).await).await;
+    let mb = shown["data"]["storage_used_mb"].as_i64().unwrap();
+    assert!((3..=4).contains(&mb), "{shown}");
     act(
         &app,
         &owner,
@@ -534,5 +547,5 @@ async fn a_failed_provisioning_keeps_its_reason_and_can_be_retried(db: Db) {
 
 crate::both_backends!(
     a_site_lives_and_dies_on_its_server,
-    a_failed_provisioning_keeps_its_reason_and_can_be_retried,
+    a_failed_provisioning_keeps_its_reason_and_can_be_retried_and_is_measured,
 );
