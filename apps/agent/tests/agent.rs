@@ -670,3 +670,61 @@ fn ssl_is_issued_by_a_local_pebble_over_http_01() {
         "the certificate survived site.delete"
     );
 }
+
+#[test]
+fn each_type_gets_its_application_and_its_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for (kind, config) in [
+        ("wordpress", Some("wp-config.php")),
+        ("laravel", Some(".env")),
+        ("html", None),
+    ] {
+        let d = domain(&format!("app{kind}"));
+        let created = run(
+            root,
+            "site.create",
+            Some(json!({"domain": d, "site_type": kind, "php_version": "8.2"})),
+        );
+        let password = created["database"]["password"].as_str().unwrap().to_owned();
+        let site = root.join("var/www/sites").join(&d);
+        let installed = run(root, "app.install", Some(json!({"domain": d})));
+        assert_eq!(installed["site_type"], kind);
+        match config {
+            Some(file) => {
+                // Outside the document root, with the credentials site.create just set.
+                let text = std::fs::read_to_string(site.join(file)).unwrap();
+                assert!(text.contains(&password), "{kind}: {text}");
+                assert!(text.contains(created["database"]["name"].as_str().unwrap()));
+                assert!(!site.join("public").join(file).exists());
+            }
+            None => assert!(installed["config_file"].is_null()),
+        }
+        if kind == "laravel" {
+            assert!(site.join("public/index.php").exists());
+            let env = std::fs::read_to_string(site.join(".env")).unwrap();
+            let key = env
+                .lines()
+                .find_map(|l| l.strip_prefix("APP_KEY=base64:"))
+                .unwrap();
+            assert_eq!(
+                data_encoding::BASE64.decode(key.as_bytes()).unwrap().len(),
+                32
+            );
+        }
+        if kind == "wordpress" {
+            let how = installed["installed"].as_str().unwrap();
+            assert!(
+                how.contains("wp-cli not found") || how.contains("downloaded"),
+                "{how}"
+            );
+        }
+        // Converges: a second install changes nothing it reports.
+        assert_eq!(
+            run(root, "app.install", Some(json!({"domain": d}))),
+            installed
+        );
+        run(root, "site.delete", Some(json!({"domain": d})));
+        assert!(!site.exists());
+    }
+}

@@ -81,32 +81,10 @@ pub(super) fn write_config(
     protect(ctx, &path, &names.system_user)
 }
 
+/// 32 random bytes, base64 (Laravel's `APP_KEY` format).
 fn data_key() -> String {
-    use std::fmt::Write as _;
-    // 32 random bytes, base64 (Laravel's APP_KEY format), from the alphanumeric source.
-    let raw = random(32);
-    let mut out = String::new();
-    let table = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for chunk in raw.as_bytes().chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                let _ = write!(
-                    out,
-                    "{}",
-                    char::from(table[((n >> (18 - 6 * i)) & 63) as usize])
-                );
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    let bytes: [u8; 32] = rand::rng().random();
+    data_encoding::BASE64.encode(&bytes)
 }
 
 /// Only the site's user may read a file holding its secrets (real mode).
