@@ -36,9 +36,12 @@ CREATE TABLE operations (
     status      TEXT        NOT NULL
                 CONSTRAINT operations_status_check CHECK (status IN ('pending', 'running', 'succeeded', 'failed')),
     steps       TEXT        NOT NULL,
+    -- The job carrying it out: an operation whose job died unfinished is failed by the reaper.
+    job_id      TEXT,
     error       TEXT,
     created_at  INTEGER     NOT NULL,
     updated_at  INTEGER     NOT NULL
 ) STRICT;
 CREATE INDEX operations_site_idx ON operations (site_id, status);
 CREATE INDEX operations_tenant_idx ON operations (tenant_id, id);
+CREATE INDEX operations_open_idx ON operations (status) WHERE status IN ('pending', 'running');

@@ -105,8 +105,13 @@ fn handle() -> Result<serde_json::Value, AgentError> {
     commands::dispatch(&ctx, &request.command)
 }
 
-/// Waits for, then holds, an exclusive lock on `path` (released when the file is dropped, or
-/// by the kernel when the process dies).
+/// How long a changing command waits for the one before it. Shorter than the control plane's
+/// command timeout (120 s by default), so an agent whose caller gave up does not run later,
+/// out of order.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// Waits (at most [`LOCK_WAIT`]) for, then holds, an exclusive lock on `path` (released when
+/// the file is dropped, or by the kernel when the process dies).
 fn exclusive(path: &std::path::Path) -> Result<std::fs::File, AgentError> {
     let io =
         |e: std::io::Error| AgentError::new(ErrorCode::Io, format!("lock {}: {e}", path.display()));
@@ -119,8 +124,25 @@ fn exclusive(path: &std::path::Path) -> Result<std::fs::File, AgentError> {
         .write(true)
         .open(path)
         .map_err(io)?;
-    file.lock().map_err(io)?;
-    Ok(file)
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(AgentError::new(
+                    ErrorCode::Busy,
+                    format!(
+                        "another command held the server for {} s; nothing was done",
+                        LOCK_WAIT.as_secs()
+                    ),
+                ));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+    }
 }
 
 fn main() -> ExitCode {

@@ -10,7 +10,7 @@ use chom_jobs::{
     JobContext, JobError, Registry, RunStats, Runner, RunnerConfig, Schedule, Scheduler,
 };
 use chom_site_hosting::{
-    JobOutcome, MEASURE_STORAGE, OperationJob, RENEW_CERTIFICATES, RUN_OPERATION,
+    JobOutcome, MEASURE_STORAGE, OperationJob, REAP_OPERATIONS, RENEW_CERTIFICATES, RUN_OPERATION,
 };
 use chom_tenancy::admin::{TENANT_STATUS_CHANGED, TenantStatusChanged};
 use std::time::Duration;
@@ -216,6 +216,20 @@ fn site_jobs(services: &Services, registry: Registry) -> Registry {
                 .await
                 .map_err(|e| JobError::Retryable(anyhow::anyhow!("{e}")))?;
             tracing::info!(queued, "certificate renewals queued");
+            Ok(())
+        }
+    });
+    let sites = services.sites.clone();
+    let registry = registry.with_fn(REAP_OPERATIONS, move |_ctx| {
+        let sites = sites.clone();
+        async move {
+            let reaped = sites
+                .reap_abandoned()
+                .await
+                .map_err(|e| JobError::Retryable(anyhow::anyhow!("{e}")))?;
+            if reaped > 0 {
+                tracing::warn!(reaped, "abandoned operations failed");
+            }
             Ok(())
         }
     });

@@ -184,6 +184,8 @@ pub enum ErrorCode {
     CommandFailed,
     /// Reading or writing files failed.
     Io,
+    /// Another changing command held the server too long; nothing was done, try again.
+    Busy,
     /// A bug: the agent panicked.
     Internal,
 }

@@ -29,6 +29,9 @@ pub enum FleetError {
     /// The agent refused.
     #[error("the agent refused: {0}")]
     Agent(String),
+    /// The agent was busy with another changing command; nothing was done.
+    #[error("the server is busy: {0}")]
+    Busy(String),
     /// Storage.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -304,6 +307,9 @@ impl Fleet {
         let response: Response = self.gateway.call(vps, &Request::new(command)).await?;
         match (response.ok, response.data, response.error) {
             (true, Some(data), _) => Ok(data),
+            (_, _, Some(e)) if e.code == chom_agent_protocol::ErrorCode::Busy => {
+                Err(FleetError::Busy(e.message))
+            }
             (_, _, Some(e)) => Err(FleetError::Agent(format!("{:?}: {}", e.code, e.message))),
             _ => Err(FleetError::Agent("empty answer".into())),
         }

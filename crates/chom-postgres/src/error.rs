@@ -9,6 +9,10 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
         sqlx::Error::Database(db) if db.is_unique_violation() || db.is_foreign_key_violation() => {
             StoreError::Conflict(db.constraint().unwrap_or("unknown").to_owned())
         }
+        // A deadlock or serialization failure: the transaction was rolled back; a retry may pass.
+        sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")) => {
+            StoreError::Unavailable(anyhow::anyhow!("transaction aborted: {}", db.message()))
+        }
         e @ (sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)

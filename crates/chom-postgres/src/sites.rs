@@ -9,8 +9,9 @@ use crate::error::map_err;
 use crate::store::PgUnitOfWork;
 use async_trait::async_trait;
 use chom_agent_protocol::{Domain, PhpVersion, SiteType};
+use chom_kernel::jobs::JobState;
 use chom_kernel::store::{UnitOfWork, downcast_uow};
-use chom_kernel::{OperationId, SiteId, StoreError, TenantId, VpsId};
+use chom_kernel::{JobId, OperationId, SiteId, StoreError, TenantId, VpsId};
 use chom_site_hosting::model::{Operation, OperationStatus, Site, SiteStatus, Step};
 use chom_site_hosting::ports::{SiteFilter, SiteRepository, VpsLoad};
 use sqlx::PgPool;
@@ -228,7 +229,7 @@ impl SiteRepository for PgSites {
             "UPDATE sites SET php_version = $3, status = $4, status_reason = $5, suspended_active = $6,
                  ssl_enabled = $7, ssl_expires_at = $8, db_name = $9, db_user = $10, db_password_sealed = $11,
                  storage_used_mb = $12, updated_at = $13, deleted_at = $14
-             WHERE tenant_id = $1 AND id = $2",
+             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
         )
         .bind(id(s.tenant_id.as_uuid()))
         .bind(id(s.id.as_uuid()))
@@ -323,10 +324,11 @@ impl SiteRepository for PgSites {
         &self,
         uow: &mut dyn UnitOfWork,
         op: &Operation,
+        job: Option<JobId>,
     ) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO operations (id, tenant_id, site_id, kind, status, steps, error, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO operations (id, tenant_id, site_id, kind, status, steps, error, created_at, updated_at, job_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(id(op.id.as_uuid()))
         .bind(id(op.tenant_id.as_uuid()))
@@ -337,10 +339,50 @@ impl SiteRepository for PgSites {
         .bind(&op.error)
         .bind(ts(op.created_at))
         .bind(ts(op.updated_at))
+        .bind(job.map(|j| id(j.as_uuid())))
         .execute(tx(uow)?.conn())
         .await
         .map_err(map_err)?;
         Ok(())
+    }
+
+    async fn record_storage(
+        &self,
+        tenant: TenantId,
+        site_id: SiteId,
+        mb: i64,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE sites SET storage_used_mb = $3, updated_at = $4
+             WHERE tenant_id = $1 AND id = $2 AND deleted_at IS NULL",
+        )
+        .bind(id(tenant.as_uuid()))
+        .bind(id(site_id.as_uuid()))
+        .bind(mb)
+        .bind(ts(at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn abandoned_operations(&self, limit: i64) -> Result<Vec<Operation>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {OP_COLUMNS} FROM operations o
+             WHERE o.status IN ($1, $2)
+               AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = o.job_id AND j.state IN ($3, $4))
+             ORDER BY o.id LIMIT $5"
+        )))
+        .bind(OperationStatus::Pending.as_str())
+        .bind(OperationStatus::Running.as_str())
+        .bind(JobState::Queued.as_str())
+        .bind(JobState::Running.as_str())
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(operation).collect()
     }
 
     async fn save_operation(
@@ -350,7 +392,7 @@ impl SiteRepository for PgSites {
     ) -> Result<(), StoreError> {
         let r = sqlx::query(
             "UPDATE operations SET status = $3, steps = $4, error = $5, updated_at = $6
-             WHERE tenant_id = $1 AND id = $2",
+             WHERE tenant_id = $1 AND id = $2 AND status IN ($7, $8)",
         )
         .bind(id(op.tenant_id.as_uuid()))
         .bind(id(op.id.as_uuid()))
@@ -358,6 +400,8 @@ impl SiteRepository for PgSites {
         .bind(steps_json(op)?)
         .bind(&op.error)
         .bind(ts(op.updated_at))
+        .bind(OperationStatus::Pending.as_str())
+        .bind(OperationStatus::Running.as_str())
         .execute(tx(uow)?.conn())
         .await
         .map_err(map_err)?;

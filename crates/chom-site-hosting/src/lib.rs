@@ -9,6 +9,6 @@ pub use admission::{Admission, AdmissionInput, Refusal, admit};
 pub use model::{Operation, OperationStatus, Site, SiteStatus, Step, StepStatus};
 pub use ports::{SiteFilter, SiteRepository, VpsLoad};
 pub use service::{
-    CreateSite, JobOutcome, MEASURE_STORAGE, OperationJob, RENEW_CERTIFICATES, RUN_OPERATION,
-    SiteAction, SiteError, Sites, SitesConfig, SitesPorts,
+    CreateSite, JobOutcome, MEASURE_STORAGE, OperationJob, REAP_OPERATIONS, RENEW_CERTIFICATES,
+    RUN_OPERATION, SiteAction, SiteError, Sites, SitesConfig, SitesPorts,
 };

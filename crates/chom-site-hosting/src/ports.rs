@@ -4,7 +4,7 @@ use crate::model::{Operation, Site, SiteStatus};
 use async_trait::async_trait;
 use chom_agent_protocol::SiteType;
 use chom_kernel::store::UnitOfWork;
-use chom_kernel::{OperationId, SiteId, StoreError, TenantId, VpsId};
+use chom_kernel::{JobId, OperationId, SiteId, StoreError, TenantId, VpsId};
 use time::OffsetDateTime;
 
 /// How many live sites a server holds, and whether one of them has the domain being placed.
@@ -135,7 +135,7 @@ pub trait SiteRepository: Send + Sync {
     /// Storage.
     async fn live_sites(&self, after: Option<SiteId>, limit: i64) -> Result<Vec<Site>, StoreError>;
 
-    /// Stores a new operation.
+    /// Stores a new operation and the job carrying it out.
     ///
     /// # Errors
     /// Storage.
@@ -143,12 +143,33 @@ pub trait SiteRepository: Send + Sync {
         &self,
         uow: &mut dyn UnitOfWork,
         op: &Operation,
+        job: Option<JobId>,
     ) -> Result<(), StoreError>;
 
-    /// Saves an operation's progress.
+    /// Records a site's measured disk usage (no-op for a site deleted meanwhile).
     ///
     /// # Errors
-    /// `NotFound`.
+    /// Storage.
+    async fn record_storage(
+        &self,
+        tenant: TenantId,
+        site: SiteId,
+        mb: i64,
+        at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Pending or running operations whose job is no longer queued or running (it died, or
+    /// vanished): nothing will finish them. Every tenant (the reaper).
+    ///
+    /// # Errors
+    /// Storage.
+    async fn abandoned_operations(&self, limit: i64) -> Result<Vec<Operation>, StoreError>;
+
+    /// Saves an operation's progress. An operation that already ended (succeeded, or failed by
+    /// the reaper) is never written again.
+    ///
+    /// # Errors
+    /// `NotFound` (no such operation, or it already ended).
     async fn save_operation(
         &self,
         uow: &mut dyn UnitOfWork,

@@ -25,6 +25,8 @@ use time::OffsetDateTime;
 pub const RUN_OPERATION: &str = "site_hosting::run_operation";
 /// The daily sweep that renews certificates expiring soon.
 pub const RENEW_CERTIFICATES: &str = "site_hosting::renew_certificates";
+/// Fails the operations whose job died unfinished (every 5 minutes).
+pub const REAP_OPERATIONS: &str = "site_hosting::reap_operations";
 /// The hourly measurement of every site's disk usage.
 pub const MEASURE_STORAGE: &str = "site_hosting::measure_storage";
 
@@ -222,7 +224,37 @@ fn transient(e: &FleetError) -> bool {
                 | GatewayError::HostKeyNotTrusted
                 | GatewayError::HostKeyMismatch(_)
         ) | FleetError::Store(_)
+            | FleetError::Busy(_)
     )
+}
+
+/// What following the tenant's status asks of a site: `Some(true)` serve it again,
+/// `Some(false)` take it off the air, `None` nothing.
+fn follow(site: &Site, status: TenantStatus) -> Option<bool> {
+    if status != TenantStatus::Active && site.status == SiteStatus::Active {
+        Some(false)
+    } else if status == TenantStatus::Active
+        && site.suspended_active
+        && site.status == SiteStatus::Disabled
+    {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+/// Records on the site that it now follows the tenant's status.
+fn followed(site: &mut Site, serve: bool, status: TenantStatus) {
+    if serve {
+        site.status = SiteStatus::Active;
+        site.suspended_active = false;
+        site.status_reason = None;
+    } else {
+        site.status = SiteStatus::Disabled;
+        site.suspended_active = true;
+        site.status_reason = Some(format!("tenant {}", status.as_str()));
+    }
+    site.updated_at = OffsetDateTime::now_utc();
 }
 
 /// Records the certificate the agent reports (`expires_at`, RFC 3339) on the site.
@@ -414,7 +446,9 @@ impl Sites {
             .insert_site(uow.as_mut(), &site)
             .await
             .map_err(|e| match e {
-                StoreError::Conflict(c) if c.contains("tenant_domain") => {
+                StoreError::Conflict(c)
+                    if c.contains("tenant_domain") || c.contains("sites.tenant_id") =>
+                {
                     SiteError::Refused(Refusal::DomainTaken)
                 }
                 other => other.into(),
@@ -437,7 +471,6 @@ impl Sites {
         php_version: Option<PhpVersion>,
         request_id: Option<String>,
     ) -> Result<(), StoreError> {
-        self.ports.sites.insert_operation(uow, op).await?;
         let payload = OperationJob {
             tenant_id: op.tenant_id,
             operation_id: op.id,
@@ -445,14 +478,15 @@ impl Sites {
         };
         let payload = serde_json::to_value(&payload)
             .map_err(|e| StoreError::Unexpected(anyhow::anyhow!(e)))?;
-        uow.enqueue(
-            NewJob::new(RUN_OPERATION, payload)
-                .max_attempts(8)
-                .tenant(op.tenant_id)
-                .request_id(request_id),
-        )
-        .await?;
-        Ok(())
+        let job = uow
+            .enqueue(
+                NewJob::new(RUN_OPERATION, payload)
+                    .max_attempts(8)
+                    .tenant(op.tenant_id)
+                    .request_id(request_id),
+            )
+            .await?;
+        self.ports.sites.insert_operation(uow, op, job).await
     }
 
     /// Requests a change: checks role and state, records the operation and its job together.
@@ -468,6 +502,12 @@ impl Sites {
         request_id: Option<String>,
     ) -> Result<(Site, Operation), SiteError> {
         forbid_unless(role)?;
+        // A suspended tenant may take its sites down, not bring them back or change them.
+        if !matches!(action, SiteAction::Delete | SiteAction::Disable)
+            && self.effective_status(tenant).await? != Some(TenantStatus::Active)
+        {
+            return Err(Refusal::TenantNotActive.into());
+        }
         let mut uow = self.ports.store.begin().await?;
         let mut site = self
             .ports
@@ -517,6 +557,45 @@ impl Sites {
         self.enqueue(uow.as_mut(), &op, php, request_id).await?;
         uow.commit().await?;
         Ok((site, op))
+    }
+
+    /// The tenant's status as its sites must follow it: suspended when its organization is.
+    /// `None` for a tenant that no longer exists.
+    async fn effective_status(&self, tenant: TenantId) -> Result<Option<TenantStatus>, StoreError> {
+        let Some(record) = self.ports.orgs.get_tenant(tenant).await? else {
+            return Ok(None);
+        };
+        let org_suspended = self
+            .ports
+            .orgs
+            .get_organization(record.organization_id)
+            .await?
+            .is_some_and(|o| o.status == OrganizationStatus::Suspended);
+        Ok(Some(if org_suspended {
+            TenantStatus::Suspended
+        } else {
+            record.status
+        }))
+    }
+
+    /// Brings a site in line with its tenant's status: an active site of a suspended tenant is
+    /// disabled on its server (and marked to come back); a site so marked is enabled again once
+    /// the tenant is active. Returns whether it changed the site.
+    async fn reconcile(&self, site: &mut Site, status: TenantStatus) -> Result<bool, FleetError> {
+        let Some(serve) = follow(site, status) else {
+            return Ok(false);
+        };
+        let site_ref = SiteRef {
+            domain: site.domain.clone(),
+        };
+        let command = if serve {
+            Command::SiteEnable(site_ref)
+        } else {
+            Command::SiteDisable(site_ref)
+        };
+        self.ports.fleet.run(site.vps_id, command).await?;
+        followed(site, serve, status);
+        Ok(true)
     }
 
     /// A site of the tenant.
@@ -636,13 +715,21 @@ impl Sites {
         Ok((site, answer))
     }
 
-    async fn persist(&self, site: Option<&Site>, op: &Operation) -> Result<(), StoreError> {
+    /// Saves the operation's progress (and the site) in one unit. `false` when the operation
+    /// had already ended elsewhere (the reaper failed it): nothing is written, stop.
+    async fn persist(&self, site: Option<&Site>, op: &Operation) -> Result<bool, StoreError> {
         let mut uow = self.ports.store.begin().await?;
         if let Some(site) = site {
             self.ports.sites.update_site(uow.as_mut(), site).await?;
         }
-        self.ports.sites.save_operation(uow.as_mut(), op).await?;
-        uow.commit().await
+        match self.ports.sites.save_operation(uow.as_mut(), op).await {
+            Ok(()) => uow.commit().await.map(|()| true),
+            Err(StoreError::NotFound) => {
+                tracing::warn!(operation = %op.id, "the operation ended elsewhere; stopping");
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Carries an operation out (the job handler). Steps already done are skipped, so a re-run
@@ -683,7 +770,9 @@ impl Sites {
                 continue;
             };
             op.start(&step, OffsetDateTime::now_utc());
-            self.persist(None, &op).await?;
+            if !self.persist(None, &op).await? {
+                return Ok(());
+            }
             match self.step(&step, current, job).await {
                 Ok(()) => {
                     op.finish(&step, OffsetDateTime::now_utc());
@@ -691,15 +780,30 @@ impl Sites {
                         current.status = SiteStatus::Active;
                         current.status_reason = None;
                     }
+                    if op.status == OperationStatus::Succeeded && current.deleted_at.is_none() {
+                        // The tenant may have been suspended (or reactivated) meanwhile: the
+                        // suspension cascade skips sites with an operation in flight.
+                        let status = self
+                            .effective_status(job.tenant_id)
+                            .await?
+                            .unwrap_or(TenantStatus::Cancelled);
+                        if let Err(e) = self.reconcile(current, status).await {
+                            tracing::warn!(site = %current.id, error = %e, "could not follow the tenant's status; the cascade will");
+                        }
+                    }
                     current.updated_at = OffsetDateTime::now_utc();
-                    self.persist(Some(current), &op).await?;
+                    if !self.persist(Some(current), &op).await? {
+                        return Ok(());
+                    }
                     if current.deleted_at.is_some() {
                         site = None;
                     }
                 }
                 Err(e) if transient(&e) && !last_attempt => {
                     op.retrying(&step, &e.to_string(), OffsetDateTime::now_utc());
-                    self.persist(None, &op).await?;
+                    if !self.persist(None, &op).await? {
+                        return Ok(());
+                    }
                     return Err(JobOutcome::Retry(format!("{step}: {e}")));
                 }
                 Err(e) => {
@@ -715,7 +819,9 @@ impl Sites {
                         };
                     }
                     current.updated_at = OffsetDateTime::now_utc();
-                    self.persist(Some(current), &op).await?;
+                    if !self.persist(Some(current), &op).await? {
+                        return Ok(());
+                    }
                     tracing::warn!(site = %current.id, operation = %op.id, step, error = %why, "site operation failed");
                     return Ok(());
                 }
@@ -849,7 +955,7 @@ impl Sites {
             let Some(last) = page.last() else { break };
             after = Some(last.id);
             let full = i64::try_from(page.len()).unwrap_or(PAGE) == PAGE;
-            for mut site in page {
+            for site in page {
                 if !matches!(site.status, SiteStatus::Active | SiteStatus::Disabled) {
                     continue;
                 }
@@ -877,11 +983,10 @@ impl Sites {
                 let mb = i64::try_from(bytes.div_ceil(1024 * 1024)).unwrap_or(i64::MAX);
                 measured += 1;
                 if mb != site.storage_used_mb {
-                    site.storage_used_mb = mb;
-                    site.updated_at = OffsetDateTime::now_utc();
-                    let mut uow = self.ports.store.begin().await?;
-                    self.ports.sites.update_site(uow.as_mut(), &site).await?;
-                    uow.commit().await?;
+                    self.ports
+                        .sites
+                        .record_storage(site.tenant_id, site.id, mb, OffsetDateTime::now_utc())
+                        .await?;
                 }
             }
             if !full {
@@ -889,6 +994,54 @@ impl Sites {
             }
         }
         Ok((measured, skipped))
+    }
+
+    /// Fails every pending or running operation whose job is no longer queued or running (a
+    /// worker died on the job's last attempt, or the handler failed for good): nothing else
+    /// would end it, and it would block every later request on its site. A provisioning's site
+    /// becomes `failed` (retry or delete are possible again). Returns how many were failed.
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn reap_abandoned(&self) -> Result<usize, SiteError> {
+        const WHY: &str = "its job stopped before the operation ended";
+        let mut reaped = 0;
+        for mut op in self.ports.sites.abandoned_operations(500).await? {
+            let now = OffsetDateTime::now_utc();
+            let step = op
+                .steps
+                .iter()
+                .find(|s| s.status != StepStatus::Done)
+                .map_or_else(|| op.kind.clone(), |s| s.name.clone());
+            op.fail(&step, WHY, now);
+            let mut uow = self.ports.store.begin().await?;
+            let site = match op.site_id {
+                Some(id) => {
+                    self.ports
+                        .sites
+                        .lock_site(uow.as_mut(), op.tenant_id, id)
+                        .await?
+                }
+                None => None,
+            };
+            if let Some(mut site) = site {
+                site.status_reason = Some(format!("{step}: {WHY}"));
+                if op.kind == "provision" && site.status == SiteStatus::Creating {
+                    site.status = SiteStatus::Failed;
+                }
+                site.updated_at = now;
+                self.ports.sites.update_site(uow.as_mut(), &site).await?;
+            }
+            match self.ports.sites.save_operation(uow.as_mut(), &op).await {
+                Ok(()) => uow.commit().await?,
+                // It ended meanwhile: leave it (and its site) as they are.
+                Err(StoreError::NotFound) => continue,
+                Err(e) => return Err(e.into()),
+            }
+            tracing::warn!(operation = %op.id, kind = %op.kind, "abandoned operation failed");
+            reaped += 1;
+        }
+        Ok(reaped)
     }
 
     /// The renewal sweep: an `ssl_renew` operation for every live, active site whose certificate
@@ -906,12 +1059,22 @@ impl Sites {
                 continue;
             }
             let mut uow = self.ports.store.begin().await?;
-            if self
+            // Under the site's lock: no delete or other operation can start meanwhile.
+            let Some(site) = self
                 .ports
                 .sites
-                .active_operation(uow.as_mut(), site.id)
+                .lock_site(uow.as_mut(), site.tenant_id, site.id)
                 .await?
-                .is_some()
+            else {
+                continue;
+            };
+            if site.status != SiteStatus::Active
+                || self
+                    .ports
+                    .sites
+                    .active_operation(uow.as_mut(), site.id)
+                    .await?
+                    .is_some()
             {
                 continue;
             }
@@ -927,64 +1090,66 @@ impl Sites {
     /// The tenant suspension cascade: a suspended or cancelled tenant (or one whose
     /// organization is suspended) has its active sites disabled on their servers and marked to
     /// come back; an active one has the marked sites re-enabled. It acts on the status as it is
-    /// now, not as the event said, so events handled out of order still converge; safe to
-    /// repeat. Returns how many sites changed.
+    /// now, not as the event said, so events handled out of order still converge; a site with
+    /// an operation in flight is left to that operation (it follows the tenant when it ends).
+    /// Safe to repeat. Returns how many sites changed.
     ///
     /// # Errors
-    /// `Retry` when a server or the store failed (the sites done so far stay done).
+    /// `Retry` when a server or the store failed for some site (the others are done).
     pub async fn apply_tenant_status(&self, tenant: TenantId) -> Result<usize, JobOutcome> {
-        let Some(record) = self.ports.orgs.get_tenant(tenant).await? else {
+        let Some(status) = self.effective_status(tenant).await? else {
             return Ok(0);
-        };
-        let org_suspended = self
-            .ports
-            .orgs
-            .get_organization(record.organization_id)
-            .await?
-            .is_some_and(|o| o.status == OrganizationStatus::Suspended);
-        let status = if org_suspended {
-            TenantStatus::Suspended
-        } else {
-            record.status
         };
         let filter = SiteFilter {
             limit: 10_000,
             ..SiteFilter::default()
         };
         let sites = self.ports.sites.list_sites(tenant, &filter).await?;
-        let mut changed = 0;
-        for mut site in sites {
+        let (mut changed, mut failures) = (0, Vec::new());
+        for listed in sites {
+            // Decide outside any transaction (the server call may take a while), then record
+            // under the row lock, only if the site is still as it was decided on.
+            let busy = {
+                let mut uow = self.ports.store.begin().await?;
+                self.ports
+                    .sites
+                    .active_operation(uow.as_mut(), listed.id)
+                    .await?
+                    .is_some()
+            };
+            let Some(serve) = follow(&listed, status).filter(|_| !busy) else {
+                continue;
+            };
             let site_ref = SiteRef {
-                domain: site.domain.clone(),
+                domain: listed.domain.clone(),
             };
-            let command = match status {
-                TenantStatus::Active if site.suspended_active => {
-                    site.status = SiteStatus::Active;
-                    site.suspended_active = false;
-                    site.status_reason = None;
-                    Command::SiteEnable(site_ref)
-                }
-                TenantStatus::Suspended | TenantStatus::Cancelled
-                    if site.status == SiteStatus::Active =>
-                {
-                    site.status = SiteStatus::Disabled;
-                    site.suspended_active = true;
-                    site.status_reason = Some(format!("tenant {}", status.as_str()));
-                    Command::SiteDisable(site_ref)
-                }
-                _ => continue,
+            let command = if serve {
+                Command::SiteEnable(site_ref)
+            } else {
+                Command::SiteDisable(site_ref)
             };
-            self.ports
-                .fleet
-                .run(site.vps_id, command)
-                .await
-                .map_err(|e| JobOutcome::Retry(format!("{}: {e}", site.domain)))?;
-            site.updated_at = OffsetDateTime::now_utc();
+            if let Err(e) = self.ports.fleet.run(listed.vps_id, command).await {
+                failures.push(format!("{}: {e}", listed.domain));
+                continue;
+            }
             let mut uow = self.ports.store.begin().await?;
-            self.ports.sites.update_site(uow.as_mut(), &site).await?;
-            uow.commit().await?;
-            changed += 1;
+            if let Some(mut site) = self
+                .ports
+                .sites
+                .lock_site(uow.as_mut(), tenant, listed.id)
+                .await?
+                && follow(&site, status) == Some(serve)
+            {
+                followed(&mut site, serve, status);
+                self.ports.sites.update_site(uow.as_mut(), &site).await?;
+                uow.commit().await?;
+                changed += 1;
+            }
         }
-        Ok(changed)
+        if failures.is_empty() {
+            Ok(changed)
+        } else {
+            Err(JobOutcome::Retry(failures.join("; ")))
+        }
     }
 }

@@ -194,6 +194,18 @@ impl AgentTransport {
         Ok(session)
     }
 
+    /// Forgets `dead`, unless another task already replaced it with a fresh master.
+    async fn forget_if(&self, ep: &Endpoint, dead: Arc<Session>) {
+        let mut sessions = self.sessions.lock().await;
+        if sessions.get(ep).is_some_and(|s| Arc::ptr_eq(s, &dead)) {
+            sessions.remove(ep);
+        }
+        drop(sessions);
+        if let Ok(s) = Arc::try_unwrap(dead) {
+            let _ = s.close().await;
+        }
+    }
+
     async fn forget(&self, ep: &Endpoint) {
         if let Some(s) = self.sessions.lock().await.remove(ep)
             && let Ok(s) = Arc::try_unwrap(s)
@@ -244,8 +256,7 @@ impl AgentTransport {
             match Self::run_on(ep, &session, argv, stdin).await {
                 Err(e) if session.check().await.is_err() => {
                     tracing::debug!(server = %label(ep), error = %e, "master connection lost; reconnecting");
-                    drop(session);
-                    self.forget(ep).await;
+                    self.forget_if(ep, session).await;
                     let session = self.session(ep).await?;
                     Self::run_on(ep, &session, argv, stdin).await
                 }
@@ -309,11 +320,13 @@ impl AgentTransport {
             let out = self.exec(ep, &argv, &body, timeout).await?;
             let text = String::from_utf8_lossy(&out.stdout);
             serde_json::from_str::<Response>(text.trim()).map_err(|_| {
+                // Never the stdout itself: an answer may carry secrets (a database password).
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                let stderr: String = stderr.trim().chars().take(500).collect();
                 SshError::BadAnswer(format!(
-                    "exit {:?}, stdout {:?}, stderr {:?}",
+                    "exit {:?}, {} bytes of unreadable stdout, stderr {stderr:?}",
                     out.status.code(),
-                    text.trim(),
-                    String::from_utf8_lossy(&out.stderr).trim()
+                    out.stdout.len(),
                 ))
             })
         })

@@ -397,7 +397,7 @@ impl Administration {
         } else {
             Vec::new()
         };
-        let tenants = self.ports.orgs.list_tenants(Some(org), 1000).await?;
+        let tenants = self.ports.orgs.list_tenants(Some(org), 100_000).await?;
         let mut uow = self.ports.store.begin().await?;
         self.ports
             .orgs

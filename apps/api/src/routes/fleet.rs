@@ -46,6 +46,8 @@ impl From<FleetError> for ApiError {
             FleetError::Gateway(GatewayError::Unreachable(m)) => {
                 Self::new(StatusCode::BAD_GATEWAY, "VPS_UNREACHABLE", m)
             }
+            FleetError::Busy(m) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "VPS_BUSY", m)
+                .with_header("Retry-After", "30"),
             FleetError::Gateway(GatewayError::BadAnswer(m)) | FleetError::Agent(m) => {
                 Self::new(StatusCode::BAD_GATEWAY, "AGENT_ERROR", m)
             }

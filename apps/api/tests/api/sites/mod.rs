@@ -249,6 +249,31 @@ async fn creation_is_checked_in_order(db: Db) {
         "TENANT_NOT_ACTIVE",
     )
     .await;
+    // A suspended tenant may take a site down (here: still provisioning, so not yet), not
+    // bring one back or change it.
+    let any = body(app.get_as(&owner, "/api/v1/sites").await).await["data"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_problem(
+        app.post_as(&owner, &format!("/api/v1/sites/{any}/enable"), json!({}))
+            .await,
+        403,
+        "TENANT_NOT_ACTIVE",
+    )
+    .await;
+    assert_problem(
+        app.send(
+            Method::DELETE,
+            &format!("/api/v1/sites/{any}"),
+            Some(&owner),
+            None,
+        )
+        .await,
+        409,
+        "OPERATION_IN_PROGRESS",
+    )
+    .await;
     assert_eq!(operations_queued(&app).await, 5);
 }
 
@@ -464,7 +489,44 @@ async fn concurrent_creations_never_overfill_a_server(db: Db) {
     assert_eq!(operations_queued(&app).await, 16);
 }
 
+async fn an_operation_whose_job_died_is_failed_by_the_reaper(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = super_admin(&app).await;
+    let (_, _, owner) = customer(&app, &admin, "olga", "starter").await;
+    dead_server(&app, &admin, "vps-a.test", 50).await;
+    let (site, op, _) = create_site(&app, &owner, json!({"domain": "lost.example.com"})).await;
+    let sites = &app.app_services.sites;
+    // While its job is queued or running, an operation is left alone.
+    assert_eq!(sites.reap_abandoned().await.unwrap(), 0);
+    // The job dies (its worker was lost on the last attempt): the operation would block the
+    // site for good.
+    app.exec("UPDATE jobs SET state = 'dead' WHERE kind = 'site_hosting::run_operation'")
+        .await;
+    assert_eq!(sites.reap_abandoned().await.unwrap(), 1);
+    let failed = body(
+        app.get_as(&owner, &format!("/api/v1/operations/{op}"))
+            .await,
+    )
+    .await;
+    assert_eq!(failed["data"]["status"], "failed", "{failed}");
+    let shown = body(app.get_as(&owner, &format!("/api/v1/sites/{site}")).await).await;
+    assert_eq!(shown["data"]["status"], "failed", "{shown}");
+    assert!(
+        shown["data"]["status_reason"]
+            .as_str()
+            .unwrap()
+            .contains("job stopped")
+    );
+    // The site can be retried again; the new operation has a live job.
+    let res = app
+        .post_as(&owner, &format!("/api/v1/sites/{site}/retry"), json!({}))
+        .await;
+    assert_eq!(res.status().as_u16(), 202);
+    assert_eq!(sites.reap_abandoned().await.unwrap(), 0);
+}
+
 crate::both_backends!(
+    an_operation_whose_job_died_is_failed_by_the_reaper,
     creation_is_checked_in_order,
     a_foreign_site_is_not_found_on_every_route,
     sites_are_listed_with_filters_and_cursors,
