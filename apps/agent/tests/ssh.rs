@@ -196,3 +196,45 @@ async fn a_stopped_sshd_trips_the_circuit_breaker() {
         "an open breaker still tried to connect"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_hangs_on_connect_holds_up_no_other_server() {
+    let sshd = Sshd::start();
+    let (_work, t, good) = connected(&sshd).await;
+    // A "server" that accepts TCP and then says nothing: ssh waits for its banner until the
+    // connect timeout.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in silent.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let hanging = Endpoint {
+        host: "127.0.0.1".into(),
+        port: silent_port,
+        user: "root".into(),
+        host_key: sshd.host_key(),
+    };
+    let t = std::sync::Arc::new(t);
+    let stuck = {
+        let t = t.clone();
+        tokio::spawn(async move {
+            t.call(&hanging, &Request::new(AgentCommand::Version), None)
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The good server answers while the other connection attempt is still pending.
+    let answer = t
+        .call(&good, &Request::new(AgentCommand::Version), None)
+        .await
+        .unwrap();
+    assert!(answer.ok);
+    assert!(
+        !stuck.is_finished(),
+        "the silent server's connection attempt should still be waiting for its banner"
+    );
+    assert!(stuck.await.unwrap().is_err(), "a silent server answered");
+}

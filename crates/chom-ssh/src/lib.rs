@@ -86,10 +86,15 @@ fn breaker() -> Breaker {
     failsafe::Config::new().failure_policy(policy).build()
 }
 
+/// A server's master connection, if any.
+type Slot = Arc<tokio::sync::Mutex<Option<Arc<Session>>>>;
+
 /// Runs the agent on servers.
 pub struct AgentTransport {
     settings: SshSettings,
-    sessions: tokio::sync::Mutex<HashMap<Endpoint, Arc<Session>>>,
+    /// One slot per server: connecting to one (up to twice the connect timeout when it is
+    /// down) never holds up calls to the others.
+    sessions: Mutex<HashMap<Endpoint, Slot>>,
     breakers: Mutex<HashMap<String, Breaker>>,
 }
 
@@ -122,7 +127,7 @@ impl AgentTransport {
     pub fn new(settings: SshSettings) -> Self {
         Self {
             settings,
-            sessions: tokio::sync::Mutex::default(),
+            sessions: Mutex::default(),
             breakers: Mutex::default(),
         }
     }
@@ -166,9 +171,19 @@ impl AgentTransport {
 
     /// The cached master connection to `ep`, or a new one. A cached master is not checked
     /// before use (that costs a process per call): `exec` replaces one that turns out dead.
+    fn slot(&self, ep: &Endpoint) -> Slot {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(ep.clone())
+            .or_default()
+            .clone()
+    }
+
     async fn session(&self, ep: &Endpoint) -> Result<Arc<Session>, SshError> {
-        let mut sessions = self.sessions.lock().await;
-        if let Some(s) = sessions.get(ep) {
+        let slot = self.slot(ep);
+        let mut current = slot.lock().await;
+        if let Some(s) = current.as_ref() {
             return Ok(s.clone());
         }
         let control = self.settings.state_dir.join("control");
@@ -190,24 +205,27 @@ impl AgentTransport {
                 .map_err(|_| SshError::Timeout(self.settings.connect_timeout * 2))?
                 .map_err(|e| classify(ep, &e))?;
         let session = Arc::new(session);
-        sessions.insert(ep.clone(), session.clone());
+        *current = Some(session.clone());
         Ok(session)
     }
 
     /// Forgets `dead`, unless another task already replaced it with a fresh master.
     async fn forget_if(&self, ep: &Endpoint, dead: Arc<Session>) {
-        let mut sessions = self.sessions.lock().await;
-        if sessions.get(ep).is_some_and(|s| Arc::ptr_eq(s, &dead)) {
-            sessions.remove(ep);
+        let slot = self.slot(ep);
+        let mut current = slot.lock().await;
+        if current.as_ref().is_some_and(|s| Arc::ptr_eq(s, &dead)) {
+            *current = None;
         }
-        drop(sessions);
+        drop(current);
         if let Ok(s) = Arc::try_unwrap(dead) {
             let _ = s.close().await;
         }
     }
 
     async fn forget(&self, ep: &Endpoint) {
-        if let Some(s) = self.sessions.lock().await.remove(ep)
+        let slot = self.slot(ep);
+        let taken = slot.lock().await.take();
+        if let Some(s) = taken
             && let Ok(s) = Arc::try_unwrap(s)
         {
             let _ = s.close().await;
@@ -367,9 +385,18 @@ impl AgentTransport {
 
     /// Closes every master connection.
     pub async fn close_all(&self) {
-        let sessions: Vec<_> = self.sessions.lock().await.drain().collect();
-        for (_, s) in sessions {
-            if let Ok(s) = Arc::try_unwrap(s) {
+        let slots: Vec<Slot> = self
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain()
+            .map(|(_, slot)| slot)
+            .collect();
+        for slot in slots {
+            let taken = slot.lock().await.take();
+            if let Some(s) = taken
+                && let Ok(s) = Arc::try_unwrap(s)
+            {
                 let _ = s.close().await;
             }
         }
