@@ -257,12 +257,16 @@ fn followed(site: &mut Site, serve: bool, status: TenantStatus) {
     site.updated_at = OffsetDateTime::now_utc();
 }
 
-/// Records the certificate the agent reports (`expires_at`, RFC 3339) on the site.
-fn note_certificate(site: &mut Site, answer: &serde_json::Value) {
-    if let Some(expires) = answer["expires_at"]
+/// The certificate expiry an agent answer reports (`expires_at`, RFC 3339).
+fn expiry(answer: &serde_json::Value) -> Option<OffsetDateTime> {
+    answer["expires_at"]
         .as_str()
         .and_then(|s| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok())
-    {
+}
+
+/// Records the certificate the agent reports on the site.
+fn note_certificate(site: &mut Site, answer: &serde_json::Value) {
+    if let Some(expires) = expiry(answer) {
         site.ssl_expires_at = Some(expires);
         site.ssl_enabled = true;
     }
@@ -890,8 +894,15 @@ impl Sites {
                 note_certificate(site, &answer);
             }
             "ssl.renew" => {
-                let answer = fleet.run(vps, Command::SslRenew(site_ref)).await?;
-                note_certificate(site, &answer);
+                // A re-run (the previous attempt's answer was lost) must not issue yet another
+                // certificate: one that outlives the recorded expiry is already the renewal.
+                let current = fleet.run(vps, Command::SslStatus(site_ref.clone())).await?;
+                if expiry(&current).is_some_and(|e| site.ssl_expires_at.is_none_or(|old| e > old)) {
+                    note_certificate(site, &current);
+                } else {
+                    let answer = fleet.run(vps, Command::SslRenew(site_ref)).await?;
+                    note_certificate(site, &answer);
+                }
             }
             "site.enable" => {
                 fleet.run(vps, Command::SiteEnable(site_ref)).await?;
