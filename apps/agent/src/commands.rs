@@ -9,21 +9,6 @@ mod ssl;
 use crate::Context;
 use chom_agent_protocol::{AgentError, Command, PROTOCOL_VERSION};
 
-/// Whether a command changes the server (such commands run one at a time).
-#[must_use]
-pub fn mutates(command: &Command) -> bool {
-    !matches!(
-        command,
-        Command::Version
-            | Command::Health
-            | Command::SiteInfo(_)
-            | Command::SiteList
-            | Command::SslStatus(_)
-            | Command::Stats
-            | Command::SecurityAudit
-    )
-}
-
 /// Runs a command.
 ///
 /// # Errors

@@ -58,8 +58,9 @@ fn parse_args() -> Result<Args, AgentError> {
     Ok(out)
 }
 
-fn handle() -> Result<serde_json::Value, AgentError> {
-    let args = parse_args()?;
+/// The one-shot mode: one request on stdin, one answer on stdout.
+fn handle(args: Result<Args, AgentError>) -> Result<serde_json::Value, AgentError> {
+    let args = args?;
     let mut raw = String::new();
     std::io::stdin()
         .take(1024 * 1024)
@@ -67,7 +68,12 @@ fn handle() -> Result<serde_json::Value, AgentError> {
         .map_err(|e| {
             AgentError::new(ErrorCode::InvalidRequest, format!("cannot read stdin: {e}"))
         })?;
-    let value: serde_json::Value = serde_json::from_str(&raw).map_err(|e| {
+    execute(&raw, &args)
+}
+
+/// Parses and runs one request.
+fn execute(raw: &str, args: &Args) -> Result<serde_json::Value, AgentError> {
+    let value: serde_json::Value = serde_json::from_str(raw).map_err(|e| {
         AgentError::new(ErrorCode::InvalidRequest, format!("stdin is not JSON: {e}"))
     })?;
     if let Some(p) = value.get("protocol").and_then(serde_json::Value::as_u64)
@@ -92,12 +98,12 @@ fn handle() -> Result<serde_json::Value, AgentError> {
         ));
     }
     let ctx = Context {
-        layout: layout::Layout::new(args.root),
+        layout: layout::Layout::new(args.root.clone()),
         runner: Box::new(runner::SystemRunner),
     };
     // One changing command at a time on a server: a control plane that lost its connection
     // (and retried) must not interleave with the run still going on here.
-    let _lock = if commands::mutates(&request.command) {
+    let _lock = if request.command.changes_server() {
         Some(exclusive(&ctx.layout.lock_file())?)
     } else {
         None
@@ -145,25 +151,61 @@ fn exclusive(path: &std::path::Path) -> Result<std::fs::File, AgentError> {
     }
 }
 
-fn main() -> ExitCode {
-    // A panic must still produce a JSON answer: silence the default hook (stderr noise is fine,
-    // but stdout must hold exactly one document) and catch it.
-    std::panic::set_hook(Box::new(|info| eprintln!("chom-agent: panic: {info}")));
-    let outcome = std::panic::catch_unwind(AssertUnwindSafe(handle));
-    let response = match outcome {
+/// Runs `f`, turning a panic into an `INTERNAL` answer.
+fn respond(f: impl FnOnce() -> Result<serde_json::Value, AgentError>) -> Response {
+    match std::panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(data)) => Response::ok(data),
         Ok(Err(e)) => Response::error(e),
         Err(_) => Response::error(AgentError::new(
             ErrorCode::Internal,
             "the agent panicked; see its stderr",
         )),
-    };
-    let ok = response.ok;
-    let text = serde_json::to_string(&response).unwrap_or_else(|_| {
+    }
+}
+
+fn encode(response: &Response) -> String {
+    serde_json::to_string(response).unwrap_or_else(|_| {
         r#"{"ok":false,"protocol":1,"error":{"code":"INTERNAL","message":"cannot encode the response"}}"#.to_owned()
-    });
+    })
+}
+
+/// The session mode (`chom-agent [--root DIR] serve`): one request per line on stdin, one answer
+/// per line on stdout, until stdin closes. The control plane keeps one such session per server
+/// for changing commands, saving an SSH round trip per command.
+fn serve(args: &Args) -> ExitCode {
+    use std::io::BufRead;
+    let one = Args {
+        root: args.root.clone(),
+        command: None,
+    };
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{text}");
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let response = respond(|| execute(&line, &one));
+        if writeln!(stdout, "{}", encode(&response)).is_err() || stdout.flush().is_err() {
+            break;
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn main() -> ExitCode {
+    // A panic must still produce a JSON answer: silence the default hook (stderr noise is fine,
+    // but stdout must hold exactly one document per request) and catch it.
+    std::panic::set_hook(Box::new(|info| eprintln!("chom-agent: panic: {info}")));
+    let args = parse_args();
+    if let Ok(a) = &args
+        && a.command.as_deref() == Some("serve")
+    {
+        return serve(a);
+    }
+    let response = respond(|| handle(args));
+    let ok = response.ok;
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "{}", encode(&response));
     let _ = stdout.flush();
     if ok {
         ExitCode::SUCCESS

@@ -238,3 +238,81 @@ async fn a_server_that_hangs_on_connect_holds_up_no_other_server() {
     );
     assert!(stuck.await.unwrap().is_err(), "a silent server answered");
 }
+
+/// The agent session processes (`<agent> --root <sandbox> serve`, started by the test's sshd on
+/// this machine; the local `ssh` clients carry the same words later in their command lines).
+fn agent_sessions(agent: &Path, sandbox: &Path) -> usize {
+    let out = std::process::Command::new("pgrep")
+        .args([
+            "-f",
+            &format!("^{} --root {} serve", agent.display(), sandbox.display()),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changing_commands_share_one_agent_session_that_survives_a_server_restart() {
+    let mut sshd = Sshd::start();
+    let (work, t, ep) = connected(&sshd).await;
+    let (agent, sandbox) = (work.path().join("chom-agent"), work.path().join("root"));
+    let domain = Domain::parse(&format!("sess-{}.example.com", std::process::id())).unwrap();
+    let site = SiteRef {
+        domain: domain.clone(),
+    };
+    let create = Request::new(AgentCommand::SiteCreate(SiteSpec {
+        domain: domain.clone(),
+        site_type: SiteType::Html,
+        php_version: PhpVersion::V82,
+    }));
+    assert!(t.call(&ep, &create, None).await.unwrap().ok);
+    for command in [
+        AgentCommand::SiteDisable(site.clone()),
+        AgentCommand::SiteEnable(site.clone()),
+    ] {
+        let answer = t.call(&ep, &Request::new(command), None).await.unwrap();
+        assert!(answer.ok, "{answer:?}");
+    }
+    assert_eq!(
+        agent_sessions(&agent, &sandbox),
+        1,
+        "one session served the three commands"
+    );
+
+    // The server restarts: the session dies with its connection; the next changing command
+    // reopens both and succeeds.
+    sshd.stop();
+    sshd.spawn();
+    let answer = t
+        .call(
+            &ep,
+            &Request::new(AgentCommand::SiteDisable(site.clone())),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(answer.ok, "{answer:?}");
+    assert!(
+        !sandbox
+            .join(format!("etc/nginx/sites-enabled/chom-{domain}.conf"))
+            .exists()
+    );
+    let deleted = t
+        .call(&ep, &Request::new(AgentCommand::SiteDelete(site)), None)
+        .await
+        .unwrap();
+    assert!(deleted.ok, "{deleted:?}");
+    t.close_all().await;
+    for _ in 0..50 {
+        if agent_sessions(&agent, &sandbox) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        agent_sessions(&agent, &sandbox),
+        0,
+        "the session outlived close_all"
+    );
+}

@@ -112,6 +112,23 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether the command changes the server. Such commands run one at a time on a server
+    /// (the agent's lock), so the control plane sends them over one long-lived agent session
+    /// per server; read-only ones run alongside.
+    #[must_use]
+    pub fn changes_server(&self) -> bool {
+        !matches!(
+            self,
+            Self::Version
+                | Self::Health
+                | Self::SiteInfo(_)
+                | Self::SiteList
+                | Self::SslStatus(_)
+                | Self::Stats
+                | Self::SecurityAudit
+        )
+    }
+
     /// The command's name (`site.create`), also the agent's first argument so `sudo` rules and
     /// process listings show what runs.
     #[must_use]

@@ -89,12 +89,26 @@ fn breaker() -> Breaker {
 /// A server's master connection, if any.
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<Session>>>>;
 
+/// A running `chom-agent serve` on a server: requests go in as lines, answers come back as
+/// lines, one at a time.
+struct Channel {
+    session: Arc<Session>,
+    // Killed (and the session with it) when dropped.
+    _child: openssh::Child<Arc<Session>>,
+    stdin: openssh::ChildStdin,
+    stdout: tokio::io::BufReader<openssh::ChildStdout>,
+}
+
+type ChannelSlot = Arc<tokio::sync::Mutex<Option<Channel>>>;
+
 /// Runs the agent on servers.
 pub struct AgentTransport {
     settings: SshSettings,
     /// One slot per server: connecting to one (up to twice the connect timeout when it is
     /// down) never holds up calls to the others.
     sessions: Mutex<HashMap<Endpoint, Slot>>,
+    /// One long-lived agent session (`chom-agent serve`) per server for changing commands.
+    channels: Mutex<HashMap<Endpoint, ChannelSlot>>,
     breakers: Mutex<HashMap<String, Breaker>>,
 }
 
@@ -128,6 +142,7 @@ impl AgentTransport {
         Self {
             settings,
             sessions: Mutex::default(),
+            channels: Mutex::default(),
             breakers: Mutex::default(),
         }
     }
@@ -332,8 +347,13 @@ impl AgentTransport {
         timeout: Option<Duration>,
     ) -> Result<Response, SshError> {
         let body = serde_json::to_vec(request).map_err(|e| SshError::Io(e.to_string()))?;
-        let argv = self.agent_argv(request.command.name());
         let timeout = timeout.unwrap_or(self.settings.command_timeout);
+        if request.command.changes_server() {
+            return self
+                .guarded(ep, self.call_on_channel(ep, &body, timeout))
+                .await;
+        }
+        let argv = self.agent_argv(request.command.name());
         self.guarded(ep, async {
             let out = self.exec(ep, &argv, &body, timeout).await?;
             let text = String::from_utf8_lossy(&out.stdout);
@@ -349,6 +369,122 @@ impl AgentTransport {
             })
         })
         .await
+    }
+
+    fn channel_slot(&self, ep: &Endpoint) -> ChannelSlot {
+        self.channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(ep.clone())
+            .or_default()
+            .clone()
+    }
+
+    /// Starts `chom-agent serve` on the server.
+    async fn open_channel(&self, ep: &Endpoint) -> Result<Channel, SshError> {
+        let session = self.session(ep).await?;
+        let argv = self.agent_argv("serve");
+        let (program, args) = argv
+            .split_first()
+            .ok_or_else(|| SshError::Io("empty command".into()))?;
+        let mut cmd = session.clone().arc_command(program.as_str());
+        cmd.args(args.iter().map(String::as_str))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        let mut child = match cmd.spawn().await {
+            Ok(child) => child,
+            Err(e) => {
+                let e = classify(ep, &e);
+                if session.check().await.is_err() {
+                    self.forget_if(ep, session).await;
+                }
+                return Err(e);
+            }
+        };
+        let (Some(stdin), Some(stdout)) = (child.stdin().take(), child.stdout().take()) else {
+            return Err(SshError::Io("the agent session has no pipes".into()));
+        };
+        Ok(Channel {
+            session,
+            _child: child,
+            stdin,
+            stdout: tokio::io::BufReader::new(stdout),
+        })
+    }
+
+    /// One request and its answer on the server's agent session (opened on first use).
+    async fn exchange(channel: &mut Channel, body: &[u8]) -> Result<Response, SshError> {
+        use tokio::io::AsyncBufReadExt as _;
+        let mut line = body.to_vec();
+        line.push(b'\n');
+        let io = |e: std::io::Error| SshError::Io(format!("agent session: {e}"));
+        channel.stdin.write_all(&line).await.map_err(io)?;
+        channel.stdin.flush().await.map_err(io)?;
+        let mut answer = String::new();
+        if channel.stdout.read_line(&mut answer).await.map_err(io)? == 0 {
+            return Err(SshError::Io("the agent session ended".into()));
+        }
+        serde_json::from_str::<Response>(answer.trim()).map_err(|_| {
+            // Never the answer itself: it may carry secrets (a database password).
+            SshError::BadAnswer(format!(
+                "{} bytes of unreadable answer from the agent session",
+                answer.len()
+            ))
+        })
+    }
+
+    /// A changing command on the server's agent session. A session that fails is dropped (the
+    /// next call opens another); when its master connection proves dead (the server restarted),
+    /// the request is sent once more on a fresh one: agent commands converge when repeated.
+    async fn call_on_channel(
+        &self,
+        ep: &Endpoint,
+        body: &[u8],
+        timeout: Duration,
+    ) -> Result<Response, SshError> {
+        let slot = self.channel_slot(ep);
+        let mut current = slot.lock().await;
+        let run = async {
+            for attempt in 0..2 {
+                let channel = match current.as_mut() {
+                    Some(c) => c,
+                    None => current.insert(self.open_channel(ep).await?),
+                };
+                match Self::exchange(channel, body).await {
+                    Ok(answer) => return Ok(answer),
+                    Err(e) => {
+                        let dead = current.take().map(|c| c.session);
+                        let master_lost = match &dead {
+                            Some(s) => s.check().await.is_err(),
+                            None => false,
+                        };
+                        if !master_lost || attempt == 1 {
+                            return Err(e);
+                        }
+                        tracing::debug!(server = %label(ep), error = %e, "master connection lost; reopening the agent session");
+                        if let Some(s) = dead {
+                            self.forget_if(ep, s).await;
+                        }
+                    }
+                }
+            }
+            Err(SshError::Io("unreachable".into()))
+        };
+        match tokio::time::timeout(timeout, run).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                // The answer may still come: this session is out of step, never reuse it.
+                current.take();
+                Err(SshError::Timeout(timeout))
+            }
+        }
+    }
+
+    /// Ends the server's agent session (after an upgrade of the agent, say).
+    async fn close_channel(&self, ep: &Endpoint) {
+        let slot = self.channel_slot(ep);
+        slot.lock().await.take();
     }
 
     /// Installs `binary` at the agent path (bootstrap), mode 0755, through stdin.
@@ -369,6 +505,8 @@ impl AgentTransport {
             self.settings.agent_path.clone(),
         ]);
         let timeout = self.settings.command_timeout.max(Duration::from_secs(60));
+        // The running agent session would keep the old binary.
+        self.close_channel(ep).await;
         self.guarded(ep, async {
             let out = self.exec(ep, &argv, binary, timeout).await?;
             if out.status.success() {
@@ -385,6 +523,16 @@ impl AgentTransport {
 
     /// Closes every master connection.
     pub async fn close_all(&self) {
+        let channels: Vec<ChannelSlot> = self
+            .channels
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain()
+            .map(|(_, slot)| slot)
+            .collect();
+        for slot in channels {
+            slot.lock().await.take();
+        }
         let slots: Vec<Slot> = self
             .sessions
             .lock()
