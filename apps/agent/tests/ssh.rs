@@ -316,3 +316,46 @@ async fn changing_commands_share_one_agent_session_that_survives_a_server_restar
         "the session outlived close_all"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_abandoned_by_a_timeout_never_answers_the_next_request() {
+    // site.create pauses 1.5 s on this server.
+    let sshd = Sshd::start_with_env(&[("CHOM_AGENT_SLOW_MS", "1500")]);
+    let (_work, t, ep) = connected(&sshd).await;
+    let domain = Domain::parse(&format!("slow-{}.example.com", std::process::id())).unwrap();
+    let create = Request::new(AgentCommand::SiteCreate(SiteSpec {
+        domain: domain.clone(),
+        site_type: SiteType::Html,
+        php_version: PhpVersion::V82,
+    }));
+    let gave_up = t.call(&ep, &create, Some(Duration::from_millis(300))).await;
+    assert!(matches!(gave_up, Err(SshError::Timeout(_))), "{gave_up:?}");
+    // The next changing command gets its own answer (after the abandoned create, which the
+    // agent finishes first: one changing command at a time).
+    let disabled = t
+        .call(
+            &ep,
+            &Request::new(AgentCommand::SiteDisable(SiteRef {
+                domain: domain.clone(),
+            })),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(disabled.ok, "{disabled:?}");
+    let data = disabled.data.unwrap();
+    assert_eq!(
+        (data["enabled"].as_bool(), data.get("site_root")),
+        (Some(false), None),
+        "{data}"
+    );
+    let deleted = t
+        .call(
+            &ep,
+            &Request::new(AgentCommand::SiteDelete(SiteRef { domain })),
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(deleted.ok, "{deleted:?}");
+}

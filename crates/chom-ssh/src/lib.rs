@@ -93,6 +93,9 @@ type Slot = Arc<tokio::sync::Mutex<Option<Arc<Session>>>>;
 /// lines, one at a time.
 struct Channel {
     session: Arc<Session>,
+    /// A request was sent and its answer not read yet: a caller gave up (timeout) mid-way, so
+    /// the next line on stdout may be that old answer. Such a session is never reused.
+    in_flight: bool,
     // Killed (and the session with it) when dropped.
     _child: openssh::Child<Arc<Session>>,
     stdin: openssh::ChildStdin,
@@ -407,6 +410,7 @@ impl AgentTransport {
         };
         Ok(Channel {
             session,
+            in_flight: false,
             _child: child,
             stdin,
             stdout: tokio::io::BufReader::new(stdout),
@@ -419,12 +423,14 @@ impl AgentTransport {
         let mut line = body.to_vec();
         line.push(b'\n');
         let io = |e: std::io::Error| SshError::Io(format!("agent session: {e}"));
+        channel.in_flight = true;
         channel.stdin.write_all(&line).await.map_err(io)?;
         channel.stdin.flush().await.map_err(io)?;
         let mut answer = String::new();
         if channel.stdout.read_line(&mut answer).await.map_err(io)? == 0 {
             return Err(SshError::Io("the agent session ended".into()));
         }
+        channel.in_flight = false;
         serde_json::from_str::<Response>(answer.trim()).map_err(|_| {
             // Never the answer itself: it may carry secrets (a database password).
             SshError::BadAnswer(format!(
@@ -434,9 +440,10 @@ impl AgentTransport {
         })
     }
 
-    /// A changing command on the server's agent session. A session that fails is dropped (the
-    /// next call opens another); when its master connection proves dead (the server restarted),
-    /// the request is sent once more on a fresh one: agent commands converge when repeated.
+    /// A changing command on the server's agent session. A session that fails, or whose caller
+    /// gave up mid-exchange, is dropped (the next call opens another); when its master
+    /// connection proves dead (the server restarted), the request is sent once more on a fresh
+    /// one: agent commands converge when repeated.
     async fn call_on_channel(
         &self,
         ep: &Endpoint,
@@ -444,9 +451,14 @@ impl AgentTransport {
         timeout: Duration,
     ) -> Result<Response, SshError> {
         let slot = self.channel_slot(ep);
-        let mut current = slot.lock().await;
+        // The timeout covers the wait for the session too: commands queued behind a slow one
+        // give up (and are retried by their job) rather than wait without bound.
         let run = async {
+            let mut current = slot.lock().await;
             for attempt in 0..2 {
+                if current.as_ref().is_some_and(|c| c.in_flight) {
+                    current.take();
+                }
                 let channel = match current.as_mut() {
                     Some(c) => c,
                     None => current.insert(self.open_channel(ep).await?),
@@ -471,14 +483,9 @@ impl AgentTransport {
             }
             Err(SshError::Io("unreachable".into()))
         };
-        match tokio::time::timeout(timeout, run).await {
-            Ok(outcome) => outcome,
-            Err(_) => {
-                // The answer may still come: this session is out of step, never reuse it.
-                current.take();
-                Err(SshError::Timeout(timeout))
-            }
-        }
+        tokio::time::timeout(timeout, run)
+            .await
+            .map_err(|_| SshError::Timeout(timeout))?
     }
 
     /// Ends the server's agent session (after an upgrade of the agent, say).
