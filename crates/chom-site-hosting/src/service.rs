@@ -589,6 +589,13 @@ impl Sites {
         let Some(serve) = follow(site, status) else {
             return Ok(false);
         };
+        self.switch(site, serve).await?;
+        followed(site, serve, status);
+        Ok(true)
+    }
+
+    /// Turns the site's vhost on (`serve`) or off on its server.
+    async fn switch(&self, site: &Site, serve: bool) -> Result<(), FleetError> {
         let site_ref = SiteRef {
             domain: site.domain.clone(),
         };
@@ -597,9 +604,7 @@ impl Sites {
         } else {
             Command::SiteDisable(site_ref)
         };
-        self.ports.fleet.run(site.vps_id, command).await?;
-        followed(site, serve, status);
-        Ok(true)
+        self.ports.fleet.run(site.vps_id, command).await.map(drop)
     }
 
     /// A site of the tenant.
@@ -1131,15 +1136,7 @@ impl Sites {
             let Some(serve) = follow(&listed, status).filter(|_| !busy) else {
                 continue;
             };
-            let site_ref = SiteRef {
-                domain: listed.domain.clone(),
-            };
-            let command = if serve {
-                Command::SiteEnable(site_ref)
-            } else {
-                Command::SiteDisable(site_ref)
-            };
-            if let Err(e) = self.ports.fleet.run(listed.vps_id, command).await {
+            if let Err(e) = self.switch(&listed, serve).await {
                 failures.push(format!("{}: {e}", listed.domain));
                 continue;
             }

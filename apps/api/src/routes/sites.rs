@@ -229,6 +229,16 @@ pub struct PageMeta {
     pub next_cursor: Option<String>,
 }
 
+impl PageMeta {
+    /// A full page (`limit` items) points past its last item; a shorter one is the last.
+    fn after<T>(items: &[T], limit: i64, id: impl Fn(&T) -> String) -> Self {
+        let full = i64::try_from(items.len()).is_ok_and(|n| n == limit);
+        Self {
+            next_cursor: items.last().filter(|_| full).map(id),
+        }
+    }
+}
+
 /// Envelope.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SiteList {
@@ -402,14 +412,9 @@ pub async fn list_sites(
     let tenant = reader(&auth)?;
     let f = filter(query.into_inner())?;
     let sites = services.sites.list(tenant, &f).await?;
-    let next_cursor = if i64::try_from(sites.len()).unwrap_or(i64::MAX) == f.limit {
-        sites.last().map(|s| s.id.to_string())
-    } else {
-        None
-    };
     Ok(HttpResponse::Ok().json(SiteList {
+        meta: PageMeta::after(&sites, f.limit, |s| s.id.to_string()),
         data: sites.iter().map(SiteView::from).collect(),
-        meta: PageMeta { next_cursor },
     }))
 }
 
@@ -749,14 +754,9 @@ pub async fn list_operations(
         .sites
         .operations(tenant, site_id(&path)?, before, limit)
         .await?;
-    let next_cursor = if i64::try_from(ops.len()).unwrap_or(i64::MAX) == limit {
-        ops.last().map(|o| o.id.to_string())
-    } else {
-        None
-    };
     Ok(HttpResponse::Ok().json(OperationList {
+        meta: PageMeta::after(&ops, limit, |o| o.id.to_string()),
         data: ops.iter().map(OperationView::from).collect(),
-        meta: PageMeta { next_cursor },
     }))
 }
 
