@@ -64,6 +64,19 @@ pub trait RateLimiter: Send + Sync {
         limit: u32,
         window: Duration,
     ) -> Result<RateDecision, CacheError>;
+
+    /// The hits counted on `key` in its current window (0 when there is none), and the time
+    /// until that window resets. Counts nothing.
+    ///
+    /// # Errors
+    /// The backend is unreachable.
+    async fn peek(&self, key: &str) -> Result<(u64, Duration), CacheError>;
+
+    /// Forgets `key`'s window (a success clears a failure count).
+    ///
+    /// # Errors
+    /// The backend is unreachable.
+    async fn reset(&self, key: &str) -> Result<(), CacheError>;
 }
 
 /// Builds a decision from a window's hit count.
@@ -161,6 +174,26 @@ impl RateLimiter for MemoryRateLimiter {
         entry.0 += 1;
         Ok(decide(entry.0, limit, entry.1 - now))
     }
+
+    async fn peek(&self, key: &str) -> Result<(u64, Duration), CacheError> {
+        let map = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        Ok(match map.get(key) {
+            Some((count, reset)) if *reset > now => (*count, *reset - now),
+            _ => (0, Duration::ZERO),
+        })
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), CacheError> {
+        self.windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -196,6 +229,11 @@ mod tests {
         assert!(!d.allowed);
         assert_eq!(d.remaining, 0);
         assert!(block_on(rl.hit("ip:2", 5, window)).unwrap().allowed);
+        assert_eq!(block_on(rl.peek("ip:1")).unwrap().0, 6, "peek counts nothing");
+        assert_eq!(block_on(rl.peek("ip:1")).unwrap().0, 6);
+        block_on(rl.reset("ip:1")).unwrap();
+        assert_eq!(block_on(rl.peek("ip:1")).unwrap(), (0, Duration::ZERO));
+        assert!(block_on(rl.hit("ip:1", 5, window)).unwrap().allowed);
     }
 
     #[test]

@@ -41,6 +41,41 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// A keyed hash (HMAC-SHA256) under a key derived from the application key and a purpose:
+/// names identifiers (e-mail addresses in rate-limit keys, recovery codes) without storing them
+/// in clear, and without letting someone who reads the store test guesses offline.
+pub struct KeyedHash(ring::hmac::Key);
+
+impl std::fmt::Debug for KeyedHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyedHash([redacted])")
+    }
+}
+
+impl KeyedHash {
+    /// A hash keyed by `app_key` for `purpose` (each purpose gets its own derived key).
+    #[must_use]
+    pub fn new(app_key: &[u8], purpose: &str) -> Self {
+        let base = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, app_key);
+        let derived = ring::hmac::sign(&base, purpose.as_bytes());
+        Self(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, derived.as_ref()))
+    }
+
+    /// The 32-byte tag of `data`.
+    #[must_use]
+    pub fn tag(&self, data: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        out.copy_from_slice(ring::hmac::sign(&self.0, data).as_ref());
+        out
+    }
+
+    /// A short printable name for `data` (128 bits, base64url).
+    #[must_use]
+    pub fn name(&self, data: &str) -> String {
+        BASE64URL_NOPAD.encode(&self.tag(data.as_bytes())[..16])
+    }
+}
+
 /// A cryptographic operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("crypto: {0}")]
@@ -140,6 +175,23 @@ mod tests {
         assert!(sealer.open(&BASE64URL_NOPAD.encode(&bytes)).is_err());
         assert!(Sealer::new(&[8u8; 32]).unwrap().open(&sealed).is_err());
         assert!(Sealer::new(&[0u8; 16]).is_err());
+    }
+
+    #[test]
+    fn keyed_hashes_depend_on_key_and_purpose_and_hide_the_input() {
+        let a = KeyedHash::new(&[1u8; 32], "rate-limit");
+        assert_eq!(a.name("bob@example.com"), a.name("bob@example.com"));
+        assert_ne!(a.name("bob@example.com"), a.name("bob@example.org"));
+        assert_ne!(
+            a.name("bob@example.com"),
+            KeyedHash::new(&[2u8; 32], "rate-limit").name("bob@example.com")
+        );
+        assert_ne!(
+            a.name("bob@example.com"),
+            KeyedHash::new(&[1u8; 32], "recovery").name("bob@example.com")
+        );
+        assert!(!a.name("bob@example.com").contains("bob"));
+        assert_eq!(a.name("x").len(), 22);
     }
 
     #[test]

@@ -103,4 +103,19 @@ impl<P: RateLimiter, F: RateLimiter> RateLimiter for Degrading<P, F> {
             None => self.fallback.hit(key, limit, window).await,
         }
     }
+
+    async fn peek(&self, key: &str) -> Result<(u64, Duration), CacheError> {
+        match self.attempt("rate_limit", self.primary.peek(key)).await {
+            Some(d) => Ok(d),
+            None => self.fallback.peek(key).await,
+        }
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), CacheError> {
+        // Both, like `delete`: a count kept during an outage must not outlive its reset.
+        let _ = self.fallback.reset(key).await;
+        match self.attempt("rate_limit", self.primary.reset(key)).await {
+            Some(()) | None => Ok(()),
+        }
+    }
 }

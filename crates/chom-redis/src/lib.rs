@@ -150,4 +150,32 @@ impl RateLimiter for RedisRateLimiter {
         let reset = Duration::from_millis(u64::try_from(ttl).unwrap_or(0));
         Ok(decide(count, limit, reset))
     }
+
+    async fn peek(&self, key: &str) -> Result<(u64, Duration), CacheError> {
+        let key = self.0.key(&format!("rl:{key}"));
+        let mut c = self.0.conn().await?;
+        let (count, ttl): (Option<u64>, i64) = redis::pipe()
+            .atomic()
+            .cmd("GET")
+            .arg(&key)
+            .cmd("PTTL")
+            .arg(&key)
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
+        Ok((
+            count.unwrap_or(0),
+            Duration::from_millis(u64::try_from(ttl).unwrap_or(0)),
+        ))
+    }
+
+    async fn reset(&self, key: &str) -> Result<(), CacheError> {
+        let key = self.0.key(&format!("rl:{key}"));
+        let mut c = self.0.conn().await?;
+        redis::cmd("DEL")
+            .arg(&key)
+            .query_async::<()>(&mut c)
+            .await
+            .map_err(err)
+    }
 }

@@ -60,6 +60,22 @@ async fn the_rate_limiter_counts_a_fixed_window_atomically() {
     assert!(rl.hit("login:1.2.3.4", 5, window).await.unwrap().allowed);
 }
 
+#[tokio::test]
+async fn peek_counts_nothing_and_reset_forgets_the_window() {
+    let rl = RedisRateLimiter(conn());
+    let window = Duration::from_secs(60);
+    assert_eq!(rl.peek("fail:a").await.unwrap(), (0, Duration::ZERO));
+    for _ in 0..3 {
+        rl.hit("fail:a", 10, window).await.unwrap();
+    }
+    let (count, left) = rl.peek("fail:a").await.unwrap();
+    assert_eq!(count, 3);
+    assert!(left > Duration::ZERO && left <= window, "{left:?}");
+    assert_eq!(rl.peek("fail:a").await.unwrap().0, 3, "peek is not a hit");
+    rl.reset("fail:a").await.unwrap();
+    assert_eq!(rl.peek("fail:a").await.unwrap().0, 0);
+}
+
 async fn futures_hits(
     rl: &RedisRateLimiter,
     n: usize,
