@@ -1,4 +1,6 @@
-//! Crash-safe file operations: ensure directories, write atomically (temp file + rename).
+//! Crash-safe file operations on root's own paths (`/etc/nginx`, `/etc/php`, the registry):
+//! ensure directories, write atomically (temp file + rename). Nothing here is for a site's tree,
+//! which its tenant controls: that is [`crate::beneath`]'s job.
 
 use chom_agent_protocol::{AgentError, ErrorCode};
 use std::path::Path;
@@ -27,10 +29,26 @@ pub fn write_atomic(path: &Path, content: &str) -> Result<bool, AgentError> {
     if let Some(dir) = path.parent() {
         ensure_dir(dir)?;
     }
-    let tmp = path.with_extension("chom-tmp");
-    std::fs::write(&tmp, content).map_err(|e| io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io(path, e))?;
-    Ok(true)
+    // A fresh temporary name, created with O_CREAT | O_EXCL (which never follows a symlink):
+    // nothing planted at a predictable name can redirect the write.
+    let suffix: String = rand::Rng::sample_iter(rand::rng(), &rand::distr::Alphanumeric)
+        .take(12)
+        .map(char::from)
+        .collect();
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".chom-tmp-{suffix}"));
+    let tmp = std::path::PathBuf::from(tmp);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, content.as_bytes()))
+        .map_err(|e| io(&tmp, e))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| io(path, e)));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written.map(|()| true)
 }
 
 /// Removes a file if present.

@@ -49,6 +49,18 @@ impl Layout {
         self.sites_root().join(domain.as_str())
     }
 
+    /// `/var/log/chom-sites/<domain>`: the logs root's daemons write for a site (nginx's
+    /// access and error logs, PHP-FPM's slow log). Root's directory, outside the tenant's tree.
+    pub fn site_logs(&self, domain: &Domain) -> PathBuf {
+        self.at("/var/log/chom-sites").join(domain.as_str())
+    }
+
+    /// `/var/www/chom-acme`: the ACME HTTP-01 webroot of every site (root's, outside every
+    /// tenant's tree, as certbot writes there as root).
+    pub fn acme_webroot(&self) -> PathBuf {
+        self.at("/var/www/chom-acme")
+    }
+
     /// `/etc/nginx/nginx.conf`.
     pub fn nginx_conf(&self) -> PathBuf {
         self.at("/etc/nginx/nginx.conf")

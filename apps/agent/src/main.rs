@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod beneath;
 mod commands;
 mod fsx;
 mod layout;

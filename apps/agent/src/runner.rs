@@ -22,6 +22,19 @@ pub trait Runner {
     /// # Errors
     /// The program could not be started.
     fn run(&self, program: &str, args: &[&str], stdin: Option<&str>) -> Result<Output, AgentError>;
+
+    /// Runs `program` with `args`, its standard output going straight into `out` (a file the
+    /// caller opened safely, so the output never has to pass through a path); `stdout` of the
+    /// answer stays empty.
+    ///
+    /// # Errors
+    /// The program could not be started.
+    fn run_into_file(
+        &self,
+        program: &str,
+        args: &[&str],
+        out: std::fs::File,
+    ) -> Result<Output, AgentError>;
 }
 
 /// The real machine.
@@ -60,6 +73,31 @@ impl Runner for SystemRunner {
             success: out.status.success(),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        })
+    }
+
+    fn run_into_file(
+        &self,
+        program: &str,
+        args: &[&str],
+        out: std::fs::File,
+    ) -> Result<Output, AgentError> {
+        let done = Command::new(program)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| {
+                AgentError::new(
+                    ErrorCode::CommandFailed,
+                    format!("cannot run {program}: {e}"),
+                )
+            })?;
+        Ok(Output {
+            success: done.status.success(),
+            stdout: String::new(),
+            stderr: String::from_utf8_lossy(&done.stderr).into_owned(),
         })
     }
 }

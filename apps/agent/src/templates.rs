@@ -12,14 +12,28 @@ pub struct Tls<'a> {
     pub key: &'a Path,
 }
 
+/// Where a site's vhost points besides its own tree: directories only root can write.
+pub struct VhostPaths<'a> {
+    /// The site's directory (`/var/www/sites/<domain>`).
+    pub site_dir: &'a Path,
+    /// The PHP-FPM socket.
+    pub socket: &'a Path,
+    /// nginx's logs of the site (`/var/log/chom-sites/<domain>`): nginx's master process opens
+    /// them as root, so they never live in the tenant's tree.
+    pub log_dir: &'a Path,
+    /// The ACME HTTP-01 webroot certbot writes challenges to (as root, so never the site's
+    /// own `public/`).
+    pub acme_root: &'a Path,
+}
+
 /// The site's directives (shared by the HTTP-only and the HTTPS server blocks).
-fn site_body(root: &str, sock: &str) -> String {
+fn site_body(root: &str, sock: &str, logs: &str, acme: &str) -> String {
     format!(
         r#"    root {root}/public;
     index index.php index.html;
 
-    access_log {root}/logs/access.log;
-    error_log {root}/logs/error.log;
+    access_log {logs}/access.log;
+    error_log {logs}/error.log;
 
     disable_symlinks on from=$document_root;
     client_max_body_size 64M;
@@ -33,7 +47,7 @@ fn site_body(root: &str, sock: &str) -> String {
     gzip_types text/plain text/css application/json application/javascript text/xml application/xml image/svg+xml;
 
     location ^~ /.well-known/acme-challenge/ {{
-        root {root}/public;
+        root {acme};
         default_type text/plain;
     }}
 
@@ -56,7 +70,7 @@ fn site_body(root: &str, sock: &str) -> String {
         fastcgi_index index.php;
         include /etc/nginx/fastcgi_params;
         fastcgi_param SCRIPT_FILENAME $document_root$fastcgi_script_name;
-        fastcgi_param PHP_VALUE "open_basedir={root}:/tmp:/usr/share/php";
+        fastcgi_param PHP_VALUE "open_basedir={root}:/usr/share/php";
         fastcgi_connect_timeout 60s;
         fastcgi_send_timeout 300s;
         fastcgi_read_timeout 300s;
@@ -74,9 +88,15 @@ fn site_body(root: &str, sock: &str) -> String {
 
 /// The nginx server blocks: HTTP only, or with `tls` an HTTPS server (TLS 1.2/1.3, HSTS, the
 /// same hardening) and an HTTP server that answers ACME challenges and redirects the rest.
-pub fn vhost(domain: &Domain, site_dir: &Path, socket: &Path, tls: Option<&Tls<'_>>) -> String {
-    let root = site_dir.display().to_string();
-    let body = site_body(&root, &socket.display().to_string());
+pub fn vhost(domain: &Domain, paths: &VhostPaths<'_>, tls: Option<&Tls<'_>>) -> String {
+    let root = paths.site_dir.display().to_string();
+    let acme = paths.acme_root.display().to_string();
+    let body = site_body(
+        &root,
+        &paths.socket.display().to_string(),
+        &paths.log_dir.display().to_string(),
+        &acme,
+    );
     match tls {
         None => format!(
             "# Managed by chom-agent: changes are overwritten.\nserver {{\n    listen 80;\n    listen [::]:80;\n    server_name {domain} www.{domain};\n{body}}}\n"
@@ -90,7 +110,7 @@ server {{
     server_tokens off;
 
     location ^~ /.well-known/acme-challenge/ {{
-        root {root}/public;
+        root {acme};
         default_type text/plain;
     }}
 
@@ -122,15 +142,41 @@ server {{
     }
 }
 
-/// The PHP-FPM pool, run as the site's own user.
+/// Functions a site's PHP may not call: running programs (`exec` and friends, `mail` runs the
+/// sendmail binary with arguments the caller shapes, `putenv` feeds `LD_PRELOAD` to whatever
+/// runs next), and making links (`symlink`, `link`: the agent and the daemons run as root next
+/// to the site's tree; they no longer follow its links, and the site cannot make new ones from
+/// PHP either). There is no per-site opt-out in the protocol yet (see the agent's README).
+pub const DISABLED_FUNCTIONS: &[&str] = &[
+    "exec",
+    "passthru",
+    "shell_exec",
+    "system",
+    "proc_open",
+    "popen",
+    "pcntl_exec",
+    "mail",
+    "putenv",
+    "symlink",
+    "link",
+    "parse_ini_file",
+    "show_source",
+];
+
+/// The PHP-FPM pool, run as the site's own user. The slow log is written by PHP-FPM's master
+/// (root), so it lives in `log_dir` (root's), never in the site's tree; PHP's temporary files,
+/// uploads and sessions stay in the site's own `tmp/` and `sessions/` (no shared `/tmp`).
 pub fn pool(
     domain: &Domain,
     names: &SiteNames,
     version: PhpVersion,
     site_dir: &Path,
     socket: &Path,
+    log_dir: &Path,
 ) -> String {
     let root = site_dir.display();
+    let logs = log_dir.display();
+    let disabled = DISABLED_FUNCTIONS.join(",");
     format!(
         r#"; Managed by chom-agent: changes are overwritten.
 [{pool}]
@@ -150,13 +196,13 @@ pm.max_requests = 500
 pm.process_idle_timeout = 10s
 pm.status_path = /fpm-status
 
-slowlog = {root}/logs/php-slow.log
+slowlog = {logs}/php-slow.log
 request_slowlog_timeout = 10s
 php_admin_value[error_log] = {root}/logs/php-error.log
 php_admin_flag[log_errors] = on
 php_admin_flag[display_errors] = off
-php_admin_value[open_basedir] = {root}:/tmp:/usr/share/php
-php_admin_value[disable_functions] = exec,passthru,shell_exec,system,proc_open,popen,parse_ini_file,show_source
+php_admin_value[open_basedir] = {root}:/usr/share/php
+php_admin_value[disable_functions] = {disabled}
 php_admin_value[upload_tmp_dir] = {root}/tmp
 php_admin_value[session.save_path] = {root}/sessions
 php_admin_value[sys_temp_dir] = {root}/tmp

@@ -201,6 +201,10 @@ pub enum ErrorCode {
     CommandFailed,
     /// Reading or writing files failed.
     Io,
+    /// A path in a site's tree is a symlink (or another kind of file) where the agent expected
+    /// its own directory or file: the site's user planted it, and the agent, running as root,
+    /// refuses to follow it. Nothing was done there.
+    UnsafePath,
     /// Another changing command held the server too long; nothing was done, try again.
     Busy,
     /// A bug: the agent panicked.

@@ -2,8 +2,10 @@
 //! credentials it just set) and `app.install` (WordPress core through wp-cli when the server has
 //! it, the Laravel layout, the static placeholder). Both converge when repeated.
 
+use super::site::{Owners, existing_site, owners};
+use crate::Context;
+use crate::beneath::{Dir, Perm};
 use crate::registry::Registry;
-use crate::{Context, fsx};
 use chom_agent_protocol::{AgentError, Domain, ErrorCode, SiteNames, SiteType};
 use rand::Rng;
 use rand::distr::Alphanumeric;
@@ -18,29 +20,37 @@ fn random(n: usize) -> String {
         .collect()
 }
 
-/// The file holding the application's database settings, outside the document root.
-pub(super) fn config_path(site_dir: &Path, site_type: SiteType) -> Option<std::path::PathBuf> {
+/// The file (in the site's directory, outside the document root) holding the application's
+/// database settings.
+fn config_name(site_type: SiteType) -> Option<&'static str> {
     match site_type {
-        SiteType::Wordpress => Some(site_dir.join("wp-config.php")),
-        SiteType::Laravel => Some(site_dir.join(".env")),
+        SiteType::Wordpress => Some("wp-config.php"),
+        SiteType::Laravel => Some(".env"),
         SiteType::Html => None,
     }
 }
 
+/// Its path.
+pub(super) fn config_path(site_dir: &Path, site_type: SiteType) -> Option<std::path::PathBuf> {
+    config_name(site_type).map(|name| site_dir.join(name))
+}
+
 /// Writes the application's configuration with the database credentials (the password is
-/// alphanumeric and the names are `[a-z0-9_]`: nothing can break out of the quotes).
+/// alphanumeric and the names are `[a-z0-9_]`: nothing can break out of the quotes). Only the
+/// site's user may read it (0600, set on the new file's descriptor before it takes the name,
+/// which replaces whatever the tenant left there, a symlink included, without following it).
 ///
 /// # Errors
-/// `IO`.
+/// `UNSAFE_PATH`, `IO`.
 pub(super) fn write_config(
-    ctx: &Context,
     domain: &Domain,
     names: &SiteNames,
     site_type: SiteType,
     password: &str,
-    site_dir: &Path,
+    site: &Dir,
+    owners: Option<Owners>,
 ) -> Result<(), AgentError> {
-    let Some(path) = config_path(site_dir, site_type) else {
+    let Some(name) = config_name(site_type) else {
         return Ok(());
     };
     let (db, user) = (&names.database, &names.database_user);
@@ -77,30 +87,14 @@ pub(super) fn write_config(
         ),
         SiteType::Html => return Ok(()),
     };
-    fsx::write_atomic(&path, &text)?;
-    protect(ctx, &path, &names.system_user)
+    site.write_atomic(name, &text, Perm::new(owners.map(|o| o.user), 0o600))
+        .map(drop)
 }
 
 /// 32 random bytes, base64 (Laravel's `APP_KEY` format).
 fn data_key() -> String {
     let bytes: [u8; 32] = rand::rng().random();
     data_encoding::BASE64.encode(&bytes)
-}
-
-/// Only the site's user may read a file holding its secrets (real mode).
-fn protect(ctx: &Context, path: &Path, user: &str) -> Result<(), AgentError> {
-    if ctx.layout.sandbox() {
-        return Ok(());
-    }
-    let file = path.display().to_string();
-    crate::runner::must(
-        ctx.runner.as_ref(),
-        "chown",
-        &[&format!("{user}:{user}"), &file],
-        None,
-    )?;
-    crate::runner::must(ctx.runner.as_ref(), "chmod", &["0600", &file], None)?;
-    Ok(())
 }
 
 /// `app.install`.
@@ -112,9 +106,17 @@ pub fn install(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, Agen
     let site = registry.get(domain)?.clone();
     let site_dir = ctx.layout.site_dir(domain);
     let public = site_dir.join("public");
+    let tree = existing_site(ctx, domain)?
+        .open_dir("public", None)?
+        .ok_or_else(|| {
+            AgentError::new(
+                ErrorCode::SiteNotFound,
+                format!("{} is missing: re-run site.create", public.display()),
+            )
+        })?;
     let installed = match site.site_type {
         SiteType::Wordpress => {
-            if public.join("wp-settings.php").exists() {
+            if tree.exists("wp-settings.php")? {
                 "wordpress core present".to_owned()
             } else if ctx
                 .runner
@@ -145,11 +147,12 @@ pub fn install(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, Agen
             }
         }
         SiteType::Laravel => {
-            let index = public.join("index.php");
-            if !index.exists() {
-                fsx::write_atomic(
-                    &index,
+            if !tree.exists("index.php")? {
+                let web = owners(ctx, &site.names)?.map(|o| o.web);
+                tree.write_atomic(
+                    "index.php",
                     "<?php\n// Placeholder: deploy the Laravel application into this site's directory.\nhttp_response_code(503);\necho 'Application not deployed yet';\n",
+                    Perm::new(web, 0o644),
                 )?;
             }
             "laravel layout ready".to_owned()

@@ -1,9 +1,10 @@
 //! `db.export`, `db.optimize`, `cache.clear`, `stats`, `security.audit`.
 
-use super::site::{db_client_args, sql};
+use super::site::{db_client_args, existing_site, owners, sql};
+use crate::Context;
+use crate::beneath::Perm;
 use crate::registry::Registry;
 use crate::runner::must;
-use crate::{Context, fsx};
 use chom_agent_protocol::{AgentError, Domain, ErrorCode, SiteType};
 use serde_json::json;
 
@@ -19,45 +20,62 @@ fn db_tool_args(extra: &[&str]) -> Vec<String> {
 
 /// `db.export`: `mariadb-dump --single-transaction` into `<site>/backups/export_<time>.sql`.
 ///
+/// The tenant owns `backups/`'s parent and may have planted symlinks there (at `backups`, or at
+/// the predictable file name). So `backups` is opened without following a symlink
+/// (`UNSAFE_PATH` when it is one), the export file is created with `O_EXCL | O_NOFOLLOW` (a
+/// name already taken, a symlink included, is skipped for the next free one), root's and 0600
+/// while the dump streams into its descriptor, and handed to the site's user through that
+/// same descriptor (`fchown`) once complete.
+///
 /// # Errors
-/// `SITE_NOT_FOUND`, `COMMAND_FAILED`, `IO`.
+/// `SITE_NOT_FOUND`, `UNSAFE_PATH`, `COMMAND_FAILED`, `IO`.
 pub fn db_export(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, AgentError> {
     let registry = Registry::load(&ctx.layout.registry())?;
     let site = registry.get(domain)?;
-    let dir = ctx.layout.site_dir(domain).join("backups");
-    fsx::ensure_dir(&dir)?;
+    let owners = owners(ctx, &site.names)?;
+    let dir = existing_site(ctx, domain)?.ensure_dir("backups", 0o750)?;
+    dir.set_perm(Perm::new(owners.map(|o| o.user), 0o750))?;
     let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
-    let file = dir.join(format!("export_{stamp}.sql"));
-    let result = format!("--result-file={}", file.display());
+    let candidates = std::iter::once(format!("export_{stamp}.sql"))
+        .chain((1..100).map(|n| format!("export_{stamp}_{n}.sql")));
+    let (name, file) = dir.create_first_free(candidates, 0o600)?;
+    let path = dir.path().join(&name);
+    let io = |e: std::io::Error| AgentError::new(ErrorCode::Io, format!("{}: {e}", path.display()));
     let args = db_tool_args(&[
         "--single-transaction",
         "--quick",
         "--routines",
-        &result,
         &site.names.database,
     ]);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    must(ctx.runner.as_ref(), "mariadb-dump", &argv, None)?;
-    if !ctx.layout.sandbox() {
-        let owner = format!("{}:{}", site.names.system_user, site.names.system_user);
-        must(
-            ctx.runner.as_ref(),
-            "chown",
-            &[&owner, &file.display().to_string()],
-            None,
-        )?;
-        must(
-            ctx.runner.as_ref(),
-            "chmod",
-            &["0600", &file.display().to_string()],
-            None,
-        )?;
+    let dumped = file
+        .try_clone()
+        .map_err(io)
+        .and_then(|out| ctx.runner.run_into_file("mariadb-dump", &argv, out));
+    match dumped {
+        Ok(out) if out.success => {}
+        failed => {
+            // The name is in the tenant's directory: unlinkat removes whatever is there now,
+            // following nothing.
+            let _ = dir.remove_file(&name);
+            return Err(match failed {
+                Ok(out) => AgentError::new(
+                    ErrorCode::CommandFailed,
+                    format!(
+                        "mariadb-dump {}: {}",
+                        site.names.database,
+                        out.stderr.trim()
+                    ),
+                ),
+                Err(e) => e,
+            });
+        }
     }
-    let size = std::fs::metadata(&file)
-        .map_err(|e| AgentError::new(ErrorCode::Io, e.to_string()))?
-        .len();
+    file.sync_all().map_err(io)?;
+    dir.set_file_perm(&file, &name, Perm::new(owners.map(|o| o.user), 0o600))?;
+    let size = file.metadata().map_err(io)?.len();
     Ok(
-        json!({"domain": domain, "database": site.names.database, "export_file": file, "size_bytes": size}),
+        json!({"domain": domain, "database": site.names.database, "export_file": path, "size_bytes": size}),
     )
 }
 
@@ -101,9 +119,11 @@ pub fn cache_clear(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, 
     let registry = Registry::load(&ctx.layout.registry())?;
     let site = registry.get(domain)?;
     let dir = ctx.layout.site_dir(domain);
+    let tree = existing_site(ctx, domain)?;
     let mut cleared = Vec::new();
     let artisan = dir.join("artisan");
-    if site.site_type == SiteType::Laravel && artisan.exists() {
+    // artisan itself runs as the site's user: what it reads is the user's business.
+    if site.site_type == SiteType::Laravel && tree.exists("artisan")? {
         if ctx.layout.sandbox() {
             cleared.push("laravel: skipped (sandbox: no site user)".to_owned());
         } else {
@@ -126,20 +146,15 @@ pub fn cache_clear(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, 
             }
         }
     }
-    let tmp = dir.join("tmp");
-    let mut removed = 0_u64;
-    if let Ok(entries) = std::fs::read_dir(&tmp) {
-        let day_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
-        for entry in entries.flatten() {
-            let meta = entry
-                .metadata()
-                .map_err(|e| AgentError::new(ErrorCode::Io, e.to_string()))?;
-            if meta.is_file() && meta.modified().is_ok_and(|m| m < day_ago) {
-                fsx::remove_file(&entry.path())?;
-                removed += 1;
-            }
-        }
-    }
+    // `tmp` is opened without following a symlink (`UNSAFE_PATH` when it is one), and only
+    // the regular files directly in it go (unlinkat on its descriptor: a symlink in it is
+    // neither followed nor removed).
+    let removed = match tree.open_dir("tmp", None)? {
+        Some(tmp) => tmp.remove_stale_files(
+            std::time::SystemTime::now() - std::time::Duration::from_secs(86_400),
+        )?,
+        None => 0,
+    };
     cleared.push(format!("tmp: {removed} stale file(s)"));
     Ok(json!({"domain": domain, "cleared": cleared}))
 }

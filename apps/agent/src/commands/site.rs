@@ -1,6 +1,7 @@
 //! `site.*`: create, delete, enable, disable, info, list, set_php. Every step converges when
 //! re-run, and the registry is written last.
 
+use crate::beneath::{self, Perm};
 use crate::registry::{Registry, SiteRecord};
 use crate::runner::{Runner, must};
 use crate::{Context, fsx, templates};
@@ -166,15 +167,80 @@ fn drop_database(runner: &dyn Runner, names: &SiteNames) -> Result<(), AgentErro
     .map(drop)
 }
 
-/// The system user and ownership (real mode only).
-fn ensure_user_and_ownership(
+/// Who owns what the agent makes in a site's tree (`None` in sandbox mode: no site users).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Owners {
+    /// The site user and its own group: private files (configuration, database exports).
+    pub user: (u32, u32),
+    /// The site user and www-data's group: what nginx reads.
+    pub web: (u32, u32),
+}
+
+/// The site's owners, looked up by name (`None` in sandbox mode).
+///
+/// # Errors
+/// `COMMAND_FAILED` (no such user).
+pub(super) fn owners(ctx: &Context, names: &SiteNames) -> Result<Option<Owners>, AgentError> {
+    if ctx.layout.sandbox() {
+        return Ok(None);
+    }
+    let r = ctx.runner.as_ref();
+    let number = |args: &[&str]| -> Result<u32, AgentError> {
+        let out = must(r, "id", args, None)?;
+        out.stdout.trim().parse().map_err(|_| {
+            AgentError::new(
+                ErrorCode::CommandFailed,
+                format!("id {}: {:?}", args.join(" "), out.stdout),
+            )
+        })
+    };
+    let user = names.system_user.as_str();
+    let uid = number(&["-u", user])?;
+    let gid = number(&["-g", user])?;
+    let www = number(&["-g", "www-data"])?;
+    Ok(Some(Owners {
+        user: (uid, gid),
+        web: (uid, www),
+    }))
+}
+
+/// The site's directory, opened beneath the sites root without following a symlink
+/// (`create`: made if missing). `None` when it does not exist and `create` is false.
+///
+/// # Errors
+/// `UNSAFE_PATH`, `IO`.
+pub(super) fn open_site(
+    ctx: &Context,
+    domain: &Domain,
+    create: bool,
+) -> Result<Option<beneath::Dir>, AgentError> {
+    beneath::Dir::open_trusted(&ctx.layout.sites_root())?
+        .open_dir(domain.as_str(), create.then_some(0o750))
+}
+
+/// The site's directory, which must exist.
+///
+/// # Errors
+/// `SITE_NOT_FOUND` (registered, but its directory is gone: re-run `site.create`),
+/// `UNSAFE_PATH`, `IO`.
+pub(super) fn existing_site(ctx: &Context, domain: &Domain) -> Result<beneath::Dir, AgentError> {
+    open_site(ctx, domain, false)?.ok_or_else(|| {
+        AgentError::new(
+            ErrorCode::SiteNotFound,
+            format!("the directory of {domain} is missing: re-run site.create"),
+        )
+    })
+}
+
+/// The system user (real mode only), made before anything in the tree so every directory and
+/// file gets its owner through its own descriptor as it is made.
+fn ensure_user(
     ctx: &Context,
     names: &SiteNames,
     site_dir: &Path,
-    site_type: SiteType,
-) -> Result<(), AgentError> {
+) -> Result<Option<Owners>, AgentError> {
     if ctx.layout.sandbox() {
-        return Ok(());
+        return Ok(None);
     }
     let r = ctx.runner.as_ref();
     let user = names.system_user.as_str();
@@ -196,21 +262,60 @@ fn ensure_user_and_ownership(
             None,
         )?;
     }
-    let dir = site_dir.display().to_string();
-    // The site user owns its tree; nginx (www-data) may traverse and read it through the
-    // group; nobody else may look in.
-    must(r, "chown", &["-R", &format!("{user}:www-data"), &dir], None)?;
-    must(r, "chmod", &["0750", &dir], None)?;
-    for writable in directories(site_type)
-        .iter()
-        .filter(|d| **d != "public" && **d != "logs")
-    {
-        must(
-            r,
-            "chmod",
-            &["0770", &site_dir.join(writable).display().to_string()],
-            None,
-        )?;
+    owners(ctx, names)
+}
+
+/// The site's directory and those of its type, made or converged beneath the sites root one
+/// component at a time, never following what the tenant planted (a symlink answers
+/// `UNSAFE_PATH`). The site user owns them, with www-data's group so nginx can traverse and
+/// read; nobody else may look in (the site root is 0750); the writable ones are 0770. Only the
+/// agent's own directories are re-owned (through their descriptors), never the tenant's files.
+fn ensure_tree(
+    ctx: &Context,
+    domain: &Domain,
+    site_type: SiteType,
+    owners: Option<Owners>,
+) -> Result<beneath::Dir, AgentError> {
+    let site = open_site(ctx, domain, true)?.ok_or_else(|| {
+        AgentError::new(
+            ErrorCode::Internal,
+            format!("the directory of {domain} was not made"),
+        )
+    })?;
+    let web = owners.map(|o| o.web);
+    site.set_perm(Perm::new(web, 0o750))?;
+    let mut done = std::collections::BTreeSet::new();
+    for dir in directories(site_type) {
+        let mut prefix = String::new();
+        for part in dir.split('/') {
+            if !prefix.is_empty() {
+                prefix.push('/');
+            }
+            prefix.push_str(part);
+            if !done.insert(prefix.clone()) {
+                continue;
+            }
+            let made = site.ensure_dir(&prefix, 0o755)?;
+            if prefix == *dir && *dir != "public" && *dir != "logs" {
+                made.set_perm(Perm::new(web, 0o770))?;
+            } else {
+                made.set_owner(web)?;
+            }
+        }
+    }
+    Ok(site)
+}
+
+/// The site's log directory of root's daemons (`/var/log/chom-sites/<domain>`): root's, and
+/// readable by the site's group.
+pub(super) fn ensure_site_logs(
+    ctx: &Context,
+    domain: &Domain,
+    owners: Option<Owners>,
+) -> Result<(), AgentError> {
+    let dir = beneath::Dir::open_trusted(&ctx.layout.site_logs(domain))?;
+    if let Some(o) = owners {
+        dir.set_perm(Perm::new(Some((0, o.user.1)), 0o750))?;
     }
     Ok(())
 }
@@ -234,7 +339,14 @@ fn write_pool(
     let mut touched = vec![version];
     fsx::write_atomic(
         &ctx.layout.pool_file(version, &names.pool),
-        &templates::pool(domain, names, version, site_dir, &socket),
+        &templates::pool(
+            domain,
+            names,
+            version,
+            site_dir,
+            &socket,
+            &ctx.layout.site_logs(domain),
+        ),
     )?;
     for (v, path) in pool_paths(ctx, names) {
         if v != version && path.exists() {
@@ -273,21 +385,21 @@ pub fn create(ctx: &Context, spec: &SiteSpec) -> Result<serde_json::Value, Agent
     let previous = registry.sites.get(domain).cloned();
     let site_dir = ctx.layout.site_dir(domain);
 
-    for dir in directories(spec.site_type) {
-        fsx::ensure_dir(&site_dir.join(dir))?;
-    }
+    let owners = ensure_user(ctx, &names, &site_dir)?;
+    let site = ensure_tree(ctx, domain, spec.site_type, owners)?;
     crash_point("directories");
-    let index = site_dir.join("public/index.html");
-    if !index.exists() {
-        fsx::write_atomic(
-            &index,
+    let public = site.ensure_dir("public", 0o755)?;
+    if !public.exists("index.html")? {
+        public.write_atomic(
+            "index.html",
             &format!("<!doctype html><title>{domain}</title><h1>Welcome to {domain}</h1>\n"),
+            Perm::new(owners.map(|o| o.web), 0o644),
         )?;
     }
-    ensure_user_and_ownership(ctx, &names, &site_dir, spec.site_type)?;
+    ensure_site_logs(ctx, domain, owners)?;
     crash_point("user");
     let password = ensure_database(ctx.runner.as_ref(), &names)?;
-    super::app::write_config(ctx, domain, &names, spec.site_type, &password, &site_dir)?;
+    super::app::write_config(domain, &names, spec.site_type, &password, &site, owners)?;
     crash_point("database");
     slow_point();
     let php = write_pool(ctx, domain, &names, spec.php_version, &site_dir)?;
@@ -343,13 +455,21 @@ pub fn create(ctx: &Context, spec: &SiteSpec) -> Result<serde_json::Value, Agent
 pub(super) fn render_vhost(ctx: &Context, domain: &Domain, names: &SiteNames, ssl: bool) -> String {
     let site_dir = ctx.layout.site_dir(domain);
     let socket = ctx.layout.pool_socket(&names.pool);
+    let log_dir = ctx.layout.site_logs(domain);
+    let acme_root = ctx.layout.acme_webroot();
     let live = ctx.layout.letsencrypt().join("live").join(domain.as_str());
     let (cert, key) = (live.join("fullchain.pem"), live.join("privkey.pem"));
     let tls = templates::Tls {
         certificate: &cert,
         key: &key,
     };
-    templates::vhost(domain, &site_dir, &socket, ssl.then_some(&tls))
+    let paths = templates::VhostPaths {
+        site_dir: &site_dir,
+        socket: &socket,
+        log_dir: &log_dir,
+        acme_root: &acme_root,
+    };
+    templates::vhost(domain, &paths, ssl.then_some(&tls))
 }
 
 /// Test hook (debug builds only): `CHOM_AGENT_CRASH_AFTER=<step>` kills the process after that
@@ -421,7 +541,10 @@ pub fn delete(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, Agent
             None,
         )?;
     }
+    // std's remove_dir_all does not follow symlinks: it opens each directory with O_NOFOLLOW
+    // relative to its parent and unlinks a symlink itself (Rust ≥ 1.58.1, CVE-2022-21658).
     fsx::remove_dir_all(&ctx.layout.site_dir(domain))?;
+    fsx::remove_dir_all(&ctx.layout.site_logs(domain))?;
     if !ctx.layout.sandbox()
         && ctx
             .runner
@@ -470,9 +593,15 @@ pub fn set_enabled(
     Ok(json!({"domain": domain, "enabled": enabled, "nginx": nginx}))
 }
 
+/// `du` only reads metadata and, with `-P` (its default, spelt out), never follows a symlink;
+/// `-x` keeps it on the site's file system.
 fn disk_usage(runner: &dyn Runner, dir: &Path) -> Option<u64> {
     let out = runner
-        .run("du", &["-sb", &dir.display().to_string()], None)
+        .run(
+            "du",
+            &["-s", "-b", "-P", "-x", "--", &dir.display().to_string()],
+            None,
+        )
         .ok()?;
     out.stdout.split_whitespace().next()?.parse().ok()
 }
@@ -515,6 +644,7 @@ pub fn set_php(
     let registry_path = ctx.layout.registry();
     let mut registry = Registry::load(&registry_path)?;
     let site = registry.get(domain)?.clone();
+    ensure_site_logs(ctx, domain, owners(ctx, &site.names)?)?;
     let touched = write_pool(
         ctx,
         domain,

@@ -1,8 +1,11 @@
-//! `ssl.issue`, `ssl.renew`, `ssl.status`: ACME HTTP-01 through certbot's webroot mode (the
-//! challenge files land in the site's `public/.well-known/acme-challenge/`, which every vhost
-//! serves), then the vhost switches to HTTPS, checked by `nginx -t` before any reload.
+//! `ssl.issue`, `ssl.renew`, `ssl.status`: ACME HTTP-01 through certbot's webroot mode, then
+//! the vhost switches to HTTPS, checked by `nginx -t` before any reload.
+//!
+//! certbot runs as root and writes (and chowns) the challenge directories and files by path, so
+//! its webroot is root's own (`/var/www/chom-acme`, which every vhost serves for
+//! `/.well-known/acme-challenge/`), never the site's `public/`, which its tenant controls.
 
-use super::site::{apply_nginx, render_vhost};
+use super::site::{apply_nginx, ensure_site_logs, existing_site, owners, render_vhost};
 use crate::registry::Registry;
 use crate::runner::Runner;
 use crate::{Context, fsx};
@@ -10,6 +13,30 @@ use chom_agent_protocol::{AgentError, Domain, ErrorCode, SslRequest};
 use serde_json::json;
 
 const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
+/// certbot's webroot options for `domain` and its `www.` name: the agent's own webroot. The map
+/// form, because `certbot renew` keeps a certificate's stored map (an older agent's was the
+/// site's `public/`) unless the map itself is given.
+fn webroot_args(ctx: &Context, domain: &Domain) -> Vec<String> {
+    let root = ctx.layout.acme_webroot().display().to_string();
+    let map = json!({ domain.as_str(): root, format!("www.{domain}"): root });
+    vec!["--webroot".to_owned(), format!("--webroot-map={map}")]
+}
+
+/// The agent's ACME webroot, and in sandbox mode a link to it from the site's document root:
+/// there the web server answering the ACME server is a stand-in serving each site's `public/`
+/// (no nginx runs), while on a real server nginx serves the webroot itself and the site's tree
+/// is not touched at all.
+fn prepare_webroot(ctx: &Context, domain: &Domain) -> Result<(), AgentError> {
+    let challenges = ctx.layout.acme_webroot().join(".well-known/acme-challenge");
+    fsx::ensure_dir(&challenges)?;
+    if ctx.layout.sandbox() {
+        existing_site(ctx, domain)?
+            .ensure_dir("public/.well-known", 0o755)?
+            .symlink(&challenges, "acme-challenge")?;
+    }
+    Ok(())
+}
 
 fn certbot_dirs(ctx: &Context) -> Vec<String> {
     let (work, logs) = ctx.layout.letsencrypt_work();
@@ -82,8 +109,7 @@ pub fn issue(ctx: &Context, req: &SslRequest) -> Result<serde_json::Value, Agent
             "the ACME directory must be an https:// URL",
         ));
     }
-    let webroot = ctx.layout.site_dir(domain).join("public");
-    fsx::ensure_dir(&webroot.join(".well-known/acme-challenge"))?;
+    prepare_webroot(ctx, domain)?;
     let mut args = vec![
         "certonly".to_owned(),
         "--non-interactive".to_owned(),
@@ -92,14 +118,14 @@ pub fn issue(ctx: &Context, req: &SslRequest) -> Result<serde_json::Value, Agent
         "--keep-until-expiring".to_owned(),
         format!("--email={}", req.email.trim()),
         format!("--server={directory}"),
-        "--webroot".to_owned(),
-        format!("--webroot-path={}", webroot.display()),
         format!("--cert-name={domain}"),
         format!("--domains={domain},www.{domain}"),
     ];
+    args.extend(webroot_args(ctx, domain));
     args.extend(certbot_dirs(ctx));
     certbot(ctx.runner.as_ref(), &args)?;
 
+    ensure_site_logs(ctx, domain, owners(ctx, &site.names)?)?;
     let vhost = ctx.layout.vhost(domain);
     let old = std::fs::read_to_string(&vhost).ok();
     let linked = ctx.layout.vhost_link(domain).exists();
@@ -135,6 +161,8 @@ pub fn renew(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, AgentE
         "--force-renewal".to_owned(),
         format!("--cert-name={domain}"),
     ];
+    prepare_webroot(ctx, domain)?;
+    args.extend(webroot_args(ctx, domain));
     args.extend(certbot_dirs(ctx));
     certbot(ctx.runner.as_ref(), &args)?;
     super::site::nginx_test(ctx)?;
