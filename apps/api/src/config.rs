@@ -2,6 +2,7 @@
 //! (`CHOM_SERVER__PORT=8080`: a double underscore separates sections). Secrets are wrapped so
 //! they never print. A bad value stops start-up with a message naming the key.
 
+use crate::client_addr::{Cidr, ForwardedHeader, TrustedProxies};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::{ExposeSecret, SecretString};
@@ -76,7 +77,8 @@ pub struct SecuritySettings {
     pub encryption_key: Option<SecretString>,
     /// Requests per minute per client IP on the unauthenticated auth routes.
     pub auth_requests_per_minute: u32,
-    /// Password attempts per account per 15 minutes.
+    /// Wrong passwords per account per 15 minutes before attempts slow down (one per pause of
+    /// 1 s, 2 s, 4 s… up to 15 min); a success clears the count.
     pub password_attempts_per_15_min: u32,
     /// Milliseconds an authenticated session may be served from memory. Changes made on this
     /// replica apply at once; on other replicas within this delay. 0 disables the cache.
@@ -88,9 +90,16 @@ pub struct SecuritySettings {
 #[serde(deny_unknown_fields)]
 pub struct MailSettings {
     /// `smtp://[user:pass@]host[:port]` (plain, for a local relay), `smtp+starttls://…` or
-    /// `smtps://…`. Unset: e-mails are written to the log instead of sent.
+    /// `smtps://…`. Unset: e-mails are not sent; on SQLite (the embedded default) they are
+    /// logged without their one-time tokens and written whole to `outbox_dir`; on PostgreSQL
+    /// start-up refuses unless `log_only` says this is meant.
     #[serde(serialize_with = "ser_opt_secret")]
     pub smtp_url: Option<SecretString>,
+    /// Without SMTP on PostgreSQL: log e-mails (tokens redacted) instead of refusing to start.
+    pub log_only: bool,
+    /// Where unsent e-mails are written whole (mode 0600), for local development. Unset: next
+    /// to the SQLite database (`var/outbox`) on the embedded default, nowhere on PostgreSQL.
+    pub outbox_dir: Option<PathBuf>,
     /// Sender.
     pub from: String,
     /// Base URL of links in e-mails (the web app or API users reach). Unset: the API's URL.
@@ -109,6 +118,11 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Largest accepted JSON body, bytes.
     pub max_body_bytes: usize,
+    /// Reverse proxies whose forwarding header is believed (CIDR blocks or addresses). Empty:
+    /// the TCP peer is the client.
+    pub trusted_proxies: Vec<String>,
+    /// The header those proxies write: `x-forwarded-for` or `forwarded` (RFC 7239).
+    pub forwarded_header: String,
 }
 
 /// Database settings.
@@ -122,6 +136,9 @@ pub struct DatabaseSettings {
     pub sqlite_path: PathBuf,
     /// Pool size.
     pub max_connections: u32,
+    /// Longest wait for a pooled connection, milliseconds: past it the request answers 503
+    /// (`chom-worker` waits at least 5 s: its jobs retry anyway).
+    pub acquire_timeout_ms: u64,
 }
 
 /// Redis settings.
@@ -206,6 +223,7 @@ impl std::fmt::Debug for DatabaseSettings {
             .field("url", &redacted(self.url.as_ref()))
             .field("sqlite_path", &self.sqlite_path)
             .field("max_connections", &self.max_connections)
+            .field("acquire_timeout_ms", &self.acquire_timeout_ms)
             .finish()
     }
 }
@@ -229,6 +247,8 @@ impl std::fmt::Debug for MailSettings {
             .field("smtp_url", &redacted(self.smtp_url.as_ref()))
             .field("from", &self.from)
             .field("public_url", &self.public_url)
+            .field("log_only", &self.log_only)
+            .field("outbox_dir", &self.outbox_dir)
             .finish()
     }
 }
@@ -250,11 +270,14 @@ impl Default for Settings {
                 port: 8080,
                 workers: 0,
                 max_body_bytes: 256 * 1024,
+                trusted_proxies: Vec::new(),
+                forwarded_header: "x-forwarded-for".into(),
             },
             database: DatabaseSettings {
                 url: None,
                 sqlite_path: PathBuf::from("var/chom.db"),
                 max_connections: 10,
+                acquire_timeout_ms: 1000,
             },
             redis: RedisSettings {
                 url: None,
@@ -280,6 +303,8 @@ impl Default for Settings {
                 smtp_url: None,
                 from: "CHOM <noreply@chom.localhost>".into(),
                 public_url: None,
+                log_only: false,
+                outbox_dir: None,
             },
             ssh: SshConfig {
                 key_file: PathBuf::from("var/ssh/id_ed25519"),
@@ -386,10 +411,31 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The reverse proxies to believe, parsed.
+    ///
+    /// # Errors
+    /// A block or the header name is malformed (names the key).
+    pub fn trusted_proxies(&self) -> Result<TrustedProxies, ConfigError> {
+        let blocks = self
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|b| b.parse::<Cidr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError::new("server.trusted_proxies", e))?;
+        let header = self
+            .server
+            .forwarded_header
+            .parse::<ForwardedHeader>()
+            .map_err(|e| ConfigError::new("server.forwarded_header", e))?;
+        Ok(TrustedProxies::new(blocks, header))
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         if self.server.host.trim().is_empty() {
             return Err(ConfigError::new("server.host", "must not be empty"));
         }
+        self.trusted_proxies()?;
         if self.server.max_body_bytes < 1024 {
             return Err(ConfigError::new(
                 "server.max_body_bytes",

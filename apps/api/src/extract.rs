@@ -204,6 +204,14 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
                 .into());
             }
             let bytes = bytes.await?;
+            // Syntax first: a body that is not JSON at all (`[1,2`, `tru`) is 400, whatever
+            // shape `T` expects; only well-formed JSON of the wrong shape is 422.
+            if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
+                return Err(ApiError::malformed_json(format!(
+                    "the body is not valid JSON: {e}"
+                ))
+                .into());
+            }
             let de = &mut serde_json::Deserializer::from_slice(&bytes);
             match serde_path_to_error::deserialize::<_, T>(de) {
                 Ok(v) => Ok(Self(v)),

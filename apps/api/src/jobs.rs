@@ -41,12 +41,19 @@ async fn user_of(
         .ok_or_else(|| JobError::Permanent(anyhow::anyhow!("user {id} no longer exists")))
 }
 
-async fn send(services: &Services, to: &str, subject: &str, body: String) -> Result<(), JobError> {
+async fn send(
+    services: &Services,
+    to: &str,
+    subject: &str,
+    body: String,
+    secrets: Vec<String>,
+) -> Result<(), JobError> {
     let email = OutgoingEmail {
         to: to.to_owned(),
         subject: subject.to_owned(),
         body,
     };
+        secrets,
     services
         .mailer
         .send(&email)
@@ -71,7 +78,7 @@ async fn identity_mail(services: Services, ctx: JobContext) -> Result<(), JobErr
                 .await
                 .map_err(|e| JobError::Retryable(e.into()))?;
             let body = format!(
-                "Hello {name},\n\nconfirm your e-mail address for CHOM by opening this link (valid 24 hours):\n\n  {base}/api/v1/auth/verify-email?token={token}\n\nor by sending this token to POST /api/v1/auth/verify-email:\n\n  {token}\n\nIf you did not sign up, ignore this message.\n"
+                "Hello {name},\n\nconfirm your e-mail address for CHOM by opening this link (valid 24 hours):\n\n  {base}/api/v1/auth/verify-email#token={token}\n\nor by sending this token to POST /api/v1/auth/verify-email:\n\n  {token}\n\nIf you did not sign up, ignore this message.\n"
             );
             send(
                 &services,
@@ -79,6 +86,7 @@ async fn identity_mail(services: Services, ctx: JobContext) -> Result<(), JobErr
                 "Confirm your e-mail address",
                 body,
             )
+                vec![token],
             .await
         }
         mail_jobs::SEND_PASSWORD_RESET => {
@@ -90,7 +98,14 @@ async fn identity_mail(services: Services, ctx: JobContext) -> Result<(), JobErr
             let body = format!(
                 "Hello {name},\n\nsomeone asked to reset your CHOM password. The token below is valid for 60 minutes and works once:\n\n  {token}\n\nSend it with your new password to POST {base}/api/v1/auth/reset-password.\nIf you did not ask, ignore this message: your password is unchanged.\n"
             );
-            send(&services, user.email.as_str(), "Reset your password", body).await
+            send(
+                &services,
+                user.email.as_str(),
+                "Reset your password",
+                body,
+                vec![token],
+            )
+            .await
         }
         mail_jobs::SEND_DECISION => {
             let (subject, text) = if job.approved == Some(true) {
@@ -114,6 +129,7 @@ async fn identity_mail(services: Services, ctx: JobContext) -> Result<(), JobErr
                 subject,
                 format!("Hello {name},\n\n{text}\n"),
             )
+                Vec::new(),
             .await
         }
         mail_jobs::NOTIFY_ADMINS => {
@@ -135,6 +151,7 @@ async fn identity_mail(services: Services, ctx: JobContext) -> Result<(), JobErr
                     "New sign-up waiting for approval",
                     body,
                 )
+                    Vec::new(),
                 .await?;
             }
             Ok(())

@@ -7,16 +7,72 @@ use chom_auth::mail::{Mailer, OutgoingEmail};
 use lettre::message::Body;
 use lettre::message::header::{ContentTransferEncoding, ContentType};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::path::PathBuf;
 use std::time::Duration;
 
-/// Writes each e-mail to the log at INFO, body included.
+/// Does not send: logs each e-mail at INFO with its one-time secrets redacted, and writes it
+/// whole (mode 0600) into an outbox directory when one is set, where a developer finds the
+/// verification link. One-time tokens never reach the log, at any level.
 #[derive(Debug, Default)]
-pub struct LogMailer;
+pub struct LogMailer {
+    outbox: Option<PathBuf>,
+}
+
+impl LogMailer {
+    /// A mailer writing whole messages into `outbox` (if any).
+    #[must_use]
+    pub fn new(outbox: Option<PathBuf>) -> Self {
+        Self { outbox }
+    }
+
+    fn file(&self, email: &OutgoingEmail) -> std::io::Result<Option<PathBuf>> {
+        use std::io::Write as _;
+        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+        let Some(dir) = &self.outbox else {
+            return Ok(None);
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+        let name = format!(
+            "{}-{}.eml",
+            time::OffsetDateTime::now_utc().unix_timestamp_nanos(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let path = dir.join(name);
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        write!(
+            f,
+            "To: {}\nSubject: {}\n\n{}",
+            email.to, email.subject, email.body
+        )?;
+        Ok(Some(path))
+    }
+}
+
+/// `body` with every secret replaced by `[redacted]`.
+#[must_use]
+pub fn redact(body: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .filter(|s| !s.is_empty())
+        .fold(body.to_owned(), |b, s| b.replace(s.as_str(), "[redacted]"))
+}
 
 #[async_trait]
 impl Mailer for LogMailer {
     async fn send(&self, email: &OutgoingEmail) -> anyhow::Result<()> {
-        tracing::info!(to = %email.to, subject = %email.subject, body = %email.body, "e-mail (not sent: mail.smtp_url is unset)");
+        let file = self.file(email).context("writing the e-mail to the outbox")?;
+        let body = redact(&email.body, &email.secrets);
+        match file {
+            Some(path) => tracing::info!(to = %email.to, subject = %email.subject, body = %body, outbox = %path.display(), "e-mail not sent (no mail.smtp_url): written to the outbox"),
+            None => tracing::info!(to = %email.to, subject = %email.subject, body = %body, "e-mail not sent (mail.log_only)"),
+        }
         Ok(())
     }
 }
@@ -78,5 +134,64 @@ impl Mailer for SmtpMailer {
             .await
             .context("SMTP delivery")?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn m5_one_time_tokens_never_reach_the_log_and_the_outbox_is_private() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let outbox = dir.path().join("outbox");
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_writer(move || writer.clone())
+            .finish();
+        let token = "Zq3vU4sF0-secret_TOKEN-value";
+        let email = OutgoingEmail {
+            to: "jane@example.com".into(),
+            subject: "Confirm".into(),
+            body: format!("open http://x/verify-email#token={token}\n\n  {token}\n"),
+            secrets: vec![token.into()],
+        };
+        tracing::subscriber::with_default(subscriber, || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            rt.block_on(LogMailer::new(Some(outbox.clone())).send(&email))
+                .unwrap();
+            rt.block_on(LogMailer::new(None).send(&email)).unwrap();
+        });
+        let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(log.contains("jane@example.com") && log.contains("[redacted]"), "{log}");
+        assert!(!log.contains(token), "a token reached the log: {log}");
+        let files: Vec<_> = std::fs::read_dir(&outbox).unwrap().flatten().collect();
+        assert_eq!(files.len(), 1);
+        let meta = files[0].metadata().unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&outbox).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        assert!(std::fs::read_to_string(files[0].path()).unwrap().contains(token));
     }
 }

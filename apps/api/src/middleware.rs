@@ -30,7 +30,13 @@ pub async fn observe(
         .unwrap_or_else(|| "unmatched".to_owned());
     let path = req.path().to_owned();
     let http_method = req.method().clone();
-    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route);
+    let client = req
+        .app_data::<actix_web::web::Data<crate::wiring::Services>>()
+        .map_or_else(
+            || "unknown".to_owned(),
+            |s| crate::ratelimit::client_ip(s, req.request()),
+        );
+    let span = tracing::info_span!("request", request_id = %id, method = %method, route = %route, client = %client);
 
     let outcome = request_id::scope(
         id.clone(),

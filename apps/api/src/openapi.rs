@@ -77,3 +77,41 @@ pub struct ApiDoc;
 pub fn document_json() -> anyhow::Result<String> {
     Ok(ApiDoc::openapi().to_pretty_json()? + "\n")
 }
+
+/// The methods the document declares for the path template matching `path`, as an `Allow`
+/// value (`GET, POST`); `None` when no template matches. Answers 405 for a wrong method on an
+/// existing path: actix routes such a request to the default service, which alone would say 404.
+#[must_use]
+pub fn allowed_methods(path: &str) -> Option<String> {
+    use std::sync::OnceLock;
+    static TEMPLATES: OnceLock<Vec<(Vec<String>, Vec<&'static str>)>> = OnceLock::new();
+    let templates = TEMPLATES.get_or_init(|| {
+        let doc = ApiDoc::openapi();
+        doc.paths
+            .paths
+            .iter()
+            .map(|(template, item)| {
+                let methods = [
+                    ("GET", item.get.is_some()),
+                    ("PUT", item.put.is_some()),
+                    ("POST", item.post.is_some()),
+                    ("DELETE", item.delete.is_some()),
+                    ("PATCH", item.patch.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(m, present)| present.then_some(m))
+                .collect();
+                let segments = template.split('/').map(str::to_owned).collect();
+                (segments, methods)
+            })
+            .collect()
+    });
+    let wanted: Vec<&str> = path.split('/').collect();
+    templates.iter().find_map(|(segments, methods)| {
+        let matches = segments.len() == wanted.len()
+            && segments.iter().zip(&wanted).all(|(t, w)| {
+                (t.starts_with('{') && t.ends_with('}') && !w.is_empty()) || t == w
+            });
+        (matches && !methods.is_empty()).then(|| methods.join(", "))
+    })
+}

@@ -10,7 +10,11 @@ use crate::wiring::Services;
 use actix_web::dev::Server;
 use actix_web::error::JsonPayloadError;
 use actix_web::http::StatusCode;
-use actix_web::middleware::from_fn;
+use actix_web::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
+use actix_web::middleware::{DefaultHeaders, from_fn};
 use actix_web::{App, HttpRequest, HttpServer, web};
 use chom_jobs::RunStats;
 use std::net::TcpListener;
@@ -65,11 +69,29 @@ fn json_error(err: JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
 }
 
 async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    if let Some(allow) = crate::openapi::allowed_methods(req.path()) {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            format!("{} is not allowed here; allowed: {allow}", req.method()),
+        )
+        .with_header("Allow", allow));
+    }
     Err(ApiError::not_found(format!(
         "no route for {} {}",
         req.method(),
         req.path()
     )))
+}
+
+/// `http://host:port`, with a wildcard host replaced by loopback.
+fn base_url(host: &str, port: u16) -> String {
+    let host = match host {
+        "0.0.0.0" => "127.0.0.1",
+        "::" | "[::]" => "[::1]",
+        h => h,
+    };
+    format!("http://{host}:{port}")
 }
 
 impl Application {
@@ -89,7 +111,7 @@ impl Application {
         settings: Settings,
         extra: Option<ExtraRoutes>,
     ) -> anyhow::Result<Self> {
-        let services = Services::from_settings(&settings).await?;
+        let mut services = Services::from_settings(&settings).await?;
         let prometheus = telemetry::prometheus()?;
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
             .map_err(|e| {
@@ -100,11 +122,23 @@ impl Application {
                 )
             })?;
         let port = listener.local_addr()?.port();
+        if settings.mail.public_url.is_none() {
+            // Links in e-mails name the port really bound (`server.port = 0` picks one).
+            services.public_url = base_url(&settings.server.host, port);
+        }
         let max_body = settings.server.max_body_bytes;
         let data_services = web::Data::new(services.clone());
         let data_prometheus = web::Data::new(prometheus);
         let mut server = HttpServer::new(move || {
             App::new()
+                // L4: no sniffing, no framing, no referrer leaks, on every answer.
+                .wrap(
+                    DefaultHeaders::new()
+                        .add((X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                        .add((X_FRAME_OPTIONS, "DENY"))
+                        .add((CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"))
+                        .add((REFERRER_POLICY, "no-referrer")),
+                )
                 .wrap(from_fn(observe))
                 .app_data(data_services.clone())
                 .app_data(data_prometheus.clone())
@@ -118,7 +152,13 @@ impl Application {
                 .service(routes::health::ready)
                 .service(routes::metrics::metrics)
                 .configure(routes::docs::configure)
-                .service(web::scope("/api/v1").configure(routes::api_v1))
+                .service(
+                    web::scope("/api/v1")
+                        // L3: API answers are per caller and may carry secrets (tokens, TOTP
+                        // secrets, recovery codes, credentials): no cache may store them.
+                        .wrap(DefaultHeaders::new().add((CACHE_CONTROL, "no-store")))
+                        .configure(routes::api_v1),
+                )
                 .configure(|cfg| {
                     if let Some(extra) = extra {
                         extra(cfg);
@@ -163,12 +203,7 @@ impl Application {
     /// `http://host:port`.
     #[must_use]
     pub fn base_url(&self) -> String {
-        let host = if self.host == "0.0.0.0" {
-            "127.0.0.1"
-        } else {
-            &self.host
-        };
-        format!("http://{host}:{}", self.port)
+        base_url(&self.host, self.port)
     }
 
     /// Whether jobs run in this process.

@@ -23,7 +23,7 @@ use std::time::Duration;
 pub struct AuthLimits {
     /// Per client IP per minute, unauthenticated auth routes.
     pub per_ip_per_minute: u32,
-    /// Password attempts per account per 15 minutes.
+    /// Wrong passwords per account per 15 minutes before attempts slow down.
     pub password_attempts: u32,
 }
 
@@ -79,6 +79,10 @@ pub struct Services {
     pub public_url: String,
     /// Authentication rate limits.
     pub limits: AuthLimits,
+    /// Reverse proxies whose forwarding header names the client.
+    pub proxies: crate::client_addr::TrustedProxies,
+    /// Names identifiers (e-mails, addresses) in rate-limit keys without storing them in clear.
+    pub key_names: Arc<chom_kernel::crypto::KeyedHash>,
     /// Units of work.
     pub store: Arc<dyn Store>,
     /// Job queue.
@@ -131,6 +135,7 @@ where
     }
 }
 
+        hashing: Arc::new(crate::hashing::BlockingHashing::per_core()),
 impl Services {
     /// Connects to the database (and migrates it) and to Redis if configured.
     ///
@@ -142,7 +147,11 @@ impl Services {
             match target.clone() {
                 DatabaseTarget::Postgres(url) => {
                     let store =
-                        PgStore::connect(url.expose_secret(), settings.database.max_connections)
+                        PgStore::connect_with(
+                            url.expose_secret(),
+                            settings.database.max_connections,
+                            Duration::from_millis(settings.database.acquire_timeout_ms.max(1)),
+                        )
                             .await
                             .context("connecting to PostgreSQL (database.url)")?;
                     store.migrate().await.context("migrating PostgreSQL")?;
@@ -197,7 +206,9 @@ impl Services {
                     Arc::new(MemoryRateLimiter::default()),
                 ),
             };
-        let sealer = Arc::new(Sealer::new(&encryption_key(settings, &target)?)?);
+        let app_key = encryption_key(settings, &target)?;
+        let sealer = Arc::new(Sealer::new(&app_key)?);
+        let key_names = Arc::new(chom_kernel::crypto::KeyedHash::new(&app_key, "rate-limit keys"));
         let config = IdentityConfig {
             session_cache_ttl: Duration::from_millis(settings.security.session_cache_ms),
             ..IdentityConfig::default()
@@ -210,7 +221,19 @@ impl Services {
                 url.expose_secret(),
                 &settings.mail.from,
             )?),
-            None => Arc::new(crate::mail::LogMailer),
+            None => match (&target, settings.mail.log_only) {
+                (DatabaseTarget::Sqlite(db), _) => Arc::new(crate::mail::LogMailer::new(Some(
+                    settings.mail.outbox_dir.clone().unwrap_or_else(|| {
+                        db.parent().unwrap_or(Path::new(".")).join("outbox")
+                    }),
+                ))),
+                (DatabaseTarget::Postgres(_), true) => Arc::new(crate::mail::LogMailer::new(
+                    settings.mail.outbox_dir.clone(),
+                )),
+                (DatabaseTarget::Postgres(_), false) => anyhow::bail!(
+                    "mail.smtp_url is required with PostgreSQL (set mail.log_only = true to log e-mails, one-time tokens redacted, instead of sending them)"
+                ),
+            },
         };
         let public_url =
             settings.mail.public_url.clone().unwrap_or_else(|| {
@@ -255,3 +278,5 @@ impl Services {
         })
     }
 }
+            proxies: settings.trusted_proxies()?,
+            key_names,

@@ -44,9 +44,11 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(settings: Settings) -> anyhow::Result<()> {
+async fn run(mut settings: Settings) -> anyhow::Result<()> {
     chom_api::telemetry::init_logging(&settings.log);
     chom_api::telemetry::prometheus()?;
+    // No request waits on this process: a job may wait longer for a connection than a request.
+    settings.database.acquire_timeout_ms = settings.database.acquire_timeout_ms.max(5000);
     let services = Services::from_settings(&settings).await?;
     let shutdown = CancellationToken::new();
     let signals = tokio::spawn(wait_for_signal(shutdown.clone()));

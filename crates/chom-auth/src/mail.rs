@@ -12,6 +12,9 @@ pub struct OutgoingEmail {
     pub subject: String,
     /// Plain-text body.
     pub body: String,
+    /// The one-time secrets the body carries (tokens): a mailer that logs must redact them.
+    #[serde(default, skip_serializing)]
+    pub secrets: Vec<String>,
 }
 
 /// Sends e-mail. Adapters: SMTP (lettre), and a logger for the embedded default.

@@ -1,7 +1,7 @@
 //! Passwords: the policy for new ones, and argon2id hashes.
 
 use crate::values::FieldError;
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 
 /// A password that satisfies the policy. Never printed.
 #[derive(Clone)]
@@ -17,6 +17,14 @@ impl std::fmt::Debug for Password {
 #[derive(Debug, thiserror::Error)]
 #[error("password hashing failed: {0}")]
 pub struct PasswordError(String);
+
+impl PasswordError {
+    /// An error saying `what` went wrong.
+    #[must_use]
+    pub fn new(what: impl Into<String>) -> Self {
+        Self(what.into())
+    }
+}
 
 impl Password {
     /// Checks a new password: 12–128 characters, not one repeated character, not the user's
@@ -53,7 +61,8 @@ impl Password {
         &self.0
     }
 
-    /// Hashes it with argon2id and a fresh salt.
+    /// Hashes it with argon2id and a fresh salt (fresh working memory too: see [`HashMemory`]
+    /// for the reusable kind).
     ///
     /// # Errors
     /// The hasher failed (it does not for valid inputs).
@@ -72,17 +81,77 @@ impl std::fmt::Debug for PasswordHash {
     }
 }
 
+/// Argon2's working memory (19 MiB with the default parameters), kept and reused from one hash
+/// to the next. Allocating it per hash lets the allocator keep each freed block in a
+/// per-thread arena: a login burst then leaves hundreds of megabytes resident for good. A
+/// fixed set of these, one per hashing slot, bounds that memory instead.
+pub struct HashMemory(Vec<Block>);
+
+impl std::fmt::Debug for HashMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HashMemory({} KiB)", self.0.len())
+    }
+}
+
+impl Default for HashMemory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HashMemory {
+    /// Memory for the default parameters (allocated lazily, on first use).
+    #[must_use]
+    pub fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    fn blocks(&mut self, count: usize) -> &mut [Block] {
+        if self.0.len() < count {
+            self.0.resize(count, Block::default());
+        }
+        &mut self.0[..count]
+    }
+}
+
+fn failed(e: impl std::fmt::Display) -> PasswordError {
+    PasswordError(e.to_string())
+}
+
 impl PasswordHash {
-    /// Hashes any string (used for the dummy hash that keeps unknown-user logins as slow as
-    /// known ones).
+    /// Hashes any string (fresh memory).
     ///
     /// # Errors
     /// The hasher failed.
     pub fn of(plaintext: &str) -> Result<Self, PasswordError> {
-        Argon2::default()
-            .hash_password(plaintext.as_bytes())
-            .map(|h| Self(h.to_string()))
-            .map_err(|e| PasswordError(e.to_string()))
+        Self::of_in(plaintext, &mut HashMemory::new())
+    }
+
+    /// Hashes any string with argon2id's default parameters, working in `memory`.
+    ///
+    /// # Errors
+    /// The hasher failed.
+    pub fn of_in(plaintext: &str, memory: &mut HashMemory) -> Result<Self, PasswordError> {
+        let salt = chom_kernel::crypto::random_bytes(16).map_err(failed)?;
+        let params = Params::default();
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+        argon
+            .hash_password_into_with_memory(
+                plaintext.as_bytes(),
+                &salt,
+                &mut out,
+                memory.blocks(params.block_count()),
+            )
+            .map_err(failed)?;
+        let phc = argon2::PasswordHash {
+            algorithm: argon2::ARGON2ID_IDENT,
+            version: Some(Version::V0x13.into()),
+            params: (&params).try_into().map_err(failed)?,
+            salt: Some(salt.as_slice().try_into().map_err(failed)?),
+            hash: Some(out.as_slice().try_into().map_err(failed)?),
+        };
+        Ok(Self(phc.to_string()))
     }
 
     /// Wraps a stored PHC string.
@@ -97,12 +166,72 @@ impl PasswordHash {
         &self.0
     }
 
-    /// Whether `candidate` is the password.
+    /// Whether `candidate` is the password (fresh memory).
     #[must_use]
     pub fn verify(&self, candidate: &str) -> bool {
-        Argon2::default()
-            .verify_password(candidate.as_bytes(), self.0.as_str())
+        self.verify_in(candidate, &mut HashMemory::new())
+    }
+
+    /// Whether `candidate` is the password, working in `memory`. The parameters are the
+    /// stored hash's own (older hashes keep verifying after a parameter change); the output is
+    /// compared in constant time.
+    #[must_use]
+    pub fn verify_in(&self, candidate: &str, memory: &mut HashMemory) -> bool {
+        let Ok(phc) = argon2::PasswordHash::new(&self.0) else {
+            return false;
+        };
+        let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else {
+            return false;
+        };
+        let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(phc.algorithm.as_str()), Params::try_from(&phc))
+        else {
+            return false;
+        };
+        let version = phc
+            .version
+            .and_then(|v| Version::try_from(v).ok())
+            .unwrap_or_default();
+        let mut out = vec![0u8; expected.len()];
+        let blocks = params.block_count();
+        Argon2::new(algorithm, version, params)
+            .hash_password_into_with_memory(
+                candidate.as_bytes(),
+                salt.as_ref(),
+                &mut out,
+                memory.blocks(blocks),
+            )
             .is_ok()
+            && chom_kernel::crypto::constant_time_eq(&out, expected.as_bytes())
+    }
+}
+
+/// Hashing and verifying passwords, as a port: the application services call it, and the
+/// apps decide where the work runs (the API: on the blocking pool, a few at a time, so a login
+/// flood cannot starve the request threads).
+#[async_trait::async_trait]
+pub trait Hashing: Send + Sync {
+    /// Hashes a password.
+    ///
+    /// # Errors
+    /// The hasher failed.
+    async fn hash(&self, password: &str) -> Result<PasswordHash, PasswordError>;
+
+    /// Whether `candidate` is the password of `hash`.
+    async fn verify(&self, hash: &PasswordHash, candidate: &str) -> bool;
+}
+
+/// [`Hashing`] on the caller's thread, in fresh memory: for tests and one-shot commands.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InlineHashing;
+
+#[async_trait::async_trait]
+impl Hashing for InlineHashing {
+    async fn hash(&self, password: &str) -> Result<PasswordHash, PasswordError> {
+        PasswordHash::of(password)
+    }
+
+    async fn verify(&self, hash: &PasswordHash, candidate: &str) -> bool {
+        hash.verify(candidate)
     }
 }
 
@@ -143,5 +272,39 @@ mod tests {
         assert!(a.verify("correct horse battery"));
         assert!(!a.verify("correct horse battery!"));
         assert!(!format!("{a:?}{p:?}").contains("horse"));
+    }
+
+    #[test]
+    fn m3_reused_memory_gives_the_same_answers_as_the_argon2_crate() {
+        use argon2::{PasswordHasher as _, PasswordVerifier as _};
+        let mut memory = HashMemory::new();
+        let ours = PasswordHash::of_in("correct horse battery", &mut memory).unwrap();
+        // The reference implementation verifies our hash, and we verify its hashes.
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse battery", ours.as_str())
+                .is_ok()
+        );
+        let theirs = Argon2::default()
+            .hash_password(b"correct horse battery")
+            .unwrap()
+            .to_string();
+        let theirs = PasswordHash::from_stored(theirs);
+        for _ in 0..3 {
+            assert!(theirs.verify_in("correct horse battery", &mut memory));
+            assert!(!theirs.verify_in("correct horse battery.", &mut memory));
+            assert!(ours.verify_in("correct horse battery", &mut memory));
+        }
+        // Other stored parameters still verify (a hash made before a parameter change).
+        let light = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8 * 1024, 1, 1, None).unwrap(),
+        )
+        .hash_password(b"old password here")
+        .unwrap()
+        .to_string();
+        assert!(PasswordHash::from_stored(light).verify_in("old password here", &mut memory));
+        assert!(!PasswordHash::from_stored("garbage".into()).verify_in("x", &mut memory));
     }
 }

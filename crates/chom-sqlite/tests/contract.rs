@@ -26,6 +26,7 @@ async fn backend() -> Backend {
                 recovery: repos.clone(),
                 orgs: repos.clone(),
                 sessions: repos,
+                hashing: std::sync::Arc::new(chom_auth::password::InlineHashing),
             }
         },
         guard: Box::new(dir),

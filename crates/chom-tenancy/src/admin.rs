@@ -138,7 +138,7 @@ impl Administration {
             email,
             first_name,
             last_name,
-            password_hash: pw.hash()?,
+            password_hash: self.ports.hashing.hash(pw.expose()).await?,
             is_super_admin: true,
             approval: ApprovalStatus::Approved,
             email_verified_at: Some(now),

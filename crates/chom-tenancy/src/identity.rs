@@ -46,6 +46,8 @@ pub struct IdentityPorts {
     pub orgs: Arc<dyn OrganizationRepository>,
     /// Token → session.
     pub sessions: Arc<dyn SessionLookup>,
+    /// Password hashing (where the work runs is the app's choice).
+    pub hashing: Arc<dyn chom_auth::password::Hashing>,
 }
 
 /// Token lifetimes and other knobs.

@@ -31,6 +31,7 @@ async fn member_token(db: &TestDatabase) -> anyhow::Result<(String, String)> {
         recovery: repos.clone(),
         orgs: repos.clone(),
         sessions: repos,
+        hashing: std::sync::Arc::new(chom_auth::password::InlineHashing),
     };
     let identity = Identity::new(
         ports.clone(),

@@ -3,7 +3,7 @@
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{Auth, Body};
-use crate::ratelimit;
+use crate::ratelimit::{self, Account, Checks};
 use crate::request_id::current_request_id;
 use crate::routes::views::{OrganizationView, TenantView, UserView};
 use crate::wiring::Services;
@@ -11,9 +11,25 @@ use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
 use chom_auth::{Abilities, Ability, ApiToken, IssuedToken};
 use chom_tenancy::identity::{Registration, SecondFactor};
 use serde::{Deserialize, Serialize};
-use std::time::Duration;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
+
+/// Runs `work` after the answer: for the neutral answers (forgot password, resend
+/// verification), whose timing must not reveal whether the address is known (M8). A failure
+/// is logged; the client could not have been told anyway.
+fn answer_first<E: std::fmt::Display + 'static>(
+    work: impl std::future::Future<Output = Result<(), E>> + 'static,
+) {
+    let span = tracing::Span::current();
+    actix_web::rt::spawn(tracing::Instrument::instrument(
+        async move {
+            if let Err(e) = work.await {
+                tracing::warn!(error = %e, "background auth work failed");
+            }
+        },
+        span,
+    ));
+}
 
 mod password;
 mod session;

@@ -67,10 +67,11 @@ where
     }
 }
 
-/// The database, the cache and the job queue all answer.
+/// The database and the job queue answer (503 otherwise); the cache is reported, and its
+/// failure only degrades (200, `status: degraded`).
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses(
-        (status = 200, description = "Ready to serve", body = Readiness),
+        (status = 200, description = "Ready to serve (`ready`), or serving without the cache (`degraded`)", body = Readiness),
         (status = 503, description = "A dependency failed; `failed` names it and `checks` has details",
          body = Problem, content_type = "application/problem+json")))]
 #[get("/health/ready")]
@@ -88,9 +89,12 @@ pub async fn ready(services: web::Data<Services>) -> Result<HttpResponse, ApiErr
         .filter(|(_, c)| c.error.is_some())
         .map(|(name, _)| *name)
         .collect();
-    if failed.is_empty() {
+    // The cache is optional: without Redis, requests are served from the in-memory fallback,
+    // so a replica stays in the load balancer ("degraded"), rather than every replica leaving
+    // it at once over an optional dependency.
+    if failed.iter().all(|f| *f == "cache") {
         return Ok(HttpResponse::Ok().json(Readiness {
-            status: "ready",
+            status: if failed.is_empty() { "ready" } else { "degraded" },
             checks,
         }));
     }

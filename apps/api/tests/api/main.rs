@@ -5,6 +5,7 @@ mod binary;
 mod docs;
 mod errors;
 mod fleet;
+mod hardening;
 mod health;
 mod helpers;
 mod identity;

@@ -58,7 +58,7 @@ impl Identity {
             .ok_or(IdentityError::InvalidToken)?;
         let password = Password::new(new_password, &[user.email.as_str(), user.username.as_str()])
             .map_err(|e| IdentityError::Invalid(vec![("password", e)]))?;
-        let hash = password.hash()?;
+        let hash = self.ports.hashing.hash(password.expose()).await?;
         self.ports
             .users
             .set_password(uow.as_mut(), user_id, hash.as_str(), now)
@@ -88,7 +88,7 @@ impl Identity {
             .get_user(session.user_id)
             .await?
             .ok_or(IdentityError::Unauthenticated)?;
-        if !user.password_hash.verify(current) {
+        if !self.ports.hashing.verify(&user.password_hash, current).await {
             return Err(IdentityError::InvalidCredentials);
         }
         let password = Password::new(new_password, &[user.email.as_str(), user.username.as_str()])
@@ -97,7 +97,12 @@ impl Identity {
         let mut uow = self.ports.store.begin().await?;
         self.ports
             .users
-            .set_password(uow.as_mut(), user.id, password.hash()?.as_str(), now)
+            .set_password(
+                uow.as_mut(),
+                user.id,
+                self.ports.hashing.hash(password.expose()).await?.as_str(),
+                now,
+            )
             .await?;
         self.ports
             .tokens

@@ -22,11 +22,11 @@ impl Identity {
         let Some(user) = user else {
             // Same work as a real check, so timing does not reveal unknown e-mails.
             if let Some(h) = dummy_hash() {
-                let _ = h.verify(password);
+                let _ = self.ports.hashing.verify(h, password).await;
             }
             return Err(IdentityError::InvalidCredentials);
         };
-        if !user.password_hash.verify(password) {
+        if !self.ports.hashing.verify(&user.password_hash, password).await {
             return Err(IdentityError::InvalidCredentials);
         }
         self.gate(&user).await?;
@@ -75,23 +75,24 @@ impl Identity {
         if user.email_verified_at.is_none() {
             return Err(IdentityError::EmailNotVerified);
         }
-        match user.approval {
-            ApprovalStatus::Rejected => return Err(IdentityError::Rejected),
-            ApprovalStatus::Pending => return Err(IdentityError::PendingApproval),
-            ApprovalStatus::Approved => {}
+        if user.approval == ApprovalStatus::Rejected {
+            return Err(IdentityError::Rejected);
         }
-        let membership = self
-            .ports
-            .orgs
-            .membership_of(user.id)
-            .await?
-            .ok_or(IdentityError::PendingApproval)?;
-        let org = self
-            .ports
-            .orgs
-            .get_organization(membership.organization_id)
-            .await?
-            .ok_or(IdentityError::PendingApproval)?;
+        let org = match self.ports.orgs.membership_of(user.id).await? {
+            Some(m) => self.ports.orgs.get_organization(m.organization_id).await?,
+            None => None,
+        };
+        // A rejected organization says so, even while its owner's own row is still pending.
+        if org
+            .as_ref()
+            .is_some_and(|o| o.approval == ApprovalStatus::Rejected)
+        {
+            return Err(IdentityError::Rejected);
+        }
+        if user.approval == ApprovalStatus::Pending {
+            return Err(IdentityError::PendingApproval);
+        }
+        let org = org.ok_or(IdentityError::PendingApproval)?;
         org_gate(org.approval, org.status)
     }
 
@@ -190,25 +191,27 @@ impl Identity {
         Ok(())
     }
 
-    /// Replaces the session's token with a new one (same name and abilities, fresh expiry).
+    /// Replaces the session's token with a new secret (same name, abilities and expiry): a
+    /// refresh rotates the credential, it never extends it, so a stolen token cannot be kept
+    /// alive past the lifetime it was issued with.
     ///
     /// # Errors
-    /// `Store`.
+    /// `TokenExpired`, `Store`.
     pub async fn refresh(&self, session: &Session) -> Result<IssuedToken, IdentityError> {
         let _invalidate = Invalidate(&self.sessions);
         let now = OffsetDateTime::now_utc();
-        let lifetime = if session.token.name == "login" {
-            self.config.session_lifetime
-        } else {
-            self.config.token_default_lifetime
-        };
-        let issued = IssuedToken::mint(
+        let left = session.token.expires_at - now;
+        if left <= time::Duration::ZERO {
+            return Err(IdentityError::TokenExpired);
+        }
+        let mut issued = IssuedToken::mint(
             session.user_id,
             &session.token.name,
             session.token.abilities.clone(),
             now,
-            lifetime,
+            left,
         )?;
+        issued.token.expires_at = session.token.expires_at;
         let mut uow = self.ports.store.begin().await?;
         if !self
             .ports

@@ -49,7 +49,7 @@ impl Identity {
             return Err(IdentityError::EmailRejected);
         }
         let now = OffsetDateTime::now_utc();
-        let hash = password.hash()?;
+        let hash = self.ports.hashing.hash(password.expose()).await?;
         let user = NewUser {
             id: UserId::new(),
             username,

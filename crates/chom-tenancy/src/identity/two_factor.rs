@@ -16,11 +16,16 @@ impl Identity {
         }
     }
 
-    /// Starts 2FA enrolment: a new secret, stored sealed, active only once confirmed.
+    /// Starts 2FA enrolment: a new secret, stored sealed, active only once confirmed. Asks for
+    /// the password, so a stolen session cannot enrol the thief's device.
     ///
     /// # Errors
-    /// `Conflict` when 2FA is already on; `Store`.
-    pub async fn totp_setup(&self, session: &Session) -> Result<TotpEnrolment, IdentityError> {
+    /// `InvalidCredentials`, `Conflict` when 2FA is already on; `Store`.
+    pub async fn totp_setup(
+        &self,
+        session: &Session,
+        password: &str,
+    ) -> Result<TotpEnrolment, IdentityError> {
         let _invalidate = Invalidate(&self.sessions);
         let user = self
             .ports
@@ -28,6 +33,9 @@ impl Identity {
             .get_user(session.user_id)
             .await?
             .ok_or(IdentityError::Unauthenticated)?;
+        if !self.ports.hashing.verify(&user.password_hash, password).await {
+            return Err(IdentityError::InvalidCredentials);
+        }
         if user.two_factor_enabled() {
             return Err(IdentityError::Conflict(
                 "two-factor authentication is already enabled".into(),
@@ -116,7 +124,7 @@ impl Identity {
                 "two-factor authentication is not enabled".into(),
             ));
         }
-        if !user.password_hash.verify(password) {
+        if !self.ports.hashing.verify(&user.password_hash, password).await {
             return Err(IdentityError::InvalidCredentials);
         }
         let ok = match second {

@@ -15,10 +15,13 @@ pub async fn forgot_password(
     body: Body<EmailRequest>,
 ) -> Result<HttpResponse, ApiError> {
     ratelimit::auth_route(&services, &req).await?;
-    services
-        .identity
-        .forgot_password(&body.0.email, current_request_id())
-        .await?;
+    let identity = services.identity.clone();
+    let request_id = current_request_id();
+    answer_first(async move {
+        identity
+            .forgot_password(&body.0.email, request_id)
+            .await
+    });
     Ok(HttpResponse::Accepted().json(status("accepted")))
 }
 
@@ -87,20 +90,17 @@ pub async fn change_password(
     body: Body<ChangePasswordRequest>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Ability::Write)?;
-    let account = format!("auth:account-user:{}", auth.session.user_id);
-    ratelimit::check(
-        &services,
-        &account,
-        services.limits.password_attempts,
-        Duration::from_secs(15 * 60),
-    )
-    .await?;
-    services
-        .identity
-        .change_password(
-            &auth.session,
-            &body.0.current_password,
-            &body.0.new_password,
+    Account::of_email(&services, auth.session.user.email.as_str())
+        .attempt(
+            Checks {
+                password: true,
+                code: false,
+            },
+            services.identity.change_password(
+                &auth.session,
+                &body.0.current_password,
+                &body.0.new_password,
+            ),
         )
         .await?;
     Ok(HttpResponse::NoContent().finish())

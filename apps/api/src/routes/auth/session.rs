@@ -76,7 +76,7 @@ pub struct LoginResponse {
         (status = 200, description = "A session token", body = LoginResponse),
         (status = 401, description = "`INVALID_CREDENTIALS`, `TWO_FACTOR_REQUIRED`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`EMAIL_NOT_VERIFIED`, `ACCOUNT_PENDING_APPROVAL`, `ACCOUNT_REJECTED`, `ORGANIZATION_SUSPENDED`", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`RATE_LIMITED` (per IP, and 10 password attempts per account per 15 min)", body = Problem, content_type = "application/problem+json")))]
+        (status = 429, description = "`RATE_LIMITED` (per client address; an account slows down after 10 wrong passwords in 15 min, and refuses codes after 5 wrong ones)", body = Problem, content_type = "application/problem+json")))]
 #[post("/auth/login")]
 pub async fn login(
     req: HttpRequest,
@@ -85,22 +85,20 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     ratelimit::auth_route(&services, &req).await?;
     let b = body.0;
-    let account = format!("auth:account:{}", b.email.trim().to_lowercase());
-    ratelimit::check(
-        &services,
-        &account,
-        services.limits.password_attempts,
-        Duration::from_secs(15 * 60),
-    )
-    .await?;
+    let checks = Checks {
+        password: true,
+        code: b.totp_code.is_some() || b.recovery_code.is_some(),
+    };
     let second = match (b.totp_code, b.recovery_code) {
         (Some(code), _) => Some(SecondFactor::Totp(code)),
         (None, Some(code)) => Some(SecondFactor::Recovery(code)),
         (None, None) => None,
     };
-    let (user, issued) = services
-        .identity
-        .login(&b.email, &b.password, second)
+    let (user, issued) = Account::of_email(&services, &b.email)
+        .attempt(
+            checks,
+            services.identity.login(&b.email, &b.password, second),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(LoginResponse {
         data: LoginView {

@@ -149,18 +149,27 @@ pub async fn verify_email(
     verify(&services, &req, &body.0.token).await
 }
 
-/// The link in the verification e-mail (same as the POST).
-#[utoipa::path(get, path = "/api/v1/auth/verify-email", tag = "auth", params(TokenRequest),
-    responses(
-        (status = 200, description = "Verified", body = StatusResponse),
-        (status = 400, description = "`INVALID_TOKEN`", body = Problem, content_type = "application/problem+json")))]
+/// The page behind the verification e-mail's link (`…/verify-email#token=…`). Opening it
+/// verifies nothing by itself: its script reads the token from the URL fragment (which no
+/// browser sends to a server, so it reaches no proxy log) and POSTs it. A mail scanner that
+/// prefetches the link, or a `?token=` someone pasted, consumes no token.
+#[utoipa::path(get, path = "/api/v1/auth/verify-email", tag = "auth",
+    responses((status = 200, description = "An HTML page that POSTs the token from its URL fragment", content_type = "text/html")))]
 #[get("/auth/verify-email")]
-pub async fn verify_email_link(
-    req: HttpRequest,
-    services: web::Data<Services>,
-    query: web::Query<TokenRequest>,
-) -> Result<HttpResponse, ApiError> {
-    verify(&services, &req, &query.token).await
+pub async fn verify_email_link() -> HttpResponse {
+    const SCRIPT: &str = r#"const t=new URLSearchParams(location.hash.slice(1)).get("token");const o=document.getElementById("out");if(!t){o.textContent="No token in this link: send the token from the e-mail to POST /api/v1/auth/verify-email.";}else{fetch("verify-email",{method:"POST",headers:{"content-type":"application/json"},body:JSON.stringify({token:t})}).then(r=>r.json().then(b=>{o.textContent=r.ok?"Your e-mail address is verified. You can close this page.":(b.detail||"This link is invalid or has expired.");})).catch(()=>{o.textContent="The server could not be reached; try again.";});}"#;
+    let hash = data_encoding::BASE64.encode(&chom_kernel::crypto::sha256(SCRIPT.as_bytes()));
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            "Content-Security-Policy",
+            format!(
+                "default-src 'none'; script-src 'sha256-{hash}'; connect-src 'self'; frame-ancestors 'none'"
+            ),
+        ))
+        .body(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>CHOM: verify your e-mail address</title></head><body><h1>Verify your e-mail address</h1><p id=\"out\">Verifying…</p><script>{SCRIPT}</script></body></html>"
+        ))
 }
 
 /// An e-mail address.
@@ -184,9 +193,12 @@ pub async fn resend_verification(
     body: Body<EmailRequest>,
 ) -> Result<HttpResponse, ApiError> {
     ratelimit::auth_route(&services, &req).await?;
-    services
-        .identity
-        .resend_verification(&body.0.email, current_request_id())
-        .await?;
+    let identity = services.identity.clone();
+    let request_id = current_request_id();
+    answer_first(async move {
+        identity
+            .resend_verification(&body.0.email, request_id)
+            .await
+    });
     Ok(HttpResponse::Accepted().json(status("accepted")))
 }

@@ -18,18 +18,39 @@ pub struct TotpSetupResponse {
     pub data: TotpSetupView,
 }
 
-/// Starts 2FA enrolment; confirm with a code to turn it on.
-#[utoipa::path(post, path = "/api/v1/auth/2fa/setup", tag = "auth", security(("bearer" = [])),
+/// The account password, to confirm a sensitive change.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordConfirmation {
+    /// The account password.
+    #[serde(default)]
+    pub password: String,
+}
+
+/// Starts 2FA enrolment (the password confirms it is the account holder); confirm with a code
+/// to turn it on.
+#[utoipa::path(post, path = "/api/v1/auth/2fa/setup", tag = "auth", security(("bearer" = [])), request_body = PasswordConfirmation,
     responses(
         (status = 200, description = "Scan or type the secret, then confirm", body = TotpSetupResponse),
-        (status = 409, description = "`CONFLICT`: already enabled", body = Problem, content_type = "application/problem+json")))]
+        (status = 401, description = "`INVALID_CREDENTIALS`: wrong password", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`CONFLICT`: already enabled", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`RATE_LIMITED`: the account's password attempts", body = Problem, content_type = "application/problem+json")))]
 #[post("/auth/2fa/setup")]
 pub async fn totp_setup(
     auth: Auth,
     services: web::Data<Services>,
+    body: Body<PasswordConfirmation>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Ability::Admin)?;
-    let e = services.identity.totp_setup(&auth.session).await?;
+    let e = Account::of_email(&services, auth.session.user.email.as_str())
+        .attempt(
+            Checks {
+                password: true,
+                code: false,
+            },
+            services.identity.totp_setup(&auth.session, &body.0.password),
+        )
+        .await?;
     Ok(HttpResponse::Ok().json(TotpSetupResponse {
         data: TotpSetupView {
             secret: e.secret,
@@ -74,9 +95,14 @@ pub async fn totp_confirm(
     body: Body<CodeRequest>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Ability::Admin)?;
-    let codes = services
-        .identity
-        .totp_confirm(&auth.session, &body.0.code)
+    let codes = Account::of_email(&services, auth.session.user.email.as_str())
+        .attempt(
+            Checks {
+                password: false,
+                code: true,
+            },
+            services.identity.totp_confirm(&auth.session, &body.0.code),
+        )
         .await?;
     Ok(HttpResponse::Ok().json(RecoveryCodesResponse {
         data: RecoveryCodesView {
@@ -125,9 +151,14 @@ pub async fn totp_disable(
             ));
         }
     };
-    services
-        .identity
-        .totp_disable(&auth.session, &b.password, second)
+    Account::of_email(&services, auth.session.user.email.as_str())
+        .attempt(
+            Checks {
+                password: true,
+                code: true,
+            },
+            services.identity.totp_disable(&auth.session, &b.password, second),
+        )
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -180,30 +180,38 @@ async fn the_smaller_auth_paths_work(db: Db) {
         .filter(|m| m.subject().contains("Confirm"))
         .collect();
     assert_eq!(confirms.len(), 2);
-    // The newest link works (through GET, as clicked); the older one was superseded.
+    // The newest token works; the older one was superseded.
     let old = confirms[0].token().unwrap();
     let new = confirms[1].token().unwrap();
-    assert_problem(
-        app.get(&format!("/api/v1/auth/verify-email?token={old}"))
-            .await,
-        400,
-        "INVALID_TOKEN",
-    )
-    .await;
-    assert_eq!(
-        app.get(&format!("/api/v1/auth/verify-email?token={new}"))
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
-    assert_problem(
-        app.get(&format!("/api/v1/auth/verify-email?token={new}"))
-            .await,
-        400,
-        "INVALID_TOKEN",
-    )
-    .await;
+    // L18: the link opens a page whose script POSTs the token from the URL fragment; a GET
+    // (a mail scanner's prefetch, a pasted `?token=`) consumes nothing.
+    let link = confirms[1]
+        .data
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("http"))
+        .unwrap()
+        .to_owned();
+    assert!(link.ends_with(&format!("/api/v1/auth/verify-email#token={new}")), "{link}");
+    let page = app
+        .get(&format!("/api/v1/auth/verify-email?token={new}"))
+        .await;
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let html = page.text().await.unwrap();
+    assert!(html.contains("location.hash") && html.contains("POST"), "{html}");
+    assert!(csp.contains("script-src 'sha256-") && csp.contains("default-src 'none'"), "{csp}");
+    let verify = |token: String| {
+        let app = &app;
+        async move {
+            app.post("/api/v1/auth/verify-email", json!({ "token": token }))
+                .await
+        }
+    };
+    assert_problem(verify(old).await, 400, "INVALID_TOKEN").await;
+    assert_eq!(verify(new.clone()).await.status().as_u16(), 200, "the GET consumed the token");
+    assert_problem(verify(new).await, 400, "INVALID_TOKEN").await;
     approve(&app, &admin, &dan).await;
     let approved_again = app
         .post_as(
@@ -217,7 +225,7 @@ async fn the_smaller_auth_paths_work(db: Db) {
 
     // 2FA off again needs the password and a code.
     let setup = body(
-        app.post_as(&token, "/api/v1/auth/2fa/setup", json!({}))
+        app.post_as(&token, "/api/v1/auth/2fa/setup", json!({"password": PASSWORD}))
             .await,
     )
     .await;
@@ -255,7 +263,7 @@ async fn the_smaller_auth_paths_work(db: Db) {
         200
     );
     assert_problem(
-        app.post_as(&token, "/api/v1/auth/2fa/setup", json!({}))
+        app.post_as(&token, "/api/v1/auth/2fa/setup", json!({"password": PASSWORD}))
             .await,
         409,
         "CONFLICT",
@@ -317,6 +325,30 @@ async fn the_smaller_auth_paths_work(db: Db) {
     let refreshed = body(app.post_as(ro, "/api/v1/auth/refresh", json!({})).await).await;
     assert_eq!(refreshed["data"]["abilities"], json!(["read"]));
     assert_eq!(refreshed["data"]["name"], "ro");
+    // L1: a refresh rotates the secret but never extends the lifetime it was issued with.
+    let short = body(
+        app.post_as(
+            &token,
+            "/api/v1/auth/tokens",
+            json!({"name": "short", "abilities": ["read"], "expires_in_days": 1}),
+        )
+        .await,
+    )
+    .await;
+    let rotated = body(
+        app.post_as(
+            short["data"]["token"].as_str().unwrap(),
+            "/api/v1/auth/refresh",
+            json!({}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        rotated["data"]["expires_at"], short["data"]["expires_at"],
+        "l1_refresh_never_extends_a_token"
+    );
+    assert_ne!(rotated["data"]["token"], short["data"]["token"]);
 
     // The organization rename is visible.
     app.send(

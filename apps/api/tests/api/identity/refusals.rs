@@ -138,7 +138,7 @@ async fn every_refusal_has_its_code(db: Db) {
 
     // Two-factor: required once enabled; a code works once; recovery codes work once.
     let setup = body(
-        app.post_as(&amy_token, "/api/v1/auth/2fa/setup", json!({}))
+        app.post_as(&amy_token, "/api/v1/auth/2fa/setup", json!({"password": PASSWORD}))
             .await,
     )
     .await;
@@ -236,12 +236,21 @@ async fn auth_routes_are_rate_limited(db: Db) {
     assert_problem(res, 429, "RATE_LIMITED").await;
 }
 
-async fn password_attempts_are_limited_per_account(db: Db) {
-    let app = spawn_app_with(db, |s| s.security.password_attempts_per_15_min = 10).await;
+fn retry_after(res: &reqwest::Response) -> u64 {
+    res.headers()["retry-after"].to_str().unwrap().parse().unwrap()
+}
+
+/// M1: failures only count, a success clears them, and past the free ones an account slows
+/// down (a pause of 1 s, 2 s, 4 s…) instead of locking its owner out.
+async fn m1_wrong_passwords_slow_an_account_down_without_locking_its_owner_out(db: Db) {
+    let app = spawn_app_with(db, |s| s.security.password_attempts_per_15_min = 3).await;
     let admin = super_admin(&app).await;
     let (p, _) = onboard(&app, &admin, "pat").await;
-    // onboard logged in once: 9 more attempts are evaluated, the 11th is refused unseen.
-    for _ in 0..9 {
+    // Successes do not count: onboard logged in once, and so do these.
+    for _ in 0..3 {
+        login(&app, &p.email, PASSWORD).await;
+    }
+    for _ in 0..3 {
         assert_problem(
             login_res(&app, &p.email, "wrong password guess").await,
             401,
@@ -249,24 +258,125 @@ async fn password_attempts_are_limited_per_account(db: Db) {
         )
         .await;
     }
+    // The third failure opened a 1 s pause: an attempt inside it is refused unseen.
+    let res = login_res(&app, &p.email, PASSWORD).await;
+    assert_eq!(retry_after(&res), 1);
+    assert_problem(res, 429, "RATE_LIMITED").await;
+    // Other accounts are not affected.
+    login(&app, "root@example.com", crate::helpers::ADMIN_PASSWORD).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert_problem(
-        login_res(&app, &p.email, PASSWORD).await,
-        429,
-        "RATE_LIMITED",
+        login_res(&app, &p.email, "wrong password guess").await,
+        401,
+        "INVALID_CREDENTIALS",
     )
     .await;
-    // Other accounts are not affected.
-    assert_eq!(
-        login_res(&app, "root@example.com", crate::helpers::ADMIN_PASSWORD)
-            .await
-            .status()
-            .as_u16(),
-        200
-    );
+    // The next pause is longer.
+    let res = login_res(&app, &p.email, PASSWORD).await;
+    assert_eq!(retry_after(&res), 2);
+    assert_problem(res, 429, "RATE_LIMITED").await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // The owner gets in after the pause, and the success clears the record.
+    login(&app, &p.email, PASSWORD).await;
+    for _ in 0..3 {
+        assert_problem(
+            login_res(&app, &p.email, "wrong password guess").await,
+            401,
+            "INVALID_CREDENTIALS",
+        )
+        .await;
+    }
+}
+
+/// M2: every route that checks a password or a code shares the account's limiter, and at most
+/// five wrong codes per account per 15 minutes are looked at, whichever route they come through.
+async fn m2_password_and_code_checks_share_one_account_limiter(db: Db) {
+    let app = spawn_app_with(db, |s| s.security.password_attempts_per_15_min = 3).await;
+    let admin = super_admin(&app).await;
+    let (p, session) = onboard(&app, &admin, "tfa").await;
+    let setup = body(
+        app.post_as(&session, "/api/v1/auth/2fa/setup", json!({"password": PASSWORD}))
+            .await,
+    )
+    .await;
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(setup["data"]["secret"].as_str().unwrap().as_bytes())
+        .unwrap();
+    let totp = chom_auth::totp::TotpSecret::from_bytes(secret);
+    let code_now = || totp.code_at_step(time::OffsetDateTime::now_utc().unix_timestamp() / 30);
+    let res = app
+        .post_as(&session, "/api/v1/auth/2fa/confirm", json!({"code": code_now()}))
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    // Wrong passwords through 2FA removal count for the account: the login pauses too.
+    for _ in 0..3 {
+        let res = app
+            .post_as(
+                &session,
+                "/api/v1/auth/2fa/disable",
+                json!({"password": "not the password", "code": "000000"}),
+            )
+            .await;
+        assert_problem(res, 401, "INVALID_CREDENTIALS").await;
+    }
+    let res = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": p.email, "password": PASSWORD, "totp_code": code_now()}),
+        )
+        .await;
+    assert_problem(res, 429, "RATE_LIMITED").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Five wrong codes, through login and removal alike...
+    for _ in 0..3 {
+        let res = app
+            .post(
+                "/api/v1/auth/login",
+                json!({"email": p.email, "password": PASSWORD, "totp_code": "000000"}),
+            )
+            .await;
+        assert_problem(res, 401, "TWO_FACTOR_REQUIRED").await;
+    }
+    for _ in 0..2 {
+        let res = app
+            .post_as(
+                &session,
+                "/api/v1/auth/2fa/disable",
+                json!({"password": PASSWORD, "code": "000000"}),
+            )
+            .await;
+        assert_problem(res, 401, "TWO_FACTOR_REQUIRED").await;
+    }
+    // ...and even the right one is refused unseen, on every route that takes a code.
+    let res = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": p.email, "password": PASSWORD, "totp_code": code_now()}),
+        )
+        .await;
+    assert!(retry_after(&res) > 800, "the rest of the 15-minute window");
+    assert_problem(res, 429, "RATE_LIMITED").await;
+    let res = app
+        .post_as(
+            &session,
+            "/api/v1/auth/2fa/disable",
+            json!({"password": PASSWORD, "code": code_now()}),
+        )
+        .await;
+    assert_problem(res, 429, "RATE_LIMITED").await;
+    // Logging in without a code is not a code failure: the password alone still answers.
+    let res = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": p.email, "password": PASSWORD}),
+        )
+        .await;
+    assert_problem(res, 401, "TWO_FACTOR_REQUIRED").await;
 }
 
 crate::both_backends!(
+    m2_password_and_code_checks_share_one_account_limiter,
     every_refusal_has_its_code,
     auth_routes_are_rate_limited,
-    password_attempts_are_limited_per_account,
+    m1_wrong_passwords_slow_an_account_down_without_locking_its_owner_out,
 );

@@ -110,7 +110,7 @@ async fn no_secret_is_stored_in_plaintext(db: Db) {
     .await;
     let api_token = created["data"]["token"].as_str().unwrap().to_owned();
     let setup = body(
-        app.post_as(&session, "/api/v1/auth/2fa/setup", json!({}))
+        app.post_as(&session, "/api/v1/auth/2fa/setup", json!({"password": PASSWORD}))
             .await,
     )
     .await;

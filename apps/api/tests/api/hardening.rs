@@ -1,0 +1,283 @@
+//! The audit's HTTP findings, each named after it: client addresses behind proxies (H1),
+//! secrets never cached (L3), security headers (L4), and the API's loose ends (405 on a wrong
+//! method, 400 for a body that is not JSON).
+
+use crate::helpers::{Db, assert_problem, spawn_app, spawn_app_with};
+use serde_json::json;
+
+async fn forgot(app: &crate::helpers::TestApp, forwarded_for: Option<&str>) -> u16 {
+    let mut req = app
+        .client
+        .post(app.url("/api/v1/auth/forgot-password"))
+        .json(&json!({"email": "x@example.com"}));
+    if let Some(xff) = forwarded_for {
+        req = req.header("x-forwarded-for", xff);
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+/// H1: behind two trusted proxies, each client has its own auth limit (the right-most hop
+/// that is not a proxy), whatever it writes at the left of the chain.
+#[tokio::test]
+async fn h1_each_client_behind_trusted_proxies_has_its_own_limit() {
+    let app = spawn_app_with(Db::Sqlite, |s| {
+        s.security.auth_requests_per_minute = 3;
+        // The test client connects from 127.0.0.1: the inner proxy; 10.0.0.1 is the edge.
+        s.server.trusted_proxies = vec!["127.0.0.1/32".into(), "10.0.0.1".into()];
+    })
+    .await;
+    // Client A, spoofing a different first hop each time: still one client.
+    for i in 0..3 {
+        let chain = format!("6.6.6.{i}, 198.51.100.7, 10.0.0.1");
+        assert_eq!(forgot(&app, Some(&chain)).await, 202);
+    }
+    assert_eq!(
+        forgot(&app, Some("1.2.3.4, 198.51.100.7, 10.0.0.1")).await,
+        429
+    );
+    // Client B through the same proxies is not affected.
+    assert_eq!(forgot(&app, Some("198.51.100.8, 10.0.0.1")).await, 202);
+}
+
+/// H1: without trusted proxies, forwarding headers are ignored (a client cannot pick its key).
+#[tokio::test]
+async fn h1_forwarding_headers_from_untrusted_peers_are_ignored() {
+    let app = spawn_app_with(Db::Sqlite, |s| s.security.auth_requests_per_minute = 3).await;
+    for i in 0..3 {
+        assert_eq!(forgot(&app, Some(&format!("203.0.113.{i}"))).await, 202);
+    }
+    assert_eq!(forgot(&app, Some("203.0.113.99")).await, 429);
+}
+
+/// A wrong method on an existing path is 405 with `Allow`, as docs/API.md says.
+async fn a_wrong_method_on_an_existing_path_is_405_with_allow(db: Db) {
+    let app = spawn_app(db).await;
+    let res = app
+        .client
+        .delete(app.url("/api/v1/auth/login"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.headers()["allow"], "POST");
+    assert_problem(res, 405, "METHOD_NOT_ALLOWED").await;
+    let res = app
+        .client
+        .put(app.url("/api/v1/sites/0190a0c4-0000-7000-8000-000000000000"))
+        .send()
+        .await
+        .unwrap();
+    let allow = res.headers()["allow"].to_str().unwrap().to_owned();
+    for m in ["GET", "PATCH", "DELETE"] {
+        assert!(allow.contains(m), "{allow}");
+    }
+    assert_problem(res, 405, "METHOD_NOT_ALLOWED").await;
+    // Unknown paths stay 404.
+    assert_problem(app.get("/api/v1/sites/a/b/c").await, 404, "NOT_FOUND").await;
+}
+
+/// A body that is not JSON at all is 400 `MALFORMED_JSON`, whatever shape the route expects;
+/// well-formed JSON of the wrong shape stays 422.
+async fn a_body_that_is_not_json_is_400_and_a_wrong_shape_422(db: Db) {
+    let app = spawn_app(db).await;
+    for raw in ["[1,2", "tru", "{\"email\":", "[1,2]x"] {
+        let res = app
+            .client
+            .post(app.url("/api/v1/auth/login"))
+            .header("content-type", "application/json")
+            .body(raw)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(res, 400, "MALFORMED_JSON").await;
+    }
+    for shaped in [json!([1, 2]), json!(true), json!({"email": 5})] {
+        let res = app.post("/api/v1/auth/login", shaped).await;
+        assert_problem(res, 422, "VALIDATION_FAILED").await;
+    }
+}
+
+/// L3 and L4: every API answer is `no-store` (tokens, TOTP secrets and recovery codes among
+/// them), and every answer carries the security headers.
+async fn l3_l4_secrets_are_never_cached_and_every_answer_has_security_headers(db: Db) {
+    let app = spawn_app(db).await;
+    let token = crate::helpers::super_admin_token(&app).await;
+    let res = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "root@example.com", "password": crate::helpers::ADMIN_PASSWORD}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    let res = app
+        .post_as(&token, "/api/v1/auth/refresh", json!({}))
+        .await;
+    assert_eq!(res.headers()["cache-control"], "no-store");
+    for path in ["/api/v1/plans", "/health/live", "/api/docs/", "/nope"] {
+        let res = app.get(path).await;
+        let h = res.headers();
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(h["x-frame-options"], "DENY", "{path}");
+        assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
+    }
+}
+
+crate::both_backends!(
+    a_wrong_method_on_an_existing_path_is_405_with_allow,
+    a_body_that_is_not_json_is_400_and_a_wrong_shape_422,
+    l3_l4_secrets_are_never_cached_and_every_answer_has_security_headers,
+    m8_forgot_password_timing_does_not_reveal_known_addresses,
+);
+
+/// Links in e-mails name the port the API really listens on when `server.port = 0` and
+/// `mail.public_url` is unset.
+#[tokio::test]
+async fn links_in_e_mails_name_the_port_really_bound() {
+    let app = spawn_app_with(Db::Sqlite, |s| s.mail.public_url = None).await;
+    let p = crate::identity::register(&app, "portia").await;
+    let mail = app.smtp.wait_for(&p.email, "Confirm your e-mail").await;
+    assert!(
+        mail.data.contains(&format!("{}/api/v1/auth/verify-email#token=", app.address)),
+        "{}",
+        mail.data
+    );
+    assert!(!mail.data.contains(":0/"), "{}", mail.data);
+}
+
+/// M5: on PostgreSQL without SMTP the API refuses to start unless `mail.log_only` says so.
+#[tokio::test]
+async fn m5_postgres_without_smtp_refuses_to_start_unless_log_only() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let db = chom_postgres::testing::TestDatabase::new().await.unwrap();
+    let mut settings = chom_api::config::Settings::default();
+    settings.database.url = Some(secrecy::SecretString::from(db.url.clone()));
+    settings.security.encryption_key = Some(secrecy::SecretString::from(
+        data_encoding::BASE64URL_NOPAD.encode(&[42u8; 32]),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    settings.ssh.key_file = dir.path().join("ssh/id_ed25519");
+    settings.ssh.state_dir = dir.path().join("ssh");
+    let err = chom_api::wiring::Services::from_settings(&settings)
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{err:#}").contains("mail.smtp_url"), "{err:#}");
+    settings.mail.log_only = true;
+    assert!(
+        chom_api::wiring::Services::from_settings(&settings)
+            .await
+            .is_ok()
+    );
+}
+
+/// A TCP relay to PostgreSQL that can be frozen: its open connections are cut, and new ones are
+/// accepted and never answered (a server that stopped or hangs).
+struct FreezableRelay {
+    port: u16,
+    frozen: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    links: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl FreezableRelay {
+    async fn start(upstream: &'static str) -> Self {
+        use std::sync::atomic::Ordering;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let frozen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let links = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (f, l) = (frozen.clone(), links.clone());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if f.load(Ordering::SeqCst) {
+                    held.push(inbound);
+                    continue;
+                }
+                let link = tokio::spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+                l.lock().unwrap().push(link);
+            }
+        });
+        Self { port, frozen, links }
+    }
+
+    fn freeze(&self) {
+        self.frozen.store(true, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+}
+
+/// M6: with PostgreSQL gone, a request answers 503 `SERVICE_UNAVAILABLE` with `Retry-After`
+/// within 1.5 s (a 1 s pool wait), not after 5 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn m6_a_postgres_outage_answers_503_within_1_5_s() {
+    let relay = FreezableRelay::start("127.0.0.1:5432").await;
+    let port = relay.port;
+    let app = spawn_app_with(Db::Postgres, |s| {
+        let url = s.database.url.as_ref().map(|u| {
+            secrecy::ExposeSecret::expose_secret(u).replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"))
+        });
+        assert!(url.as_deref().is_some_and(|u| u.contains(&port.to_string())), "{url:?}");
+        s.database.url = url.map(secrecy::SecretString::from);
+        s.security.session_cache_ms = 0;
+        s.worker.embedded = chom_api::config::EmbeddedWorker::Off;
+    })
+    .await;
+    let token = crate::helpers::super_admin_token(&app).await;
+    assert_eq!(app.get_as(&token, "/api/v1/auth/me").await.status().as_u16(), 200);
+    relay.freeze();
+    for path in ["/api/v1/auth/me", "/api/v1/sites", "/api/v1/plans"] {
+        let started = std::time::Instant::now();
+        let res = app.get_as(&token, path).await;
+        let took = started.elapsed();
+        assert!(res.headers().contains_key("retry-after"), "{path}");
+        assert_problem(res, 503, "SERVICE_UNAVAILABLE").await;
+        assert!(took < std::time::Duration::from_millis(1500), "{path}: {took:?}");
+    }
+}
+
+/// M8: forgot-password costs the same for a known and an unknown address (the work runs
+/// after the answer). Medians over 50 interleaved requests each, less than 20 % apart.
+async fn m8_forgot_password_timing_does_not_reveal_known_addresses(db: Db) {
+    let app = spawn_app(db).await;
+    crate::helpers::super_admin_token(&app).await;
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    let mut time = |email: &'static str| {
+        let app = &app;
+        async move {
+            let started = std::time::Instant::now();
+            let res = app
+                .post("/api/v1/auth/forgot-password", json!({"email": email}))
+                .await;
+            assert_eq!(res.status().as_u16(), 202);
+            started.elapsed()
+        }
+    };
+    // Warm-up, then interleave so load drifts hit both series alike.
+    time("root@example.com").await;
+    time("nobody@example.com").await;
+    for _ in 0..50 {
+        known.push(time("root@example.com").await);
+        unknown.push(time("nobody@example.com").await);
+    }
+    let median = |v: &mut Vec<std::time::Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64()
+    };
+    let (k, u) = (median(&mut known), median(&mut unknown));
+    let gap = (k - u).abs() / k.min(u);
+    assert!(
+        gap < 0.20,
+        "known {:.2} ms vs unknown {:.2} ms: {:.0} % apart",
+        k * 1000.0,
+        u * 1000.0,
+        gap * 100.0
+    );
+}
+
