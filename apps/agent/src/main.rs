@@ -59,17 +59,70 @@ fn parse_args() -> Result<Args, AgentError> {
     Ok(out)
 }
 
+/// The longest request, in both modes.
+const MAX_REQUEST: usize = 1024 * 1024;
+
+fn too_long() -> AgentError {
+    AgentError::new(
+        ErrorCode::InvalidRequest,
+        format!("the request is longer than {MAX_REQUEST} bytes"),
+    )
+}
+
 /// The one-shot mode: one request on stdin, one answer on stdout.
 fn handle(args: Result<Args, AgentError>) -> Result<serde_json::Value, AgentError> {
     let args = args?;
-    let mut raw = String::new();
+    let mut raw = Vec::new();
     std::io::stdin()
-        .take(1024 * 1024)
-        .read_to_string(&mut raw)
+        .take(MAX_REQUEST as u64 + 1)
+        .read_to_end(&mut raw)
         .map_err(|e| {
             AgentError::new(ErrorCode::InvalidRequest, format!("cannot read stdin: {e}"))
         })?;
+    if raw.len() > MAX_REQUEST {
+        return Err(too_long());
+    }
+    let raw = String::from_utf8(raw)
+        .map_err(|_| AgentError::new(ErrorCode::InvalidRequest, "stdin is not UTF-8 text"))?;
     execute(&raw, &args)
+}
+
+/// One line of the session, at most `max` bytes (without its newline). A longer line is read
+/// to its end and dropped (never held in memory) and answers `Err(too long)`; `None` at the
+/// end of input.
+fn read_line_capped(
+    input: &mut impl std::io::BufRead,
+    max: usize,
+) -> std::io::Result<Option<Result<Vec<u8>, AgentError>>> {
+    let mut line = Vec::new();
+    let mut over = false;
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(if line.is_empty() && !over {
+                None
+            } else if over {
+                Some(Err(too_long()))
+            } else {
+                Some(Ok(line))
+            });
+        }
+        let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        if !over && line.len() + chunk.len() <= max {
+            line.extend_from_slice(chunk);
+        } else {
+            over = true;
+            line = Vec::new();
+        }
+        let used = done.unwrap_or(buf.len());
+        input.consume(used);
+        if done.is_some() {
+            return Ok(Some(if over { Err(too_long()) } else { Ok(line) }));
+        }
+    }
 }
 
 /// Parses and runs one request.
@@ -85,7 +138,10 @@ fn execute(raw: &str, args: &Args) -> Result<serde_json::Value, AgentError> {
             format!("this agent speaks protocol {PROTOCOL_VERSION}, the request {p}"),
         ));
     }
-    let request: Request = serde_json::from_value(value)
+    // From the text, not from `value`: a JSON object keeps only the last of duplicate keys,
+    // and the strict parse must see them all.
+    drop(value);
+    let request: Request = serde_json::from_str(raw)
         .map_err(|e| AgentError::new(ErrorCode::InvalidRequest, format!("invalid request: {e}")))?;
     if let Some(named) = &args.command
         && named != request.command.name()
@@ -174,18 +230,23 @@ fn encode(response: &Response) -> String {
 /// per line on stdout, until stdin closes. The control plane keeps one such session per server
 /// for changing commands, saving an SSH round trip per command.
 fn serve(args: &Args) -> ExitCode {
-    use std::io::BufRead;
     let one = Args {
         root: args.root.clone(),
         command: None,
     };
     let mut stdout = std::io::stdout().lock();
-    for line in std::io::stdin().lock().lines() {
-        let Ok(line) = line else { break };
-        if line.trim().is_empty() {
+    let mut stdin = std::io::stdin().lock();
+    // Each line at most MAX_REQUEST bytes, like the one-shot mode's stdin: a longer one is
+    // answered INVALID_REQUEST and the session goes on with the next line.
+    while let Ok(Some(line)) = read_line_capped(&mut stdin, MAX_REQUEST) {
+        let line = line.and_then(|bytes| {
+            String::from_utf8(bytes)
+                .map_err(|_| AgentError::new(ErrorCode::InvalidRequest, "the line is not UTF-8"))
+        });
+        if line.as_ref().is_ok_and(|l| l.trim().is_empty()) {
             continue;
         }
-        let response = respond(|| execute(&line, &one));
+        let response = respond(|| execute(&line?, &one));
         if writeln!(stdout, "{}", encode(&response)).is_err() || stdout.flush().is_err() {
             break;
         }

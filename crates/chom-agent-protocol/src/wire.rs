@@ -156,8 +156,11 @@ impl Command {
     }
 }
 
-/// One request (the agent's stdin).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One request (the agent's stdin). Strict at every level: the params structs deny unknown
+/// fields, and at the top level (which a derive cannot make strict, the command being
+/// flattened) an unknown key or a key given twice (`"command"` twice: which one would run?) is
+/// refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Request {
     /// Protocol version of the sender.
     pub protocol: u32,
@@ -167,6 +170,57 @@ pub struct Request {
     /// What to do.
     #[serde(flatten)]
     pub command: Command,
+}
+
+/// The keys a request may have, each at most once.
+const REQUEST_KEYS: [&str; 4] = ["protocol", "request_id", "command", "params"];
+
+impl<'de> Deserialize<'de> for Request {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Strict;
+        impl<'de> serde::de::Visitor<'de> for Strict {
+            type Value = Request;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a request object with protocol, command and params")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Request, A::Error> {
+                use serde::de::Error;
+                let mut seen = serde_json::Map::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    if !REQUEST_KEYS.contains(&key.as_str()) {
+                        return Err(A::Error::unknown_field(&key, &REQUEST_KEYS));
+                    }
+                    if seen.contains_key(&key) {
+                        return Err(A::Error::custom(format_args!("duplicate field `{key}`")));
+                    }
+                    let value = map.next_value::<serde_json::Value>()?;
+                    seen.insert(key, value);
+                }
+                let protocol = seen
+                    .remove("protocol")
+                    .ok_or_else(|| A::Error::missing_field("protocol"))
+                    .and_then(|v| serde_json::from_value(v).map_err(A::Error::custom))?;
+                let request_id = match seen.remove("request_id") {
+                    Some(v) => serde_json::from_value(v).map_err(A::Error::custom)?,
+                    None => None,
+                };
+                // What is left is `command` and `params`: the adjacently tagged enum.
+                let command = serde_json::from_value(serde_json::Value::Object(seen))
+                    .map_err(A::Error::custom)?;
+                Ok(Request {
+                    protocol,
+                    request_id,
+                    command,
+                })
+            }
+        }
+        deserializer.deserialize_map(Strict)
+    }
 }
 
 impl Request {
@@ -305,6 +359,32 @@ mod tests {
         ] {
             assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn l9_the_top_level_is_strict() {
+        for bad in [
+            r#"{"protocol":1,"command":"version","evil":1}"#,
+            r#"{"protocol":1,"command":"version","command":"stats"}"#,
+            r#"{"protocol":1,"protocol":1,"command":"version"}"#,
+            r#"{"protocol":1,"command":"site.info","params":{"domain":"a.com"},"params":{"domain":"b.com"}}"#,
+            r#"{"protocol":1,"request_id":"a","request_id":"b","command":"version"}"#,
+            r#"{"command":"version"}"#,
+            r#"[1,"version"]"#,
+        ] {
+            assert!(serde_json::from_str::<Request>(bad).is_err(), "{bad}");
+        }
+        let ok: Request =
+            serde_json::from_str(r#"{"request_id":"r1","command":"version","protocol":1}"#)
+                .unwrap();
+        assert_eq!(
+            (ok.command, ok.request_id.as_deref()),
+            (Command::Version, Some("r1"))
+        );
+        let e = serde_json::from_str::<Request>(r#"{"protocol":1,"command":"version","evil":1}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("evil"), "{e}");
     }
 
     #[test]
