@@ -27,8 +27,104 @@ struct Args {
     command: Option<String>,
 }
 
-fn parse_args() -> Result<Args, AgentError> {
-    let mut args = std::env::args().skip(1);
+/// Each command with what it does (the request's `command`, also the first argument).
+const COMMANDS: &[(&str, &str)] = &[
+    ("version", "agent and protocol versions"),
+    ("health", "services, disk, memory and load"),
+    (
+        "stats",
+        "uptime, processes, sites, network and disk counters",
+    ),
+    (
+        "security.audit",
+        "a security self-audit: score and failed checks",
+    ),
+    (
+        "site.create",
+        "create (or converge) a site: files, user, database, pool, vhost",
+    ),
+    ("app.install", "install the application of the site's type"),
+    ("site.delete", "remove everything of a site"),
+    ("site.enable", "serve the site"),
+    (
+        "site.disable",
+        "stop serving the site (files and database kept)",
+    ),
+    ("site.info", "one site's state and disk usage"),
+    ("site.list", "every site on this server"),
+    ("site.set_php", "move a site to another PHP version"),
+    (
+        "db.export",
+        "dump the site's database into its backups/ directory",
+    ),
+    (
+        "db.optimize",
+        "optimize and analyze every table of the site's database",
+    ),
+    (
+        "cache.clear",
+        "clear the application's caches (as the site's user) and stale tmp files",
+    ),
+    (
+        "ssl.issue",
+        "obtain a certificate over ACME HTTP-01 and serve the site over HTTPS",
+    ),
+    ("ssl.renew", "renew the site's certificate now"),
+    (
+        "ssl.status",
+        "the site's certificate: issuer, expiry, days left",
+    ),
+];
+
+/// What `--help` prints.
+fn usage() -> String {
+    let version = env!("CARGO_PKG_VERSION");
+    let commands: String = COMMANDS
+        .iter()
+        .map(|(name, what)| format!("  {name:<16}{what}\n"))
+        .collect();
+    format!(
+        "chom-agent {version}: the CHOM control plane's agent on a managed server (protocol {PROTOCOL_VERSION}).\n\
+         \n\
+         Usage:\n\
+         \x20 chom-agent [--root DIR] <command> < request.json\n\
+         \x20     one JSON request on stdin (at most 1 MiB), one JSON answer on stdout\n\
+         \x20 chom-agent [--root DIR] serve\n\
+         \x20     a session: one request per line, one answer per line, until stdin closes\n\
+         \x20 chom-agent --help | --version\n\
+         \n\
+         The request names the command too ({{\"protocol\":{PROTOCOL_VERSION},\"command\":\"site.info\",\"params\":{{\"domain\":\"example.com\"}}}});\n\
+         when both do they must agree, so sudo rules and process listings show what runs.\n\
+         \n\
+         Commands:\n\
+         {commands}\
+         \n\
+         Options:\n\
+         \x20 --root DIR      sandbox mode: every path under DIR, no users, ownership or reloads\n\
+         \x20                 (also CHOM_AGENT_ROOT); for tests and labs, never through sudo\n\
+         \x20 -h, --help      print this help and exit\n\
+         \x20 -V, --version   print the version and exit\n\
+         \n\
+         Environment: CHOM_AGENT_DB_HOST, CHOM_AGENT_DB_PORT, CHOM_AGENT_DB_USER (the MariaDB\n\
+         client's connection), CHOM_AGENT_ACME_CA_BUNDLE (a private ACME CA to trust).\n\
+         \n\
+         Exit status: 0 when the answer is ok, 1 when it is an error (its \"code\" says which).\n"
+    )
+}
+
+/// `--help` or `--version` anywhere on the command line: what to print instead of running.
+fn informational(args: &[String]) -> Option<String> {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        Some(usage())
+    } else if args.iter().any(|a| a == "--version" || a == "-V") {
+        Some(format!("chom-agent {}\n", env!("CARGO_PKG_VERSION")))
+    } else {
+        None
+    }
+}
+
+fn parse_args(args: Vec<String>) -> Result<Args, AgentError> {
+    let mut args = args.into_iter();
     let mut out = Args {
         root: None,
         command: None,
@@ -258,7 +354,14 @@ fn main() -> ExitCode {
     // A panic must still produce a JSON answer: silence the default hook (stderr noise is fine,
     // but stdout must hold exactly one document per request) and catch it.
     std::panic::set_hook(Box::new(|info| eprintln!("chom-agent: panic: {info}")));
-    let args = parse_args();
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(text) = informational(&argv) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = stdout.write_all(text.as_bytes());
+        let _ = stdout.flush();
+        return ExitCode::SUCCESS;
+    }
+    let args = parse_args(argv);
     if let Ok(a) = &args
         && a.command.as_deref() == Some("serve")
     {
@@ -273,5 +376,82 @@ fn main() -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use chom_agent_protocol::{
+        Command, Domain, PhpVersion, SetPhp, SiteRef, SiteSpec, SiteType, SslRequest,
+    };
+
+    #[test]
+    fn the_help_lists_every_command_of_the_protocol() {
+        let domain = Domain::parse("example.com").unwrap();
+        let site = || SiteRef {
+            domain: domain.clone(),
+        };
+        let every = [
+            Command::Version,
+            Command::Health,
+            Command::SiteCreate(SiteSpec {
+                domain: domain.clone(),
+                site_type: SiteType::Html,
+                php_version: PhpVersion::V82,
+            }),
+            Command::AppInstall(site()),
+            Command::SiteDelete(site()),
+            Command::SiteEnable(site()),
+            Command::SiteDisable(site()),
+            Command::SiteInfo(site()),
+            Command::SiteList,
+            Command::SiteSetPhp(SetPhp {
+                domain: domain.clone(),
+                php_version: PhpVersion::V84,
+            }),
+            Command::DbExport(site()),
+            Command::DbOptimize(site()),
+            Command::CacheClear(site()),
+            Command::SslIssue(SslRequest {
+                domain: domain.clone(),
+                email: "a@example.com".into(),
+                directory_url: None,
+            }),
+            Command::SslRenew(site()),
+            Command::SslStatus(site()),
+            Command::Stats,
+            Command::SecurityAudit,
+        ];
+        // A new variant makes this match fail to compile until it is listed above.
+        for c in &every {
+            match c {
+                Command::Version
+                | Command::Health
+                | Command::SiteCreate(_)
+                | Command::AppInstall(_)
+                | Command::SiteDelete(_)
+                | Command::SiteEnable(_)
+                | Command::SiteDisable(_)
+                | Command::SiteInfo(_)
+                | Command::SiteList
+                | Command::SiteSetPhp(_)
+                | Command::DbExport(_)
+                | Command::DbOptimize(_)
+                | Command::CacheClear(_)
+                | Command::SslIssue(_)
+                | Command::SslRenew(_)
+                | Command::SslStatus(_)
+                | Command::Stats
+                | Command::SecurityAudit => {}
+            }
+        }
+        let names: Vec<&str> = COMMANDS.iter().map(|(n, _)| *n).collect();
+        let mut expected: Vec<&str> = every.iter().map(Command::name).collect();
+        let mut listed = names.clone();
+        expected.sort_unstable();
+        listed.sort_unstable();
+        assert_eq!(listed, expected);
     }
 }

@@ -113,3 +113,48 @@ fn l9_serve_caps_a_line_at_1_mib_and_the_session_goes_on() {
     writer.join().unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+fn print(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (out.status.code(), String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn help_and_version_answer_an_administrator_not_json() {
+    for flag in ["--help", "-h"] {
+        let (code, text) = print(&[flag]);
+        assert_eq!(code, Some(0), "{flag}: {text}");
+        assert!(text.starts_with("chom-agent "), "{text}");
+        for expected in [
+            "Usage:",
+            "serve",
+            "--root DIR",
+            "--version",
+            "site.create",
+            "db.export",
+            "ssl.issue",
+            "security.audit",
+        ] {
+            assert!(text.contains(expected), "{flag} lacks {expected}: {text}");
+        }
+        assert!(serde_json::from_str::<Value>(&text).is_err());
+    }
+    for flag in ["--version", "-V"] {
+        let (code, text) = print(&[flag]);
+        assert_eq!(
+            (code, text.as_str()),
+            (
+                Some(0),
+                format!("chom-agent {}\n", env!("CARGO_PKG_VERSION")).as_str()
+            )
+        );
+    }
+    // Also after other arguments (`chom-agent site.list --help`).
+    let (code, text) = print(&["site.list", "--help"]);
+    assert_eq!(code, Some(0));
+    assert!(text.contains("Usage:"));
+}
