@@ -5,7 +5,7 @@ pub mod model;
 pub mod placement;
 pub mod ports;
 
-pub use fleet::{Fleet, FleetError, NewVps};
-pub use model::{Allocation, Health, Vps, VpsStatus};
+pub use fleet::{Fleet, FleetError, NewVps, TrustHostKey};
+pub use model::{Allocation, Health, HostKey, Vps, VpsStatus};
 pub use placement::{Candidate, place};
 pub use ports::{AgentGateway, GatewayError, VpsRepository};

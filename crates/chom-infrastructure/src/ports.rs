@@ -22,6 +22,20 @@ pub trait VpsRepository: Send + Sync {
     /// `NotFound`; `Conflict` on a taken host name.
     async fn update_vps(&self, uow: &mut dyn UnitOfWork, vps: &Vps) -> Result<(), StoreError>;
 
+    /// Pins `key` on server `id` if its pinned key is still `previous` (compare and swap, so
+    /// two administrators re-pinning at once cannot both win on a stale check). `false` when
+    /// the key changed meanwhile (or the server is gone).
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn pin_host_key(
+        &self,
+        uow: &mut dyn UnitOfWork,
+        id: VpsId,
+        previous: Option<&str>,
+        key: &str,
+    ) -> Result<bool, StoreError>;
+
     /// One server.
     ///
     /// # Errors

@@ -125,6 +125,35 @@ impl VpsRepository for PgFleet {
         one(r.rows_affected())
     }
 
+    async fn pin_host_key(
+        &self,
+        uow: &mut dyn UnitOfWork,
+        vps_id: VpsId,
+        previous: Option<&str>,
+        key: &str,
+    ) -> Result<bool, StoreError> {
+        let now = ts(OffsetDateTime::now_utc());
+        let r = match previous {
+            None => sqlx::query(
+                "UPDATE vps_servers SET host_key = $2, updated_at = $3 WHERE id = $1 AND host_key IS NULL",
+            )
+            .bind(id(vps_id.as_uuid()))
+            .bind(key)
+            .bind(now),
+            Some(previous) => sqlx::query(
+                "UPDATE vps_servers SET host_key = $2, updated_at = $3 WHERE id = $1 AND host_key = $4",
+            )
+            .bind(id(vps_id.as_uuid()))
+            .bind(key)
+            .bind(now)
+            .bind(previous),
+        }
+        .execute(tx(uow)?.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
+    }
+
     async fn get_vps(&self, vps_id: VpsId) -> Result<Option<Vps>, StoreError> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM vps_servers WHERE id = $1"

@@ -141,7 +141,10 @@ pub async fn run(
                 ..NewVps::default()
             })
             .await?;
-        services.fleet.trust_host_key(vps.id, None).await?;
+        services
+            .fleet
+            .trust_host_key(vps.id, &chom_infrastructure::TrustHostKey::default())
+            .await?;
         services.fleet.bootstrap(vps.id).await?;
         services.fleet.check_health(vps.id).await?;
     }

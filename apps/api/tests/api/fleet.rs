@@ -2,13 +2,257 @@
 //! bootstrap into a sandbox: add, trust the host key, bootstrap, health, sites, maintenance,
 //! a changed key refused, an unreachable server recorded, decommission.
 
-use crate::helpers::{Db, SshRig, agent_binary, assert_problem, spawn_app_with, super_admin_token};
+use crate::helpers::{
+    Db, SshRig, TestApp, agent_binary, assert_problem, spawn_app_with, super_admin_token,
+};
 use chom_test_support::Sshd;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 async fn body(res: reqwest::Response) -> Value {
     res.json().await.unwrap()
+}
+
+/// A fresh ed25519 public key nobody serves (`ssh-ed25519 AAAA…`).
+fn another_key() -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k");
+    let ok = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "other", "-f"])
+        .arg(&path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    let text = std::fs::read_to_string(path.with_extension("pub")).unwrap();
+    text.split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The fingerprint `ssh-keygen -lf` prints for `key` (`SHA256:…`).
+fn keygen_fingerprint(key: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("k.pub");
+    std::fs::write(&path, format!("{key}\n")).unwrap();
+    let out = std::process::Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let fp = text.split_whitespace().nth(1).unwrap().to_owned();
+    assert!(fp.starts_with("SHA256:"), "{text}");
+    fp
+}
+
+/// A server on `sshd` with nothing pinned yet: its id.
+async fn unpinned_server(app: &TestApp, admin: &str, sshd: &Sshd, hostname: &str) -> String {
+    let res = app
+        .post_as(
+            admin,
+            "/api/v1/admin/vps",
+            json!({"hostname": hostname, "ip_address": "127.0.0.1", "ssh_port": sshd.port, "ssh_user": "root",
+                "provider": "custom", "cpu_cores": 2, "memory_mb": 4096, "disk_gb": 80, "allocation": "shared"}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 201);
+    body(res).await["data"]["id"].as_str().unwrap().to_owned()
+}
+
+/// A raw POST with `content_type` and `raw` as the body.
+async fn post_raw(
+    app: &TestApp,
+    token: &str,
+    path: &str,
+    content_type: &str,
+    raw: &'static str,
+) -> reqwest::Response {
+    app.client
+        .post(app.url(path))
+        .bearer_auth(token)
+        .header("content-type", content_type)
+        .body(raw)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn pinned_key(app: &TestApp, admin: &str, id: &str) -> Value {
+    body(app.get_as(admin, &format!("/api/v1/admin/vps/{id}")).await).await["data"]["host_key"]
+        .clone()
+}
+
+/// M4: a body that does not parse is refused (it used to be dropped, skipping the fingerprint
+/// check and pinning whatever answered); nothing is pinned by a refused call. Only a body left
+/// out (or `{}`) means first contact, and the answer shows what was pinned, with its
+/// fingerprint as `ssh-keygen -lf` prints it.
+async fn m4_a_malformed_trust_body_pins_nothing(db: Db) {
+    let sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let rig = SshRig::new(work.path());
+    let app = spawn_app_with(db, |s| {
+        rig.configure(s, &sshd, work.path().join("ssh-state"));
+    })
+    .await;
+    let admin = super_admin_token(&app).await;
+    let id = unpinned_server(&app, &admin, &sshd, "vps1.test").await;
+    let trust = format!("/api/v1/admin/vps/{id}/trust-host-key");
+    let wrong = another_key();
+
+    // A typo'd field, a wrong type, a key that does not parse, replace without the old key.
+    for (bad, field) in [
+        (json!({"expected": wrong}), "expected"),
+        (json!({"expected_key": 123}), "expected_key"),
+        (
+            json!({"expected_key": "ssh-ed25519 AAAAnotit"}),
+            "expected_key",
+        ),
+        (json!({"replace": true}), "old_fingerprint"),
+        (json!({"replace": "yes"}), "replace"),
+    ] {
+        let res = app.post_as(&admin, &trust, bad.clone()).await;
+        let problem = assert_problem(res, 422, "VALIDATION_FAILED").await;
+        assert_eq!(problem["errors"][0]["field"], field, "{bad}: {problem}");
+        assert_eq!(pinned_key(&app, &admin, &id).await, Value::Null, "{bad}");
+    }
+    // Not JSON at all, or broken JSON: refused as everywhere else.
+    let res = post_raw(&app, &admin, &trust, "text/plain", "ssh-ed25519 AAAA").await;
+    assert_problem(res, 415, "UNSUPPORTED_MEDIA_TYPE").await;
+    let res = post_raw(
+        &app,
+        &admin,
+        &trust,
+        "application/json",
+        "{\"expected_key\": ",
+    )
+    .await;
+    assert_problem(res, 400, "MALFORMED_JSON").await;
+    assert_eq!(pinned_key(&app, &admin, &id).await, Value::Null);
+
+    // A well-formed wrong key is a conflict naming what the server presents.
+    let res = app
+        .post_as(&admin, &trust, json!({"expected_key": wrong}))
+        .await;
+    let problem = assert_problem(res, 409, "HOST_KEY_UNEXPECTED").await;
+    let presented = keygen_fingerprint(&sshd.host_key());
+    assert!(
+        problem["detail"].as_str().unwrap().contains(&presented),
+        "{problem}"
+    );
+    assert_eq!(pinned_key(&app, &admin, &id).await, Value::Null);
+
+    // The fingerprint works as the expected key too.
+    let res = app
+        .post_as(&admin, &trust, json!({"expected_key": presented}))
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    let pinned = body(res).await["data"].clone();
+    assert_eq!(pinned["host_key"], sshd.host_key().as_str());
+    assert_eq!(pinned["host_key_fingerprint"], presented.as_str());
+
+    // First contact with no body at all.
+    let other = unpinned_server(&app, &admin, &sshd, "vps2.test").await;
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/admin/vps/{other}/trust-host-key"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    let pinned = body(res).await["data"].clone();
+    assert_eq!(pinned["host_key"], sshd.host_key().as_str());
+    assert_eq!(pinned["host_key_fingerprint"], presented.as_str());
+}
+
+/// M4: once a key is pinned, a changed key is pinned only with proof: `expected_key` equal to
+/// what the server presents now, or `replace` with the pinned key's fingerprint. A bare call
+/// (the old "one click after HOST_KEY_MISMATCH") is a 409 and changes nothing; repeating it
+/// while the server presents the pinned key is harmless.
+async fn m4_a_pinned_key_changes_only_with_proof(db: Db) {
+    let mut sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let rig = SshRig::new(work.path());
+    let app = spawn_app_with(db, |s| {
+        rig.configure(s, &sshd, work.path().join("ssh-state"));
+    })
+    .await;
+    let admin = super_admin_token(&app).await;
+    let id = unpinned_server(&app, &admin, &sshd, "vps1.test").await;
+    let trust = format!("/api/v1/admin/vps/{id}/trust-host-key");
+    let first = sshd.host_key();
+    let res = app.post_as(&admin, &trust, json!({})).await;
+    assert_eq!(res.status().as_u16(), 200);
+    // Same key again, no proof: nothing to change, so nothing refused.
+    let res = app.send(Method::POST, &trust, Some(&admin), None).await;
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(body(res).await["data"]["host_key"], first.as_str());
+
+    sshd.rotate_host_key();
+    let second = sshd.host_key();
+    assert_ne!(first, second);
+    let (old_fp, new_fp) = (keygen_fingerprint(&first), keygen_fingerprint(&second));
+
+    // No proof, the old key as the expected one, a wrong old fingerprint: all refused.
+    let res = app.send(Method::POST, &trust, Some(&admin), None).await;
+    let problem = assert_problem(res, 409, "HOST_KEY_ALREADY_PINNED").await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&old_fp) && detail.contains(&new_fp),
+        "{problem}"
+    );
+    let res = app.post_as(&admin, &trust, json!({})).await;
+    assert_problem(res, 409, "HOST_KEY_ALREADY_PINNED").await;
+    let res = app
+        .post_as(&admin, &trust, json!({"expected_key": first}))
+        .await;
+    assert_problem(res, 409, "HOST_KEY_UNEXPECTED").await;
+    let res = app
+        .post_as(
+            &admin,
+            &trust,
+            json!({"replace": true, "old_fingerprint": new_fp}),
+        )
+        .await;
+    assert_problem(res, 409, "HOST_KEY_ALREADY_PINNED").await;
+    assert_eq!(pinned_key(&app, &admin, &id).await, first.as_str());
+    // Still refused when connecting.
+    let res = app
+        .send(
+            Method::POST,
+            &format!("/api/v1/admin/vps/{id}/test-connection"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_problem(res, 502, "HOST_KEY_MISMATCH").await;
+
+    // replace with the pinned key's fingerprint: the presented key is pinned.
+    let res = app
+        .post_as(
+            &admin,
+            &trust,
+            json!({"replace": true, "old_fingerprint": old_fp}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    let pinned = body(res).await["data"].clone();
+    assert_eq!(pinned["host_key"], second.as_str());
+    assert_eq!(pinned["host_key_fingerprint"], new_fp.as_str());
+
+    // Or the administrator names the new key.
+    sshd.rotate_host_key();
+    let third = sshd.host_key();
+    let res = app
+        .post_as(&admin, &trust, json!({"expected_key": third}))
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(body(res).await["data"]["host_key"], third.as_str());
+    assert_eq!(pinned_key(&app, &admin, &id).await, third.as_str());
 }
 
 async fn the_fleet_is_managed_over_ssh(db: Db) {
@@ -78,10 +322,10 @@ async fn the_fleet_is_managed_over_ssh(db: Db) {
     let wrong = call(
         Method::POST,
         format!("/api/v1/admin/vps/{id}/trust-host-key"),
-        Some(json!({"expected_key": "ssh-ed25519 AAAAnotit"})),
+        Some(json!({"expected_key": another_key()})),
     )
     .await;
-    assert_problem(wrong, 409, "CONFLICT").await;
+    assert_problem(wrong, 409, "HOST_KEY_UNEXPECTED").await;
     let trusted = body(
         call(
             Method::POST,
@@ -92,6 +336,10 @@ async fn the_fleet_is_managed_over_ssh(db: Db) {
     )
     .await;
     assert_eq!(trusted["data"]["host_key"], sshd.host_key().as_str());
+    assert_eq!(
+        trusted["data"]["host_key_fingerprint"],
+        keygen_fingerprint(&sshd.host_key()).as_str()
+    );
 
     // Bootstrap installs the real agent and checks it.
     let res = call(
@@ -181,13 +429,15 @@ async fn the_fleet_is_managed_over_ssh(db: Db) {
     assert_eq!(h["data"]["health"], "unhealthy", "{h}");
     assert!(h["data"]["reason"].as_str().unwrap().contains("host key"));
 
-    // Re-trusted, then the server goes away: unreachable is recorded, not an error.
-    call(
+    // Re-trusted (naming the new key), then the server goes away: unreachable is recorded,
+    // not an error.
+    let res = call(
         Method::POST,
         format!("/api/v1/admin/vps/{id}/trust-host-key"),
-        None,
+        Some(json!({"expected_key": sshd.host_key()})),
     )
     .await;
+    assert_eq!(res.status().as_u16(), 200);
     sshd.stop();
     let h = body(call(Method::POST, format!("/api/v1/admin/vps/{id}/health"), None).await).await;
     assert_eq!(h["data"]["health"], "unreachable", "{h}");
@@ -243,4 +493,8 @@ async fn the_fleet_is_managed_over_ssh(db: Db) {
     assert_problem(app.get("/api/v1/admin/vps").await, 401, "UNAUTHENTICATED").await;
 }
 
-crate::both_backends!(the_fleet_is_managed_over_ssh);
+crate::both_backends!(
+    the_fleet_is_managed_over_ssh,
+    m4_a_malformed_trust_body_pins_nothing,
+    m4_a_pinned_key_changes_only_with_proof,
+);
