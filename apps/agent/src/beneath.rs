@@ -289,7 +289,7 @@ impl Dir {
                 }
             }
         }
-        let tmp = format!(".{name}.chom-tmp-{}", random_suffix());
+        let tmp = format!(".chom-tmp-{}", random_suffix());
         let mut file = self.create_new(&tmp, 0o600)?;
         let written = file
             .write_all(content.as_bytes())
@@ -511,10 +511,7 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert!(
-            names.iter().all(|n| !n.starts_with(".wp-config")),
-            "{names:?}"
-        );
+        assert!(names.iter().all(|n| !n.contains("chom-tmp-")), "{names:?}");
     }
 
     #[test]

@@ -35,9 +35,8 @@ pub fn write_atomic(path: &Path, content: &str) -> Result<bool, AgentError> {
         .take(12)
         .map(char::from)
         .collect();
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(format!(".chom-tmp-{suffix}"));
-    let tmp = std::path::PathBuf::from(tmp);
+    // In the same directory (for the rename), and short whatever the target's name length.
+    let tmp = path.with_file_name(format!(".chom-tmp-{suffix}"));
     let written = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)

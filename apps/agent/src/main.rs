@@ -4,6 +4,7 @@ mod beneath;
 mod commands;
 mod fsx;
 mod layout;
+mod nginx_hash;
 mod registry;
 mod runner;
 mod templates;

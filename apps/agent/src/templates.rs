@@ -89,6 +89,7 @@ fn site_body(root: &str, sock: &str, logs: &str, acme: &str) -> String {
 /// The nginx server blocks: HTTP only, or with `tls` an HTTPS server (TLS 1.2/1.3, HSTS, the
 /// same hardening) and an HTTP server that answers ACME challenges and redirects the rest.
 pub fn vhost(domain: &Domain, paths: &VhostPaths<'_>, tls: Option<&Tls<'_>>) -> String {
+    let names = crate::layout::server_names(domain).join(" ");
     let root = paths.site_dir.display().to_string();
     let acme = paths.acme_root.display().to_string();
     let body = site_body(
@@ -99,14 +100,14 @@ pub fn vhost(domain: &Domain, paths: &VhostPaths<'_>, tls: Option<&Tls<'_>>) -> 
     );
     match tls {
         None => format!(
-            "# Managed by chom-agent: changes are overwritten.\nserver {{\n    listen 80;\n    listen [::]:80;\n    server_name {domain} www.{domain};\n{body}}}\n"
+            "# Managed by chom-agent: changes are overwritten.\nserver {{\n    listen 80;\n    listen [::]:80;\n    server_name {names};\n{body}}}\n"
         ),
         Some(t) => format!(
             r#"# Managed by chom-agent: changes are overwritten.
 server {{
     listen 80;
     listen [::]:80;
-    server_name {domain} www.{domain};
+    server_name {names};
     server_tokens off;
 
     location ^~ /.well-known/acme-challenge/ {{
@@ -123,7 +124,7 @@ server {{
     # `listen … http2` (not `http2 on;`): Debian bookworm ships nginx 1.22.
     listen 443 ssl http2;
     listen [::]:443 ssl http2;
-    server_name {domain} www.{domain};
+    server_name {names};
 
     ssl_certificate {cert};
     ssl_certificate_key {key};
@@ -238,6 +239,7 @@ events {{ worker_connections 64; }}
 http {{
     include /etc/nginx/mime.types;
     access_log off;
+    include {r}/etc/nginx/conf.d/*.conf;
     include {r}/etc/nginx/sites-enabled/*.conf;
 }}
 "#

@@ -4,7 +4,7 @@
 use crate::beneath::{self, Perm};
 use crate::registry::{Registry, SiteRecord};
 use crate::runner::{Runner, must};
-use crate::{Context, fsx, templates};
+use crate::{Context, fsx, nginx_hash, templates};
 use chom_agent_protocol::{
     AgentError, Domain, ErrorCode, PhpVersion, SiteNames, SiteSpec, SiteType,
 };
@@ -38,8 +38,37 @@ pub(super) fn directories(site_type: SiteType) -> &'static [&'static str] {
     }
 }
 
+/// Sizes nginx's server-names hash for the names of the enabled vhosts (`conf.d/chom-hash.conf`;
+/// removed when there are none, or when the administrator's `nginx.conf` sets the sizes itself,
+/// as a second setting would be a duplicate directive).
+fn write_hash_conf(ctx: &Context) -> Result<(), AgentError> {
+    let path = ctx.layout.nginx_hash_conf();
+    let own_setting = !ctx.layout.sandbox()
+        && std::fs::read_to_string(ctx.layout.nginx_conf()).is_ok_and(|conf| {
+            conf.lines().any(|l| {
+                let l = l.trim_start();
+                l.starts_with("server_names_hash_bucket_size")
+                    || l.starts_with("server_names_hash_max_size")
+            })
+        });
+    let mut names = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(ctx.layout.sites_enabled()) {
+        for entry in entries.flatten() {
+            if let Ok(text) = std::fs::read_to_string(entry.path()) {
+                names.extend(nginx_hash::server_names(&text));
+            }
+        }
+    }
+    if own_setting || names.is_empty() {
+        return fsx::remove_file(&path);
+    }
+    let sizes = nginx_hash::sizes(names.iter().map(String::as_str));
+    fsx::write_atomic(&path, &nginx_hash::conf(&sizes)).map(drop)
+}
+
 /// Tests the nginx configuration (the sandbox's own `nginx.conf` in sandbox mode).
 pub(super) fn nginx_test(ctx: &Context) -> Result<(), AgentError> {
+    write_hash_conf(ctx)?;
     let out = if ctx.layout.sandbox() {
         let root = ctx.layout.root();
         fsx::write_atomic(
@@ -457,7 +486,7 @@ pub(super) fn render_vhost(ctx: &Context, domain: &Domain, names: &SiteNames, ss
     let socket = ctx.layout.pool_socket(&names.pool);
     let log_dir = ctx.layout.site_logs(domain);
     let acme_root = ctx.layout.acme_webroot();
-    let live = ctx.layout.letsencrypt().join("live").join(domain.as_str());
+    let live = ctx.layout.live(domain);
     let (cert, key) = (live.join("fullchain.pem"), live.join("privkey.pem"));
     let tls = templates::Tls {
         certificate: &cert,
@@ -524,8 +553,7 @@ pub fn delete(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, Agent
         reload(ctx, &format!("php{}-fpm", v.as_str()))?;
     }
     drop_database(ctx.runner.as_ref(), &names)?;
-    let live = ctx.layout.letsencrypt().join("live").join(domain.as_str());
-    if live.exists() {
+    if ctx.layout.live(domain).exists() {
         let (work, logs) = ctx.layout.letsencrypt_work();
         must(
             ctx.runner.as_ref(),
@@ -533,7 +561,7 @@ pub fn delete(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, Agent
             &[
                 "delete",
                 "--non-interactive",
-                &format!("--cert-name={domain}"),
+                &format!("--cert-name={}", crate::layout::cert_name(domain)),
                 &format!("--config-dir={}", ctx.layout.letsencrypt().display()),
                 &format!("--work-dir={}", work.display()),
                 &format!("--logs-dir={}", logs.display()),

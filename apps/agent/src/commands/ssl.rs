@@ -6,6 +6,7 @@
 //! `/.well-known/acme-challenge/`), never the site's `public/`, which its tenant controls.
 
 use super::site::{apply_nginx, ensure_site_logs, existing_site, owners, render_vhost};
+use crate::layout::{cert_name, server_names};
 use crate::registry::Registry;
 use crate::runner::Runner;
 use crate::{Context, fsx};
@@ -19,7 +20,11 @@ const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 /// site's `public/`) unless the map itself is given.
 fn webroot_args(ctx: &Context, domain: &Domain) -> Vec<String> {
     let root = ctx.layout.acme_webroot().display().to_string();
-    let map = json!({ domain.as_str(): root, format!("www.{domain}"): root });
+    let map: serde_json::Map<String, serde_json::Value> = server_names(domain)
+        .into_iter()
+        .map(|n| (n, json!(root)))
+        .collect();
+    let map = serde_json::Value::Object(map);
     vec!["--webroot".to_owned(), format!("--webroot-map={map}")]
 }
 
@@ -118,8 +123,8 @@ pub fn issue(ctx: &Context, req: &SslRequest) -> Result<serde_json::Value, Agent
         "--keep-until-expiring".to_owned(),
         format!("--email={}", req.email.trim()),
         format!("--server={directory}"),
-        format!("--cert-name={domain}"),
-        format!("--domains={domain},www.{domain}"),
+        format!("--cert-name={}", cert_name(domain)),
+        format!("--domains={}", server_names(domain).join(",")),
     ];
     args.extend(webroot_args(ctx, domain));
     args.extend(certbot_dirs(ctx));
@@ -159,7 +164,7 @@ pub fn renew(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, AgentE
         // sleep of up to 8 minutes inside the command.
         "--no-random-sleep-on-renew".to_owned(),
         "--force-renewal".to_owned(),
-        format!("--cert-name={domain}"),
+        format!("--cert-name={}", cert_name(domain)),
     ];
     prepare_webroot(ctx, domain)?;
     args.extend(webroot_args(ctx, domain));
@@ -178,12 +183,7 @@ pub fn renew(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, AgentE
 /// `SITE_NOT_FOUND`.
 pub fn status(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, AgentError> {
     Registry::load(&ctx.layout.registry())?.get(domain)?;
-    let cert = ctx
-        .layout
-        .letsencrypt()
-        .join("live")
-        .join(domain.as_str())
-        .join("cert.pem");
+    let cert = ctx.layout.live(domain).join("cert.pem");
     if !cert.exists() {
         return Ok(json!({"domain": domain, "ssl_enabled": false}));
     }
