@@ -52,8 +52,8 @@ async fn send(
         to: to.to_owned(),
         subject: subject.to_owned(),
         body,
-    };
         secrets,
+    };
     services
         .mailer
         .send(&email)
@@ -85,8 +85,8 @@ async fn identity_mail(services: Services, ctx: JobContext) -> Result<(), JobErr
                 user.email.as_str(),
                 "Confirm your e-mail address",
                 body,
-            )
                 vec![token],
+            )
             .await
         }
         mail_jobs::SEND_PASSWORD_RESET => {
@@ -128,8 +128,8 @@ async fn identity_mail(services: Services, ctx: JobContext) -> Result<(), JobErr
                 user.email.as_str(),
                 subject,
                 format!("Hello {name},\n\n{text}\n"),
-            )
                 Vec::new(),
+            )
             .await
         }
         mail_jobs::NOTIFY_ADMINS => {
@@ -150,8 +150,8 @@ async fn identity_mail(services: Services, ctx: JobContext) -> Result<(), JobErr
                     admin.email.as_str(),
                     "New sign-up waiting for approval",
                     body,
-                )
                     Vec::new(),
+                )
                 .await?;
             }
             Ok(())

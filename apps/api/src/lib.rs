@@ -5,6 +5,7 @@ pub mod config;
 pub mod error;
 pub mod extract;
 pub mod fleet_gateway;
+pub mod hashing;
 pub mod jobs;
 pub mod mail;
 pub mod middleware;

@@ -132,10 +132,10 @@ where
         recovery: repos.clone(),
         orgs: repos.clone(),
         sessions: repos,
+        hashing: Arc::new(crate::hashing::BlockingHashing::per_core()),
     }
 }
 
-        hashing: Arc::new(crate::hashing::BlockingHashing::per_core()),
 impl Services {
     /// Connects to the database (and migrates it) and to Redis if configured.
     ///
@@ -270,6 +270,8 @@ impl Services {
                 per_ip_per_minute: settings.security.auth_requests_per_minute,
                 password_attempts: settings.security.password_attempts_per_15_min,
             },
+            proxies: settings.trusted_proxies()?,
+            key_names,
             store,
             queue,
             plans,
@@ -278,5 +280,3 @@ impl Services {
         })
     }
 }
-            proxies: settings.trusted_proxies()?,
-            key_names,

@@ -248,7 +248,7 @@ async fn m8_forgot_password_timing_does_not_reveal_known_addresses(db: Db) {
     crate::helpers::super_admin_token(&app).await;
     let mut known = Vec::new();
     let mut unknown = Vec::new();
-    let mut time = |email: &'static str| {
+    let time = |email: &'static str| {
         let app = &app;
         async move {
             let started = std::time::Instant::now();
