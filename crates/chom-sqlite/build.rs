@@ -6,7 +6,7 @@
 use std::path::Path;
 
 /// The PostgreSQL repositories written against `codec.rs`, generated for SQLite.
-const SOURCES: &[&str] = &["identity.rs", "fleet.rs", "sites.rs"];
+const SOURCES: &[&str] = &["identity.rs", "fleet.rs", "sites.rs", "idempotency.rs"];
 
 fn translate(pg: &str) -> String {
     let mut out = String::with_capacity(pg.len());
@@ -22,6 +22,7 @@ fn translate(pg: &str) -> String {
         .replace("PgIdentity", "SqliteIdentity")
         .replace("PgFleet", "SqliteFleet")
         .replace("PgSites", "SqliteSites")
+        .replace("PgIdempotency", "SqliteIdempotency")
         .replace("PgPool", "SqlitePool")
         .replace("on PostgreSQL.", "on SQLite.")
         .lines()

@@ -2,6 +2,7 @@
 // A test-support crate: panicking is how a contract reports a violation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod idempotency;
 pub mod identity;
 pub mod plans;
 pub mod queue;

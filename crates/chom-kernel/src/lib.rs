@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod crypto;
 pub mod error;
+pub mod idempotency;
 pub mod ids;
 pub mod jobs;
 pub mod role;

@@ -3,6 +3,7 @@
 mod codec;
 mod error;
 mod fleet;
+mod idempotency;
 mod identity;
 mod plans;
 mod queue;
@@ -12,6 +13,7 @@ pub mod testing;
 
 pub use error::map_err;
 pub use fleet::PgFleet;
+pub use idempotency::PgIdempotency;
 pub use identity::{PgIdentity, SESSION_QUERY};
 pub use plans::PgPlanRepository;
 pub use queue::PgJobQueue;

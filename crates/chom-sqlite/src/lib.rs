@@ -3,6 +3,7 @@
 mod codec;
 mod error;
 mod fleet;
+mod idempotency;
 mod identity;
 mod plans;
 mod queue;
@@ -11,6 +12,7 @@ mod store;
 
 pub use error::map_err;
 pub use fleet::SqliteFleet;
+pub use idempotency::SqliteIdempotency;
 pub use identity::SqliteIdentity;
 pub use plans::SqlitePlanRepository;
 pub use queue::SqliteJobQueue;
