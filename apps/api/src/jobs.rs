@@ -19,7 +19,8 @@ use tokio_util::sync::CancellationToken;
 /// Checks every server's health and records the verdicts.
 pub const FLEET_HEALTH: &str = "infrastructure::health_check_all";
 
-/// Deletes finished jobs: `done` after 7 days, `dead` after 30 (they hold the errors to read).
+/// Deletes finished jobs: `done` after 7 days, `dead` after 30 (they hold the errors to read);
+/// and idempotency keys past their 24 hours.
 pub const PRUNE_JOBS: &str = "system::prune_jobs";
 
 fn payload(ctx: &JobContext) -> Result<UserJob, JobError> {
@@ -189,8 +190,10 @@ pub fn registry(services: &Services) -> Registry {
         }
     });
     registry = site_jobs(services, registry);
+    let idempotency = services.idempotency.clone();
     registry.with_fn(PRUNE_JOBS, move |_ctx| {
         let queue = queue.clone();
+        let idempotency = idempotency.clone();
         async move {
             let deleted = queue
                 .prune(
@@ -200,6 +203,11 @@ pub fn registry(services: &Services) -> Registry {
                 .await
                 .map_err(|e| chom_jobs::JobError::Retryable(e.into()))?;
             tracing::info!(deleted, "pruned finished jobs");
+            let expired = idempotency
+                .purge_expired()
+                .await
+                .map_err(|e| chom_jobs::JobError::Retryable(e.into()))?;
+            tracing::info!(expired, "purged expired idempotency keys");
             Ok(())
         }
     })

@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 pub mod fleet_gateway;
 pub mod hashing;
+pub mod idempotency;
 pub mod jobs;
 pub mod mail;
 pub mod middleware;

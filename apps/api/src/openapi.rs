@@ -1,6 +1,7 @@
 //! The OpenAPI 3.1 document, generated from the handlers' annotations.
 
 use crate::error::{FieldError, Problem};
+use crate::idempotency::OpenApiHeader;
 use crate::routes::{admin, auth, fleet, health, organization, plans, sites};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -31,7 +32,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(
         title = "CHOM API",
-        description = "Cloud Hosting & Observability Manager: host WordPress, static and Laravel sites on a VPS fleet.\n\nErrors are RFC 9457 `application/problem+json` documents with a stable `code` and the `request_id`.",
+        description = "Cloud Hosting & Observability Manager: host WordPress, static and Laravel sites on a VPS fleet.\n\nErrors are RFC 9457 `application/problem+json` documents with a stable `code` and the `request_id`.\n\nEvery authenticated POST honours an `Idempotency-Key` header (1 to 255 printable ASCII characters, per bearer token): sending the request again replays its first successful answer for 24 hours, with `Idempotent-Replayed: true`, instead of acting twice. A key reused for another request is 422 `IDEMPOTENCY_KEY_REUSED`; one whose first request still runs is 409 `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`; a malformed key is 400 `INVALID_IDEMPOTENCY_KEY`.",
         license(name = "AGPL-3.0-only", identifier = "AGPL-3.0-only"),
     ),
     paths(
@@ -57,7 +58,7 @@ impl Modify for BearerAuth {
         sites::site_info, sites::list_operations, sites::get_operation, sites::operation_events,
     ),
     components(schemas(Problem, FieldError)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &OpenApiHeader),
     tags(
         (name = "health", description = "Liveness, readiness and metrics"),
         (name = "plans", description = "The plan catalogue"),

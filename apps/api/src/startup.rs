@@ -154,6 +154,7 @@ impl Application {
                 .configure(routes::docs::configure)
                 .service(
                     web::scope("/api/v1")
+                        .wrap(from_fn(crate::idempotency::honour))
                         // L3: API answers are per caller and may carry secrets (tokens, TOTP
                         // secrets, recovery codes, credentials): no cache may store them.
                         .wrap(DefaultHeaders::new().add((CACHE_CONTROL, "no-store")))

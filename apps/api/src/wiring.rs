@@ -93,6 +93,8 @@ pub struct Services {
     pub cache: Arc<dyn Cache>,
     /// Rate limiter.
     pub rate_limiter: Arc<dyn RateLimiter>,
+    /// `Idempotency-Key` records.
+    pub idempotency: crate::idempotency::Idempotency,
 }
 
 impl std::fmt::Debug for Services {
@@ -112,6 +114,7 @@ type Backend = (
     IdentityPorts,
     Arc<dyn chom_infrastructure::VpsRepository>,
     Arc<dyn chom_site_hosting::SiteRepository>,
+    Arc<dyn chom_kernel::idempotency::IdempotencyStore>,
 );
 
 fn identity_ports<R>(store: Arc<dyn Store>, repos: Arc<R>) -> IdentityPorts
@@ -143,7 +146,7 @@ impl Services {
     /// The database cannot be opened or migrated.
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         let target = settings.database_target()?;
-        let (store, queue, plans, identity_ports, vps_repo, site_repo): Backend =
+        let (store, queue, plans, identity_ports, vps_repo, site_repo, idempotency): Backend =
             match target.clone() {
                 DatabaseTarget::Postgres(url) => {
                     let store =
@@ -163,6 +166,7 @@ impl Services {
                         identity_ports(Arc::new(store.clone()), repos),
                         Arc::new(chom_postgres::PgFleet::new(store.pool().clone())),
                         Arc::new(chom_postgres::PgSites::new(store.pool().clone())),
+                        Arc::new(chom_postgres::PgIdempotency::new(store.pool().clone())),
                     )
                 }
                 DatabaseTarget::Sqlite(path) => {
@@ -178,6 +182,7 @@ impl Services {
                         identity_ports(Arc::new(store.clone()), repos),
                         Arc::new(chom_sqlite::SqliteFleet::new(store.pool().clone())),
                         Arc::new(chom_sqlite::SqliteSites::new(store.pool().clone())),
+                        Arc::new(chom_sqlite::SqliteIdempotency::new(store.pool().clone())),
                     )
                 }
             };
@@ -241,6 +246,11 @@ impl Services {
             });
         let gateway = Arc::new(crate::fleet_gateway::SshGateway::new(&settings.ssh)?);
         let fleet = chom_infrastructure::Fleet::new(store.clone(), vps_repo.clone(), gateway);
+        let idempotency = crate::idempotency::Idempotency::new(
+            idempotency,
+            sealer.clone(),
+            settings.server.max_body_bytes,
+        );
         let sites = chom_site_hosting::Sites::new(
             chom_site_hosting::SitesPorts {
                 store: store.clone(),
@@ -277,6 +287,7 @@ impl Services {
             plans,
             cache,
             rate_limiter,
+            idempotency,
         })
     }
 }

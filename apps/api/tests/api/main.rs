@@ -8,6 +8,7 @@ mod fleet;
 mod hardening;
 mod health;
 mod helpers;
+mod idempotency;
 mod identity;
 mod metrics;
 mod plans;
