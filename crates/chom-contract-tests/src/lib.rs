@@ -45,7 +45,8 @@ macro_rules! contract_tests {
             shutdown_during_a_job_releases_it_and_another_worker_runs_it,
             shutdown_lets_a_short_job_finish,
             delayed_jobs_wait_for_their_time,
-            pruning_removes_only_old_finished_jobs);
+            pruning_removes_only_old_finished_jobs,
+            l12_a_handler_stops_when_its_lease_cannot_be_renewed);
         $crate::contract_tests!(@each $setup; identity:
             duplicate_users_are_conflicts_naming_the_field,
             users_round_trip,

@@ -2,8 +2,11 @@
 
 use crate::Backend;
 use chom_jobs::{JobError, Registry, Runner, RunnerConfig, Schedule, Scheduler};
-use chom_kernel::JobId;
-use chom_kernel::jobs::{JobQueue, JobState, NewJob, RetryPolicy, WorkerId};
+use chom_kernel::jobs::{
+    ClaimedJob, JobQueue, JobRecord, JobState, LeaseRef, NewJob, QueueCounts, RetryPolicy, Wakeup,
+    WorkerId,
+};
+use chom_kernel::{JobId, StoreError};
 use chom_tenancy::PlanCode;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -575,4 +578,142 @@ pub async fn pruning_removes_only_old_finished_jobs(b: &Backend) {
     );
     let counts = q.counts().await.unwrap();
     assert_eq!((counts.queued, counts.done, counts.dead), (1, 0, 0));
+}
+
+/// A queue whose heartbeats fail (the database is unreachable for this worker's heartbeats,
+/// like during an outage); everything else goes to the real queue.
+struct HeartbeatsFail(Arc<dyn JobQueue>);
+
+#[async_trait::async_trait]
+impl JobQueue for HeartbeatsFail {
+    async fn enqueue(&self, job: NewJob) -> Result<Option<JobId>, StoreError> {
+        self.0.enqueue(job).await
+    }
+    async fn claim(
+        &self,
+        worker: &WorkerId,
+        queues: &[String],
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedJob>, StoreError> {
+        self.0.claim(worker, queues, limit, lease).await
+    }
+    async fn heartbeat(&self, _: &WorkerId, _: Duration) -> Result<u64, StoreError> {
+        Err(StoreError::Unavailable(anyhow::anyhow!(
+            "connection refused (simulated outage)"
+        )))
+    }
+    async fn complete(&self, worker: &WorkerId, jobs: &[LeaseRef]) -> Result<u64, StoreError> {
+        self.0.complete(worker, jobs).await
+    }
+    async fn fail(
+        &self,
+        worker: &WorkerId,
+        job: LeaseRef,
+        error: &str,
+        retry_in: Option<Duration>,
+    ) -> Result<bool, StoreError> {
+        self.0.fail(worker, job, error, retry_in).await
+    }
+    async fn release(&self, worker: &WorkerId, jobs: &[LeaseRef]) -> Result<u64, StoreError> {
+        self.0.release(worker, jobs).await
+    }
+    async fn rescue_expired(&self) -> Result<u64, StoreError> {
+        self.0.rescue_expired().await
+    }
+    async fn get(&self, id: JobId) -> Result<Option<JobRecord>, StoreError> {
+        self.0.get(id).await
+    }
+    async fn counts(&self) -> Result<QueueCounts, StoreError> {
+        self.0.counts().await
+    }
+    async fn prune(&self, done_before: Duration, dead_before: Duration) -> Result<u64, StoreError> {
+        self.0.prune(done_before, dead_before).await
+    }
+    async fn wakeup(&self) -> Result<Box<dyn Wakeup>, StoreError> {
+        self.0.wakeup().await
+    }
+}
+
+/// L12: a worker that cannot renew its lease stops the handler before the lease expires, so
+/// the run the lease sweep starts elsewhere never overlaps it. (Before, the heartbeat loop
+/// only logged its failures: the first run went on while the rescued one ran.)
+pub async fn l12_a_handler_stops_when_its_lease_cannot_be_renewed(b: &Backend) {
+    #[derive(Default)]
+    struct Runs {
+        running: u32,
+        most_at_once: u32,
+        /// (attempt, finished normally) per run that ended.
+        ended: Vec<(i32, bool)>,
+    }
+    /// Counts a run out when its future ends or is dropped.
+    struct Running(Arc<Mutex<Runs>>, i32, bool);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let mut r = self.0.lock().unwrap();
+            r.running -= 1;
+            r.ended.push((self.1, self.2));
+        }
+    }
+    let id = b.queues[0]
+        .enqueue(NewJob::new("test::long", serde_json::json!({})))
+        .await
+        .unwrap()
+        .unwrap();
+    let runs = Arc::new(Mutex::new(Runs::default()));
+    let registry = {
+        let runs = runs.clone();
+        Registry::new().with_fn("test::long", move |ctx| {
+            let runs = runs.clone();
+            async move {
+                {
+                    let mut r = runs.lock().unwrap();
+                    r.running += 1;
+                    r.most_at_once = r.most_at_once.max(r.running);
+                }
+                let mut guard = Running(runs, ctx.job.attempt, false);
+                // The first run would take an hour; the rescued one is quick.
+                let work = if ctx.job.attempt == 1 { 3_600_000 } else { 200 };
+                tokio::time::sleep(Duration::from_millis(work)).await;
+                guard.2 = true;
+                Ok(())
+            }
+        })
+    };
+    let config = RunnerConfig {
+        lease: Duration::from_secs(2),
+        heartbeat_every: Duration::from_millis(300),
+        shutdown_grace: Duration::from_millis(200),
+        ..fast_config()
+    };
+    let outage: Arc<dyn JobQueue> = Arc::new(HeartbeatsFail(b.queues[0].clone()));
+    let (stop_a, handle_a) = spawn_runner(outage, registry.clone(), config.clone());
+    wait_until("the first run", Duration::from_secs(10), || async {
+        runs.lock().unwrap().most_at_once == 1
+    })
+    .await;
+    let started = Instant::now();
+    let (stop_b, handle_b) = spawn_runner(b.queues[1].clone(), registry, config);
+    wait_until(
+        "the rescued job to finish",
+        Duration::from_secs(20),
+        || async { state_of(&b.queues[1], id).await == JobState::Done },
+    )
+    .await;
+    stop_a.cancel();
+    stop_b.cancel();
+    let (a, _) = (handle_a.await.unwrap(), handle_b.await.unwrap());
+    {
+        let r = runs.lock().unwrap();
+        assert_eq!(r.most_at_once, 1, "two runs of one job overlapped");
+        assert_eq!(
+            r.ended,
+            vec![(1, false), (2, true)],
+            "the first run was stopped"
+        );
+    }
+    assert_eq!(a.lost, 1);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let rec = b.queues[0].get(id).await.unwrap().unwrap();
+    assert_eq!((rec.state, rec.attempt), (JobState::Done, 2));
 }

@@ -1,5 +1,11 @@
 //! The worker loop: claim, run, acknowledge; heartbeat and rescue in the background; graceful
 //! shutdown that finishes or releases what is running.
+//!
+//! A handler runs only while its lease holds: each job knows when its lease was last renewed
+//! (its claim, then every successful heartbeat) and is stopped (its future dropped) shortly
+//! before that lease would expire. A database outage longer than the lease therefore stops the
+//! handler here before the lease sweep hands the job to another worker, instead of letting two
+//! runs of one job act side by side.
 
 use crate::registry::{JobContext, JobError, Registry};
 use chom_kernel::JobId;
@@ -10,7 +16,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -68,6 +74,8 @@ pub struct RunStats {
     pub dead: u64,
     /// Jobs handed back at shutdown.
     pub released: u64,
+    /// Jobs stopped because their lease could not be renewed in time (left to the lease sweep).
+    pub lost: u64,
 }
 
 #[derive(Default)]
@@ -76,6 +84,7 @@ struct Counters {
     retried: AtomicU64,
     dead: AtomicU64,
     released: AtomicU64,
+    lost: AtomicU64,
 }
 
 impl Counters {
@@ -85,6 +94,7 @@ impl Counters {
             retried: self.retried.load(Ordering::Relaxed),
             dead: self.dead.load(Ordering::Relaxed),
             released: self.released.load(Ordering::Relaxed),
+            lost: self.lost.load(Ordering::Relaxed),
         }
     }
 }
@@ -123,6 +133,16 @@ struct Shared {
     in_flight: InFlight,
     done_tx: mpsc::UnboundedSender<LeaseRef>,
     job_shutdown: CancellationToken,
+    /// When the last successful heartbeat started (it renewed every lease held then).
+    renewed: watch::Receiver<Instant>,
+    /// How long a lease is trusted after its claim or renewal started.
+    lease_trust: Duration,
+}
+
+/// How long a lease is trusted after the claim or heartbeat that set it started: the lease less
+/// a tenth, so a handler is stopped before the database sees the lease expire.
+fn lease_trust(lease: Duration) -> Duration {
+    lease.saturating_sub(lease / 10)
 }
 
 impl Runner {
@@ -158,6 +178,7 @@ impl Runner {
         } = self;
         tracing::info!(queues = ?config.queues, concurrency = config.concurrency, "worker started");
         let (done_tx, done_rx) = mpsc::unbounded_channel();
+        let (renewed_tx, renewed) = watch::channel(Instant::now());
         let counters = Arc::new(Counters::default());
         let shared = Arc::new(Shared {
             queue: queue.clone(),
@@ -168,6 +189,8 @@ impl Runner {
             in_flight: Arc::default(),
             done_tx,
             job_shutdown: CancellationToken::new(),
+            renewed,
+            lease_trust: lease_trust(config.lease),
         });
         let maintenance = CancellationToken::new();
         let completer = tokio::spawn(complete_loop(
@@ -181,6 +204,7 @@ impl Runner {
             worker.clone(),
             config.clone(),
             shared.in_flight.clone(),
+            renewed_tx,
             maintenance.clone(),
         ));
         let rescue = tokio::spawn(rescue_loop(
@@ -212,6 +236,8 @@ impl Runner {
             let limit = u32::try_from(free)
                 .unwrap_or(u32::MAX)
                 .min(config.claim_batch);
+            // The lease runs from (at the latest) this instant.
+            let claimed_at = Instant::now();
             let jobs = match queue
                 .claim(&worker, &config.queues, limit, config.lease)
                 .await
@@ -244,7 +270,7 @@ impl Runner {
                 lock(&shared.in_flight).insert(job.id, job.lease());
                 let shared = shared.clone();
                 tasks.spawn(async move {
-                    run_one(&shared, job).await;
+                    run_one(&shared, job, claimed_at).await;
                     drop(permit);
                 });
             }
@@ -294,7 +320,25 @@ async fn idle(wakeup: &mut Option<Box<dyn chom_kernel::jobs::Wakeup>>, max: Dura
     }
 }
 
-async fn run_one(shared: &Shared, job: ClaimedJob) {
+/// Resolves once the lease of a job claimed at `claimed_at` may have expired: `trust` after the
+/// later of its claim and the start of the last successful heartbeat.
+async fn lease_lost(mut renewed: watch::Receiver<Instant>, claimed_at: Instant, trust: Duration) {
+    loop {
+        let deadline = (*renewed.borrow_and_update()).max(claimed_at) + trust;
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline.into()) => return,
+            changed = renewed.changed() => {
+                if changed.is_err() {
+                    // No more heartbeats: the lease ends at the deadline.
+                    tokio::time::sleep_until(deadline.into()).await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn run_one(shared: &Shared, job: ClaimedJob, claimed_at: Instant) {
     let kind = job.kind.clone();
     let lease = job.lease();
     let wait = (time::OffsetDateTime::now_utc() - job.run_at)
@@ -313,17 +357,33 @@ async fn run_one(shared: &Shared, job: ClaimedJob) {
                 job: job.clone(),
                 shutdown: shared.job_shutdown.clone(),
             };
-            AssertUnwindSafe(handler.run(ctx).instrument(span.clone()))
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|panic| {
+            let run = AssertUnwindSafe(handler.run(ctx).instrument(span.clone())).catch_unwind();
+            tokio::select! {
+                biased;
+                outcome = run => outcome.unwrap_or_else(|panic| {
                     let msg = panic
                         .downcast_ref::<&str>()
                         .map(ToString::to_string)
                         .or_else(|| panic.downcast_ref::<String>().cloned())
                         .unwrap_or_else(|| "handler panicked".into());
                     Err(JobError::Retryable(anyhow::anyhow!("panic: {msg}")))
-                })
+                }),
+                () = lease_lost(shared.renewed.clone(), claimed_at, shared.lease_trust) => {
+                    // The handler future is dropped here: it stops at its current await point.
+                    // Its lease is (about to be) gone, so neither completion nor failure can be
+                    // recorded; the lease sweep requeues the job and a later run converges.
+                    span.in_scope(|| {
+                        tracing::error!(
+                            "the lease could not be renewed in time: the handler was stopped; the job runs again after the lease sweep"
+                        );
+                    });
+                    lock(&shared.in_flight).remove(&lease.id);
+                    shared.counters.lost.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("chom_jobs_total", "kind" => kind, "outcome" => "lost")
+                        .increment(1);
+                    return;
+                }
+            }
         }
     };
     metrics::histogram!("chom_job_duration_seconds", "kind" => kind.clone())
@@ -415,6 +475,7 @@ async fn heartbeat_loop(
     worker: WorkerId,
     config: RunnerConfig,
     in_flight: InFlight,
+    renewed: watch::Sender<Instant>,
     stop: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(config.heartbeat_every);
@@ -427,8 +488,16 @@ async fn heartbeat_loop(
         if lock(&in_flight).is_empty() {
             continue;
         }
-        if let Err(e) = queue.heartbeat(&worker, config.lease).await {
-            tracing::warn!(error = %e, "heartbeat failed");
+        let started = Instant::now();
+        match queue.heartbeat(&worker, config.lease).await {
+            // Every lease this worker held when the statement ran now lasts `lease` from then.
+            Ok(_) => {
+                renewed.send_replace(started);
+            }
+            Err(e) => {
+                metrics::counter!("chom_job_heartbeat_errors_total").increment(1);
+                tracing::warn!(error = %e, "heartbeat failed; running jobs stop if their lease cannot be renewed in time");
+            }
         }
     }
 }
