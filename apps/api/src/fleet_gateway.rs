@@ -106,7 +106,12 @@ impl AgentGateway for SshGateway {
 
     async fn call(&self, vps: &Vps, request: &Request) -> Result<Response, GatewayError> {
         let ep = Self::endpoint(vps)?;
-        self.transport.call(&ep, request, None).await.map_err(map)
+        let result = self.transport.call(&ep, request, None).await.map_err(map);
+        if let Err(GatewayError::HostKeyMismatch(_)) = &result {
+            metrics::counter!("chom_ssh_host_key_mismatch_total", "vps" => vps.hostname.clone())
+                .increment(1);
+        }
+        result
     }
 
     async fn install_agent(&self, vps: &Vps) -> Result<(), GatewayError> {

@@ -434,7 +434,28 @@ impl Fleet {
     }
 
     async fn call(&self, vps: &Vps, command: Command) -> Result<serde_json::Value, FleetError> {
-        let response: Response = self.gateway.call(vps, &Request::new(command)).await?;
+        let response: Response = match self.gateway.call(vps, &Request::new(command)).await {
+            Ok(r) => r,
+            Err(e @ GatewayError::HostKeyMismatch(_)) => {
+                // Someone may be impersonating the server: say so loudly, and keep new sites
+                // off it (placement takes only healthy or degraded servers) until re-pinned.
+                tracing::error!(vps = %vps.id, hostname = %vps.hostname, error = %e, "host key mismatch");
+                if let Err(store) = self
+                    .repo
+                    .record_health(
+                        vps.id,
+                        Health::Unhealthy,
+                        Some(&e.to_string()),
+                        OffsetDateTime::now_utc(),
+                    )
+                    .await
+                {
+                    tracing::warn!(vps = %vps.id, error = %store, "could not record the mismatch as the server's health");
+                }
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
         match (response.ok, response.data, response.error) {
             (true, Some(data), _) => Ok(data),
             (_, _, Some(e)) if e.code == chom_agent_protocol::ErrorCode::Busy => {

@@ -64,8 +64,11 @@ pub trait VpsRepository: Send + Sync {
 /// Why a gateway call failed (the server's own refusals come back as `Response`s).
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    /// The server's host key differs from the pinned one.
-    #[error("host key mismatch: {0}")]
+    /// The server's host key differs from the pinned one: permanent until an administrator
+    /// re-pins it (never retried).
+    #[error(
+        "the host key of {0} differs from the pinned key: nothing was sent; re-pin it (trust-host-key) only if the change is expected"
+    )]
     HostKeyMismatch(String),
     /// The server has no pinned key yet.
     #[error("the host key is not trusted yet")]

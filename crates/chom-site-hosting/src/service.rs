@@ -214,7 +214,9 @@ impl From<StoreError> for JobOutcome {
     }
 }
 
-/// Whether a failed agent call may succeed later.
+/// Whether a failed agent call may succeed later. A changed host key is not: retrying cannot
+/// make the server present the pinned key, only an administrator can re-pin it, so the
+/// operation fails at once with the reason (and the server is marked unhealthy).
 fn transient(e: &FleetError) -> bool {
     matches!(
         e,
@@ -222,7 +224,6 @@ fn transient(e: &FleetError) -> bool {
             GatewayError::Unreachable(_)
                 | GatewayError::BadAnswer(_)
                 | GatewayError::HostKeyNotTrusted
-                | GatewayError::HostKeyMismatch(_)
         ) | FleetError::Store(_)
             | FleetError::Busy(_)
     )

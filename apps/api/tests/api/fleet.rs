@@ -493,8 +493,77 @@ async fn the_fleet_is_managed_over_ssh(db: Db) {
     assert_problem(app.get("/api/v1/admin/vps").await, 401, "UNAUTHENTICATED").await;
 }
 
+/// L12: a server whose host key changed fails a site operation at once, with the reason (it
+/// used to be retried as if the server were merely unreachable, eight times over hours), and
+/// the server is marked unhealthy so nothing new is placed on it.
+async fn l12_a_changed_host_key_fails_the_operation_at_once(db: Db) {
+    let mut sshd = Sshd::start();
+    let work = tempfile::tempdir().unwrap();
+    let rig = SshRig::new(work.path());
+    let app = spawn_app_with(db, |s| {
+        rig.configure(s, &sshd, work.path().join("ssh-state"));
+    })
+    .await;
+    let admin = super_admin_token(&app).await;
+    let (_, _, owner) = crate::sites::customer(&app, &admin, "olga", "starter").await;
+    let id = unpinned_server(&app, &admin, &sshd, "vps1.test").await;
+    for step in ["trust-host-key", "bootstrap", "health"] {
+        let res = app
+            .post_as(&admin, &format!("/api/v1/admin/vps/{id}/{step}"), json!({}))
+            .await;
+        assert_eq!(res.status().as_u16(), 200, "{step}");
+    }
+
+    sshd.rotate_host_key();
+    let (site, op, _) = crate::sites::create_site(
+        &app,
+        &owner,
+        json!({"domain": "hostkey.example.com", "site_type": "html"}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let ended = loop {
+        let b = body(
+            app.get_as(&owner, &format!("/api/v1/operations/{op}"))
+                .await,
+        )
+        .await;
+        if b["data"]["status"] == "failed" || b["data"]["status"] == "succeeded" {
+            break b["data"].clone();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "the operation did not end in 20 s: {b}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(ended["status"], "failed", "{ended}");
+    let why = ended["error"].as_str().unwrap_or_default();
+    assert!(why.contains("host key"), "{ended}");
+    assert_eq!(ended["steps"][0]["status"], "failed", "{ended}");
+    // One attempt, no retry scheduled.
+    assert_eq!(
+        app.count(
+            "SELECT COUNT(*) FROM jobs WHERE kind = 'site_hosting::run_operation' AND attempt = 1 AND state = 'done'"
+        )
+        .await,
+        1
+    );
+    let shown = body(app.get_as(&owner, &format!("/api/v1/sites/{site}")).await).await;
+    assert_eq!(shown["data"]["status"], "failed", "{shown}");
+    let server = body(app.get_as(&admin, &format!("/api/v1/admin/vps/{id}")).await).await;
+    assert_eq!(server["data"]["health"], "unhealthy", "{server}");
+    assert!(
+        server["data"]["health_reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("host key")),
+        "{server}"
+    );
+}
+
 crate::both_backends!(
     the_fleet_is_managed_over_ssh,
     m4_a_malformed_trust_body_pins_nothing,
     m4_a_pinned_key_changes_only_with_proof,
+    l12_a_changed_host_key_fails_the_operation_at_once,
 );
