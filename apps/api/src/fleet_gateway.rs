@@ -23,33 +23,15 @@ impl std::fmt::Debug for SshGateway {
 }
 
 impl SshGateway {
-    /// A gateway from the settings; creates the key pair when missing.
+    /// A gateway from the settings; creates the key pair when missing (atomically: see
+    /// `first_start`).
     ///
     /// # Errors
     /// The key cannot be generated.
     pub fn new(config: &SshConfig) -> anyhow::Result<Self> {
-        if !config.key_file.exists() {
-            if let Some(dir) = config.key_file.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let status = std::process::Command::new("ssh-keygen")
-                .args([
-                    "-q",
-                    "-t",
-                    "ed25519",
-                    "-N",
-                    "",
-                    "-C",
-                    "chom-control-plane",
-                    "-f",
-                ])
-                .arg(&config.key_file)
-                .status()?;
-            anyhow::ensure!(
-                status.success(),
-                "ssh-keygen could not create {}",
-                config.key_file.display()
-            );
+        // Atomic: chom-api and chom-worker starting together on a fresh install both get the
+        // one key pair (`ssh-keygen` itself would ask "Overwrite (y/n)?" and fail the loser).
+        if crate::first_start::ssh_key_pair(&config.key_file, "chom-control-plane")? {
             tracing::info!(key = %config.key_file.display(), "generated the control plane's SSH key");
         }
         let agent_binary = config.agent_binary.clone().unwrap_or_else(|| {

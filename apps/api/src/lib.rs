@@ -4,6 +4,7 @@ pub mod client_addr;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod first_start;
 pub mod fleet_gateway;
 pub mod hashing;
 pub mod idempotency;

@@ -37,29 +37,17 @@ fn encryption_key(settings: &Settings, target: &DatabaseTarget) -> anyhow::Resul
         anyhow::bail!("security.encryption_key is required with PostgreSQL (32 bytes, base64url)");
     };
     let path = db.parent().unwrap_or(Path::new(".")).join("secret.key");
-    if let Ok(existing) = std::fs::read_to_string(&path) {
-        return crate::config::decode_key(&existing)
-            .with_context(|| format!("{} does not hold a 32-byte base64url key", path.display()));
+    // Created atomically: chom-api and chom-worker starting together on a fresh install both
+    // read the one key (see `first_start`).
+    let candidate = chom_kernel::crypto::random_bytes(32)?;
+    let candidate = data_encoding::BASE64URL_NOPAD.encode(&candidate);
+    let (stored, created) = crate::first_start::read_or_create(&path, candidate.as_bytes())
+        .with_context(|| format!("reading or creating {}", path.display()))?;
+    if created {
+        tracing::info!(path = %path.display(), "generated the application encryption key");
     }
-    let key = chom_kernel::crypto::random_bytes(32)?;
-    let encoded = data_encoding::BASE64URL_NOPAD.encode(&key);
-    write_private(&path, &encoded).with_context(|| format!("writing {}", path.display()))?;
-    tracing::info!(path = %path.display(), "generated the application encryption key");
-    Ok(key)
-}
-
-fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(content.as_bytes())
+    crate::config::decode_key(&String::from_utf8_lossy(&stored))
+        .with_context(|| format!("{} does not hold a 32-byte base64url key", path.display()))
 }
 
 /// The ports, wired to their adapters.

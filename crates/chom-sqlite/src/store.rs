@@ -44,24 +44,37 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // The first connection may turn the file to WAL mode, which SQLite refuses at once (busy,
+        // no waiting) while another process opens the same file: processes starting together
+        // take turns.
+        let turn = directory_lock(path)
+            .await
+            .map_err(StoreError::Unavailable)?;
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await
             .map_err(map_err)?;
+        drop(turn);
         Ok(Self {
             pool,
             enqueued: Arc::new(watch::channel(0).0),
         })
     }
 
-    /// Applies pending migrations.
+    /// Applies pending migrations. Processes migrating one database file at once (chom-api and
+    /// chom-worker started together on a fresh install) take turns (`directory_lock`): sqlx
+    /// does not lock SQLite migrations, so each would try to apply them all; the second finds
+    /// them applied.
     ///
     /// # Errors
-    /// A migration failed or was modified after being applied.
+    /// A migration failed or was modified after being applied; the lock cannot be taken.
     pub async fn migrate(&self) -> anyhow::Result<()> {
+        let options = self.pool.connect_options();
+        let turn = directory_lock(options.get_filename()).await?;
         MIGRATOR.run(&self.pool).await?;
+        drop(turn);
         Ok(())
     }
 
@@ -82,6 +95,24 @@ impl SqliteStore {
     pub fn plans(&self) -> SqlitePlanRepository {
         SqlitePlanRepository::new(self.pool.clone())
     }
+}
+
+/// An exclusive `flock` on the directory of the database file `db`, held until the returned
+/// file is dropped: the start-up steps SQLite does not serialise between processes (turning the
+/// file to WAL mode, migrations) run one process at a time. The directory, not the database
+/// file: another descriptor of the database file would disturb SQLite's own POSIX locks.
+async fn directory_lock(db: &Path) -> anyhow::Result<std::fs::File> {
+    let dir = match db.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_owned(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let locked = tokio::task::spawn_blocking(move || {
+        let f = std::fs::File::open(&dir)?;
+        f.lock()?;
+        Ok::<_, std::io::Error>(f)
+    })
+    .await?;
+    locked.map_err(|e| anyhow::anyhow!("cannot lock the database directory: {e}"))
 }
 
 #[async_trait]

@@ -4,6 +4,7 @@
 mod binary;
 mod docs;
 mod errors;
+mod first_start;
 mod fleet;
 mod hardening;
 mod health;
