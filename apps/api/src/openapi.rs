@@ -50,7 +50,7 @@ impl Modify for BearerAuth {
         fleet::add_vps, fleet::list_vps, fleet::get_vps, fleet::edit_vps, fleet::trust_host_key,
         fleet::test_connection, fleet::bootstrap, fleet::check_health, fleet::vps_sites,
         fleet::vps_stats, fleet::security_audit,
-        fleet::maintenance, fleet::decommission,
+        fleet::maintenance, fleet::decommission, fleet::remove_vps,
         sites::list_sites, sites::create_site, sites::get_site, sites::update_site,
         sites::delete_site, sites::enable_site, sites::disable_site, sites::retry_site,
         sites::issue_ssl, sites::renew_ssl, sites::ssl_status, sites::clear_cache,

@@ -63,6 +63,7 @@ pub fn api_v1(cfg: &mut web::ServiceConfig) {
         .service(fleet::security_audit)
         .service(fleet::maintenance)
         .service(fleet::decommission)
+        .service(fleet::remove_vps)
         .service(sites::list_sites)
         .service(sites::create_site)
         .service(sites::get_site)

@@ -36,6 +36,13 @@ pub enum FleetError {
     /// the key the server presents now): nothing changed.
     #[error("{0}")]
     HostKeyAlreadyPinned(String),
+    /// Site rows (deleted ones included, for `remove`; live ones, for `decommission`) name the
+    /// server.
+    #[error("{0} site(s) on this server")]
+    HasSites(i64),
+    /// Only a decommissioned server may be removed.
+    #[error("the server is not decommissioned")]
+    NotDecommissioned,
     /// The server presents another key than the administrator expects (fingerprint given).
     #[error("the server presents {0}, not the expected key")]
     HostKeyUnexpected(String),
@@ -266,6 +273,8 @@ impl Fleet {
     /// `Invalid`, `HostnameTaken`, `Store`.
     pub async fn add(&self, input: NewVps) -> Result<Vps, FleetError> {
         let (allocation, ssh_port, ssh_user, max_sites) = validate(&input)?;
+        self.check_tenant(allocation, input.dedicated_tenant_id)
+            .await?;
         let vps = Vps {
             id: VpsId::new(),
             hostname: input.hostname.to_ascii_lowercase(),
@@ -306,6 +315,8 @@ impl Fleet {
     pub async fn edit(&self, id: VpsId, input: NewVps) -> Result<Vps, FleetError> {
         let current = self.get(id).await?;
         let (allocation, ssh_port, ssh_user, max_sites) = validate(&input)?;
+        self.check_tenant(allocation, input.dedicated_tenant_id)
+            .await?;
         let endpoint_changed =
             current.ip_address != input.ip_address || current.ssh_port != ssh_port;
         let vps = Vps {
@@ -334,6 +345,26 @@ impl Fleet {
         Ok(vps)
     }
 
+    /// A dedicated server must name a tenant that exists (there is no foreign key: tenants
+    /// live in another context).
+    async fn check_tenant(
+        &self,
+        allocation: Allocation,
+        tenant: Option<TenantId>,
+    ) -> Result<(), FleetError> {
+        match tenant {
+            Some(t)
+                if allocation == Allocation::Dedicated && !self.repo.tenant_exists(t).await? =>
+            {
+                Err(FleetError::Invalid(vec![(
+                    "dedicated_tenant_id",
+                    "no such tenant".to_owned(),
+                )]))
+            }
+            _ => Ok(()),
+        }
+    }
+
     async fn save(&self, vps: &Vps) -> Result<(), FleetError> {
         let mut uow = self.store.begin().await?;
         self.repo
@@ -358,6 +389,14 @@ impl Fleet {
     /// `Store`.
     pub async fn list(&self) -> Result<Vec<Vps>, FleetError> {
         Ok(self.repo.list_vps().await?)
+    }
+
+    /// A page of servers in creation order: at most `limit`, after server `after`.
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn page(&self, after: Option<VpsId>, limit: i64) -> Result<Vec<Vps>, FleetError> {
+        Ok(self.repo.list_vps_page(after, limit).await?)
     }
 
     /// Pins the host key the server presents now; every later connection checks it strictly.
@@ -608,27 +647,79 @@ impl Fleet {
         Ok(vps)
     }
 
-    /// Retires the server, refused while the agent reports sites on it.
+    /// Retires the server (no new sites; health checks stop). Refused while site rows that are
+    /// not deleted name it, or while its agent reports sites (or cannot be asked). The agent is
+    /// not asked when the database knows the server never held a site: no site row ever named
+    /// it, and it was never trusted or never answered (a server added by mistake, or one that
+    /// never came up). Decommissioning a decommissioned server changes nothing.
     ///
     /// # Errors
-    /// `NotFound`, `Conflict` (sites live there, or the agent cannot tell), `Store`.
+    /// `NotFound`, `HasSites` (in the database), `Conflict` (the agent reports sites, or cannot
+    /// tell), `Store`.
     pub async fn decommission(&self, id: VpsId) -> Result<Vps, FleetError> {
         let mut vps = self.get(id).await?;
-        let sites = match self.call(&vps, Command::SiteList).await {
-            Ok(list) => list["count"].as_u64().unwrap_or(0),
-            Err(e) => {
+        if vps.status == VpsStatus::Decommissioned {
+            return Ok(vps);
+        }
+        let rows = self.repo.site_rows(id).await?;
+        if rows.live > 0 {
+            return Err(FleetError::HasSites(rows.live));
+        }
+        let never_held_a_site =
+            rows.ever == 0 && (vps.host_key.is_none() || vps.agent_version.is_none());
+        if !never_held_a_site {
+            let sites = match self.call(&vps, Command::SiteList).await {
+                Ok(list) => list["count"].as_u64().unwrap_or(0),
+                Err(e) => {
+                    return Err(FleetError::Conflict(format!(
+                        "cannot tell whether sites live there: {e}"
+                    )));
+                }
+            };
+            if sites > 0 {
                 return Err(FleetError::Conflict(format!(
-                    "cannot tell whether sites live there: {e}"
+                    "{sites} site(s) still live on this server"
                 )));
             }
-        };
-        if sites > 0 {
-            return Err(FleetError::Conflict(format!(
-                "{sites} site(s) still live on this server"
-            )));
         }
         vps.status = VpsStatus::Decommissioned;
         self.save(&vps).await?;
         Ok(vps)
+    }
+
+    /// Removes a decommissioned server from the fleet. Refused while any site row, deleted or
+    /// not, names it: a deleted site's history (operations, backups) still points at its
+    /// server.
+    ///
+    /// # Errors
+    /// `NotFound`, `NotDecommissioned`, `HasSites`, `Store`.
+    pub async fn remove(&self, id: VpsId) -> Result<(), FleetError> {
+        let vps = self.get(id).await?;
+        if vps.status != VpsStatus::Decommissioned {
+            return Err(FleetError::NotDecommissioned);
+        }
+        let rows = self.repo.site_rows(id).await?;
+        if rows.ever > 0 {
+            return Err(FleetError::HasSites(rows.ever));
+        }
+        // The delete re-checks both conditions itself, so a change in between cannot slip by.
+        let mut uow = self.store.begin().await?;
+        let deleted = match self.repo.delete_vps(uow.as_mut(), id).await {
+            Ok(d) => d,
+            Err(StoreError::Conflict(_)) => false,
+            Err(e) => return Err(e.into()),
+        };
+        if !deleted {
+            drop(uow);
+            let rows = self.repo.site_rows(id).await?;
+            return Err(match self.repo.get_vps(id).await? {
+                None => FleetError::NotFound,
+                Some(v) if v.status != VpsStatus::Decommissioned => FleetError::NotDecommissioned,
+                Some(_) => FleetError::HasSites(rows.ever),
+            });
+        }
+        uow.commit().await?;
+        tracing::info!(vps = %id, hostname = %vps.hostname, "removed a decommissioned server");
+        Ok(())
     }
 }

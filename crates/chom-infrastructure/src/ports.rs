@@ -4,8 +4,17 @@ use crate::model::{Health, Vps};
 use async_trait::async_trait;
 use chom_agent_protocol::{Request, Response};
 use chom_kernel::store::UnitOfWork;
-use chom_kernel::{StoreError, VpsId};
+use chom_kernel::{StoreError, TenantId, VpsId};
 use time::OffsetDateTime;
+
+/// How many site rows name a server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SiteRows {
+    /// Every row, deleted sites included (their history points at the server).
+    pub ever: i64,
+    /// Sites not deleted.
+    pub live: i64,
+}
 
 /// Storage of the fleet.
 #[async_trait]
@@ -47,6 +56,34 @@ pub trait VpsRepository: Send + Sync {
     /// # Errors
     /// `Unavailable`, `Unexpected`.
     async fn list_vps(&self) -> Result<Vec<Vps>, StoreError>;
+
+    /// A page of servers in creation order (ids are time-ordered): at most `limit`, after
+    /// server `after`.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn list_vps_page(&self, after: Option<VpsId>, limit: i64)
+    -> Result<Vec<Vps>, StoreError>;
+
+    /// Whether tenant `tenant` exists (a dedicated server must name one).
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn tenant_exists(&self, tenant: TenantId) -> Result<bool, StoreError>;
+
+    /// The site rows that name server `id`: all of them (deleted ones included), and the live
+    /// ones.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn site_rows(&self, id: VpsId) -> Result<SiteRows, StoreError>;
+
+    /// Deletes server `id` if it is decommissioned and no site row (deleted or not) names it.
+    /// `false` when it is not (or does not exist).
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn delete_vps(&self, uow: &mut dyn UnitOfWork, id: VpsId) -> Result<bool, StoreError>;
 
     /// Records a health verdict.
     ///

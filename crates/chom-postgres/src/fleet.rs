@@ -8,7 +8,7 @@ use crate::error::map_err;
 use crate::store::PgUnitOfWork;
 use async_trait::async_trait;
 use chom_infrastructure::model::{Allocation, Health, Vps, VpsStatus};
-use chom_infrastructure::ports::VpsRepository;
+use chom_infrastructure::ports::{SiteRows, VpsRepository};
 use chom_kernel::store::{UnitOfWork, downcast_uow};
 use chom_kernel::{StoreError, TenantId, VpsId};
 use sqlx::PgPool;
@@ -173,6 +173,62 @@ impl VpsRepository for PgFleet {
         .await
         .map_err(map_err)?;
         rows.iter().map(vps).collect()
+    }
+
+    async fn list_vps_page(
+        &self,
+        after: Option<VpsId>,
+        limit: i64,
+    ) -> Result<Vec<Vps>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM vps_servers WHERE ($1 IS NULL OR id > $1) ORDER BY id LIMIT $2"
+        )))
+        .bind(after.map(|a| id(a.as_uuid())))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(vps).collect()
+    }
+
+    async fn tenant_exists(&self, tenant: TenantId) -> Result<bool, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants WHERE id = $1")
+            .bind(id(tenant.as_uuid()))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(n > 0)
+    }
+
+    async fn site_rows(&self, vps_id: VpsId) -> Result<SiteRows, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS total, COUNT(deleted_at) AS deleted FROM sites WHERE vps_id = $1",
+        )
+        .bind(id(vps_id.as_uuid()))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let (total, deleted): (i64, i64) = (get(&row, "total")?, get(&row, "deleted")?);
+        Ok(SiteRows {
+            ever: total,
+            live: total - deleted,
+        })
+    }
+
+    async fn delete_vps(
+        &self,
+        uow: &mut dyn UnitOfWork,
+        vps_id: VpsId,
+    ) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "DELETE FROM vps_servers WHERE id = $1 AND status = 'decommissioned'
+                 AND NOT EXISTS (SELECT 1 FROM sites WHERE sites.vps_id = vps_servers.id)",
+        )
+        .bind(id(vps_id.as_uuid()))
+        .execute(tx(uow)?.conn())
+        .await
+        .map_err(map_err)?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn record_health(

@@ -6,7 +6,7 @@ use crate::wiring::Services;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest};
-use actix_web::{HttpResponse, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chom_infrastructure::{FleetError, GatewayError, NewVps, TrustHostKey, Vps};
 use chom_kernel::{TenantId, VpsId};
 use futures::future::LocalBoxFuture;
@@ -64,6 +64,18 @@ impl From<FleetError> for ApiError {
                 format!(
                     "the server presents {presented}, not the expected key: nothing was pinned"
                 ),
+            ),
+            FleetError::HasSites(n) => Self::new(
+                StatusCode::CONFLICT,
+                "VPS_HAS_SITES",
+                format!(
+                    "{n} site record(s) name this server (deleted sites keep theirs for their history)"
+                ),
+            ),
+            FleetError::NotDecommissioned => Self::new(
+                StatusCode::CONFLICT,
+                "VPS_NOT_DECOMMISSIONED",
+                "decommission the server first",
             ),
             FleetError::Store(s) => s.into(),
         }
@@ -533,10 +545,16 @@ pub async fn maintenance(
     }))
 }
 
-/// Retires the server; refused while sites live there.
+/// Retires the server (no new sites, no health checks). Refused while site records that are not
+/// deleted name it, or while its agent reports sites or cannot be asked. The agent is not asked
+/// when the database knows the server never held a site (no site record ever named it, and it
+/// was never trusted or never bootstrapped).
 #[utoipa::path(post, path = "/api/v1/admin/vps/{id}/decommission", tag = "fleet", security(("bearer" = [])),
     params(("id" = String, Path, description = "Server id")),
-    responses((status = 200, description = "Decommissioned", body = VpsResponse), (status = 409, description = "`CONFLICT`: sites live there", body = Problem, content_type = "application/problem+json")))]
+    responses(
+        (status = 200, description = "Decommissioned", body = VpsResponse),
+        (status = 404, description = "`NOT_FOUND`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`VPS_HAS_SITES`: sites are placed there; `CONFLICT`: the agent reports sites, or cannot be asked", body = Problem, content_type = "application/problem+json")))]
 #[post("/admin/vps/{id}/decommission")]
 pub async fn decommission(
     _a: SuperAdmin,
@@ -547,4 +565,23 @@ pub async fn decommission(
     Ok(HttpResponse::Ok().json(VpsResponse {
         data: VpsView::from(&vps),
     }))
+}
+
+/// Removes a decommissioned server from the fleet. Refused while any site record, deleted or
+/// not, names it (a deleted site keeps its server for its history).
+#[utoipa::path(delete, path = "/api/v1/admin/vps/{id}", tag = "fleet", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Server id")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 403, description = "`FORBIDDEN`: super admins only", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`NOT_FOUND`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`VPS_NOT_DECOMMISSIONED`: decommission it first; `VPS_HAS_SITES`: site records name it", body = Problem, content_type = "application/problem+json")))]
+#[delete("/admin/vps/{id}")]
+pub async fn remove_vps(
+    _a: SuperAdmin,
+    services: web::Data<Services>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    services.fleet.remove(vps_id(&path)?).await?;
+    Ok(HttpResponse::NoContent().finish())
 }

@@ -561,8 +561,151 @@ async fn l12_a_changed_host_key_fails_the_operation_at_once(db: Db) {
     );
 }
 
+/// A server at an address nobody answers on (never trusted): its id.
+async fn unreachable_server(app: &TestApp, admin: &str, hostname: &str) -> String {
+    let res = app
+        .post_as(
+            admin,
+            "/api/v1/admin/vps",
+            json!({"hostname": hostname, "ip_address": "127.0.0.1", "ssh_port": 1, "provider": "test",
+                "cpu_cores": 1, "memory_mb": 1024, "disk_gb": 10, "allocation": "shared"}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 201);
+    body(res).await["data"]["id"].as_str().unwrap().to_owned()
+}
+
+/// A dedicated server names a tenant that exists: an unknown one is a field error (it used to
+/// be stored, pointing at nothing), on creation and on edit.
+async fn a_dedicated_server_names_an_existing_tenant(db: Db) {
+    let app = crate::helpers::spawn_app(db).await;
+    let admin = super_admin_token(&app).await;
+    let (_, tenant, _) = crate::sites::customer(&app, &admin, "olga", "starter").await;
+    let spec = |tenant: &str| {
+        json!({"hostname": "dedicated.test", "ip_address": "10.0.0.9", "provider": "test", "cpu_cores": 2,
+            "memory_mb": 2048, "disk_gb": 20, "allocation": "dedicated", "dedicated_tenant_id": tenant})
+    };
+    let nobody = uuid::Uuid::now_v7().to_string();
+    let res = app
+        .post_as(&admin, "/api/v1/admin/vps", spec(&nobody))
+        .await;
+    let problem = assert_problem(res, 422, "VALIDATION_FAILED").await;
+    assert_eq!(
+        problem["errors"][0]["field"], "dedicated_tenant_id",
+        "{problem}"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM vps_servers").await, 0);
+
+    let res = app
+        .post_as(&admin, "/api/v1/admin/vps", spec(&tenant))
+        .await;
+    assert_eq!(res.status().as_u16(), 201);
+    let vps = body(res).await["data"].clone();
+    assert_eq!(vps["dedicated_tenant_id"], tenant.as_str());
+    let id = vps["id"].as_str().unwrap();
+    let res = app
+        .send(
+            Method::PATCH,
+            &format!("/api/v1/admin/vps/{id}"),
+            Some(&admin),
+            Some(spec(&nobody)),
+        )
+        .await;
+    let problem = assert_problem(res, 422, "VALIDATION_FAILED").await;
+    assert_eq!(
+        problem["errors"][0]["field"], "dedicated_tenant_id",
+        "{problem}"
+    );
+    let shown = body(app.get_as(&admin, &format!("/api/v1/admin/vps/{id}")).await).await;
+    assert_eq!(shown["data"]["dedicated_tenant_id"], tenant.as_str());
+}
+
+/// A server the database knows never held a site (never trusted, no site record ever named
+/// it) is decommissioned without asking its agent (it used to be refused: "cannot tell"), and
+/// a decommissioned server is removed with DELETE: 204, then 404. DELETE refuses a server in
+/// service and one that site records name, deleted sites included; only super admins may.
+async fn a_decommissioned_server_is_removed_unless_sites_name_it(db: Db) {
+    let app = crate::helpers::spawn_app(db).await;
+    let admin = super_admin_token(&app).await;
+    let (_, _, owner) = crate::sites::customer(&app, &admin, "olga", "starter").await;
+    let server = |id: &str| format!("/api/v1/admin/vps/{id}");
+
+    // Never trusted, never reachable: decommissioned at once, then removed.
+    let typo = unreachable_server(&app, &admin, "typo.test").await;
+    let res = app
+        .send(Method::DELETE, &server(&typo), Some(&admin), None)
+        .await;
+    assert_problem(res, 409, "VPS_NOT_DECOMMISSIONED").await;
+    let res = app
+        .post_as(
+            &admin,
+            &format!("{}/decommission", server(&typo)),
+            json!({}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(body(res).await["data"]["status"], "decommissioned");
+    let res = app
+        .send(Method::DELETE, &server(&typo), Some(&owner), None)
+        .await;
+    assert_problem(res, 403, "FORBIDDEN").await;
+    let res = app
+        .send(Method::DELETE, &server(&typo), Some(&admin), None)
+        .await;
+    assert_eq!(res.status().as_u16(), 204);
+    assert_problem(app.get_as(&admin, &server(&typo)).await, 404, "NOT_FOUND").await;
+    let res = app
+        .send(Method::DELETE, &server(&typo), Some(&admin), None)
+        .await;
+    assert_problem(res, 404, "NOT_FOUND").await;
+    let res = app
+        .send(Method::DELETE, &server("not-an-id"), Some(&admin), None)
+        .await;
+    assert_problem(res, 404, "NOT_FOUND").await;
+
+    // A server a site was placed on: refused while the site lives, and after it is deleted
+    // (its record keeps naming the server).
+    let used = unreachable_server(&app, &admin, "used.test").await;
+    app.exec(&format!(
+        "UPDATE vps_servers SET host_key = 'ssh-ed25519 AAAAtest', health = 'healthy' WHERE id = '{used}'"
+    ))
+    .await;
+    let (site, _, _) =
+        crate::sites::create_site(&app, &owner, json!({"domain": "a.example.com"})).await;
+    let res = app
+        .post_as(
+            &admin,
+            &format!("{}/decommission", server(&used)),
+            json!({}),
+        )
+        .await;
+    assert_problem(res, 409, "VPS_HAS_SITES").await;
+    app.exec(&format!(
+        "UPDATE sites SET deleted_at = created_at, status = 'deleting' WHERE id = '{site}'"
+    ))
+    .await;
+    app.exec(&format!(
+        "UPDATE vps_servers SET status = 'decommissioned' WHERE id = '{used}'"
+    ))
+    .await;
+    let res = app
+        .send(Method::DELETE, &server(&used), Some(&admin), None)
+        .await;
+    let problem = assert_problem(res, 409, "VPS_HAS_SITES").await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains('1'),
+        "{problem}"
+    );
+    assert_eq!(
+        body(app.get_as(&admin, &server(&used)).await).await["data"]["status"],
+        "decommissioned"
+    );
+}
+
 crate::both_backends!(
     the_fleet_is_managed_over_ssh,
+    a_dedicated_server_names_an_existing_tenant,
+    a_decommissioned_server_is_removed_unless_sites_name_it,
     m4_a_malformed_trust_body_pins_nothing,
     m4_a_pinned_key_changes_only_with_proof,
     l12_a_changed_host_key_fails_the_operation_at_once,
