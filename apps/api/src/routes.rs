@@ -7,6 +7,7 @@ pub mod fleet;
 pub mod health;
 pub mod metrics;
 pub mod organization;
+pub mod paging;
 pub mod plans;
 pub mod sites;
 pub mod views;
