@@ -27,16 +27,14 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path`.
+    /// Opens (creating if needed) the database at `path`. The file holds password and token
+    /// hashes: a directory this creates is 0700, the database file is 0600 (and SQLite gives
+    /// its `-wal` and `-shm` files the database file's mode).
     ///
     /// # Errors
     /// `Unavailable` when the file cannot be opened.
     pub async fn open(path: &Path, max_connections: u32) -> Result<Self, StoreError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Unavailable(anyhow::anyhow!("cannot create {}: {e}", dir.display()))
-            })?;
-        }
+        create_private(path).map_err(StoreError::Unavailable)?;
         let options = SqliteConnectOptions::new()
             .filename(path)
             .create_if_missing(true)
@@ -95,6 +93,49 @@ impl SqliteStore {
     pub fn plans(&self) -> SqlitePlanRepository {
         SqlitePlanRepository::new(self.pool.clone())
     }
+}
+
+/// Creates the database's missing directories (0700) and the empty database file (0600), so
+/// sqlx opens a file only its owner can read. An existing database readable by others is made
+/// private, with its `-wal` and `-shm` files.
+fn create_private(path: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => anyhow::bail!("cannot create {}: {e}", path.display()),
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        let file = Path::new(&name);
+        let Ok(meta) = std::fs::metadata(file) else {
+            continue;
+        };
+        let mode = meta.permissions().mode();
+        if meta.is_file() && mode & 0o077 != 0 {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(mode & 0o700))
+                .map_err(|e| anyhow::anyhow!("cannot make {} private: {e}", file.display()))?;
+            tracing::warn!(
+                path = %file.display(),
+                was = format_args!("{:o}", mode & 0o777),
+                "the database file was readable by others; made it private"
+            );
+        }
+    }
+    Ok(())
 }
 
 /// An exclusive `flock` on the directory of the database file `db`, held until the returned
