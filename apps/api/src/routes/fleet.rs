@@ -2,6 +2,7 @@
 
 use crate::error::{ApiError, FieldError, Problem};
 use crate::extract::{Body, SuperAdmin};
+use crate::routes::paging::{PageMeta, PageQuery};
 use crate::wiring::Services;
 use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
@@ -165,8 +166,10 @@ pub struct VpsResponse {
 /// Envelope.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct VpsList {
-    /// Servers by host name.
+    /// Servers in the order they were added.
     pub data: Vec<VpsView>,
+    /// Paging.
+    pub meta: PageMeta,
 }
 
 /// A server's fields.
@@ -258,16 +261,23 @@ pub async fn add_vps(
     }))
 }
 
-/// Every server.
-#[utoipa::path(get, path = "/api/v1/admin/vps", tag = "fleet", security(("bearer" = [])),
-    responses((status = 200, description = "Servers", body = VpsList)))]
+/// The servers in the order they were added (cursor pagination: the cursor is the last
+/// server's id, so a server added or removed meanwhile never shifts the pages).
+#[utoipa::path(get, path = "/api/v1/admin/vps", tag = "fleet", security(("bearer" = [])), params(PageQuery),
+    responses(
+        (status = 200, description = "A page of servers", body = VpsList),
+        (status = 403, description = "`FORBIDDEN`: super admins only", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`VALIDATION_FAILED`: a bad cursor or limit", body = Problem, content_type = "application/problem+json")))]
 #[get("/admin/vps")]
 pub async fn list_vps(
     _a: SuperAdmin,
     services: web::Data<Services>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let list = services.fleet.list().await?;
+    let page = query.page::<VpsId>()?;
+    let list = services.fleet.page(page.cursor, page.limit).await?;
     Ok(HttpResponse::Ok().json(VpsList {
+        meta: PageMeta::after(&list, page.limit, |v| v.id.to_string()),
         data: list.iter().map(VpsView::from).collect(),
     }))
 }

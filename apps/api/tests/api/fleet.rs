@@ -702,8 +702,58 @@ async fn a_decommissioned_server_is_removed_unless_sites_name_it(db: Db) {
     );
 }
 
+/// The fleet list pages like every list: `meta.limit`, `meta.next_cursor` (the last server's
+/// id) on full pages only, servers in the order they were added, none twice or skipped, and
+/// 422 naming `cursor` or `limit` for a bad one.
+async fn the_fleet_list_pages_with_a_cursor(db: Db) {
+    let app = crate::helpers::spawn_app(db).await;
+    let admin = super_admin_token(&app).await;
+    let mut added = Vec::new();
+    // Host names in the opposite order: the list follows creation, not names.
+    for n in (1..=5).rev() {
+        added.push(unreachable_server(&app, &admin, &format!("vps{n}.test")).await);
+    }
+    let first = body(app.get_as(&admin, "/api/v1/admin/vps").await).await;
+    assert_eq!(first["meta"]["limit"], 20, "{first}");
+    assert_eq!(first["meta"]["next_cursor"], Value::Null, "{first}");
+    assert_eq!(first["data"].as_array().unwrap().len(), 5);
+
+    let mut seen = Vec::new();
+    let mut url = "/api/v1/admin/vps?limit=2".to_owned();
+    let mut sizes = Vec::new();
+    loop {
+        let page = body(app.get_as(&admin, &url).await).await;
+        assert_eq!(page["meta"]["limit"], 2, "{page}");
+        let data = page["data"].as_array().unwrap();
+        sizes.push(data.len());
+        seen.extend(data.iter().map(|v| v["id"].as_str().unwrap().to_owned()));
+        match page["meta"]["next_cursor"].as_str() {
+            Some(c) => {
+                assert_eq!(Some(c), data.last().and_then(|v| v["id"].as_str()));
+                url = format!("/api/v1/admin/vps?limit=2&cursor={c}");
+            }
+            None => break,
+        }
+    }
+    assert_eq!(sizes, vec![2, 2, 1]);
+    assert_eq!(seen, added);
+
+    for (query, field) in [
+        ("cursor=nope", "cursor"),
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+    ] {
+        let res = app
+            .get_as(&admin, &format!("/api/v1/admin/vps?{query}"))
+            .await;
+        let problem = assert_problem(res, 422, "VALIDATION_FAILED").await;
+        assert_eq!(problem["errors"][0]["field"], field, "{query}: {problem}");
+    }
+}
+
 crate::both_backends!(
     the_fleet_is_managed_over_ssh,
+    the_fleet_list_pages_with_a_cursor,
     a_dedicated_server_names_an_existing_tenant,
     a_decommissioned_server_is_removed_unless_sites_name_it,
     m4_a_malformed_trust_body_pins_nothing,
