@@ -16,6 +16,14 @@ pub enum Which {
         #[arg(long, default_value_t = 32)]
         connections: u32,
     },
+    /// Login flood: `/health/live` p50/p99 while 16 clients log in, and the API's resident
+    /// memory fresh and after 200 more logins; password hashing on the request threads (the
+    /// baseline) vs on the blocking pool in reused memory (the default).
+    Login {
+        /// Seconds of flood.
+        #[arg(long, default_value_t = 6)]
+        seconds: u32,
+    },
     /// SSH: `chom-agent version` over the multiplexed transport vs a raw multiplexed `ssh … true`
     /// (on the development sshd, 127.0.0.1:2222).
     Ssh {
@@ -95,6 +103,16 @@ pub fn run(which: Which) -> anyhow::Result<()> {
                     .status()?;
                 anyhow::ensure!(status.success(), "the sites benchmark failed");
             }
+            Ok(())
+        }
+        Which::Login { seconds } => {
+            let root = release(&["chom-api", "chom-bench"])?;
+            let status = std::process::Command::new(root.join("target/release/chom-bench"))
+                .args(["login", "--api-bin"])
+                .arg(root.join("target/release/chom-api"))
+                .args(["--seconds", &seconds.to_string()])
+                .status()?;
+            anyhow::ensure!(status.success(), "the login benchmark failed");
             Ok(())
         }
         Which::Api {

@@ -43,6 +43,9 @@ pub fn run(action: Action) -> anyhow::Result<()> {
                 }
             }
         }
+        // Only the migrations matter here: no mail is sent.
+        let mut settings = settings;
+        settings.mail.log_only = true;
         chom_api::wiring::Services::from_settings(&settings).await?;
         println!(
             "migrations applied ({})",

@@ -157,6 +157,10 @@ fn dev(postgres: bool) -> anyhow::Result<()> {
             "postgres://postgres@127.0.0.1:5432/chom_dev",
         ),
         ("CHOM_REDIS__URL", "redis://127.0.0.1:6379"),
+        // A development machine has no mail server: e-mails go to var/outbox (0600), the log
+        // carries them without their tokens.
+        ("CHOM_MAIL__LOG_ONLY", "true"),
+        ("CHOM_MAIL__OUTBOX_DIR", "var/outbox"),
     ];
     db::create_postgres_database("chom_dev")?;
     util::cargo(&["build", "--package", "chom-api", "--package", "chom-worker"])?;

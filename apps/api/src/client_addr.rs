@@ -210,17 +210,17 @@ mod tests {
     #[test]
     fn h1_headers_from_untrusted_peers_are_ignored() {
         let none = TrustedProxies::default();
-        assert_eq!(none.client(ip("203.0.113.9"), &["1.1.1.1"]), ip("203.0.113.9"));
+        assert_eq!(
+            none.client(ip("203.0.113.9"), &["1.1.1.1"]),
+            ip("203.0.113.9")
+        );
         let p = proxies(&["10.0.0.0/8"], ForwardedHeader::XForwardedFor);
         assert_eq!(p.client(ip("203.0.113.9"), &["1.1.1.1"]), ip("203.0.113.9"));
     }
 
     #[test]
     fn h1_two_proxies_the_right_most_untrusted_hop_is_the_client() {
-        let p = proxies(
-            &["10.0.0.1", "10.0.0.2"],
-            ForwardedHeader::XForwardedFor,
-        );
+        let p = proxies(&["10.0.0.1", "10.0.0.2"], ForwardedHeader::XForwardedFor);
         // client → 10.0.0.1 (edge) → 10.0.0.2 (inner) → us; the client spoofed a first hop.
         assert_eq!(
             p.client(ip("10.0.0.2"), &["6.6.6.6, 198.51.100.7, 10.0.0.1"]),
@@ -250,7 +250,10 @@ mod tests {
             ip("2001:db8::1")
         );
         assert_eq!(
-            p.client(ip("10.0.0.2"), &["for=192.0.2.60;proto=http;by=203.0.113.43"]),
+            p.client(
+                ip("10.0.0.2"),
+                &["for=192.0.2.60;proto=http;by=203.0.113.43"]
+            ),
             ip("192.0.2.60")
         );
     }

@@ -75,6 +75,11 @@ pub struct SecuritySettings {
     /// generated once into `<sqlite dir>/secret.key`; required on PostgreSQL.
     #[serde(serialize_with = "ser_opt_secret")]
     pub encryption_key: Option<SecretString>,
+    /// Earlier encryption keys (32 bytes, base64url each), kept while values they sealed are
+    /// still stored: they open those values (and recognise recovery codes) but never seal.
+    /// Rotation: move the old key here and set a new `encryption_key`.
+    #[serde(serialize_with = "ser_secrets")]
+    pub previous_encryption_keys: Vec<SecretString>,
     /// Requests per minute per client IP on the unauthenticated auth routes.
     pub auth_requests_per_minute: u32,
     /// Wrong passwords per account per 15 minutes before attempts slow down (one per pause of
@@ -83,6 +88,16 @@ pub struct SecuritySettings {
     /// Milliseconds an authenticated session may be served from memory. Changes made on this
     /// replica apply at once; on other replicas within this delay. 0 disables the cache.
     pub session_cache_ms: u64,
+    /// API requests per token per minute for tokens whose tenant has no plan yet (and super
+    /// admins); a plan's own limit applies otherwise.
+    pub api_requests_per_minute: u32,
+    /// Super admins must have two-factor authentication on to use the admin API (until then
+    /// their sessions can only turn it on).
+    pub require_admin_two_factor: bool,
+    /// Password hashes computed at once, off the request threads, each in reused memory
+    /// (19 MiB). Unset: one per core. 0 hashes on the request thread in fresh memory (the
+    /// benchmark's baseline; not for production).
+    pub hash_slots: Option<usize>,
 }
 
 /// Outgoing e-mail.
@@ -118,6 +133,9 @@ pub struct ServerSettings {
     pub workers: usize,
     /// Largest accepted JSON body, bytes.
     pub max_body_bytes: usize,
+    /// Time a client has to send its whole body, from the start of the request, ms (408 past
+    /// it).
+    pub body_timeout_ms: u64,
     /// Reverse proxies whose forwarding header is believed (CIDR blocks or addresses). Empty:
     /// the TCP peer is the client.
     pub trusted_proxies: Vec<String>,
@@ -209,6 +227,10 @@ fn ser_opt_secret<S: serde::Serializer>(v: &Option<SecretString>, s: S) -> Resul
     }
 }
 
+fn ser_secrets<S: serde::Serializer>(v: &[SecretString], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|_| "[redacted]"))
+}
+
 fn redacted(v: Option<&SecretString>) -> &'static str {
     if v.is_some() {
         "Some([redacted])"
@@ -232,11 +254,18 @@ impl std::fmt::Debug for SecuritySettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecuritySettings")
             .field("encryption_key", &redacted(self.encryption_key.as_ref()))
+            .field(
+                "previous_encryption_keys",
+                &format_args!("[{} redacted]", self.previous_encryption_keys.len()),
+            )
             .field("auth_requests_per_minute", &self.auth_requests_per_minute)
             .field(
                 "password_attempts_per_15_min",
                 &self.password_attempts_per_15_min,
             )
+            .field("api_requests_per_minute", &self.api_requests_per_minute)
+            .field("require_admin_two_factor", &self.require_admin_two_factor)
+            .field("hash_slots", &self.hash_slots)
             .finish()
     }
 }
@@ -270,6 +299,7 @@ impl Default for Settings {
                 port: 8080,
                 workers: 0,
                 max_body_bytes: 256 * 1024,
+                body_timeout_ms: 10_000,
                 trusted_proxies: Vec::new(),
                 forwarded_header: "x-forwarded-for".into(),
             },
@@ -295,9 +325,13 @@ impl Default for Settings {
             },
             security: SecuritySettings {
                 encryption_key: None,
+                previous_encryption_keys: Vec::new(),
                 auth_requests_per_minute: 5,
                 password_attempts_per_15_min: 10,
                 session_cache_ms: 1000,
+                api_requests_per_minute: 120,
+                require_admin_two_factor: false,
+                hash_slots: None,
             },
             mail: MailSettings {
                 smtp_url: None,
@@ -471,10 +505,27 @@ impl Settings {
                 "must be 32 bytes encoded as base64url (e.g. `openssl rand -base64 32 | tr '+/' '-_' | tr -d '='`)",
             ));
         }
+        if self
+            .security
+            .previous_encryption_keys
+            .iter()
+            .any(|k| decode_key(k.expose_secret()).is_none())
+        {
+            return Err(ConfigError::new(
+                "security.previous_encryption_keys",
+                "each must be 32 bytes encoded as base64url",
+            ));
+        }
         if self.security.session_cache_ms > 60_000 {
             return Err(ConfigError::new(
                 "security.session_cache_ms",
                 "at most 60000 (revocations must apply within a minute)",
+            ));
+        }
+        if self.security.api_requests_per_minute == 0 {
+            return Err(ConfigError::new(
+                "security.api_requests_per_minute",
+                "must be at least 1",
             ));
         }
         if self.security.auth_requests_per_minute == 0
@@ -521,6 +572,25 @@ impl Settings {
             return Err(ConfigError::new("log.filter", e.to_string()));
         }
         self.database_target().map(drop)
+    }
+
+    /// The previous encryption keys, decoded (oldest last, as configured).
+    ///
+    /// # Errors
+    /// A key is not 32 bytes of base64url.
+    pub fn previous_encryption_keys(&self) -> Result<Vec<Vec<u8>>, ConfigError> {
+        self.security
+            .previous_encryption_keys
+            .iter()
+            .map(|k| {
+                decode_key(k.expose_secret()).ok_or_else(|| {
+                    ConfigError::new(
+                        "security.previous_encryption_keys",
+                        "each must be 32 bytes encoded as base64url",
+                    )
+                })
+            })
+            .collect()
     }
 
     /// The database these settings select.
@@ -604,5 +674,24 @@ mod tests {
         assert!(!format!("{s:?}").contains("hunter2"));
         assert!(!serde_json::to_string(&s).unwrap().contains("hunter2"));
         assert!(!s.runs_embedded_worker());
+    }
+
+    #[test]
+    fn l11_previous_encryption_keys_are_checked_and_never_print() {
+        let key = data_encoding::BASE64URL_NOPAD.encode(&[5u8; 32]);
+        let s = with(
+            "security.previous_encryption_keys",
+            serde_json::json!([key.clone()]),
+        )
+        .unwrap();
+        assert_eq!(s.previous_encryption_keys().unwrap(), vec![vec![5u8; 32]]);
+        assert!(!format!("{s:?}").contains(&key));
+        assert!(!serde_json::to_string(&s).unwrap().contains(&key));
+        let err = with(
+            "security.previous_encryption_keys",
+            serde_json::json!([key, "short"]),
+        )
+        .expect_err("a short key accepted");
+        assert_eq!(err.key, "security.previous_encryption_keys");
     }
 }

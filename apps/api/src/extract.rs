@@ -94,6 +94,14 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
         .then_some(token.trim())
 }
 
+fn tenant_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "TENANT_NOT_FOUND",
+        "no such tenant in your organization",
+    )
+}
+
 async fn authenticate(req: HttpRequest) -> Result<Auth, ApiError> {
     let services = req
         .app_data::<web::Data<Services>>()
@@ -117,26 +125,19 @@ async fn authenticate(req: HttpRequest) -> Result<Auth, ApiError> {
             let granted = services.identity.ports().orgs.get_tenant(wanted).await?;
             match granted {
                 Some(t) if t.organization_id == org => Some(t),
-                // Existing or not, a tenant outside the caller's organization is refused alike.
-                _ => {
-                    return Err(ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        "TENANT_FORBIDDEN",
-                        "this tenant is not granted to you",
-                    ));
-                }
+                // Existing or not, a tenant outside the caller's organization is unknown to
+                // it: 404, like any foreign id (no existence oracle).
+                _ => return Err(tenant_not_found()),
             }
         }
-        (None, Some(Some(_))) => {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "TENANT_FORBIDDEN",
-                "this tenant is not granted to you",
-            ));
-        }
+        (None, Some(Some(_))) => return Err(tenant_not_found()),
         (Some(_), None) => session.default_tenant.clone(),
         (None, None) => None,
     };
+    let decision =
+        crate::ratelimit::api_token(&services, session.token.id, record.as_ref()).await?;
+    // The middleware copies it into the answer's `RateLimit-*` headers.
+    actix_web::HttpMessage::extensions_mut(&req).insert(decision);
     let tenant = record
         .as_ref()
         .map(|t| TenantContext::authenticated(t.id, session.user_id));
@@ -167,9 +168,21 @@ impl FromRequest for SuperAdmin {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let auth = authenticate(req).await?;
+            let auth = authenticate(req.clone()).await?;
             if !auth.session.is_super_admin {
                 return Err(ApiError::forbidden("super admins only"));
+            }
+            let services = req
+                .app_data::<web::Data<Services>>()
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("services not configured")))?;
+            if services.limits.admin_two_factor && !auth.session.user.two_factor_enabled() {
+                // L14: the fleet and every account answer to this session; a password alone
+                // must not be enough (2FA set-up and confirmation stay open to it).
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "TWO_FACTOR_SETUP_REQUIRED",
+                    "turn on two-factor authentication (POST /api/v1/auth/2fa/setup, then /confirm) before using the admin API",
+                ));
             }
             auth.require(Ability::Admin)?;
             Ok(Self(auth))
@@ -207,10 +220,9 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
             // Syntax first: a body that is not JSON at all (`[1,2`, `tru`) is 400, whatever
             // shape `T` expects; only well-formed JSON of the wrong shape is 422.
             if let Err(e) = serde_json::from_slice::<serde::de::IgnoredAny>(&bytes) {
-                return Err(ApiError::malformed_json(format!(
-                    "the body is not valid JSON: {e}"
-                ))
-                .into());
+                return Err(
+                    ApiError::malformed_json(format!("the body is not valid JSON: {e}")).into(),
+                );
             }
             let de = &mut serde_json::Deserializer::from_slice(&bytes);
             match serde_path_to_error::deserialize::<_, T>(de) {

@@ -2,7 +2,8 @@
 //! call: run on the async workers, a login flood stalls every other request (health checks
 //! included), and allocating its memory per call leaves hundreds of megabytes resident. Here
 //! each call runs on the blocking pool, at most one per core at a time, each in one of a fixed
-//! set of reused working memories.
+//! set of working memories, reused while hashes keep coming and handed back to the operating
+//! system once the pool is idle.
 
 use async_trait::async_trait;
 use chom_auth::password::{HashMemory, Hashing, PasswordError, PasswordHash};
@@ -14,6 +15,8 @@ use tokio::sync::Semaphore;
 pub struct BlockingHashing {
     permits: Arc<Semaphore>,
     memories: Arc<Mutex<Vec<HashMemory>>>,
+    /// Hashes asked for and not finished (waiting or running).
+    busy: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl BlockingHashing {
@@ -23,9 +26,8 @@ impl BlockingHashing {
         let slots = slots.max(1);
         Self {
             permits: Arc::new(Semaphore::new(slots)),
-            memories: Arc::new(Mutex::new(
-                (0..slots).map(|_| HashMemory::new()).collect(),
-            )),
+            memories: Arc::new(Mutex::new((0..slots).map(|_| HashMemory::new()).collect())),
+            busy: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         }
     }
 
@@ -39,6 +41,16 @@ impl BlockingHashing {
         &self,
         work: impl FnOnce(&mut HashMemory) -> T + Send + 'static,
     ) -> Result<T, PasswordError> {
+        use std::sync::atomic::Ordering;
+        /// Counts a hash as busy until dropped (also when the caller gives up waiting).
+        struct Busy(Arc<std::sync::atomic::AtomicUsize>);
+        impl Drop for Busy {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.busy.fetch_add(1, Ordering::SeqCst);
+        let busy = Busy(self.busy.clone());
         let _permit = self
             .permits
             .acquire()
@@ -53,10 +65,14 @@ impl BlockingHashing {
                 .pop()
                 .unwrap_or_default();
             let out = work(&mut memory);
-            memories
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(memory);
+            let mut pool = memories.lock().unwrap_or_else(PoisonError::into_inner);
+            pool.push(memory);
+            // The last hash of a burst hands every memory back to the operating system.
+            if busy.0.load(Ordering::SeqCst) == 1 {
+                pool.iter_mut().for_each(HashMemory::release);
+            }
+            drop(pool);
+            drop(busy);
             out
         })
         .await
@@ -92,7 +108,11 @@ mod tests {
         for i in 0..6 {
             let (h, hash) = (hashing.clone(), hash.clone());
             set.spawn(async move {
-                let guess = if i % 2 == 0 { "correct horse battery" } else { "wrong" };
+                let guess = if i % 2 == 0 {
+                    "correct horse battery"
+                } else {
+                    "wrong"
+                };
                 (i, h.verify(&hash, guess).await)
             });
         }
@@ -100,8 +120,12 @@ mod tests {
             let (i, ok) = r.unwrap();
             assert_eq!(ok, i % 2 == 0);
         }
-        // Every memory came back to the pool: no slot was lost or duplicated.
-        assert_eq!(hashing.memories.lock().unwrap().len(), 2);
+        // Every memory came back to the pool: no slot was lost or duplicated; and the burst
+        // over, none is held any more (handed back to the operating system).
+        let memories = hashing.memories.lock().unwrap();
+        assert_eq!(memories.len(), 2);
+        assert!(memories.iter().all(|m| !m.is_allocated()));
         assert_eq!(hashing.permits.available_permits(), 2);
+        assert_eq!(hashing.busy.load(std::sync::atomic::Ordering::SeqCst), 0);
     }
 }

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod breaker;
 pub mod client_addr;
 pub mod config;
 pub mod error;

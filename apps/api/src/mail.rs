@@ -67,11 +67,17 @@ pub fn redact(body: &str, secrets: &[String]) -> String {
 #[async_trait]
 impl Mailer for LogMailer {
     async fn send(&self, email: &OutgoingEmail) -> anyhow::Result<()> {
-        let file = self.file(email).context("writing the e-mail to the outbox")?;
+        let file = self
+            .file(email)
+            .context("writing the e-mail to the outbox")?;
         let body = redact(&email.body, &email.secrets);
         match file {
-            Some(path) => tracing::info!(to = %email.to, subject = %email.subject, body = %body, outbox = %path.display(), "e-mail not sent (no mail.smtp_url): written to the outbox"),
-            None => tracing::info!(to = %email.to, subject = %email.subject, body = %body, "e-mail not sent (mail.log_only)"),
+            Some(path) => {
+                tracing::info!(to = %email.to, subject = %email.subject, body = %body, outbox = %path.display(), "e-mail not sent (no mail.smtp_url): written to the outbox")
+            }
+            None => {
+                tracing::info!(to = %email.to, subject = %email.subject, body = %body, "e-mail not sent (mail.log_only)")
+            }
         }
         Ok(())
     }
@@ -182,7 +188,10 @@ mod tests {
             rt.block_on(LogMailer::new(None).send(&email)).unwrap();
         });
         let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-        assert!(log.contains("jane@example.com") && log.contains("[redacted]"), "{log}");
+        assert!(
+            log.contains("jane@example.com") && log.contains("[redacted]"),
+            "{log}"
+        );
         assert!(!log.contains(token), "a token reached the log: {log}");
         let files: Vec<_> = std::fs::read_dir(&outbox).unwrap().flatten().collect();
         assert_eq!(files.len(), 1);
@@ -192,6 +201,10 @@ mod tests {
             std::fs::metadata(&outbox).unwrap().permissions().mode() & 0o777,
             0o700
         );
-        assert!(std::fs::read_to_string(files[0].path()).unwrap().contains(token));
+        assert!(
+            std::fs::read_to_string(files[0].path())
+                .unwrap()
+                .contains(token)
+        );
     }
 }

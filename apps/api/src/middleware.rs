@@ -80,6 +80,23 @@ pub async fn observe(
         let (req, _) = response.into_parts();
         response = ServiceResponse::new(req, res);
     }
+    let decision = actix_web::HttpMessage::extensions(response.request())
+        .get::<chom_kernel::cache::RateDecision>()
+        .copied();
+    if let Some(decision) = decision {
+        for (name, value) in crate::ratelimit::headers(&decision) {
+            let name = HeaderName::from_static(match name {
+                "RateLimit-Limit" => "ratelimit-limit",
+                "RateLimit-Remaining" => "ratelimit-remaining",
+                _ => "ratelimit-reset",
+            });
+            if !response.headers().contains_key(&name)
+                && let Ok(value) = HeaderValue::from_str(&value)
+            {
+                response.headers_mut().insert(name, value);
+            }
+        }
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         response
             .headers_mut()
@@ -141,4 +158,63 @@ fn detached_request(method: actix_web::http::Method, path: &str) -> actix_web::H
         .method(method)
         .uri(path)
         .to_http_request()
+}
+
+/// Puts `server.body_timeout_ms` on reading the request body, from the start of the request
+/// (L5): past it, the body reads fail, and the answer is 408 `REQUEST_TIMEOUT` whatever the
+/// reader made of the failure. Header slowloris is handled by actix (`client_request_timeout`);
+/// without this, a client sending a byte every few seconds would hold a connection for ever.
+///
+/// # Errors
+/// Those of the inner service.
+pub async fn body_deadline(
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    use futures::StreamExt as _;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let expired = Arc::new(AtomicBool::new(false));
+    let limit = req
+        .app_data::<actix_web::web::Data<crate::wiring::Services>>()
+        .map_or(std::time::Duration::from_secs(10), |s| s.body_timeout);
+    let deadline = tokio::time::Instant::now() + limit;
+    let payload = actix_web::HttpMessage::take_payload(&mut req);
+    let flag = expired.clone();
+    let guarded = futures::stream::unfold(Some(payload), move |state| {
+        let flag = flag.clone();
+        async move {
+            let mut payload = state?;
+            match tokio::time::timeout_at(deadline, payload.next()).await {
+                Ok(Some(chunk)) => Some((chunk, Some(payload))),
+                Ok(None) => None,
+                Err(_) => {
+                    flag.store(true, Ordering::SeqCst);
+                    let e = std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the request body was not received in time",
+                    );
+                    Some((Err(actix_web::error::PayloadError::Io(e)), None))
+                }
+            }
+        }
+    });
+    req.set_payload(actix_web::dev::Payload::Stream {
+        payload: Box::pin(guarded),
+    });
+    let res = next.call(req).await?.map_into_boxed_body();
+    if !expired.load(Ordering::SeqCst) {
+        return Ok(res);
+    }
+    let (req, _) = res.into_parts();
+    let timeout = ApiError::new(
+        actix_web::http::StatusCode::REQUEST_TIMEOUT,
+        "REQUEST_TIMEOUT",
+        format!(
+            "the body must arrive within {} ms of the request",
+            limit.as_millis()
+        ),
+    )
+    .with_header("Connection", "close");
+    Ok(ServiceResponse::new(req, timeout.error_response()))
 }

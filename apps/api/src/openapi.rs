@@ -110,9 +110,10 @@ pub fn allowed_methods(path: &str) -> Option<String> {
     let wanted: Vec<&str> = path.split('/').collect();
     templates.iter().find_map(|(segments, methods)| {
         let matches = segments.len() == wanted.len()
-            && segments.iter().zip(&wanted).all(|(t, w)| {
-                (t.starts_with('{') && t.ends_with('}') && !w.is_empty()) || t == w
-            });
+            && segments
+                .iter()
+                .zip(&wanted)
+                .all(|(t, w)| (t.starts_with('{') && t.ends_with('}') && !w.is_empty()) || t == w);
         (matches && !methods.is_empty()).then(|| methods.join(", "))
     })
 }

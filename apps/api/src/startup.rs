@@ -139,6 +139,7 @@ impl Application {
                         .add((CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"))
                         .add((REFERRER_POLICY, "no-referrer")),
                 )
+                .wrap(from_fn(crate::middleware::body_deadline))
                 .wrap(from_fn(observe))
                 .app_data(data_services.clone())
                 .app_data(data_prometheus.clone())
@@ -158,6 +159,8 @@ impl Application {
                         // L3: API answers are per caller and may carry secrets (tokens, TOTP
                         // secrets, recovery codes, credentials): no cache may store them.
                         .wrap(DefaultHeaders::new().add((CACHE_CONTROL, "no-store")))
+                        // M6: fail fast while the database is out.
+                        .wrap(from_fn(crate::breaker::guard))
                         .configure(routes::api_v1),
                 )
                 .configure(|cfg| {

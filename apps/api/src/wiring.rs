@@ -25,6 +25,10 @@ pub struct AuthLimits {
     pub per_ip_per_minute: u32,
     /// Wrong passwords per account per 15 minutes before attempts slow down.
     pub password_attempts: u32,
+    /// API requests per token per minute when no plan says otherwise.
+    pub api_per_minute: u32,
+    /// Super admins need 2FA on to use the admin API.
+    pub admin_two_factor: bool,
 }
 
 /// The application key: configured, or (SQLite only) generated once next to the database.
@@ -67,6 +71,14 @@ pub struct Services {
     pub public_url: String,
     /// Authentication rate limits.
     pub limits: AuthLimits,
+    /// Time a client has to send a request body.
+    pub body_timeout: Duration,
+    /// Fails requests fast while the database is out.
+    pub db_breaker: crate::breaker::DbBreaker,
+    /// Event streams open per token.
+    pub streams: crate::ratelimit::StreamSlots,
+    /// Each plan's API rate limit, read from the catalogue at most once a minute.
+    pub plan_limits: crate::ratelimit::PlanLimits,
     /// Reverse proxies whose forwarding header names the client.
     pub proxies: crate::client_addr::TrustedProxies,
     /// Names identifiers (e-mails, addresses) in rate-limit keys without storing them in clear.
@@ -105,7 +117,11 @@ type Backend = (
     Arc<dyn chom_kernel::idempotency::IdempotencyStore>,
 );
 
-fn identity_ports<R>(store: Arc<dyn Store>, repos: Arc<R>) -> IdentityPorts
+fn identity_ports<R>(
+    store: Arc<dyn Store>,
+    repos: Arc<R>,
+    hashing: Arc<dyn chom_auth::password::Hashing>,
+) -> IdentityPorts
 where
     R: chom_auth::ports::UserRepository
         + chom_auth::ports::TokenRepository
@@ -123,7 +139,7 @@ where
         recovery: repos.clone(),
         orgs: repos.clone(),
         sessions: repos,
-        hashing: Arc::new(crate::hashing::BlockingHashing::per_core()),
+        hashing,
     }
 }
 
@@ -134,24 +150,30 @@ impl Services {
     /// The database cannot be opened or migrated.
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
         let target = settings.database_target()?;
+        let hashing: Arc<dyn chom_auth::password::Hashing> = match settings.security.hash_slots {
+            // On the request thread, fresh memory each time: what this was before; kept as
+            // the benchmark's baseline.
+            Some(0) => Arc::new(chom_auth::password::InlineHashing),
+            Some(n) => Arc::new(crate::hashing::BlockingHashing::new(n)),
+            None => Arc::new(crate::hashing::BlockingHashing::per_core()),
+        };
         let (store, queue, plans, identity_ports, vps_repo, site_repo, idempotency): Backend =
             match target.clone() {
                 DatabaseTarget::Postgres(url) => {
-                    let store =
-                        PgStore::connect_with(
-                            url.expose_secret(),
-                            settings.database.max_connections,
-                            Duration::from_millis(settings.database.acquire_timeout_ms.max(1)),
-                        )
-                            .await
-                            .context("connecting to PostgreSQL (database.url)")?;
+                    let store = PgStore::connect_with(
+                        url.expose_secret(),
+                        settings.database.max_connections,
+                        Duration::from_millis(settings.database.acquire_timeout_ms.max(1)),
+                    )
+                    .await
+                    .context("connecting to PostgreSQL (database.url)")?;
                     store.migrate().await.context("migrating PostgreSQL")?;
                     let repos = Arc::new(chom_postgres::PgIdentity::new(store.pool().clone()));
                     (
                         Arc::new(store.clone()),
                         Arc::new(store.queue()),
                         Arc::new(store.plans()),
-                        identity_ports(Arc::new(store.clone()), repos),
+                        identity_ports(Arc::new(store.clone()), repos, hashing.clone()),
                         Arc::new(chom_postgres::PgFleet::new(store.pool().clone())),
                         Arc::new(chom_postgres::PgSites::new(store.pool().clone())),
                         Arc::new(chom_postgres::PgIdempotency::new(store.pool().clone())),
@@ -167,7 +189,7 @@ impl Services {
                         Arc::new(store.clone()),
                         Arc::new(store.queue()),
                         Arc::new(store.plans()),
-                        identity_ports(Arc::new(store.clone()), repos),
+                        identity_ports(Arc::new(store.clone()), repos, hashing.clone()),
                         Arc::new(chom_sqlite::SqliteFleet::new(store.pool().clone())),
                         Arc::new(chom_sqlite::SqliteSites::new(store.pool().clone())),
                         Arc::new(chom_sqlite::SqliteIdempotency::new(store.pool().clone())),
@@ -200,13 +222,27 @@ impl Services {
                 ),
             };
         let app_key = encryption_key(settings, &target)?;
-        let sealer = Arc::new(Sealer::new(&app_key)?);
-        let key_names = Arc::new(chom_kernel::crypto::KeyedHash::new(&app_key, "rate-limit keys"));
+        let previous_keys = settings.previous_encryption_keys()?;
+        let sealer = Arc::new(Sealer::with_previous(&app_key, &previous_keys)?);
+        let recovery_codes = Arc::new(chom_kernel::crypto::KeyedHash::with_previous(
+            &app_key,
+            &previous_keys,
+            chom_tenancy::identity::RECOVERY_CODES_PURPOSE,
+        ));
+        let key_names = Arc::new(chom_kernel::crypto::KeyedHash::new(
+            &app_key,
+            "rate-limit keys",
+        ));
         let config = IdentityConfig {
             session_cache_ttl: Duration::from_millis(settings.security.session_cache_ms),
             ..IdentityConfig::default()
         };
-        let identity = Identity::new(identity_ports.clone(), sealer.clone(), config);
+        let identity = Identity::new(
+            identity_ports.clone(),
+            sealer.clone(),
+            recovery_codes,
+            config,
+        );
         let orgs = identity_ports.orgs.clone();
         let admin = Administration::new(identity_ports, plans.clone(), identity.session_cache());
         let mailer: Arc<dyn Mailer> = match &settings.mail.smtp_url {
@@ -214,19 +250,21 @@ impl Services {
                 url.expose_secret(),
                 &settings.mail.from,
             )?),
-            None => match (&target, settings.mail.log_only) {
-                (DatabaseTarget::Sqlite(db), _) => Arc::new(crate::mail::LogMailer::new(Some(
-                    settings.mail.outbox_dir.clone().unwrap_or_else(|| {
-                        db.parent().unwrap_or(Path::new(".")).join("outbox")
-                    }),
-                ))),
-                (DatabaseTarget::Postgres(_), true) => Arc::new(crate::mail::LogMailer::new(
-                    settings.mail.outbox_dir.clone(),
-                )),
-                (DatabaseTarget::Postgres(_), false) => anyhow::bail!(
-                    "mail.smtp_url is required with PostgreSQL (set mail.log_only = true to log e-mails, one-time tokens redacted, instead of sending them)"
-                ),
-            },
+            None => {
+                match (&target, settings.mail.log_only) {
+                    (DatabaseTarget::Sqlite(db), _) => Arc::new(crate::mail::LogMailer::new(Some(
+                        settings.mail.outbox_dir.clone().unwrap_or_else(|| {
+                            db.parent().unwrap_or(Path::new(".")).join("outbox")
+                        }),
+                    ))),
+                    (DatabaseTarget::Postgres(_), true) => Arc::new(crate::mail::LogMailer::new(
+                        settings.mail.outbox_dir.clone(),
+                    )),
+                    (DatabaseTarget::Postgres(_), false) => anyhow::bail!(
+                        "mail.smtp_url is required with PostgreSQL (set mail.log_only = true to log e-mails, one-time tokens redacted, instead of sending them)"
+                    ),
+                }
+            }
         };
         let public_url =
             settings.mail.public_url.clone().unwrap_or_else(|| {
@@ -267,7 +305,13 @@ impl Services {
             limits: AuthLimits {
                 per_ip_per_minute: settings.security.auth_requests_per_minute,
                 password_attempts: settings.security.password_attempts_per_15_min,
+                api_per_minute: settings.security.api_requests_per_minute,
+                admin_two_factor: settings.security.require_admin_two_factor,
             },
+            plan_limits: crate::ratelimit::PlanLimits::default(),
+            streams: crate::ratelimit::StreamSlots::default(),
+            db_breaker: crate::breaker::DbBreaker::default(),
+            body_timeout: Duration::from_millis(settings.server.body_timeout_ms.max(1)),
             proxies: settings.trusted_proxies()?,
             key_names,
             store,

@@ -81,11 +81,20 @@ impl std::fmt::Debug for PasswordHash {
     }
 }
 
-/// Argon2's working memory (19 MiB with the default parameters), kept and reused from one hash
-/// to the next. Allocating it per hash lets the allocator keep each freed block in a
-/// per-thread arena: a login burst then leaves hundreds of megabytes resident for good. A
-/// fixed set of these, one per hashing slot, bounds that memory instead.
+/// Argon2's working memory (19 MiB with the default parameters), reusable from one hash to the
+/// next, and handed back to the operating system when dropped.
+///
+/// Why both: allocated per hash, 19 MiB blocks end up in the allocator's per-thread arenas
+/// (glibc raises its mmap threshold to the size of the first block freed), so a login burst
+/// leaves hundreds of megabytes resident for good. Reused per hashing slot, the memory is
+/// bounded by the slots; and reserved above 32 MiB (glibc's largest dynamic mmap threshold), it
+/// is always its own mapping, returned whole on drop, while only the 19 MiB Argon2 writes are
+/// ever touched (resident). The hashing pool drops its memories when it goes idle.
 pub struct HashMemory(Vec<Block>);
+
+/// Blocks reserved per memory: more than 32 MiB, so the allocator maps it on its own and
+/// unmaps it on drop (see [`HashMemory`]); untouched pages cost no resident memory.
+const RESERVED_BLOCKS: usize = 33 * 1024;
 
 impl std::fmt::Debug for HashMemory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -108,9 +117,23 @@ impl HashMemory {
 
     fn blocks(&mut self, count: usize) -> &mut [Block] {
         if self.0.len() < count {
+            if self.0.capacity() < count {
+                self.0 = Vec::with_capacity(count.max(RESERVED_BLOCKS));
+            }
             self.0.resize(count, Block::default());
         }
         &mut self.0[..count]
+    }
+
+    /// Whether it holds memory now.
+    #[must_use]
+    pub fn is_allocated(&self) -> bool {
+        self.0.capacity() > 0
+    }
+
+    /// Hands the memory back (the next hash allocates it again).
+    pub fn release(&mut self) {
+        self.0 = Vec::new();
     }
 }
 
@@ -119,12 +142,17 @@ fn failed(e: impl std::fmt::Display) -> PasswordError {
 }
 
 impl PasswordHash {
-    /// Hashes any string (fresh memory).
+    /// Hashes any string, the argon2 crate's own way (memory allocated per call: fine for
+    /// one-off hashes, not for a server under a login burst; see [`HashMemory`]).
     ///
     /// # Errors
     /// The hasher failed.
     pub fn of(plaintext: &str) -> Result<Self, PasswordError> {
-        Self::of_in(plaintext, &mut HashMemory::new())
+        use argon2::PasswordHasher as _;
+        Argon2::default()
+            .hash_password(plaintext.as_bytes())
+            .map(|h| Self(h.to_string()))
+            .map_err(failed)
     }
 
     /// Hashes any string with argon2id's default parameters, working in `memory`.
@@ -166,10 +194,13 @@ impl PasswordHash {
         &self.0
     }
 
-    /// Whether `candidate` is the password (fresh memory).
+    /// Whether `candidate` is the password, the argon2 crate's own way (see [`PasswordHash::of`]).
     #[must_use]
     pub fn verify(&self, candidate: &str) -> bool {
-        self.verify_in(candidate, &mut HashMemory::new())
+        use argon2::PasswordVerifier as _;
+        Argon2::default()
+            .verify_password(candidate.as_bytes(), self.0.as_str())
+            .is_ok()
     }
 
     /// Whether `candidate` is the password, working in `memory`. The parameters are the
@@ -183,8 +214,10 @@ impl PasswordHash {
         let (Some(salt), Some(expected)) = (&phc.salt, &phc.hash) else {
             return false;
         };
-        let (Ok(algorithm), Ok(params)) = (Algorithm::try_from(phc.algorithm.as_str()), Params::try_from(&phc))
-        else {
+        let (Ok(algorithm), Ok(params)) = (
+            Algorithm::try_from(phc.algorithm.as_str()),
+            Params::try_from(&phc),
+        ) else {
             return false;
         };
         let version = phc
@@ -220,7 +253,8 @@ pub trait Hashing: Send + Sync {
     async fn verify(&self, hash: &PasswordHash, candidate: &str) -> bool;
 }
 
-/// [`Hashing`] on the caller's thread, in fresh memory: for tests and one-shot commands.
+/// [`Hashing`] on the caller's thread, the argon2 crate's own way: for tests and one-shot
+/// commands (and the login benchmark's baseline).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct InlineHashing;
 

@@ -18,15 +18,16 @@ pub async fn the_catalogue_is_seeded_cheapest_first(b: &Backend) {
                 p.price_monthly_cents,
                 p.max_sites,
                 p.backup_retention_days,
+                p.api_requests_per_minute,
             )
         })
         .collect();
     assert_eq!(
         summary,
         vec![
-            ("starter", 2900, Some(5), 7),
-            ("pro", 7900, Some(25), 30),
-            ("enterprise", 24900, None, 90)
+            ("starter", 2900, Some(5), 7, 60),
+            ("pro", 7900, Some(25), 30, 300),
+            ("enterprise", 24900, None, 90, 1200)
         ]
     );
     assert_eq!(plans[0].max_storage_gb, Some(10));
@@ -53,6 +54,7 @@ pub async fn saves_are_upserts_inside_a_unit_of_work(b: &Backend) {
         max_sites: Some(60),
         max_storage_gb: None,
         backup_retention_days: 60,
+        api_requests_per_minute: 240,
         is_active: false,
     };
 

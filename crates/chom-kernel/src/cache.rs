@@ -229,7 +229,11 @@ mod tests {
         assert!(!d.allowed);
         assert_eq!(d.remaining, 0);
         assert!(block_on(rl.hit("ip:2", 5, window)).unwrap().allowed);
-        assert_eq!(block_on(rl.peek("ip:1")).unwrap().0, 6, "peek counts nothing");
+        assert_eq!(
+            block_on(rl.peek("ip:1")).unwrap().0,
+            6,
+            "peek counts nothing"
+        );
         assert_eq!(block_on(rl.peek("ip:1")).unwrap().0, 6);
         block_on(rl.reset("ip:1")).unwrap();
         assert_eq!(block_on(rl.peek("ip:1")).unwrap(), (0, Duration::ZERO));

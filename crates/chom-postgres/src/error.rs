@@ -31,7 +31,11 @@ pub fn map_err(e: sqlx::Error) -> StoreError {
 
 /// SQLSTATEs of a server that cannot serve now (class 08, 57P01–57P05, 53300, 57014).
 fn transient_code(code: &str) -> bool {
-    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "57P05" | "53300" | "57014")
+    code.starts_with("08")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "57P05" | "53300" | "57014"
+        )
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use sqlx::{PgPool, Row};
 
 macro_rules! columns {
     () => {
-        "code, name, price_monthly_cents, max_sites, max_storage_gb, backup_retention_days, is_active"
+        "code, name, price_monthly_cents, max_sites, max_storage_gb, backup_retention_days, api_requests_per_minute, is_active"
     };
 }
 
@@ -24,6 +24,7 @@ fn plan(row: &PgRow) -> Result<Plan, StoreError> {
         max_sites: row.try_get("max_sites").map_err(map_err)?,
         max_storage_gb: row.try_get("max_storage_gb").map_err(map_err)?,
         backup_retention_days: row.try_get("backup_retention_days").map_err(map_err)?,
+        api_requests_per_minute: row.try_get("api_requests_per_minute").map_err(map_err)?,
         is_active: row.try_get("is_active").map_err(map_err)?,
     })
 }
@@ -73,12 +74,13 @@ impl PlanRepository for PgPlanRepository {
         let uow = downcast_uow::<PgUnitOfWork>(uow)?;
         sqlx::query(
             "INSERT INTO plans (code, name, price_monthly_cents, max_sites, max_storage_gb,
-                                backup_retention_days, is_active)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+                                backup_retention_days, is_active, api_requests_per_minute)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name,
                  price_monthly_cents = EXCLUDED.price_monthly_cents,
                  max_sites = EXCLUDED.max_sites, max_storage_gb = EXCLUDED.max_storage_gb,
                  backup_retention_days = EXCLUDED.backup_retention_days,
+                 api_requests_per_minute = EXCLUDED.api_requests_per_minute,
                  is_active = EXCLUDED.is_active, updated_at = now()",
         )
         .bind(p.code.as_str())
@@ -88,6 +90,7 @@ impl PlanRepository for PgPlanRepository {
         .bind(p.max_storage_gb)
         .bind(p.backup_retention_days)
         .bind(p.is_active)
+        .bind(p.api_requests_per_minute)
         .execute(uow.conn())
         .await
         .map_err(map_err)?;

@@ -143,14 +143,14 @@ impl SiteRepository for PgSites {
     async fn domain_taken(
         &self,
         uow: &mut dyn UnitOfWork,
-        tenant: TenantId,
         domain: &str,
     ) -> Result<bool, StoreError> {
         let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM sites WHERE tenant_id = $1 AND domain = $2 AND deleted_at IS NULL",
+            "SELECT COUNT(*) FROM sites WHERE deleted_at IS NULL
+               AND (domain = $1 OR domain = $2 OR 'www.' || domain = $1)",
         )
-        .bind(id(tenant.as_uuid()))
         .bind(domain)
+        .bind(format!("www.{domain}"))
         .fetch_one(tx(uow)?.conn())
         .await
         .map_err(map_err)?;

@@ -155,6 +155,7 @@ mod tests {
             max_sites: Some(5),
             max_storage_gb: Some(10),
             backup_retention_days: 7,
+            api_requests_per_minute: 60,
             is_active: true,
         }
     }

@@ -56,14 +56,15 @@ pub trait SiteRepository: Send + Sync {
         tenant: TenantId,
     ) -> Result<i64, StoreError>;
 
-    /// Whether the tenant has a live site with this domain.
+    /// Whether a live site of any tenant already answers for this domain: the same name, or
+    /// one of the two is the other's `www.` alias (each vhost serves both). Domains are global:
+    /// two tenants' vhosts must never claim one name (L13).
     ///
     /// # Errors
     /// Storage.
     async fn domain_taken(
         &self,
         uow: &mut dyn UnitOfWork,
-        tenant: TenantId,
         domain: &str,
     ) -> Result<bool, StoreError>;
 

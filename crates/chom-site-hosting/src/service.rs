@@ -229,6 +229,43 @@ fn transient(e: &FleetError) -> bool {
     )
 }
 
+/// What a tenant is told about a failed step: a stable code and a sentence, never the
+/// transport's or a tool's own words (an `nginx -t` error can name another tenant's site on a
+/// shared server; a transport error names hosts and sockets). The full error is logged with
+/// the operation id and kept in the job's record for operators (L7).
+#[must_use]
+pub fn public_reason(e: &FleetError) -> String {
+    match e {
+        FleetError::Gateway(GatewayError::Unreachable(_)) => {
+            "SERVER_UNREACHABLE: the server could not be reached".into()
+        }
+        FleetError::Gateway(GatewayError::HostKeyMismatch(_)) => {
+            "SERVER_IDENTITY_CHANGED: the server's identity changed; an operator must confirm it"
+                .into()
+        }
+        FleetError::Gateway(GatewayError::HostKeyNotTrusted) => {
+            "SERVER_NOT_READY: the server is not set up yet".into()
+        }
+        FleetError::Gateway(GatewayError::BadAnswer(_)) => {
+            "SERVER_ERROR: the server's agent did not answer as expected".into()
+        }
+        FleetError::Busy(_) => "SERVER_BUSY: the server is busy with another change".into(),
+        FleetError::Agent(message) => {
+            // The agent's own code (`CommandFailed: …`) is stable and names nothing.
+            let code = message
+                .split_once(':')
+                .map(|(c, _)| c.trim())
+                .filter(|c| {
+                    !c.is_empty() && c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                })
+                .unwrap_or("Unknown");
+            format!("SERVER_REFUSED ({code}): the server could not apply the change")
+        }
+        FleetError::Store(_) => "TEMPORARY_ERROR: a temporary error on our side".into(),
+        _ => "OPERATION_FAILED: the operation could not be completed".into(),
+    }
+}
+
 /// What following the tenant's status asks of a site: `Some(true)` serve it again,
 /// `Some(false)` take it off the air, `None` nothing.
 fn follow(site: &Site, status: TenantStatus) -> Option<bool> {
@@ -284,6 +321,12 @@ impl std::fmt::Debug for Sites {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Sites")
     }
+}
+
+/// The associated data a site's database password is sealed with: the value opens only in
+/// this site's row.
+fn db_password_context(site: SiteId) -> String {
+    format!("sites.db_password:{site}")
 }
 
 fn forbid_unless(role: Role) -> Result<(), SiteError> {
@@ -396,11 +439,7 @@ impl Sites {
             })?;
         let current = self.ports.sites.count_sites(uow.as_mut(), tenant).await?;
         let wanted = request.domain.trim().to_ascii_lowercase();
-        let taken = self
-            .ports
-            .sites
-            .domain_taken(uow.as_mut(), tenant, &wanted)
-            .await?;
+        let taken = self.ports.sites.domain_taken(uow.as_mut(), &wanted).await?;
         let tenant_status = if org.status == OrganizationStatus::Suspended {
             TenantStatus::Suspended
         } else {
@@ -688,7 +727,7 @@ impl Sites {
         let password = self
             .ports
             .sealer
-            .open(&sealed)
+            .open_for(&db_password_context(site.id), &sealed)
             .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("database password: {e}")))?;
         let password = String::from_utf8(password)
             .map_err(|e| StoreError::Unexpected(anyhow::anyhow!("database password: {e}")))?;
@@ -810,14 +849,16 @@ impl Sites {
                     }
                 }
                 Err(e) if transient(&e) && !last_attempt => {
-                    op.retrying(&step, &e.to_string(), OffsetDateTime::now_utc());
+                    tracing::warn!(operation = %op.id, step, error = %e, "step failed; will retry");
+                    op.retrying(&step, &public_reason(&e), OffsetDateTime::now_utc());
                     if !self.persist(None, &op).await? {
                         return Ok(());
                     }
                     return Err(JobOutcome::Retry(format!("{step}: {e}")));
                 }
                 Err(e) => {
-                    let why = e.to_string();
+                    tracing::warn!(operation = %op.id, step, error = %e, "step failed");
+                    let why = public_reason(&e);
                     op.fail(&step, &why, OffsetDateTime::now_utc());
                     current.status_reason = Some(format!("{step}: {why}"));
                     if op.kind == "provision" {
@@ -874,10 +915,11 @@ impl Sites {
                         "site.create answered without database credentials".into(),
                     ));
                 };
-                let sealed =
-                    self.ports.sealer.seal(password.as_bytes()).map_err(|e| {
-                        FleetError::Store(StoreError::Unexpected(anyhow::anyhow!(e)))
-                    })?;
+                let sealed = self
+                    .ports
+                    .sealer
+                    .seal_for(&db_password_context(site.id), password.as_bytes())
+                    .map_err(|e| FleetError::Store(StoreError::Unexpected(anyhow::anyhow!(e))))?;
                 site.db_name = Some(name.to_owned());
                 site.db_user = Some(user.to_owned());
                 site.db_password_sealed = Some(sealed);

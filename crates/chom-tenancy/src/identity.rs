@@ -22,7 +22,7 @@ use chom_auth::{
     Abilities, ApiToken, ApprovalStatus, BearerToken, EmailAddress, FieldError, IssuedToken,
     NewUser, Password, PasswordHash, PersonName, User, Username,
 };
-use chom_kernel::crypto::{Sealer, random_token, sha256};
+use chom_kernel::crypto::{KeyedHash, Sealer, random_token, sha256};
 use chom_kernel::jobs::NewJob;
 use chom_kernel::store::Store;
 use chom_kernel::{OrganizationId, Role, StoreError, TenantId, UserId};
@@ -222,6 +222,7 @@ fn one_time_hash(token: &str) -> [u8; 32] {
 pub struct Identity {
     ports: IdentityPorts,
     sealer: Arc<Sealer>,
+    recovery_codes: Arc<KeyedHash>,
     config: IdentityConfig,
     sessions: Arc<SessionCache>,
 }
@@ -235,12 +236,20 @@ impl std::fmt::Debug for Identity {
 }
 
 impl Identity {
-    /// A service over `ports`; `sealer` encrypts TOTP secrets at rest.
+    /// A service over `ports`; `sealer` encrypts TOTP secrets at rest; `recovery_codes` (a
+    /// [`KeyedHash`] for [`RECOVERY_CODES_PURPOSE`], from the same application key) names the
+    /// recovery codes in the store.
     #[must_use]
-    pub fn new(ports: IdentityPorts, sealer: Arc<Sealer>, config: IdentityConfig) -> Self {
+    pub fn new(
+        ports: IdentityPorts,
+        sealer: Arc<Sealer>,
+        recovery_codes: Arc<KeyedHash>,
+        config: IdentityConfig,
+    ) -> Self {
         Self {
             ports,
             sealer,
+            recovery_codes,
             sessions: Arc::new(SessionCache::new(config.session_cache_ttl)),
             config,
         }
@@ -251,6 +260,34 @@ impl Identity {
     #[must_use]
     pub fn session_cache(&self) -> Arc<SessionCache> {
         self.sessions.clone()
+    }
+
+    /// What a recovery code is stored as (its keyed hash under the current key).
+    fn recovery_hash(&self, code: &str) -> [u8; 32] {
+        self.recovery_codes.tag(normalise_recovery(code).as_bytes())
+    }
+
+    /// Uses up one of the user's recovery codes; false when none matches. Tries the current
+    /// key, the previous ones (key rotation), and the legacy unkeyed hash for codes of the
+    /// first format.
+    async fn consume_recovery_code(&self, user: UserId, code: &str) -> Result<bool, IdentityError> {
+        let normalised = normalise_recovery(code);
+        let mut candidates = self.recovery_codes.tags(normalised.as_bytes());
+        if is_legacy_recovery(&normalised) {
+            candidates.push(sha256(normalised.as_bytes()));
+        }
+        let now = OffsetDateTime::now_utc();
+        for hash in &candidates {
+            if self
+                .ports
+                .recovery
+                .consume_recovery_code(user, hash, now)
+                .await?
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The ports (for the admin service and job handlers).
@@ -292,17 +329,45 @@ pub fn user_job(
     NewJob::new(kind, serde_json::to_value(payload).unwrap_or_default()).max_attempts(8)
 }
 
-fn recovery_code() -> Result<String, chom_kernel::crypto::CryptoError> {
-    let raw = data_encoding_hex(&chom_kernel::crypto::random_bytes(5)?);
-    Ok(format!("{}-{}", &raw[..5], &raw[5..]))
-}
+/// The purpose of the [`KeyedHash`] that names recovery codes in the store.
+pub const RECOVERY_CODES_PURPOSE: &str = "recovery codes";
 
-fn data_encoding_hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Lower-case RFC 4648 base32: no padding is needed for 10 bytes (16 characters).
+const RECOVERY_ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+
+/// A recovery code: 80 random bits as 16 base32 characters in groups of four
+/// (`abcd-efgh-ijkl-mnop`).
+fn recovery_code() -> Result<String, chom_kernel::crypto::CryptoError> {
+    let bytes = chom_kernel::crypto::random_bytes(10)?;
+    let mut bits: u128 = 0;
+    for b in &bytes {
+        bits = (bits << 8) | u128::from(*b);
+    }
+    let mut out = String::with_capacity(19);
+    for i in 0..16 {
+        if i > 0 && i % 4 == 0 {
+            out.push('-');
+        }
+        // 80 bits, five at a time from the top; the index is < 32 by the mask.
+        let index = usize::try_from((bits >> (75 - 5 * i)) & 0x1f).unwrap_or(0);
+        out.push(char::from(RECOVERY_ALPHABET[index]));
+    }
+    Ok(out)
 }
 
 fn normalise_recovery(code: &str) -> String {
     code.trim().to_ascii_lowercase().replace('-', "")
+}
+
+/// A recovery code of the first format (10 hex digits, stored as plain SHA-256): still
+/// accepted until the user enrols again, which replaces every code.
+fn is_legacy_recovery(normalised: &str) -> bool {
+    normalised.len() == 10 && normalised.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The associated data a user's TOTP secret is sealed with.
+fn totp_context(user: UserId) -> String {
+    format!("users.totp_secret:{user}")
 }
 
 /// Invalidates the session cache when dropped: at the end of a mutating use case, whether it
@@ -312,5 +377,45 @@ pub(crate) struct Invalidate<'a>(pub(crate) &'a SessionCache);
 impl Drop for Invalidate<'_> {
     fn drop(&mut self) {
         self.0.invalidate_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)] // test code: a panic is a failed assertion
+    use super::*;
+
+    #[test]
+    fn l2_recovery_codes_are_80_random_bits_in_base32_groups() {
+        let codes: Vec<String> = (0..2000).map(|_| recovery_code().unwrap()).collect();
+        for code in &codes {
+            assert_eq!(code.len(), 19, "{code}");
+            let bare = normalise_recovery(code);
+            assert_eq!(bare.len(), 16, "{code}");
+            assert!(
+                bare.bytes().all(|b| RECOVERY_ALPHABET.contains(&b)),
+                "{code}"
+            );
+            let dashes_every_five = code.char_indices().all(|(i, c)| (c == '-') == (i % 5 == 4));
+            assert!(dashes_every_five, "{code}");
+            assert!(!is_legacy_recovery(&bare));
+        }
+        let mut distinct = codes.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), codes.len());
+        // Every symbol shows up in every position: all 80 bits vary, none is stuck.
+        for pos in 0..16 {
+            let seen: std::collections::BTreeSet<u8> = codes
+                .iter()
+                .map(|c| normalise_recovery(c).as_bytes()[pos])
+                .collect();
+            assert_eq!(seen.len(), 32, "position {pos}");
+        }
+        assert_eq!(
+            normalise_recovery(" ABCD-efgh-IJKL-mnop\n"),
+            "abcdefghijklmnop"
+        );
+        assert!(is_legacy_recovery(&normalise_recovery("0A1B2-c3d4e")));
     }
 }

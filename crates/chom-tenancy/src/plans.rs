@@ -75,6 +75,8 @@ pub struct Plan {
     pub max_storage_gb: Option<i32>,
     /// Days backups are kept.
     pub backup_retention_days: i32,
+    /// API requests per token per minute.
+    pub api_requests_per_minute: i32,
     /// Offered to new customers.
     pub is_active: bool,
 }
@@ -132,6 +134,7 @@ mod tests {
             max_sites: Some(5),
             max_storage_gb: Some(10),
             backup_retention_days: 7,
+            api_requests_per_minute: 60,
             is_active: true,
         };
         assert!(plan.allows_another_site(4));

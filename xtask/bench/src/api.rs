@@ -2,7 +2,7 @@
 //! side by side with `pgbench` running the same token-lookup query on the same database.
 
 use chom_auth::ports::Purpose;
-use chom_kernel::crypto::Sealer;
+use chom_kernel::crypto::{KeyedHash, Sealer};
 use chom_postgres::testing::TestDatabase;
 use chom_postgres::{PgIdentity, SESSION_QUERY};
 use chom_tenancy::admin::Administration;
@@ -36,6 +36,10 @@ async fn member_token(db: &TestDatabase) -> anyhow::Result<(String, String)> {
     let identity = Identity::new(
         ports.clone(),
         Arc::new(Sealer::new(&KEY)?),
+        Arc::new(KeyedHash::new(
+            &KEY,
+            chom_tenancy::identity::RECOVERY_CODES_PURPOSE,
+        )),
         IdentityConfig::default(),
     );
     let admin = Administration::new(ports, Arc::new(db.store.plans()), identity.session_cache());

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod api;
+mod login;
 mod queue;
 mod sites;
 mod ssh;
@@ -41,6 +42,12 @@ async fn main() -> anyhow::Result<()> {
                 arg(&args, "--connections", 32),
             )
             .await
+        }
+        Some("login") => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let api_bin = arg_str(&args, "--api-bin")
+                .ok_or_else(|| anyhow::anyhow!("--api-bin PATH is required"))?;
+            login::run(&api_bin, arg(&args, "--seconds", 6)).await
         }
         Some("ssh") => {
             let dir = arg_str(&args, "--sshd-dir").unwrap_or_else(|| "/tmp/chom-sshd".into());

@@ -122,6 +122,7 @@ pub async fn run(
     settings.ssh.sudo = false;
     settings.ssh.agent_binary = Some(agent_bin.to_path_buf());
     settings.worker.concurrency = concurrency;
+    settings.mail.log_only = true;
     let services = Services::from_settings(&settings).await?;
     let tenant = seed_tenant(&db).await?;
     for (i, sshd) in sshds.iter().enumerate() {

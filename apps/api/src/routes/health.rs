@@ -94,7 +94,11 @@ pub async fn ready(services: web::Data<Services>) -> Result<HttpResponse, ApiErr
     // it at once over an optional dependency.
     if failed.iter().all(|f| *f == "cache") {
         return Ok(HttpResponse::Ok().json(Readiness {
-            status: if failed.is_empty() { "ready" } else { "degraded" },
+            status: if failed.is_empty() {
+                "ready"
+            } else {
+                "degraded"
+            },
             checks,
         }));
     }

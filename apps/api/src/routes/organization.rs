@@ -109,7 +109,8 @@ pub struct TenantResponse {
     params(("X-Tenant-Id" = Option<String>, Header, description = "Tenant (default: the organization's default tenant)")),
     responses(
         (status = 200, description = "Plan selected", body = TenantResponse),
-        (status = 403, description = "`FORBIDDEN` (only owners), `TENANT_FORBIDDEN`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`FORBIDDEN` (only owners)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`TENANT_NOT_FOUND`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`VALIDATION_FAILED`: unknown plan", body = Problem, content_type = "application/problem+json")))]
 #[put("/tenant/plan")]
 pub async fn select_plan(

@@ -27,6 +27,8 @@ pub struct PlanView {
     pub max_storage_gb: Option<i32>,
     /// Days backups are kept.
     pub backup_retention_days: i32,
+    /// API requests per token per minute (`RateLimit-*` headers show what is left).
+    pub api_requests_per_minute: i32,
 }
 
 impl From<Plan> for PlanView {
@@ -39,6 +41,7 @@ impl From<Plan> for PlanView {
             max_sites: p.max_sites,
             max_storage_gb: p.max_storage_gb,
             backup_retention_days: p.backup_retention_days,
+            api_requests_per_minute: p.api_requests_per_minute,
         }
     }
 }

@@ -42,9 +42,18 @@ async fn m6_readiness_is_degraded_not_failed_when_redis_is_down(db: Db) {
     assert_eq!(body["checks"]["cache"]["status"], "failed");
     // Rate-limited, session-cached routes still answer.
     let token = crate::helpers::super_admin_token(&app).await;
-    assert_eq!(app.get_as(&token, "/api/v1/auth/me").await.status().as_u16(), 200);
+    assert_eq!(
+        app.get_as(&token, "/api/v1/auth/me")
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
     let res = app
-        .post("/api/v1/auth/forgot-password", serde_json::json!({"email": "x@example.com"}))
+        .post(
+            "/api/v1/auth/forgot-password",
+            serde_json::json!({"email": "x@example.com"}),
+        )
         .await;
     assert_eq!(res.status().as_u16(), 202);
 }

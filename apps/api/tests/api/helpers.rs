@@ -277,6 +277,9 @@ pub async fn spawn_app_with(db: Db, customise: impl FnOnce(&mut Settings)) -> Te
     // Jobs (e-mails) run in the app under test on both backends.
     settings.worker.embedded = chom_api::config::EmbeddedWorker::On;
     settings.security.password_attempts_per_15_min = 10_000;
+    // Flows poll operations with one token: per-token API limits (by plan, and this default)
+    // are raised too; the tests of those limits lower them again.
+    settings.security.api_requests_per_minute = 100_000;
     let redis_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
     settings.redis.url = Some(SecretString::from(redis_url()));
     settings.redis.key_prefix = redis_prefix.clone();
@@ -303,7 +306,7 @@ pub async fn spawn_app_with(db: Db, customise: impl FnOnce(&mut Settings)) -> Te
     let address = app.base_url();
     let app_services = app.services().clone();
     tokio::spawn(app.run_until_stopped());
-    TestApp {
+    let app = TestApp {
         address,
         client: client(),
         app_services,
@@ -312,8 +315,13 @@ pub async fn spawn_app_with(db: Db, customise: impl FnOnce(&mut Settings)) -> Te
         db,
         sqlite_path,
         _dir: dir,
-    }
+    };
+    app.exec(GENEROUS_PLAN_LIMITS).await;
+    app
 }
+
+/// Raises every plan's API rate limit out of the tests' way (before any request reads it).
+pub const GENEROUS_PLAN_LIMITS: &str = "UPDATE plans SET api_requests_per_minute = 100000";
 
 /// Asserts an RFC 9457 body with `code`, and returns it.
 pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> serde_json::Value {

@@ -88,7 +88,12 @@ impl Identity {
             .get_user(session.user_id)
             .await?
             .ok_or(IdentityError::Unauthenticated)?;
-        if !self.ports.hashing.verify(&user.password_hash, current).await {
+        if !self
+            .ports
+            .hashing
+            .verify(&user.password_hash, current)
+            .await
+        {
             return Err(IdentityError::InvalidCredentials);
         }
         let password = Password::new(new_password, &[user.email.as_str(), user.username.as_str()])

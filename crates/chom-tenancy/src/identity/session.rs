@@ -26,7 +26,12 @@ impl Identity {
             }
             return Err(IdentityError::InvalidCredentials);
         };
-        if !self.ports.hashing.verify(&user.password_hash, password).await {
+        if !self
+            .ports
+            .hashing
+            .verify(&user.password_hash, password)
+            .await
+        {
             return Err(IdentityError::InvalidCredentials);
         }
         self.gate(&user).await?;
@@ -34,14 +39,7 @@ impl Identity {
             let ok = match second {
                 Some(SecondFactor::Totp(code)) => self.accept_totp(&user, &code).await?,
                 Some(SecondFactor::Recovery(code)) => {
-                    self.ports
-                        .recovery
-                        .consume_recovery_code(
-                            user.id,
-                            &sha256(normalise_recovery(&code).as_bytes()),
-                            OffsetDateTime::now_utc(),
-                        )
-                        .await?
+                    self.consume_recovery_code(user.id, &code).await?
                 }
                 None => false,
             };

@@ -8,7 +8,7 @@ impl Identity {
         let Some(sealed) = &user.totp_secret_sealed else {
             return Ok(false);
         };
-        let secret = TotpSecret::from_bytes(self.sealer.open(sealed)?);
+        let secret = TotpSecret::from_bytes(self.sealer.open_for(&totp_context(user.id), sealed)?);
         let now = OffsetDateTime::now_utc().unix_timestamp();
         match secret.verify(code, now, user.totp_last_step) {
             Some(step) => Ok(self.ports.users.record_totp_step(user.id, step).await?),
@@ -33,7 +33,12 @@ impl Identity {
             .get_user(session.user_id)
             .await?
             .ok_or(IdentityError::Unauthenticated)?;
-        if !self.ports.hashing.verify(&user.password_hash, password).await {
+        if !self
+            .ports
+            .hashing
+            .verify(&user.password_hash, password)
+            .await
+        {
             return Err(IdentityError::InvalidCredentials);
         }
         if user.two_factor_enabled() {
@@ -42,7 +47,9 @@ impl Identity {
             ));
         }
         let secret = TotpSecret::generate()?;
-        let sealed = self.sealer.seal(secret.as_bytes())?;
+        let sealed = self
+            .sealer
+            .seal_for(&totp_context(user.id), secret.as_bytes())?;
         let mut uow = self.ports.store.begin().await?;
         self.ports
             .users
@@ -80,10 +87,7 @@ impl Identity {
             return Err(IdentityError::TwoFactorRequired);
         }
         let codes: Vec<String> = (0..10).map(|_| recovery_code()).collect::<Result<_, _>>()?;
-        let hashes: Vec<[u8; 32]> = codes
-            .iter()
-            .map(|c| sha256(normalise_recovery(c).as_bytes()))
-            .collect();
+        let hashes: Vec<[u8; 32]> = codes.iter().map(|c| self.recovery_hash(c)).collect();
         let mut uow = self.ports.store.begin().await?;
         self.ports
             .users
@@ -124,21 +128,17 @@ impl Identity {
                 "two-factor authentication is not enabled".into(),
             ));
         }
-        if !self.ports.hashing.verify(&user.password_hash, password).await {
+        if !self
+            .ports
+            .hashing
+            .verify(&user.password_hash, password)
+            .await
+        {
             return Err(IdentityError::InvalidCredentials);
         }
         let ok = match second {
             SecondFactor::Totp(code) => self.accept_totp(&user, &code).await?,
-            SecondFactor::Recovery(code) => {
-                self.ports
-                    .recovery
-                    .consume_recovery_code(
-                        user.id,
-                        &sha256(normalise_recovery(&code).as_bytes()),
-                        OffsetDateTime::now_utc(),
-                    )
-                    .await?
-            }
+            SecondFactor::Recovery(code) => self.consume_recovery_code(user.id, &code).await?,
         };
         if !ok {
             return Err(IdentityError::TwoFactorRequired);

@@ -17,11 +17,7 @@ pub async fn forgot_password(
     ratelimit::auth_route(&services, &req).await?;
     let identity = services.identity.clone();
     let request_id = current_request_id();
-    answer_first(async move {
-        identity
-            .forgot_password(&body.0.email, request_id)
-            .await
-    });
+    answer_first(async move { identity.forgot_password(&body.0.email, request_id).await });
     Ok(HttpResponse::Accepted().json(status("accepted")))
 }
 

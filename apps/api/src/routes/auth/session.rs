@@ -147,7 +147,8 @@ pub struct MeResponse {
     responses(
         (status = 200, description = "The caller", body = MeResponse),
         (status = 401, description = "`UNAUTHENTICATED`, `TOKEN_EXPIRED`", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`EMAIL_NOT_VERIFIED`, `ACCOUNT_PENDING_APPROVAL`, `ACCOUNT_REJECTED`, `ORGANIZATION_SUSPENDED`, `TENANT_FORBIDDEN`", body = Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "`EMAIL_NOT_VERIFIED`, `ACCOUNT_PENDING_APPROVAL`, `ACCOUNT_REJECTED`, `ORGANIZATION_SUSPENDED`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`TENANT_NOT_FOUND`: `X-Tenant-Id` names no tenant of the caller's organization", body = Problem, content_type = "application/problem+json")))]
 #[get("/auth/me")]
 pub async fn me(auth: Auth) -> Result<HttpResponse, ApiError> {
     auth.require(Ability::Read)?;

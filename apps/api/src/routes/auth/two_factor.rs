@@ -48,7 +48,9 @@ pub async fn totp_setup(
                 password: true,
                 code: false,
             },
-            services.identity.totp_setup(&auth.session, &body.0.password),
+            services
+                .identity
+                .totp_setup(&auth.session, &body.0.password),
         )
         .await?;
     Ok(HttpResponse::Ok().json(TotpSetupResponse {
@@ -157,7 +159,9 @@ pub async fn totp_disable(
                 password: true,
                 code: true,
             },
-            services.identity.totp_disable(&auth.session, &b.password, second),
+            services
+                .identity
+                .totp_disable(&auth.session, &b.password, second),
         )
         .await?;
     Ok(HttpResponse::NoContent().finish())

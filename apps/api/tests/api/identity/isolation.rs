@@ -54,7 +54,8 @@ async fn another_organization_is_invisible(db: Db) {
             .send()
             .await
             .unwrap();
-        assert_problem(res, 403, "TENANT_FORBIDDEN").await;
+        // L8: 404, like any foreign id, the same for another organization's and a made-up one.
+        assert_problem(res, 404, "TENANT_NOT_FOUND").await;
     }
     let res = app
         .client

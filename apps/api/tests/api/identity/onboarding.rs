@@ -192,16 +192,33 @@ async fn the_smaller_auth_paths_work(db: Db) {
         .find(|l| l.starts_with("http"))
         .unwrap()
         .to_owned();
-    assert!(link.ends_with(&format!("/api/v1/auth/verify-email#token={new}")), "{link}");
+    assert!(
+        link.ends_with(&format!("/api/v1/auth/verify-email#token={new}")),
+        "{link}"
+    );
     let page = app
         .get(&format!("/api/v1/auth/verify-email?token={new}"))
         .await;
     assert_eq!(page.status().as_u16(), 200);
-    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
-    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let html = page.text().await.unwrap();
-    assert!(html.contains("location.hash") && html.contains("POST"), "{html}");
-    assert!(csp.contains("script-src 'sha256-") && csp.contains("default-src 'none'"), "{csp}");
+    assert!(
+        html.contains("location.hash") && html.contains("POST"),
+        "{html}"
+    );
+    assert!(
+        csp.contains("script-src 'sha256-") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
     let verify = |token: String| {
         let app = &app;
         async move {
@@ -210,7 +227,11 @@ async fn the_smaller_auth_paths_work(db: Db) {
         }
     };
     assert_problem(verify(old).await, 400, "INVALID_TOKEN").await;
-    assert_eq!(verify(new.clone()).await.status().as_u16(), 200, "the GET consumed the token");
+    assert_eq!(
+        verify(new.clone()).await.status().as_u16(),
+        200,
+        "the GET consumed the token"
+    );
     assert_problem(verify(new).await, 400, "INVALID_TOKEN").await;
     approve(&app, &admin, &dan).await;
     let approved_again = app
@@ -225,8 +246,12 @@ async fn the_smaller_auth_paths_work(db: Db) {
 
     // 2FA off again needs the password and a code.
     let setup = body(
-        app.post_as(&token, "/api/v1/auth/2fa/setup", json!({"password": PASSWORD}))
-            .await,
+        app.post_as(
+            &token,
+            "/api/v1/auth/2fa/setup",
+            json!({"password": PASSWORD}),
+        )
+        .await,
     )
     .await;
     assert!(
@@ -263,8 +288,12 @@ async fn the_smaller_auth_paths_work(db: Db) {
         200
     );
     assert_problem(
-        app.post_as(&token, "/api/v1/auth/2fa/setup", json!({"password": PASSWORD}))
-            .await,
+        app.post_as(
+            &token,
+            "/api/v1/auth/2fa/setup",
+            json!({"password": PASSWORD}),
+        )
+        .await,
         409,
         "CONFLICT",
     )

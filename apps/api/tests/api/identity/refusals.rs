@@ -138,8 +138,12 @@ async fn every_refusal_has_its_code(db: Db) {
 
     // Two-factor: required once enabled; a code works once; recovery codes work once.
     let setup = body(
-        app.post_as(&amy_token, "/api/v1/auth/2fa/setup", json!({"password": PASSWORD}))
-            .await,
+        app.post_as(
+            &amy_token,
+            "/api/v1/auth/2fa/setup",
+            json!({"password": PASSWORD}),
+        )
+        .await,
     )
     .await;
     let secret = data_encoding::BASE32_NOPAD
@@ -237,7 +241,11 @@ async fn auth_routes_are_rate_limited(db: Db) {
 }
 
 fn retry_after(res: &reqwest::Response) -> u64 {
-    res.headers()["retry-after"].to_str().unwrap().parse().unwrap()
+    res.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// M1: failures only count, a success clears them, and past the free ones an account slows
@@ -295,8 +303,12 @@ async fn m2_password_and_code_checks_share_one_account_limiter(db: Db) {
     let admin = super_admin(&app).await;
     let (p, session) = onboard(&app, &admin, "tfa").await;
     let setup = body(
-        app.post_as(&session, "/api/v1/auth/2fa/setup", json!({"password": PASSWORD}))
-            .await,
+        app.post_as(
+            &session,
+            "/api/v1/auth/2fa/setup",
+            json!({"password": PASSWORD}),
+        )
+        .await,
     )
     .await;
     let secret = data_encoding::BASE32_NOPAD
@@ -305,7 +317,11 @@ async fn m2_password_and_code_checks_share_one_account_limiter(db: Db) {
     let totp = chom_auth::totp::TotpSecret::from_bytes(secret);
     let code_now = || totp.code_at_step(time::OffsetDateTime::now_utc().unix_timestamp() / 30);
     let res = app
-        .post_as(&session, "/api/v1/auth/2fa/confirm", json!({"code": code_now()}))
+        .post_as(
+            &session,
+            "/api/v1/auth/2fa/confirm",
+            json!({"code": code_now()}),
+        )
         .await;
     assert_eq!(res.status().as_u16(), 200);
     // Wrong passwords through 2FA removal count for the account: the login pauses too.

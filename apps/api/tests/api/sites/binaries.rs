@@ -78,7 +78,7 @@ async fn the_worker_dies_mid_provisioning_and_the_site_still_converges() {
              [database]\nurl = {url:?}\n\
              [worker]\nembedded = \"off\"\nlease_secs = 3\nshutdown_grace_secs = 1\n\
              [log]\nfilter = \"info\"\n\
-             [security]\nencryption_key = {key:?}\nauth_requests_per_minute = 10000\npassword_attempts_per_15_min = 10000\n\
+             [security]\nencryption_key = {key:?}\nauth_requests_per_minute = 10000\npassword_attempts_per_15_min = 10000\napi_requests_per_minute = 100000\n\
              [mail]\nsmtp_url = {smtp:?}\npublic_url = \"http://chom.test\"\n\
              [ssh]\nkey_file = {client_key}\nstate_dir = {state}\nagent_path = {agent}\n\
              agent_args = [\"--root\", {sandbox}]\nsudo = false\nconnect_timeout_secs = 3\nagent_binary = {binary}\n",
@@ -118,10 +118,12 @@ async fn the_worker_dies_mid_provisioning_and_the_site_still_converges() {
     let mut settings = chom_api::config::Settings::default();
     settings.database.url = Some(secrecy::SecretString::from(pg.url.clone()));
     settings.security.encryption_key = Some(secrecy::SecretString::from(key.clone()));
+    settings.mail.log_only = true;
     let services = chom_api::wiring::Services::from_settings(&settings)
         .await
         .unwrap();
     let app = TestApp::external(address, services, pg, smtp);
+    app.exec(crate::helpers::GENEROUS_PLAN_LIMITS).await;
 
     let admin = super_admin(&app).await;
     let (_, _, owner) = customer(&app, &admin, "olga", "starter").await;

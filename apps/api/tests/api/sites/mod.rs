@@ -525,7 +525,96 @@ async fn an_operation_whose_job_died_is_failed_by_the_reaper(db: Db) {
     assert_eq!(sites.reap_abandoned().await.unwrap(), 0);
 }
 
+/// L6: at most five event streams per token at a time (another token has its own), a closed
+/// stream frees its slot, and a revoked token's streams end.
+async fn l6_event_streams_are_capped_per_token_and_end_with_it(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = super_admin(&app).await;
+    let (_, _, owner) = customer(&app, &admin, "olga", "starter").await;
+    dead_server(&app, &admin, "vps-a.test", 50).await;
+    let (_, op, _) = create_site(
+        &app,
+        &owner,
+        json!({"domain": "a.example.com", "site_type": "html"}),
+    )
+    .await;
+    let url = app.url(&format!("/api/v1/operations/{op}/events"));
+    let open = |token: String| {
+        let (client, url) = (app.client.clone(), url.clone());
+        async move { client.get(url).bearer_auth(token).send().await.unwrap() }
+    };
+    let mut streams = Vec::new();
+    for _ in 0..5 {
+        let res = open(owner.clone()).await;
+        assert_eq!(res.status().as_u16(), 200);
+        streams.push(res);
+    }
+    assert_problem(open(owner.clone()).await, 429, "TOO_MANY_STREAMS").await;
+    let other = crate::identity::login(&app, "olga@example.com", crate::identity::PASSWORD).await;
+    assert_eq!(open(other).await.status().as_u16(), 200);
+    // A stream the client closed frees its slot (noticed when a keep-alive, every 5 s, fails
+    // to be written: the first write after the close may still be accepted by the kernel).
+    drop(streams.pop());
+    let mut reopened = None;
+    for _ in 0..100 {
+        let res = open(owner.clone()).await;
+        if res.status().as_u16() == 200 {
+            reopened = Some(res);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    streams.push(reopened.expect("a closed stream's slot was never freed"));
+    // Logging out revokes the token: its streams end (they would run for 30 minutes).
+    let res = app.post_as(&owner, "/api/v1/auth/logout", json!({})).await;
+    assert_eq!(res.status().as_u16(), 204);
+    for s in streams {
+        let ended = tokio::time::timeout(std::time::Duration::from_secs(15), s.bytes()).await;
+        assert!(ended.is_ok(), "a revoked token's stream kept running");
+    }
+}
+
+/// L13: domains are global: another tenant cannot claim a name a live site answers for, nor its
+/// `www.` alias (each vhost serves both); a deleted site's name is free again.
+async fn l13_a_domain_or_its_www_alias_belongs_to_one_site(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = super_admin(&app).await;
+    let (_, _, alice) = customer(&app, &admin, "alice", "starter").await;
+    let (_, _, bob) = customer(&app, &admin, "bob", "starter").await;
+    dead_server(&app, &admin, "vps-a.test", 50).await;
+    create_site(
+        &app,
+        &alice,
+        json!({"domain": "a-corp.example.com", "site_type": "html"}),
+    )
+    .await;
+    create_site(
+        &app,
+        &alice,
+        json!({"domain": "www.b-corp.example.com", "site_type": "html"}),
+    )
+    .await;
+    for taken in [
+        "a-corp.example.com",
+        "www.a-corp.example.com",
+        "b-corp.example.com",
+        "www.www.b-corp.example.com",
+    ] {
+        let res = create(&app, &bob, json!({"domain": taken, "site_type": "html"})).await;
+        assert_problem(res, 409, "DOMAIN_TAKEN").await;
+    }
+    let res = create(
+        &app,
+        &bob,
+        json!({"domain": "shop.a-corp.example.com", "site_type": "html"}),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 202, "a sub-domain is another name");
+}
+
 crate::both_backends!(
+    l13_a_domain_or_its_www_alias_belongs_to_one_site,
+    l6_event_streams_are_capped_per_token_and_end_with_it,
     an_operation_whose_job_died_is_failed_by_the_reaper,
     creation_is_checked_in_order,
     a_foreign_site_is_not_found_on_every_route,
