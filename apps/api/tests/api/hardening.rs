@@ -327,6 +327,7 @@ async fn m6_a_postgres_outage_answers_503_within_1_5_s() {
         let started = std::time::Instant::now();
         let res = app.get_as(&token, path).await;
         let took = started.elapsed();
+        eprintln!("database out: {path} answered {} in {took:?}", res.status());
         assert!(res.headers().contains_key("retry-after"), "{path}");
         assert_problem(res, 503, "SERVICE_UNAVAILABLE").await;
         assert!(
@@ -339,6 +340,10 @@ async fn m6_a_postgres_outage_answers_503_within_1_5_s() {
     let started = std::time::Instant::now();
     let res = app.get_as(&token, "/api/v1/auth/me").await;
     let took = started.elapsed();
+    eprintln!(
+        "database out, breaker open: answered {} in {took:?}",
+        res.status()
+    );
     assert_problem(res, 503, "SERVICE_UNAVAILABLE").await;
     assert!(
         took < std::time::Duration::from_millis(300),
@@ -484,4 +489,107 @@ async fn l5_a_slow_body_is_cut_with_408() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("REQUEST_TIMEOUT"), "{text}");
     assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+}
+
+/// L1: a refresh rotates the secret and never extends the lifetime the token was issued with.
+#[tokio::test]
+async fn l1_a_refresh_never_extends_a_token() {
+    let app = spawn_app(Db::Sqlite).await;
+    let admin = crate::helpers::super_admin_token(&app).await;
+    let short: serde_json::Value = app
+        .post_as(
+            &admin,
+            "/api/v1/auth/tokens",
+            json!({"name": "short", "abilities": ["read"], "expires_in_days": 1}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let short_token = short["data"]["token"].as_str().unwrap();
+    let rotated: serde_json::Value = app
+        .post_as(short_token, "/api/v1/auth/refresh", json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(rotated["data"]["expires_at"], short["data"]["expires_at"]);
+    assert_ne!(rotated["data"]["token"], short["data"]["token"]);
+    assert_eq!(rotated["data"]["abilities"], json!(["read"]));
+    assert_eq!(
+        app.get_as(short_token, "/api/v1/auth/me")
+            .await
+            .status()
+            .as_u16(),
+        401,
+        "the rotated-out secret still works"
+    );
+}
+
+/// L8: `X-Tenant-Id` naming another organization's tenant, or none, is 404 `TENANT_NOT_FOUND`
+/// with the same body: no existence oracle, and 404 like every foreign id.
+#[tokio::test]
+async fn l8_a_foreign_or_unknown_tenant_header_is_404() {
+    let app = spawn_app(Db::Sqlite).await;
+    let admin = crate::helpers::super_admin_token(&app).await;
+    let (_, a) = crate::identity::onboard(&app, &admin, "ann").await;
+    let (b, _) = crate::identity::onboard(&app, &admin, "ben").await;
+    let mut details = Vec::new();
+    for tenant in [b.tenant_id.clone(), uuid::Uuid::now_v7().to_string()] {
+        let res = app
+            .client
+            .get(app.url("/api/v1/auth/me"))
+            .bearer_auth(&a)
+            .header("x-tenant-id", tenant)
+            .send()
+            .await
+            .unwrap();
+        let body = assert_problem(res, 404, "TENANT_NOT_FOUND").await;
+        details.push(body["detail"].clone());
+    }
+    assert_eq!(details[0], details[1]);
+}
+
+/// L18: the verification e-mail links to a page whose script POSTs the token from the URL
+/// fragment (never sent to a server or a proxy log); a GET, as a mail scanner's prefetch or a
+/// pasted `?token=`, consumes nothing.
+#[tokio::test]
+async fn l18_the_verification_link_opens_a_page_and_a_get_consumes_nothing() {
+    let app = spawn_app(Db::Sqlite).await;
+    let p = crate::identity::register(&app, "vera").await;
+    let mail = app.smtp.wait_for(&p.email, "Confirm your e-mail").await;
+    let token = mail.token().unwrap();
+    let link = mail
+        .data
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("http"))
+        .unwrap()
+        .to_owned();
+    assert!(
+        link.ends_with(&format!("/api/v1/auth/verify-email#token={token}")),
+        "{link}"
+    );
+    for path in [
+        format!("/api/v1/auth/verify-email?token={token}"),
+        "/api/v1/auth/verify-email".to_owned(),
+    ] {
+        let page = app.get(&path).await;
+        assert_eq!(page.status().as_u16(), 200);
+        assert!(header(&page, "content-type").starts_with("text/html"));
+        let csp = header(&page, "content-security-policy");
+        assert!(
+            csp.contains("script-src 'sha256-") && csp.contains("default-src 'none'"),
+            "{csp}"
+        );
+        let html = page.text().await.unwrap();
+        assert!(
+            html.contains("location.hash") && html.contains("POST"),
+            "{html}"
+        );
+    }
+    let res = app
+        .post("/api/v1/auth/verify-email", json!({ "token": token }))
+        .await;
+    assert_eq!(res.status().as_u16(), 200, "a GET consumed the token");
 }
