@@ -310,6 +310,7 @@ async fn m6_a_postgres_outage_answers_503_within_1_5_s() {
             "{url:?}"
         );
         s.database.url = url.map(secrecy::SecretString::from);
+        s.database.acquire_timeout_ms = 1_000;
         s.security.session_cache_ms = 0;
         s.worker.embedded = chom_api::config::EmbeddedWorker::Off;
     })

@@ -280,6 +280,10 @@ pub async fn spawn_app_with(db: Db, customise: impl FnOnce(&mut Settings)) -> Te
     // Flows poll operations with one token: per-token API limits (by plan, and this default)
     // are raised too; the tests of those limits lower them again.
     settings.security.api_requests_per_minute = 100_000;
+    // Dozens of apps share the machine's cores and its PostgreSQL while the suite runs: a pool
+    // may wait longer than production's 1 s for a connection without anything being down.
+    // The outage test sets 1 s again.
+    settings.database.acquire_timeout_ms = 5_000;
     let redis_prefix = format!("test:{}:", uuid::Uuid::new_v4().simple());
     settings.redis.url = Some(SecretString::from(redis_url()));
     settings.redis.key_prefix = redis_prefix.clone();

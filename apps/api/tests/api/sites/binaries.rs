@@ -75,7 +75,7 @@ async fn the_worker_dies_mid_provisioning_and_the_site_still_converges() {
         &config,
         format!(
             "[server]\nport = {port}\nworkers = 2\n\
-             [database]\nurl = {url:?}\n\
+             [database]\nurl = {url:?}\nacquire_timeout_ms = 5000\n\
              [worker]\nembedded = \"off\"\nlease_secs = 3\nshutdown_grace_secs = 1\n\
              [log]\nfilter = \"info\"\n\
              [security]\nencryption_key = {key:?}\nauth_requests_per_minute = 10000\npassword_attempts_per_15_min = 10000\napi_requests_per_minute = 100000\n\
