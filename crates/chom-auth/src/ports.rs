@@ -32,14 +32,16 @@ pub trait UserRepository: Send + Sync {
     /// `Unavailable`, `Unexpected`.
     async fn find_user_by_email(&self, email: &EmailAddress) -> Result<Option<User>, StoreError>;
 
-    /// Users, newest first, optionally only those with an approval status.
+    /// A page of users, newest first (ids are time-ordered), optionally only those with an
+    /// approval status: at most `limit`, created before the user `before` when given.
     ///
     /// # Errors
     /// `Unavailable`, `Unexpected`.
     async fn list_users(
         &self,
         approval: Option<ApprovalStatus>,
-        limit: u32,
+        before: Option<UserId>,
+        limit: i64,
     ) -> Result<Vec<User>, StoreError>;
 
     /// Every super admin.
@@ -141,7 +143,8 @@ pub trait TokenRepository: Send + Sync {
         token: &ApiToken,
     ) -> Result<(), StoreError>;
 
-    /// A user's tokens that are neither revoked nor expired, newest first.
+    /// A page of a user's tokens that are neither revoked nor expired, newest first (ids are
+    /// time-ordered): at most `limit`, created before the token `before` when given.
     ///
     /// # Errors
     /// `Unavailable`, `Unexpected`.
@@ -149,6 +152,8 @@ pub trait TokenRepository: Send + Sync {
         &self,
         user: UserId,
         now: OffsetDateTime,
+        before: Option<Uuid>,
+        limit: i64,
     ) -> Result<Vec<ApiToken>, StoreError>;
 
     /// Revokes one of `user`'s tokens. `false` when `user` has no such live token (a foreign id

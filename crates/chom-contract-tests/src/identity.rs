@@ -247,12 +247,24 @@ pub async fn tokens_and_sessions(b: &Backend) {
         .unwrap();
     uow.commit().await.unwrap();
 
-    let live = b.identity.tokens.list_tokens(u.id, now).await.unwrap();
+    let live = b
+        .identity
+        .tokens
+        .list_tokens(u.id, now, None, 20)
+        .await
+        .unwrap();
     assert_eq!(
         live.iter().map(|t| t.id).collect::<Vec<_>>(),
         vec![issued.token.id],
         "expired token listed"
     );
+    let past = b
+        .identity
+        .tokens
+        .list_tokens(u.id, now, Some(issued.token.id), 20)
+        .await
+        .unwrap();
+    assert!(past.is_empty(), "the cursor's own token listed again");
 
     let s = b
         .identity
@@ -357,6 +369,36 @@ pub async fn role_changes_report_the_owners_left(b: &Backend) {
         0
     );
     uow.rollback().await.unwrap();
+    // Paged, by user id, one organization's members only.
+    let (first, second) = if a.id < c.id { (&a, &c) } else { (&c, &a) };
+    let page = b.identity.orgs.page_members(org.id, None, 1).await.unwrap();
+    assert_eq!(
+        page.iter()
+            .map(|(m, u)| (m.user_id, u.id))
+            .collect::<Vec<_>>(),
+        vec![(first.id, first.id)]
+    );
+    let rest = b
+        .identity
+        .orgs
+        .page_members(org.id, Some(first.id), 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        rest.iter()
+            .map(|(m, _)| (m.user_id, m.role))
+            .collect::<Vec<_>>(),
+        vec![(second.id, Role::Owner)]
+    );
+    let (other, _) = org_and_tenant();
+    assert!(
+        b.identity
+            .orgs
+            .page_members(other.id, None, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     let roles: Vec<Role> = b
         .identity
         .orgs
@@ -441,4 +483,74 @@ pub async fn totp_steps_only_move_forward(b: &Backend) {
     assert!(!b.identity.users.record_totp_step(u.id, 100).await.unwrap());
     assert!(!b.identity.users.record_totp_step(u.id, 99).await.unwrap());
     assert!(b.identity.users.record_totp_step(u.id, 101).await.unwrap());
+}
+
+/// L15: a user in several organizations gets the oldest membership (then the lowest
+/// organization id), the same one from the session lookup and from `membership_of`. The
+/// memberships are made newest-id-first, so neither the primary key's order nor the insertion
+/// order alone gives the right answer by luck on both backends.
+pub async fn l15_the_session_and_membership_of_pick_the_oldest_membership(b: &Backend) {
+    let u = new_user("joiner");
+    insert(b, &u).await;
+    let mut orgs: Vec<(Organization, Tenant)> = (0..4).map(|_| org_and_tenant()).collect();
+    orgs.sort_by_key(|(o, _)| o.id);
+    orgs.reverse();
+    let roles = [Role::Viewer, Role::Member, Role::Admin, Role::Owner];
+    for ((org, tenant), role) in orgs.iter().zip(roles) {
+        let mut uow = b.store.begin().await.unwrap();
+        b.identity
+            .orgs
+            .insert_organization(uow.as_mut(), org, tenant)
+            .await
+            .unwrap();
+        b.identity
+            .orgs
+            .insert_membership(
+                uow.as_mut(),
+                &Membership {
+                    user_id: u.id,
+                    organization_id: org.id,
+                    role,
+                },
+            )
+            .await
+            .unwrap();
+        uow.commit().await.unwrap();
+        // Distinct creation times on both backends (SQLite keeps milliseconds).
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    let (oldest, oldest_tenant) = &orgs[0];
+    let m = b.identity.orgs.membership_of(u.id).await.unwrap().unwrap();
+    assert_eq!((m.organization_id, m.role), (oldest.id, Role::Viewer));
+
+    let issued = IssuedToken::mint(
+        u.id,
+        "login",
+        Abilities::all(),
+        OffsetDateTime::now_utc(),
+        Duration::days(1),
+    )
+    .unwrap();
+    let mut uow = b.store.begin().await.unwrap();
+    b.identity
+        .tokens
+        .insert_token(uow.as_mut(), &issued.token)
+        .await
+        .unwrap();
+    uow.commit().await.unwrap();
+    for _ in 0..3 {
+        let s = b
+            .identity
+            .sessions
+            .session(issued.token.id)
+            .await
+            .unwrap()
+            .unwrap();
+        let m = s.membership.unwrap();
+        assert_eq!(
+            (m.organization.id, m.role, m.default_tenant.map(|t| t.id)),
+            (oldest.id, Role::Viewer, Some(oldest_tenant.id)),
+            "the session picked another membership than membership_of"
+        );
+    }
 }

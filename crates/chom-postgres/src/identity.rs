@@ -226,14 +226,17 @@ impl UserRepository for PgIdentity {
     async fn list_users(
         &self,
         approval: Option<ApprovalStatus>,
-        limit: u32,
+        before: Option<UserId>,
+        limit: i64,
     ) -> Result<Vec<User>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE ($1 IS NULL OR approval_status = $1)
-             ORDER BY created_at DESC, id DESC LIMIT $2"
+            "SELECT {USER_COLUMNS} FROM users
+             WHERE ($1 IS NULL OR approval_status = $1) AND ($2 IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3"
         )))
         .bind(approval.map(ApprovalStatus::as_str))
-        .bind(i64::from(limit))
+        .bind(before.map(|b| id(b.as_uuid())))
+        .bind(limit)
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
@@ -398,14 +401,19 @@ impl TokenRepository for PgIdentity {
         &self,
         user_id: UserId,
         now: OffsetDateTime,
+        before: Option<Uuid>,
+        limit: i64,
     ) -> Result<Vec<ApiToken>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT {TOKEN_COLUMNS} FROM api_tokens
              WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2
-             ORDER BY created_at DESC, id DESC"
+               AND ($3 IS NULL OR id < $3)
+             ORDER BY id DESC LIMIT $4"
         )))
         .bind(id(user_id.as_uuid()))
         .bind(ts(now))
+        .bind(before.map(id))
+        .bind(limit)
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
@@ -609,14 +617,17 @@ impl OrganizationRepository for PgIdentity {
     async fn list_organizations(
         &self,
         approval: Option<ApprovalStatus>,
-        limit: u32,
+        before: Option<OrganizationId>,
+        limit: i64,
     ) -> Result<Vec<Organization>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {ORG_COLUMNS} FROM organizations WHERE ($1 IS NULL OR approval_status = $1)
-             ORDER BY created_at DESC, id DESC LIMIT $2"
+            "SELECT {ORG_COLUMNS} FROM organizations
+             WHERE ($1 IS NULL OR approval_status = $1) AND ($2 IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3"
         )))
         .bind(approval.map(ApprovalStatus::as_str))
-        .bind(i64::from(limit))
+        .bind(before.map(|b| id(b.as_uuid())))
+        .bind(limit)
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
@@ -689,14 +700,17 @@ impl OrganizationRepository for PgIdentity {
     async fn list_tenants(
         &self,
         org: Option<OrganizationId>,
-        limit: u32,
+        before: Option<TenantId>,
+        limit: i64,
     ) -> Result<Vec<Tenant>, StoreError> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT {TENANT_COLUMNS} FROM tenants WHERE ($1 IS NULL OR organization_id = $1)
-             ORDER BY is_default DESC, created_at, id LIMIT $2"
+            "SELECT {TENANT_COLUMNS} FROM tenants
+             WHERE ($1 IS NULL OR organization_id = $1) AND ($2 IS NULL OR id < $2)
+             ORDER BY id DESC LIMIT $3"
         )))
         .bind(org.map(|o| id(o.as_uuid())))
-        .bind(i64::from(limit))
+        .bind(before.map(|b| id(b.as_uuid())))
+        .bind(limit)
         .fetch_all(&self.pool)
         .await
         .map_err(map_err)?;
@@ -753,7 +767,7 @@ impl OrganizationRepository for PgIdentity {
 
     async fn membership_of(&self, user_id: UserId) -> Result<Option<Membership>, StoreError> {
         let row = sqlx::query(
-            "SELECT user_id, organization_id, role FROM memberships WHERE user_id = $1 ORDER BY created_at LIMIT 1",
+            "SELECT user_id, organization_id, role FROM memberships WHERE user_id = $1 ORDER BY created_at, organization_id LIMIT 1",
         )
         .bind(id(user_id.as_uuid()))
         .fetch_optional(&self.pool)
@@ -771,6 +785,41 @@ impl OrganizationRepository for PgIdentity {
         .await
         .map_err(map_err)?;
         rows.iter().map(membership).collect()
+    }
+
+    async fn page_members(
+        &self,
+        org: OrganizationId,
+        after: Option<UserId>,
+        limit: i64,
+    ) -> Result<Vec<(Membership, User)>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {USER_COLUMNS},
+                    (SELECT m.role FROM memberships m
+                      WHERE m.user_id = users.id AND m.organization_id = $1) AS member_role
+               FROM users
+              WHERE id IN (SELECT user_id FROM memberships WHERE organization_id = $1)
+                AND ($2 IS NULL OR id > $2)
+              ORDER BY id LIMIT $3"
+        )))
+        .bind(id(org.as_uuid()))
+        .bind(after.map(|a| id(a.as_uuid())))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                let u = user(row)?;
+                let role: String = get(row, "member_role")?;
+                let m = Membership {
+                    user_id: u.id,
+                    organization_id: org,
+                    role: Role::parse(&role).ok_or_else(|| corrupt(role))?,
+                };
+                Ok((m, u))
+            })
+            .collect()
     }
 
     async fn set_role(
@@ -842,6 +891,8 @@ impl SessionLookup for PgIdentity {
 
 /// The one query behind every authenticated request: the token, its user, membership,
 /// organization and default tenant (also the pgbench baseline of `cargo xtask bench api`).
+/// A user with several memberships gets the oldest (then the lowest organization id), the one
+/// `membership_of` answers.
 pub const SESSION_QUERY: &str = "SELECT t.id AS t_id, t.user_id AS t_user_id, t.name AS t_name,
         t.secret_hash AS t_secret_hash, t.abilities AS t_abilities, t.expires_at AS t_expires_at,
         t.last_used_at AS t_last_used_at, t.revoked_at AS t_revoked_at, t.created_at AS t_created_at,
@@ -856,7 +907,9 @@ pub const SESSION_QUERY: &str = "SELECT t.id AS t_id, t.user_id AS t_user_id, t.
         dt.plan_selected_at AS dt_plan_selected_at, dt.created_at AS dt_created_at
    FROM api_tokens t
    JOIN users u ON u.id = t.user_id
-   LEFT JOIN memberships m ON m.user_id = u.id
+   LEFT JOIN memberships m ON m.user_id = u.id AND m.organization_id = (
+        SELECT f.organization_id FROM memberships f WHERE f.user_id = u.id
+         ORDER BY f.created_at, f.organization_id LIMIT 1)
    LEFT JOIN organizations o ON o.id = m.organization_id
    LEFT JOIN tenants dt ON dt.organization_id = o.id AND dt.is_default
   WHERE t.id = $1";

@@ -14,6 +14,7 @@ use chom_kernel::{OrganizationId, Role, StoreError, TenantId, UserId};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use time::OffsetDateTime;
+use uuid::Uuid;
 
 /// The event job enqueued with every tenant status change (site-hosting handles it: a
 /// suspended tenant's sites are disabled on their servers, a reactivated one's re-enabled).
@@ -42,6 +43,26 @@ pub struct TenantStatusChanged {
     pub tenant_id: TenantId,
     /// Its new status.
     pub status: TenantStatus,
+}
+
+/// A sign-up waiting for a super admin's decision.
+#[derive(Debug, Clone)]
+pub enum Approval {
+    /// A pending user.
+    User(User),
+    /// A pending organization.
+    Organization(Organization),
+}
+
+impl Approval {
+    /// The user's or the organization's id.
+    #[must_use]
+    pub fn id(&self) -> Uuid {
+        match self {
+            Self::User(u) => u.id.as_uuid(),
+            Self::Organization(o) => o.id.as_uuid(),
+        }
+    }
 }
 
 /// Administration of organizations and their members.
@@ -153,43 +174,79 @@ impl Administration {
             .ok_or(IdentityError::NotFound)
     }
 
-    /// Sign-ups waiting for a decision.
+    /// A page of the sign-ups waiting for a decision, pending users and pending organizations
+    /// together, newest first: at most `limit`, created before the id `before` when given.
+    /// Users' and organizations' ids are both time-ordered UUIDs, so the two tables page as one
+    /// sequence: each side is read up to `limit` past the cursor, and the merge keeps the newest.
     ///
     /// # Errors
     /// `Store`.
-    pub async fn pending_users(&self) -> Result<Vec<User>, IdentityError> {
-        Ok(self
+    pub async fn approvals(
+        &self,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<Approval>, IdentityError> {
+        let pending = Some(ApprovalStatus::Pending);
+        let users = self
             .ports
             .users
-            .list_users(Some(ApprovalStatus::Pending), 500)
-            .await?)
+            .list_users(pending, before.map(UserId::from_uuid), limit)
+            .await?;
+        let orgs = self
+            .ports
+            .orgs
+            .list_organizations(pending, before.map(OrganizationId::from_uuid), limit)
+            .await?;
+        let mut all: Vec<Approval> = users
+            .into_iter()
+            .map(Approval::User)
+            .chain(orgs.into_iter().map(Approval::Organization))
+            .collect();
+        all.sort_by_key(|a| std::cmp::Reverse(a.id()));
+        all.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(all)
     }
 
-    /// Every user (newest first).
+    /// A page of every user, newest first: at most `limit`, created before `before` when given.
     ///
     /// # Errors
     /// `Store`.
-    pub async fn users(&self) -> Result<Vec<User>, IdentityError> {
-        Ok(self.ports.users.list_users(None, 500).await?)
+    pub async fn users(
+        &self,
+        before: Option<UserId>,
+        limit: i64,
+    ) -> Result<Vec<User>, IdentityError> {
+        Ok(self.ports.users.list_users(None, before, limit).await?)
     }
 
-    /// Every organization.
+    /// A page of every organization, newest first: at most `limit`, created before `before`
+    /// when given.
     ///
     /// # Errors
     /// `Store`.
     pub async fn organizations(
         &self,
-        approval: Option<ApprovalStatus>,
+        before: Option<OrganizationId>,
+        limit: i64,
     ) -> Result<Vec<Organization>, IdentityError> {
-        Ok(self.ports.orgs.list_organizations(approval, 500).await?)
+        Ok(self
+            .ports
+            .orgs
+            .list_organizations(None, before, limit)
+            .await?)
     }
 
-    /// Every tenant.
+    /// A page of every tenant, newest first: at most `limit`, created before `before` when
+    /// given.
     ///
     /// # Errors
     /// `Store`.
-    pub async fn tenants(&self) -> Result<Vec<Tenant>, IdentityError> {
-        Ok(self.ports.orgs.list_tenants(None, 500).await?)
+    pub async fn tenants(
+        &self,
+        before: Option<TenantId>,
+        limit: i64,
+    ) -> Result<Vec<Tenant>, IdentityError> {
+        Ok(self.ports.orgs.list_tenants(None, before, limit).await?)
     }
 
     /// Approves a user; a pending organization they own is approved with them (the usual
@@ -397,7 +454,11 @@ impl Administration {
         } else {
             Vec::new()
         };
-        let tenants = self.ports.orgs.list_tenants(Some(org), 100_000).await?;
+        let tenants = self
+            .ports
+            .orgs
+            .list_tenants(Some(org), None, 100_000)
+            .await?;
         let mut uow = self.ports.store.begin().await?;
         self.ports
             .orgs
@@ -459,7 +520,9 @@ impl Administration {
             .get_organization(org)
             .await?
             .ok_or(IdentityError::NotFound)?;
-        let tenants = self.ports.orgs.list_tenants(Some(org), 100).await?;
+        let mut tenants = self.ports.orgs.list_tenants(Some(org), None, 100).await?;
+        // Default first, then in the order they were made.
+        tenants.sort_by_key(|t| (!t.is_default, t.id));
         Ok((o, tenants))
     }
 
@@ -516,7 +579,21 @@ impl Administration {
             .ok_or(IdentityError::NotFound)
     }
 
-    /// Members of an organization.
+    /// A page of an organization's members with their users, oldest account first: at most
+    /// `limit`, after the user `after` when given.
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn members_page(
+        &self,
+        org: OrganizationId,
+        after: Option<UserId>,
+        limit: i64,
+    ) -> Result<Vec<(Membership, User)>, IdentityError> {
+        Ok(self.ports.orgs.page_members(org, after, limit).await?)
+    }
+
+    /// Every member of an organization.
     ///
     /// # Errors
     /// `Store`.

@@ -5,7 +5,7 @@ use crate::model::{
 };
 use crate::plans::PlanCode;
 use async_trait::async_trait;
-use chom_auth::ApprovalStatus;
+use chom_auth::{ApprovalStatus, User};
 use chom_kernel::store::UnitOfWork;
 use chom_kernel::{OrganizationId, Role, StoreError, TenantId, UserId};
 use time::OffsetDateTime;
@@ -34,14 +34,16 @@ pub trait OrganizationRepository: Send + Sync {
         id: OrganizationId,
     ) -> Result<Option<Organization>, StoreError>;
 
-    /// Organizations, newest first.
+    /// A page of organizations, newest first (ids are time-ordered), optionally only those
+    /// with an approval status: at most `limit`, created before `before` when given.
     ///
     /// # Errors
     /// `Unavailable`, `Unexpected`.
     async fn list_organizations(
         &self,
         approval: Option<ApprovalStatus>,
-        limit: u32,
+        before: Option<OrganizationId>,
+        limit: i64,
     ) -> Result<Vec<Organization>, StoreError>;
 
     /// Records a decision on the sign-up.
@@ -86,14 +88,16 @@ pub trait OrganizationRepository: Send + Sync {
     /// `Unavailable`, `Unexpected`.
     async fn get_tenant(&self, id: TenantId) -> Result<Option<Tenant>, StoreError>;
 
-    /// Tenants of an organization (default first), or of every organization.
+    /// A page of the tenants of an organization, or of every organization, newest first (ids
+    /// are time-ordered): at most `limit`, created before `before` when given.
     ///
     /// # Errors
     /// `Unavailable`, `Unexpected`.
     async fn list_tenants(
         &self,
         org: Option<OrganizationId>,
-        limit: u32,
+        before: Option<TenantId>,
+        limit: i64,
     ) -> Result<Vec<Tenant>, StoreError>;
 
     /// Selects a plan.
@@ -140,6 +144,19 @@ pub trait OrganizationRepository: Send + Sync {
     /// # Errors
     /// `Unavailable`, `Unexpected`.
     async fn list_members(&self, org: OrganizationId) -> Result<Vec<Membership>, StoreError>;
+
+    /// A page of an organization's members with their users, by user id (oldest account
+    /// first): at most `limit`, after the user `after` when given. Never a user of another
+    /// organization.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn page_members(
+        &self,
+        org: OrganizationId,
+        after: Option<UserId>,
+        limit: i64,
+    ) -> Result<Vec<(Membership, User)>, StoreError>;
 
     /// Changes a member's role inside `uow`; returns the owners left afterwards, so the caller
     /// can refuse (roll back) a change that leaves none. The row is locked for the transaction.

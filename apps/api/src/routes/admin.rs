@@ -2,56 +2,82 @@
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{Body, SuperAdmin};
+use crate::routes::paging::{PageMeta, PageQuery};
 use crate::routes::views::{OrganizationView, TenantView, UserView};
 use crate::wiring::Services;
 use actix_web::{HttpResponse, get, post, web};
-use chom_auth::ApprovalStatus;
 use chom_kernel::{OrganizationId, TenantId, UserId};
+use chom_tenancy::admin::Approval;
 use chom_tenancy::model::{OrganizationStatus, TenantStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use uuid::Uuid;
 
 fn id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
     raw.parse()
         .map_err(|_| ApiError::not_found(format!("no such {what}")))
 }
 
-/// What waits for a decision.
+const BAD_PAGE: &str = "`VALIDATION_FAILED`: a bad cursor or limit";
+const SUPER_ADMINS_ONLY: &str = "`FORBIDDEN`: super admins only";
+
+/// A sign-up waiting for a decision: a pending user or a pending organization.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ApprovalsView {
-    /// Users pending approval.
-    pub users: Vec<UserView>,
-    /// Organizations pending approval.
-    pub organizations: Vec<OrganizationView>,
+pub struct ApprovalView {
+    /// `user` or `organization`: which of the two is set (and which `approve`/`reject`
+    /// routes decide it).
+    #[schema(example = "user")]
+    pub kind: &'static str,
+    /// The pending user, when `kind` is `user`.
+    pub user: Option<UserView>,
+    /// The pending organization, when `kind` is `organization`.
+    pub organization: Option<OrganizationView>,
+}
+
+impl From<&Approval> for ApprovalView {
+    fn from(a: &Approval) -> Self {
+        match a {
+            Approval::User(u) => Self {
+                kind: "user",
+                user: Some(UserView::from(u)),
+                organization: None,
+            },
+            Approval::Organization(o) => Self {
+                kind: "organization",
+                user: None,
+                organization: Some(OrganizationView::from(o)),
+            },
+        }
+    }
 }
 
 /// Envelope.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct ApprovalsResponse {
-    /// Payload.
-    pub data: ApprovalsView,
+pub struct ApprovalList {
+    /// Pending users and organizations together, newest first.
+    pub data: Vec<ApprovalView>,
+    /// Paging.
+    pub meta: PageMeta,
 }
 
-/// Sign-ups waiting for a decision.
-#[utoipa::path(get, path = "/api/v1/admin/approvals", tag = "admin", security(("bearer" = [])),
+/// Sign-ups waiting for a decision: pending users and pending organizations, newest first
+/// (cursor pagination).
+#[utoipa::path(get, path = "/api/v1/admin/approvals", tag = "admin", security(("bearer" = [])), params(PageQuery),
     responses(
-        (status = 200, description = "Pending users and organizations", body = ApprovalsResponse),
-        (status = 403, description = "`FORBIDDEN`: super admins only", body = Problem, content_type = "application/problem+json")))]
+        (status = 200, description = "A page of pending users and organizations", body = ApprovalList),
+        (status = 403, description = SUPER_ADMINS_ONLY, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = BAD_PAGE, body = Problem, content_type = "application/problem+json")))]
 #[get("/admin/approvals")]
 pub async fn pending_approvals(
     _admin: SuperAdmin,
     services: web::Data<Services>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let users = services.admin.pending_users().await?;
-    let orgs = services
-        .admin
-        .organizations(Some(ApprovalStatus::Pending))
-        .await?;
-    Ok(HttpResponse::Ok().json(ApprovalsResponse {
-        data: ApprovalsView {
-            users: users.iter().map(UserView::from).collect(),
-            organizations: orgs.iter().map(OrganizationView::from).collect(),
-        },
+    let page = query.page::<Uuid>()?;
+    let pending = services.admin.approvals(page.cursor, page.limit).await?;
+    Ok(HttpResponse::Ok().json(ApprovalList {
+        meta: PageMeta::after(&pending, page.limit, |a| a.id().to_string()),
+        data: pending.iter().map(ApprovalView::from).collect(),
     }))
 }
 
@@ -241,18 +267,26 @@ pub async fn activate_tenant(
 pub struct UserList {
     /// Users, newest first.
     pub data: Vec<UserView>,
+    /// Paging.
+    pub meta: PageMeta,
 }
 
-/// Every user.
-#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, description = "Users", body = UserList)))]
+/// Every user, newest first (cursor pagination).
+#[utoipa::path(get, path = "/api/v1/admin/users", tag = "admin", security(("bearer" = [])), params(PageQuery),
+    responses(
+        (status = 200, description = "A page of users", body = UserList),
+        (status = 403, description = SUPER_ADMINS_ONLY, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = BAD_PAGE, body = Problem, content_type = "application/problem+json")))]
 #[get("/admin/users")]
 pub async fn list_users(
     _admin: SuperAdmin,
     services: web::Data<Services>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let users = services.admin.users().await?;
+    let page = query.page::<UserId>()?;
+    let users = services.admin.users(page.cursor, page.limit).await?;
     Ok(HttpResponse::Ok().json(UserList {
+        meta: PageMeta::after(&users, page.limit, |u| u.id.to_string()),
         data: users.iter().map(UserView::from).collect(),
     }))
 }
@@ -262,18 +296,29 @@ pub async fn list_users(
 pub struct OrganizationList {
     /// Organizations, newest first.
     pub data: Vec<OrganizationView>,
+    /// Paging.
+    pub meta: PageMeta,
 }
 
-/// Every organization.
-#[utoipa::path(get, path = "/api/v1/admin/organizations", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, description = "Organizations", body = OrganizationList)))]
+/// Every organization, newest first (cursor pagination).
+#[utoipa::path(get, path = "/api/v1/admin/organizations", tag = "admin", security(("bearer" = [])), params(PageQuery),
+    responses(
+        (status = 200, description = "A page of organizations", body = OrganizationList),
+        (status = 403, description = SUPER_ADMINS_ONLY, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = BAD_PAGE, body = Problem, content_type = "application/problem+json")))]
 #[get("/admin/organizations")]
 pub async fn list_organizations(
     _admin: SuperAdmin,
     services: web::Data<Services>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let orgs = services.admin.organizations(None).await?;
+    let page = query.page::<OrganizationId>()?;
+    let orgs = services
+        .admin
+        .organizations(page.cursor, page.limit)
+        .await?;
     Ok(HttpResponse::Ok().json(OrganizationList {
+        meta: PageMeta::after(&orgs, page.limit, |o| o.id.to_string()),
         data: orgs.iter().map(OrganizationView::from).collect(),
     }))
 }
@@ -281,20 +326,28 @@ pub async fn list_organizations(
 /// Envelope.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TenantList {
-    /// Tenants.
+    /// Tenants, newest first.
     pub data: Vec<TenantView>,
+    /// Paging.
+    pub meta: PageMeta,
 }
 
-/// Every tenant.
-#[utoipa::path(get, path = "/api/v1/admin/tenants", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, description = "Tenants", body = TenantList)))]
+/// Every tenant, newest first (cursor pagination).
+#[utoipa::path(get, path = "/api/v1/admin/tenants", tag = "admin", security(("bearer" = [])), params(PageQuery),
+    responses(
+        (status = 200, description = "A page of tenants", body = TenantList),
+        (status = 403, description = SUPER_ADMINS_ONLY, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = BAD_PAGE, body = Problem, content_type = "application/problem+json")))]
 #[get("/admin/tenants")]
 pub async fn list_tenants(
     _admin: SuperAdmin,
     services: web::Data<Services>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenants = services.admin.tenants().await?;
+    let page = query.page::<TenantId>()?;
+    let tenants = services.admin.tenants(page.cursor, page.limit).await?;
     Ok(HttpResponse::Ok().json(TenantList {
+        meta: PageMeta::after(&tenants, page.limit, |t| t.id.to_string()),
         data: tenants.iter().map(TenantView::from).collect(),
     }))
 }

@@ -2,6 +2,7 @@
 
 use crate::error::{ApiError, Problem};
 use crate::extract::{Auth, Body};
+use crate::routes::paging::{PageMeta, PageQuery};
 use crate::routes::views::{OrganizationView, TenantView, UserView};
 use crate::wiring::Services;
 use actix_web::{HttpResponse, get, patch, put, web};
@@ -141,26 +142,36 @@ pub struct MemberView {
 /// Envelope.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MemberList {
-    /// Members.
+    /// Members, oldest account first.
     pub data: Vec<MemberView>,
+    /// Paging.
+    pub meta: PageMeta,
 }
 
-/// Members of the caller's organization.
-#[utoipa::path(get, path = "/api/v1/members", tag = "organization", security(("bearer" = [])),
-    responses((status = 200, description = "Members", body = MemberList)))]
+/// Members of the caller's organization, oldest account first (cursor pagination).
+#[utoipa::path(get, path = "/api/v1/members", tag = "organization", security(("bearer" = [])), params(PageQuery),
+    responses(
+        (status = 200, description = "A page of members", body = MemberList),
+        (status = 422, description = "`VALIDATION_FAILED`: a bad cursor or limit", body = Problem, content_type = "application/problem+json")))]
 #[get("/members")]
 pub async fn list_members(
     auth: Auth,
     services: web::Data<Services>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Ability::Read)?;
     let (org, _) = auth.authorize(Action::ViewOrganization)?;
-    let members = services.admin.members(org).await?;
+    let page = query.page::<UserId>()?;
+    let members = services
+        .admin
+        .members_page(org, page.cursor, page.limit)
+        .await?;
     Ok(HttpResponse::Ok().json(MemberList {
+        meta: PageMeta::after(&members, page.limit, |(m, _)| m.user_id.to_string()),
         data: members
             .iter()
             .map(|(m, u)| MemberView {
-                user: u.as_ref().map(UserView::from),
+                user: Some(UserView::from(u)),
                 role: m.role.as_str().to_owned(),
             })
             .collect(),

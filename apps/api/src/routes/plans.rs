@@ -1,6 +1,7 @@
 //! The public plan catalogue.
 
 use crate::error::{ApiError, Problem};
+use crate::routes::paging::{PageMeta, PageQuery};
 use crate::wiring::Services;
 use actix_web::{HttpResponse, get, web};
 use chom_tenancy::Plan;
@@ -46,26 +47,53 @@ impl From<Plan> for PlanView {
     }
 }
 
-/// `{"data": [plans]}`.
+/// `{"data": [plans], "meta": {…}}`.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PlanList {
     /// Plans on offer, cheapest first.
     pub data: Vec<PlanView>,
+    /// Paging (the catalogue is small: one page unless `limit` asks for less).
+    pub meta: PageMeta,
 }
 
-/// Plans on offer, cheapest first. Public.
-#[utoipa::path(get, path = "/api/v1/plans", tag = "plans", operation_id = "list_plans",
+/// Plans on offer, cheapest first. Public. Pages like every list; the cursor is the code of
+/// the last plan of the previous page.
+#[utoipa::path(get, path = "/api/v1/plans", tag = "plans", operation_id = "list_plans", params(PageQuery),
     responses(
         (status = 200, description = "Plans on offer", body = PlanList),
+        (status = 422, description = "`VALIDATION_FAILED`: a bad cursor or limit", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json")))]
 #[get("/plans")]
-pub async fn list_plans(services: web::Data<Services>) -> Result<HttpResponse, ApiError> {
-    let plans = services.plans.list().await?;
+pub async fn list_plans(
+    services: web::Data<Services>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let page = query.page::<String>()?;
+    let on_offer: Vec<Plan> = services
+        .plans
+        .list()
+        .await?
+        .into_iter()
+        .filter(|p| p.is_active)
+        .collect();
+    // The catalogue is read whole (a handful of rows); the page is cut here.
+    let start = match &page.cursor {
+        None => 0,
+        Some(code) => on_offer
+            .iter()
+            .position(|p| p.code.as_str() == code)
+            .map(|i| i + 1)
+            .ok_or_else(|| {
+                ApiError::field("cursor", "INVALID_FORMAT", "not a cursor from this API")
+            })?,
+    };
+    let plans: Vec<Plan> = on_offer
+        .into_iter()
+        .skip(start)
+        .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
+        .collect();
     Ok(HttpResponse::Ok().json(PlanList {
-        data: plans
-            .into_iter()
-            .filter(|p| p.is_active)
-            .map(PlanView::from)
-            .collect(),
+        meta: PageMeta::after(&plans, page.limit, |p| p.code.to_string()),
+        data: plans.into_iter().map(PlanView::from).collect(),
     }))
 }

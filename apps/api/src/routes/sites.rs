@@ -4,6 +4,7 @@
 use crate::error::{ApiError, FieldError, Problem};
 use crate::extract::{Auth, Body};
 use crate::request_id::current_request_id;
+use crate::routes::paging::{Page, PageMeta, PageQuery};
 use crate::wiring::Services;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, delete, get, patch, post, web};
@@ -222,23 +223,6 @@ pub struct SiteResponse {
     pub data: SiteDetail,
 }
 
-/// Paging.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PageMeta {
-    /// Pass as `cursor` for the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
-}
-
-impl PageMeta {
-    /// A full page (`limit` items) points past its last item; a shorter one is the last.
-    fn after<T>(items: &[T], limit: i64, id: impl Fn(&T) -> String) -> Self {
-        let full = i64::try_from(items.len()).is_ok_and(|n| n == limit);
-        Self {
-            next_cursor: items.last().filter(|_| full).map(id),
-        }
-    }
-}
-
 /// Envelope.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SiteList {
@@ -361,31 +345,16 @@ fn filter(q: ListQuery) -> Result<SiteFilter, ApiError> {
             .map_err(|e| errors.push(("type", "INVALID_VALUE", e.0)))
             .ok(),
     };
-    let before = match q.cursor.as_deref() {
-        None => None,
-        Some(c) => c
-            .parse::<SiteId>()
-            .map_err(|_| {
-                errors.push((
-                    "cursor",
-                    "INVALID_FORMAT",
-                    "not a cursor from this API".into(),
-                ))
-            })
-            .ok(),
-    };
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        errors.push(("limit", "INVALID_VALUE", "1 to 100".into()));
-    }
     if let Some(s) = &q.search
         && s.len() > 253
     {
         errors.push(("search", "INVALID_VALUE", "at most 253 characters".into()));
     }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(field_errors(errors)));
-    }
+    let mut errors = field_errors(errors);
+    let page = Page::<SiteId>::collect(q.cursor.as_deref(), q.limit, &mut errors);
+    let Some(page) = page.filter(|_| errors.is_empty()) else {
+        return Err(ApiError::validation(errors));
+    };
     Ok(SiteFilter {
         status,
         site_type,
@@ -393,8 +362,8 @@ fn filter(q: ListQuery) -> Result<SiteFilter, ApiError> {
             .search
             .map(|s| s.trim().to_ascii_lowercase())
             .filter(|s| !s.is_empty()),
-        before,
-        limit,
+        before: page.cursor,
+        limit: page.limit,
     })
 }
 
@@ -709,16 +678,6 @@ pub async fn get_operation(
     }))
 }
 
-/// Paging of a site's operations.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct OperationsQuery {
-    /// The `next_cursor` of the previous page.
-    pub cursor: Option<String>,
-    /// Page size, 1 to 100 (20).
-    pub limit: Option<i64>,
-}
-
 /// Envelope.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct OperationList {
@@ -730,7 +689,7 @@ pub struct OperationList {
 
 /// The site's operations, newest first: what was done to it, when, and how it ended.
 #[utoipa::path(get, path = "/api/v1/sites/{id}/operations", tag = "sites", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Site id"), OperationsQuery),
+    params(("id" = String, Path, description = "Site id"), PageQuery),
     responses(
         (status = 200, description = "A page of operations", body = OperationList),
         (status = 404, description = "`NOT_FOUND`", body = Problem, content_type = "application/problem+json"),
@@ -740,26 +699,16 @@ pub async fn list_operations(
     auth: Auth,
     services: web::Data<Services>,
     path: web::Path<String>,
-    query: web::Query<OperationsQuery>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = reader(&auth)?;
-    let q = query.into_inner();
-    let limit = q.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(ApiError::field("limit", "INVALID_VALUE", "1 to 100"));
-    }
-    let before = match q.cursor.as_deref() {
-        None => None,
-        Some(c) => Some(c.parse::<OperationId>().map_err(|_| {
-            ApiError::field("cursor", "INVALID_FORMAT", "not a cursor from this API")
-        })?),
-    };
+    let page = query.page::<OperationId>()?;
     let ops = services
         .sites
-        .operations(tenant, site_id(&path)?, before, limit)
+        .operations(tenant, site_id(&path)?, page.cursor, page.limit)
         .await?;
     Ok(HttpResponse::Ok().json(OperationList {
-        meta: PageMeta::after(&ops, limit, |o| o.id.to_string()),
+        meta: PageMeta::after(&ops, page.limit, |o| o.id.to_string()),
         data: ops.iter().map(OperationView::from).collect(),
     }))
 }

@@ -11,6 +11,7 @@ mod health;
 mod helpers;
 mod idempotency;
 mod identity;
+mod lists;
 mod metrics;
 mod plans;
 mod sites;

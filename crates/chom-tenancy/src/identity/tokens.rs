@@ -65,15 +65,21 @@ impl Identity {
         Ok(issued)
     }
 
-    /// The session user's live tokens.
+    /// A page of the session user's live tokens, newest first: at most `limit`, created
+    /// before the token `before` when given.
     ///
     /// # Errors
     /// `Store`.
-    pub async fn list_tokens(&self, session: &Session) -> Result<Vec<ApiToken>, IdentityError> {
+    pub async fn list_tokens(
+        &self,
+        session: &Session,
+        before: Option<uuid::Uuid>,
+        limit: i64,
+    ) -> Result<Vec<ApiToken>, IdentityError> {
         Ok(self
             .ports
             .tokens
-            .list_tokens(session.user_id, OffsetDateTime::now_utc())
+            .list_tokens(session.user_id, OffsetDateTime::now_utc(), before, limit)
             .await?)
     }
 

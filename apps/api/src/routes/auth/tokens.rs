@@ -1,6 +1,7 @@
 //! Named API tokens: list, create (never stronger than the caller's token), revoke.
 
 use super::*;
+use crate::routes::paging::{PageMeta, PageQuery};
 
 /// A token as listed (never its secret).
 #[derive(Debug, Serialize, ToSchema)]
@@ -29,6 +30,8 @@ pub struct TokenView {
 pub struct TokenList {
     /// Live tokens, newest first.
     pub data: Vec<TokenView>,
+    /// Paging.
+    pub meta: PageMeta,
 }
 
 pub fn token_view(t: &ApiToken, current: uuid::Uuid) -> TokenView {
@@ -43,19 +46,26 @@ pub fn token_view(t: &ApiToken, current: uuid::Uuid) -> TokenView {
     }
 }
 
-/// The caller's live tokens.
-#[utoipa::path(get, path = "/api/v1/auth/tokens", tag = "auth", security(("bearer" = [])),
+/// The caller's live tokens, newest first (cursor pagination).
+#[utoipa::path(get, path = "/api/v1/auth/tokens", tag = "auth", security(("bearer" = [])), params(PageQuery),
     responses(
-        (status = 200, description = "Tokens", body = TokenList),
-        (status = 401, description = "`UNAUTHENTICATED`", body = Problem, content_type = "application/problem+json")))]
+        (status = 200, description = "A page of tokens", body = TokenList),
+        (status = 401, description = "`UNAUTHENTICATED`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`VALIDATION_FAILED`: a bad cursor or limit", body = Problem, content_type = "application/problem+json")))]
 #[get("/auth/tokens")]
 pub async fn list_tokens(
     auth: Auth,
     services: web::Data<Services>,
+    query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Ability::Read)?;
-    let tokens = services.identity.list_tokens(&auth.session).await?;
+    let page = query.page::<uuid::Uuid>()?;
+    let tokens = services
+        .identity
+        .list_tokens(&auth.session, page.cursor, page.limit)
+        .await?;
     Ok(HttpResponse::Ok().json(TokenList {
+        meta: PageMeta::after(&tokens, page.limit, |t| t.id.simple().to_string()),
         data: tokens
             .iter()
             .map(|t| token_view(t, auth.session.token.id))

@@ -35,11 +35,11 @@ async fn onboarding_walks_from_sign_up_to_first_api_call(db: Db) {
     // The super admin sees and approves the sign-up; Jane is e-mailed.
     let pending = body(app.get_as(&admin, "/api/v1/admin/approvals").await).await;
     assert!(
-        pending["data"]["users"]
+        pending["data"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|u| u["id"] == jane.user_id.as_str())
+            .any(|a| a["kind"] == "user" && a["user"]["id"] == jane.user_id.as_str())
     );
     approve(&app, &admin, &jane).await;
     app.smtp.wait_for(&jane.email, "approved").await;

@@ -3,7 +3,7 @@
 use super::*;
 
 async fn count_users(app: &TestApp) -> usize {
-    app.app_services.admin.users().await.unwrap().len()
+    app.app_services.admin.users(None, 100).await.unwrap().len()
 }
 
 async fn every_field_rule_is_a_422_naming_the_field(db: Db) {
