@@ -54,7 +54,8 @@ macro_rules! contract_tests {
             tokens_and_sessions,
             role_changes_report_the_owners_left,
             recovery_codes_are_single_use,
-            totp_steps_only_move_forward);
+            totp_steps_only_move_forward,
+            l15_the_session_and_membership_of_pick_the_oldest_membership);
         $crate::contract_tests!(@each $setup; plans:
             the_catalogue_is_seeded_cheapest_first,
             unknown_plans_are_none,
