@@ -594,3 +594,28 @@ async fn l18_the_verification_link_opens_a_page_and_a_get_consumes_nothing() {
         .await;
     assert_eq!(res.status().as_u16(), 200, "a GET consumed the token");
 }
+
+/// A rejected organization's owner is told `ACCOUNT_REJECTED` at login, even while the owner's
+/// own user row still waits for a decision (it used to say `ACCOUNT_PENDING_APPROVAL`).
+#[tokio::test]
+async fn a_rejected_organizations_owner_is_told_so_at_login() {
+    let app = spawn_app(Db::Sqlite).await;
+    let admin = crate::helpers::super_admin_token(&app).await;
+    let orla = crate::identity::register(&app, "orla").await;
+    crate::identity::verify(&app, &orla).await;
+    let res = app
+        .post_as(
+            &admin,
+            &format!("/api/v1/admin/organizations/{}/reject", orla.org_id),
+            json!({"reason": "no such company in the trade register"}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 204);
+    let res = app
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": orla.email, "password": crate::identity::PASSWORD}),
+        )
+        .await;
+    assert_problem(res, 403, "ACCOUNT_REJECTED").await;
+}
