@@ -290,6 +290,10 @@ pub async fn spawn_app_with(db: Db, customise: impl FnOnce(&mut Settings)) -> Te
     let smtp = SmtpSink::start().await;
     settings.mail.smtp_url = Some(SecretString::from(smtp.url()));
     settings.mail.public_url = Some("http://chom.test".into());
+    // The control plane's SSH key and pinned host keys live in the test's own directory, never
+    // under the crate's `var/` (a generated private key must not land in the tree).
+    settings.ssh.key_file = dir.path().join("ssh/id_ed25519");
+    settings.ssh.state_dir = dir.path().join("ssh");
     let sqlite_path = dir.path().join("chom.db");
     let pg = match db {
         Db::Sqlite => {

@@ -119,6 +119,8 @@ async fn the_worker_dies_mid_provisioning_and_the_site_still_converges() {
     settings.database.url = Some(secrecy::SecretString::from(pg.url.clone()));
     settings.security.encryption_key = Some(secrecy::SecretString::from(key.clone()));
     settings.mail.log_only = true;
+    settings.ssh.key_file = work.path().join("handle-ssh/id_ed25519");
+    settings.ssh.state_dir = work.path().join("handle-ssh");
     let services = chom_api::wiring::Services::from_settings(&settings)
         .await
         .unwrap();
