@@ -431,20 +431,7 @@ async fn l14_super_admin_two_factor_is_enforceable() {
         )
         .await;
     assert_problem(res, 401, "INVALID_CREDENTIALS").await;
-    let setup: serde_json::Value = app
-        .post_as(
-            &admin,
-            "/api/v1/auth/2fa/setup",
-            json!({"password": crate::helpers::ADMIN_PASSWORD}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let secret = data_encoding::BASE32_NOPAD
-        .decode(setup["data"]["secret"].as_str().unwrap().as_bytes())
-        .unwrap();
-    let totp = chom_auth::totp::TotpSecret::from_bytes(secret);
+    let totp = crate::identity::totp_setup(&app, &admin, crate::helpers::ADMIN_PASSWORD).await;
     let code = totp.code_at_step(time::OffsetDateTime::now_utc().unix_timestamp() / 30);
     let res = app
         .post_as(&admin, "/api/v1/auth/2fa/confirm", json!({"code": code}))

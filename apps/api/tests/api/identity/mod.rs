@@ -80,6 +80,28 @@ pub(crate) async fn approve(app: &TestApp, admin: &str, p: &Person) {
     assert_eq!(res.status().as_u16(), 204);
 }
 
+/// Starts 2FA enrolment for the account of `token` (its password confirms it) and returns the
+/// secret the authenticator app would hold.
+pub(crate) async fn totp_setup(
+    app: &TestApp,
+    token: &str,
+    password: &str,
+) -> chom_auth::totp::TotpSecret {
+    let res = app
+        .post_as(
+            token,
+            "/api/v1/auth/2fa/setup",
+            json!({ "password": password }),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    let setup = body(res).await;
+    let secret = data_encoding::BASE32_NOPAD
+        .decode(setup["data"]["secret"].as_str().unwrap().as_bytes())
+        .unwrap();
+    chom_auth::totp::TotpSecret::from_bytes(secret)
+}
+
 /// Registered, verified, approved, logged in.
 pub(crate) async fn onboard(app: &TestApp, admin: &str, username: &str) -> (Person, String) {
     let p = register(app, username).await;

@@ -137,19 +137,7 @@ async fn every_refusal_has_its_code(db: Db) {
     .await;
 
     // Two-factor: required once enabled; a code works once; recovery codes work once.
-    let setup = body(
-        app.post_as(
-            &amy_token,
-            "/api/v1/auth/2fa/setup",
-            json!({"password": PASSWORD}),
-        )
-        .await,
-    )
-    .await;
-    let secret = data_encoding::BASE32_NOPAD
-        .decode(setup["data"]["secret"].as_str().unwrap().as_bytes())
-        .unwrap();
-    let totp = chom_auth::totp::TotpSecret::from_bytes(secret);
+    let totp = totp_setup(&app, &amy_token, PASSWORD).await;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let res = app
         .post_as(
@@ -302,19 +290,7 @@ async fn m2_password_and_code_checks_share_one_account_limiter(db: Db) {
     let app = spawn_app_with(db, |s| s.security.password_attempts_per_15_min = 3).await;
     let admin = super_admin(&app).await;
     let (p, session) = onboard(&app, &admin, "tfa").await;
-    let setup = body(
-        app.post_as(
-            &session,
-            "/api/v1/auth/2fa/setup",
-            json!({"password": PASSWORD}),
-        )
-        .await,
-    )
-    .await;
-    let secret = data_encoding::BASE32_NOPAD
-        .decode(setup["data"]["secret"].as_str().unwrap().as_bytes())
-        .unwrap();
-    let totp = chom_auth::totp::TotpSecret::from_bytes(secret);
+    let totp = totp_setup(&app, &session, PASSWORD).await;
     let code_now = || totp.code_at_step(time::OffsetDateTime::now_utc().unix_timestamp() / 30);
     let res = app
         .post_as(

@@ -187,19 +187,7 @@ async fn no_secret_is_stored_in_plaintext(db: Db) {
 /// Turns 2FA on for the session's user: its TOTP secret and recovery codes. Confirms with the
 /// previous step's code, so the current step is still free for a login.
 async fn enable_2fa(app: &TestApp, session: &str) -> (chom_auth::totp::TotpSecret, Vec<String>) {
-    let setup = body(
-        app.post_as(
-            session,
-            "/api/v1/auth/2fa/setup",
-            json!({"password": PASSWORD}),
-        )
-        .await,
-    )
-    .await;
-    let secret = data_encoding::BASE32_NOPAD
-        .decode(setup["data"]["secret"].as_str().unwrap().as_bytes())
-        .unwrap();
-    let totp = chom_auth::totp::TotpSecret::from_bytes(secret);
+    let totp = totp_setup(app, session, PASSWORD).await;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let res = app
         .post_as(
