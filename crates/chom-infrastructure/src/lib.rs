@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod fleet;
+pub mod jobs;
 pub mod model;
 pub mod placement;
 pub mod ports;

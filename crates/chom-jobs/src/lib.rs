@@ -4,6 +4,7 @@ mod registry;
 mod runner;
 mod scheduler;
 
-pub use registry::{JobContext, JobError, JobHandler, Registry};
+pub use chom_kernel::jobs::{Job, JobError, Registration, Schedule};
+pub use registry::{JobContext, JobHandler, Registry};
 pub use runner::{RunStats, Runner, RunnerConfig};
-pub use scheduler::{Schedule, Scheduler};
+pub use scheduler::Scheduler;

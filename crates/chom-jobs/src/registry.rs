@@ -1,28 +1,11 @@
 //! Handlers by job kind.
 
 use async_trait::async_trait;
-use chom_kernel::jobs::ClaimedJob;
+use chom_kernel::jobs::{ClaimedJob, JobError, Registration};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
-
-/// Why a handler failed.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// Worth retrying (timeouts, unavailable dependencies).
-    #[error("{0:#}")]
-    Retryable(anyhow::Error),
-    /// Retrying cannot help (bad payload, refused by policy): the job goes `dead` at once.
-    #[error("{0:#}")]
-    Permanent(anyhow::Error),
-}
-
-impl From<anyhow::Error> for JobError {
-    fn from(e: anyhow::Error) -> Self {
-        Self::Retryable(e)
-    }
-}
 
 /// What a handler gets: the job, and a token cancelled when the worker shuts down and the
 /// grace period ran out (a handler may stop early; its job is then released, not failed).
@@ -57,6 +40,17 @@ where
     }
 }
 
+/// A context's declared handler; it does not watch for shutdown (its job is released, not
+/// failed, if the grace period runs out).
+struct Declared(Registration);
+
+#[async_trait]
+impl JobHandler for Declared {
+    async fn run(&self, ctx: JobContext) -> Result<(), JobError> {
+        self.0.run(ctx.job).await
+    }
+}
+
 /// The handlers a worker can run, by kind.
 #[derive(Default, Clone)]
 pub struct Registry {
@@ -85,6 +79,13 @@ impl Registry {
         Fut: Future<Output = Result<(), JobError>> + Send + 'static,
     {
         self.with(kind, Arc::new(FnHandler(f)))
+    }
+
+    /// Registers what a context declared.
+    #[must_use]
+    pub fn register(self, registration: Registration) -> Self {
+        let kind = registration.kind().to_owned();
+        self.with(kind, Arc::new(Declared(registration)))
     }
 
     /// The handler of `kind`.

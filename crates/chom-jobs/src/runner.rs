@@ -7,8 +7,9 @@
 //! handler here before the lease sweep hands the job to another worker, instead of letting two
 //! runs of one job act side by side.
 
-use crate::registry::{JobContext, JobError, Registry};
+use crate::registry::{JobContext, Registry};
 use chom_kernel::JobId;
+use chom_kernel::jobs::JobError;
 use chom_kernel::jobs::{ClaimedJob, JobQueue, LeaseRef, RetryPolicy, WorkerId};
 use futures::FutureExt;
 use std::collections::HashMap;

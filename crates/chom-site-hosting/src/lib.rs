@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod admission;
+pub mod jobs;
 pub mod model;
 pub mod ports;
 pub mod service;

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod identity;
+pub mod jobs;
 pub mod model;
 pub mod plans;
 pub mod ports;

@@ -6,6 +6,12 @@
 //! Completion is fenced by `(job id, attempt, worker)`: a late finisher whose lease was taken
 //! over cannot complete or fail the job any more.
 
+mod handlers;
+mod schedule;
+
+pub use handlers::{Job, JobError, JobFuture, Registration};
+pub use schedule::Schedule;
+
 use crate::error::StoreError;
 use crate::ids::{JobId, TenantId};
 use async_trait::async_trait;
