@@ -3,6 +3,7 @@
 mod bench;
 mod boundaries;
 mod db;
+mod secrets;
 mod services;
 mod util;
 
@@ -18,7 +19,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Everything CI checks: fmt, clippy, boundaries, OpenAPI freshness, the whole test suite.
+    /// Everything CI checks: fmt, clippy, boundaries, no tracked key, OpenAPI freshness, the
+    /// whole test suite.
     Ci,
     /// Start the services tests need (if missing), then run the whole test suite.
     Test {
@@ -50,6 +52,8 @@ enum Cmd {
         #[arg(long)]
         metadata: Option<std::path::PathBuf>,
     },
+    /// Fail when a private key (an armoured `PRIVATE KEY` block, an OpenSSH key file) is tracked.
+    CheckSecrets,
     /// Run `chom-api admin …` (e.g. `cargo xtask admin create --email … --username …`; the
     /// password is read from the terminal or standard input).
     Admin {
@@ -75,6 +79,7 @@ fn main() -> ExitCode {
         Cmd::Db { action } => db::run(action),
         Cmd::Openapi { check } => openapi(check),
         Cmd::CheckBoundaries { metadata } => boundaries::run(metadata.as_deref()),
+        Cmd::CheckSecrets => secrets::check(),
         Cmd::Admin { args } => {
             let mut full = vec![
                 "run",
@@ -123,6 +128,7 @@ fn ci() -> anyhow::Result<()> {
         ])
     })?;
     util::step("check-boundaries", || boundaries::run(None))?;
+    util::step("check-secrets", secrets::check)?;
     util::step("openapi --check", || openapi(true))?;
     util::step("services", services::ensure)?;
     util::step("tests", || test(&[]))

@@ -1,0 +1,95 @@
+//! `cargo xtask check-secrets`: fails when a private key is tracked by git (an armoured
+//! `BEGIN … PRIVATE KEY` block anywhere in a tracked file, or a file named like an OpenSSH key).
+//! Tests and binaries write keys under temporary or `var/` directories, which are ignored; this
+//! catches the day one lands in the tree anyway.
+
+use anyhow::Context as _;
+use std::path::Path;
+
+/// `-----BEGIN [RSA |EC |OPENSSH |ENCRYPTED ]PRIVATE KEY-----`, split so this file never matches.
+const ARMOUR_START: &str = concat!("-----", "BEGIN ");
+const ARMOUR_END: &str = concat!("PRIVATE", " KEY-----");
+
+/// File names OpenSSH gives private keys (`ssh-keygen` defaults, sshd host keys).
+fn looks_like_key_file(path: &str) -> bool {
+    let name = Path::new(path)
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    let user_key = [
+        "id_rsa",
+        "id_dsa",
+        "id_ecdsa",
+        "id_ed25519",
+        "id_ecdsa_sk",
+        "id_ed25519_sk",
+    ]
+    .contains(&name);
+    let host_key = name.starts_with("ssh_host_") && name.ends_with("_key");
+    user_key || host_key
+}
+
+/// Whether `text` holds an armoured private key.
+fn holds_private_key(text: &str) -> bool {
+    text.lines().any(|line| {
+        line.find(ARMOUR_START)
+            .is_some_and(|at| line[at..].contains(ARMOUR_END))
+    })
+}
+
+/// Tracked paths that hold or look like a private key.
+fn offenders(root: &Path) -> anyhow::Result<Vec<String>> {
+    let out = std::process::Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(root)
+        .output()
+        .context("git ls-files")?;
+    anyhow::ensure!(out.status.success(), "git ls-files failed");
+    let mut found = Vec::new();
+    for path in out.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+        let path = String::from_utf8_lossy(path).into_owned();
+        let bytes = std::fs::read(root.join(&path)).unwrap_or_default();
+        if looks_like_key_file(&path) || holds_private_key(&String::from_utf8_lossy(&bytes)) {
+            found.push(path);
+        }
+    }
+    Ok(found)
+}
+
+/// Fails when a private key is tracked.
+///
+/// # Errors
+/// A tracked private key, or git could not list the files.
+pub fn check() -> anyhow::Result<()> {
+    let root = crate::util::root()?;
+    let found = offenders(&root)?;
+    anyhow::ensure!(
+        found.is_empty(),
+        "private keys are tracked by git (remove them with `git rm --cached`, keep keys in \
+         temporary or var/ directories):\n  {}",
+        found.join("\n  ")
+    );
+    println!("no private key is tracked");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn armoured_keys_and_key_file_names_are_caught() {
+        let openssh = format!("{ARMOUR_START}OPENSSH {ARMOUR_END}\nb3Blbn...\n");
+        let pkcs8 = format!("x\n{ARMOUR_START}{ARMOUR_END}\n");
+        let rsa = format!("{ARMOUR_START}RSA {ARMOUR_END}");
+        for text in [&openssh, &pkcs8, &rsa] {
+            assert!(holds_private_key(text), "{text}");
+        }
+        assert!(!holds_private_key("-----BEGIN PUBLIC KEY-----\n"));
+        assert!(!holds_private_key("ssh-ed25519 AAAAC3Nz... chom"));
+        assert!(looks_like_key_file("apps/api/var/ssh/id_ed25519"));
+        assert!(looks_like_key_file("etc/ssh/ssh_host_ed25519_key"));
+        assert!(!looks_like_key_file("apps/api/var/ssh/id_ed25519.pub"));
+        assert!(!looks_like_key_file("etc/ssh/ssh_host_ed25519_key.pub"));
+    }
+}
