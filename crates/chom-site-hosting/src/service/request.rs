@@ -1,0 +1,151 @@
+//! Requesting an action on an existing site: the role, the tenant's and the site's state are
+//! checked, then the operation and its job are recorded together.
+
+use super::error::SiteError;
+use super::{Sites, forbid_unless, provision_steps};
+use crate::admission::Refusal;
+use crate::model::{Operation, Site, SiteStatus};
+use chom_agent_protocol::PhpVersion;
+use chom_kernel::{Role, SiteId, TenantId};
+use chom_tenancy::model::TenantStatus;
+use time::OffsetDateTime;
+
+/// A change requested on a site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteAction {
+    /// Serve it again.
+    Enable,
+    /// Stop serving it.
+    Disable,
+    /// Remove everything.
+    Delete,
+    /// Move its pool to another PHP version.
+    SetPhp(PhpVersion),
+    /// Obtain a certificate.
+    SslIssue,
+    /// Renew the certificate now.
+    SslRenew,
+    /// Clear the application caches.
+    CacheClear,
+    /// Dump the database into the site's backups directory.
+    DbExport,
+    /// Optimize the database's tables.
+    DbOptimize,
+    /// Re-run a failed provisioning.
+    Retry,
+}
+
+impl SiteAction {
+    /// The operation kind and its steps.
+    pub(super) fn plan(self, site: &Site) -> (&'static str, Vec<&'static str>) {
+        match self {
+            Self::Enable => ("enable", vec!["site.enable"]),
+            Self::Disable => ("disable", vec!["site.disable"]),
+            Self::Delete => ("delete", vec!["site.delete", "record.delete"]),
+            Self::SetPhp(_) => ("set_php", vec!["site.set_php"]),
+            Self::SslIssue => ("ssl_issue", vec!["ssl.issue"]),
+            Self::SslRenew => ("ssl_renew", vec!["ssl.renew"]),
+            Self::CacheClear => ("cache_clear", vec!["cache.clear"]),
+            Self::DbExport => ("db_export", vec!["db.export"]),
+            Self::DbOptimize => ("db_optimize", vec!["db.optimize"]),
+            Self::Retry => ("provision", provision_steps(site.ssl_requested)),
+        }
+    }
+
+    /// Whether the site's state allows it.
+    fn allowed(self, status: SiteStatus) -> Result<(), String> {
+        use SiteStatus::{Active, Deleting, Disabled, Failed};
+        let ok = match self {
+            Self::Enable => status == Disabled,
+            Self::Disable => status == Active,
+            Self::Delete => matches!(status, Active | Disabled | Failed | Deleting),
+            Self::SetPhp(_) => matches!(status, Active | Disabled),
+            Self::SslIssue
+            | Self::SslRenew
+            | Self::CacheClear
+            | Self::DbExport
+            | Self::DbOptimize => status == Active,
+            Self::Retry => status == Failed,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(format!(
+                "not possible while the site is {}",
+                status.as_str()
+            ))
+        }
+    }
+}
+
+impl Sites {
+    /// Requests a change: checks role and state, records the operation and its job together.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NotFound`, `Conflict` (`INVALID_STATE`, `OPERATION_IN_PROGRESS`), `Store`.
+    pub async fn request(
+        &self,
+        tenant: TenantId,
+        role: Role,
+        id: SiteId,
+        action: SiteAction,
+        request_id: Option<String>,
+    ) -> Result<(Site, Operation), SiteError> {
+        forbid_unless(role)?;
+        // A suspended tenant may take its sites down, not bring them back or change them.
+        if !matches!(action, SiteAction::Delete | SiteAction::Disable)
+            && self.effective_status(tenant).await? != Some(TenantStatus::Active)
+        {
+            return Err(Refusal::TenantNotActive.into());
+        }
+        let mut uow = self.ports.store.begin().await?;
+        let mut site = self
+            .ports
+            .sites
+            .lock_site(uow.as_mut(), tenant, id)
+            .await?
+            .ok_or(SiteError::NotFound)?;
+        if let Some(running) = self
+            .ports
+            .sites
+            .active_operation(uow.as_mut(), site.id)
+            .await?
+        {
+            return Err(SiteError::Conflict(
+                "OPERATION_IN_PROGRESS",
+                format!("operation {running} is still running on this site"),
+            ));
+        }
+        action
+            .allowed(site.status)
+            .map_err(|m| SiteError::Conflict("INVALID_STATE", m))?;
+        if let SiteAction::SetPhp(v) = action
+            && v == site.php_version
+        {
+            return Err(SiteError::Conflict(
+                "INVALID_STATE",
+                format!("the site already runs PHP {}", v.as_str()),
+            ));
+        }
+        let (kind, steps) = action.plan(&site);
+        let next = match action {
+            SiteAction::Delete => Some(SiteStatus::Deleting),
+            SiteAction::Retry => Some(SiteStatus::Creating),
+            _ => None,
+        };
+        if let Some(next) = next {
+            site.status = next;
+            site.status_reason = None;
+            site.updated_at = OffsetDateTime::now_utc();
+            self.ports.sites.update_site(uow.as_mut(), &site).await?;
+        }
+        let op = Operation::new(tenant, Some(site.id), kind, &steps);
+        let php = match action {
+            SiteAction::SetPhp(v) => Some(v),
+            _ => None,
+        };
+        self.enqueue(uow.as_mut(), &op, php, request_id).await?;
+        uow.commit().await?;
+        Ok((site, op))
+    }
+}
