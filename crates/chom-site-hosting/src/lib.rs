@@ -5,6 +5,8 @@ pub mod jobs;
 pub mod model;
 pub mod ports;
 pub mod service;
+#[cfg(test)]
+mod testing;
 
 pub use admission::{Admission, AdmissionInput, Refusal, admit};
 pub use model::{Operation, OperationStatus, Site, SiteStatus, Step, StepStatus};

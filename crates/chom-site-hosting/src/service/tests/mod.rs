@@ -1,4 +1,8 @@
-//! Tests of the service that need no storage: what a tenant is told about a failed step.
+//! Tests of the service: what a tenant is told about a failed step (here), and the use cases
+//! over the in-memory fakes of `crate::testing` (`request`, `run`).
+
+mod request;
+mod run;
 
 use super::public_reason;
 use chom_infrastructure::{FleetError, GatewayError};
