@@ -1,0 +1,117 @@
+//! Agent commands: calling a server's agent (installing it, checking it answers, running its
+//! read-only commands), with a host key mismatch recorded as the server's health.
+
+use super::{Fleet, FleetError};
+use crate::model::{Health, Vps};
+use crate::ports::GatewayError;
+use chom_agent_protocol::{Command, Request, Response};
+use chom_kernel::VpsId;
+use time::OffsetDateTime;
+
+impl Fleet {
+    pub(super) async fn call(
+        &self,
+        vps: &Vps,
+        command: Command,
+    ) -> Result<serde_json::Value, FleetError> {
+        let response: Response = match self.gateway.call(vps, &Request::new(command)).await {
+            Ok(r) => r,
+            Err(e @ GatewayError::HostKeyMismatch(_)) => {
+                // Someone may be impersonating the server: say so loudly, and keep new sites
+                // off it (placement takes only healthy or degraded servers) until re-pinned.
+                tracing::error!(vps = %vps.id, hostname = %vps.hostname, error = %e, "host key mismatch");
+                if let Err(store) = self
+                    .repo
+                    .record_health(
+                        vps.id,
+                        Health::Unhealthy,
+                        Some(&e.to_string()),
+                        OffsetDateTime::now_utc(),
+                    )
+                    .await
+                {
+                    tracing::warn!(vps = %vps.id, error = %store, "could not record the mismatch as the server's health");
+                }
+                return Err(e.into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        match (response.ok, response.data, response.error) {
+            (true, Some(data), _) => Ok(data),
+            (_, _, Some(e)) if e.code == chom_agent_protocol::ErrorCode::Busy => {
+                Err(FleetError::Busy(e.message))
+            }
+            (_, _, Some(e)) => Err(FleetError::Agent(format!("{:?}: {}", e.code, e.message))),
+            _ => Err(FleetError::Agent("empty answer".into())),
+        }
+    }
+
+    /// Checks that the agent answers (`version`); records the agent version.
+    ///
+    /// # Errors
+    /// `NotFound`, `Gateway`, `Agent`.
+    pub async fn test_connection(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
+        let vps = self.get(id).await?;
+        let version = self.call(&vps, Command::Version).await?;
+        self.note_version(vps, &version).await?;
+        Ok(version)
+    }
+
+    async fn note_version(
+        &self,
+        mut vps: Vps,
+        version: &serde_json::Value,
+    ) -> Result<(), FleetError> {
+        let agent = version["agent"].as_str().map(ToOwned::to_owned);
+        if agent != vps.agent_version {
+            vps.agent_version = agent;
+            self.save(&vps).await?;
+        }
+        Ok(())
+    }
+
+    /// Installs the agent and verifies it answers `version`.
+    ///
+    /// # Errors
+    /// `NotFound`, `Gateway`, `Agent`.
+    pub async fn bootstrap(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
+        let vps = self.get(id).await?;
+        self.gateway.install_agent(&vps).await?;
+        let version = self.call(&vps, Command::Version).await?;
+        self.note_version(vps, &version).await?;
+        Ok(version)
+    }
+
+    /// The sites the agent reports on the server (super admins only: never shown to tenants).
+    ///
+    /// # Errors
+    /// `NotFound`, `Gateway`, `Agent`.
+    pub async fn sites(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
+        self.run(id, Command::SiteList).await
+    }
+
+    /// Runs one agent command on server `id` and returns its answer.
+    ///
+    /// # Errors
+    /// `NotFound`, `Gateway` (transport), `Agent` (the agent refused).
+    pub async fn run(&self, id: VpsId, command: Command) -> Result<serde_json::Value, FleetError> {
+        let vps = self.get(id).await?;
+        self.call(&vps, command).await
+    }
+
+    /// The agent's `stats` (uptime, processes, sites, network and disk counters).
+    ///
+    /// # Errors
+    /// `NotFound`, `Gateway`, `Agent`.
+    pub async fn stats(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
+        self.run(id, Command::Stats).await
+    }
+
+    /// The agent's security self-audit.
+    ///
+    /// # Errors
+    /// `NotFound`, `Gateway`, `Agent`.
+    pub async fn security_audit(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
+        self.run(id, Command::SecurityAudit).await
+    }
+}
