@@ -6,6 +6,13 @@
 //!   Stripe crate.
 //! - Context crates form a DAG: each may use only the contexts upstream of it.
 //! - Adapter crates use the kernel and contexts, never an app, the job runner or another adapter.
+//! - The composition root (`chom-runtime`) wires contexts, adapters and the job runner, and
+//!   never reaches a web framework or the OpenAPI crates (the worker builds without actix).
+//! - Apps depend on the runtime, never on another app (not even as a dev-dependency);
+//!   `chom-worker` reaches no web framework; tooling (`xtask`, benches, end-to-end tests) links
+//!   no app either (it runs their binaries).
+//! - Build scripts read only their own crate, except the declared edges in `BUILD_READS`, and no
+//!   workspace crate is a build-dependency.
 //! - The contract-test crate is only ever a dev-dependency.
 //! - Every workspace crate has a rule: a new crate must be classified here.
 
@@ -80,26 +87,46 @@ const ADAPTERS: &[&str] = &[
     "chom-mail",
 ];
 
-/// Crates that wire everything (apps, developer tooling) or exist for tests.
-const WIRING: &[&str] = &[
-    "chom-api",
-    "chom-worker",
-    "chom-agent",
-    "xtask",
-    "chom-bench",
-    "chom-e2e",
+/// The composition root: settings, wiring, job registry and schedules, telemetry.
+const RUNTIME: &str = "chom-runtime";
+
+/// Crates the runtime (and so the worker) must not reach: the HTTP app's own stack.
+const HTTP_ONLY: &[&str] = &["actix", "utoipa"];
+
+/// Executables: they depend on the runtime, never on each other.
+const APPS: &[&str] = &["chom-api", "chom-worker", "chom-agent"];
+
+/// Developer tooling and cross-binary tests: they run the apps' binaries, never link them.
+const TOOLING: &[&str] = &["xtask", "chom-bench", "chom-e2e"];
+
+/// Files outside its own directory a build script may read (relative to the crate). Both
+/// storage adapters embed the migrations (`sqlx::migrate!`); the SQLite adapter also translates
+/// the shared SQL repositories of the PostgreSQL one (ADR 0005).
+const BUILD_READS: &[(&str, &[&str])] = &[
+    ("chom-postgres", &["../../migrations"]),
+    (
+        "chom-sqlite",
+        &["../chom-postgres/src/", "../../migrations"],
+    ),
 ];
+
 const TEST_ONLY: &str = "chom-contract-tests";
 const TEST_SUPPORT: &str = "chom-test-support";
 
-fn is_forbidden(name: &str) -> bool {
-    FORBIDDEN.iter().any(|f| {
+fn matches_family(families: &[&str], name: &str) -> bool {
+    families.iter().any(|f| {
         name == *f || name.starts_with(&format!("{f}-")) || name.starts_with(&format!("{f}_"))
     })
 }
 
+fn is_forbidden(name: &str) -> bool {
+    matches_family(FORBIDDEN, name)
+}
+
 struct Graph {
     names: BTreeMap<String, String>,
+    /// Build scripts by package id.
+    build_scripts: BTreeMap<String, std::path::PathBuf>,
     members: BTreeSet<String>,
     /// (from, to, kinds) where kinds holds "normal", "dev", "build".
     edges: BTreeMap<String, Vec<(String, BTreeSet<String>)>>,
@@ -108,11 +135,18 @@ struct Graph {
 impl Graph {
     fn parse(meta: &Value) -> anyhow::Result<Self> {
         let mut names = BTreeMap::new();
+        let mut build_scripts = BTreeMap::new();
         for p in meta["packages"].as_array().context("packages")? {
-            names.insert(
-                p["id"].as_str().context("package id")?.to_owned(),
-                p["name"].as_str().context("package name")?.to_owned(),
-            );
+            let id = p["id"].as_str().context("package id")?.to_owned();
+            let build = p["targets"].as_array().into_iter().flatten().find(|t| {
+                t["kind"]
+                    .as_array()
+                    .is_some_and(|k| k.iter().any(|k| k == "custom-build"))
+            });
+            if let Some(src) = build.and_then(|t| t["src_path"].as_str()) {
+                build_scripts.insert(id.clone(), std::path::PathBuf::from(src));
+            }
+            names.insert(id, p["name"].as_str().context("package name")?.to_owned());
         }
         let members = meta["workspace_members"]
             .as_array()
@@ -142,6 +176,7 @@ impl Graph {
         }
         Ok(Self {
             names,
+            build_scripts,
             members,
             edges,
         })
@@ -161,8 +196,23 @@ impl Graph {
             .map(|(to, _)| to)
     }
 
+    /// Direct dependencies of `id` of `kind` ("normal", "dev", "build").
+    fn deps_of_kind<'a>(&'a self, id: &str, kind: &'a str) -> impl Iterator<Item = &'a String> {
+        self.edges
+            .get(id)
+            .into_iter()
+            .flatten()
+            .filter(move |(_, kinds)| kinds.contains(kind))
+            .map(|(to, _)| to)
+    }
+
     /// The first forbidden crate reachable through normal dependencies, with its path.
     fn forbidden_path(&self, start: &str) -> Option<Vec<String>> {
+        self.path_to(start, is_forbidden)
+    }
+
+    /// The first crate matching `bad` reachable through normal dependencies, with its path.
+    fn path_to(&self, start: &str, bad: impl Fn(&str) -> bool) -> Option<Vec<String>> {
         let mut parent: BTreeMap<&str, &str> = BTreeMap::new();
         let mut queue = VecDeque::from([start]);
         let mut seen = BTreeSet::from([start]);
@@ -172,7 +222,7 @@ impl Graph {
                     continue;
                 }
                 parent.insert(dep.as_str(), id);
-                if is_forbidden(self.name(dep)) {
+                if bad(self.name(dep)) {
                     let mut path = vec![self.name(dep).to_owned()];
                     let mut cur = id;
                     while cur != start {
@@ -231,10 +281,53 @@ pub fn violations(meta: &Value) -> anyhow::Result<Vec<String>> {
                     found.push(format!("adapter {name} must not depend on {dep} (adapters use the kernel and contexts only)"));
                 }
             }
-        } else if !WIRING.contains(&name.as_str()) && name != TEST_ONLY && name != TEST_SUPPORT {
+        } else if name == RUNTIME {
+            if let Some(path) = g.path_to(member, |n| matches_family(HTTP_ONLY, n)) {
+                found.push(format!(
+                    "{RUNTIME} must not reach the HTTP stack: {}",
+                    path.join(" -> ")
+                ));
+            }
+            for dep in &internal_normal {
+                if APPS.contains(&dep.as_str()) || TOOLING.contains(&dep.as_str()) {
+                    found.push(format!("{RUNTIME} must not depend on {dep}"));
+                }
+            }
+        } else if APPS.contains(&name.as_str()) || TOOLING.contains(&name.as_str()) {
+            let linked = g
+                .deps_of_kind(member, "normal")
+                .chain(g.deps_of_kind(member, "dev"))
+                .map(|d| g.name(d).to_owned());
+            for dep in linked.collect::<BTreeSet<_>>() {
+                if APPS.contains(&dep.as_str()) {
+                    found.push(format!(
+                        "{name} must not depend on the app {dep} (apps share {RUNTIME}; tools run binaries)"
+                    ));
+                }
+            }
+            if name == "chom-worker"
+                && let Some(path) = g.path_to(member, |n| matches_family(HTTP_ONLY, n))
+            {
+                found.push(format!(
+                    "chom-worker must not reach the HTTP stack: {}",
+                    path.join(" -> ")
+                ));
+            }
+        } else if name != TEST_ONLY && name != TEST_SUPPORT {
             found.push(format!(
                 "{name} has no dependency rule: classify it in xtask/src/boundaries.rs"
             ));
+        }
+        for dep in g.deps_of_kind(member, "build") {
+            if g.members.contains(dep) {
+                found.push(format!(
+                    "{name} has the workspace crate {} as a build-dependency",
+                    g.name(dep)
+                ));
+            }
+        }
+        if let Some(script) = g.build_scripts.get(member.as_str()) {
+            found.extend(build_script_reads(&name, script));
         }
         if internal_normal.iter().any(|d| d == TEST_ONLY) {
             found.push(format!(
@@ -243,6 +336,35 @@ pub fn violations(meta: &Value) -> anyhow::Result<Vec<String>> {
         }
     }
     Ok(found)
+}
+
+/// Paths a build script names outside its crate that `BUILD_READS` does not declare.
+fn build_script_reads(name: &str, script: &Path) -> Vec<String> {
+    let Ok(source) = std::fs::read_to_string(script) else {
+        return vec![format!(
+            "{name}: cannot read its build script {}",
+            script.display()
+        )];
+    };
+    let allowed = BUILD_READS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map_or(&[][..], |(_, a)| *a);
+    source
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|literal| literal.contains("../"))
+        .filter(|literal| {
+            let at = literal.find("../").unwrap_or(0);
+            !allowed.iter().any(|a| literal[at..].starts_with(a))
+        })
+        .map(|literal| {
+            format!(
+                "{name}'s build script reads `{literal}` outside its crate: declare it in BUILD_READS (xtask/src/boundaries.rs) with the reason"
+            )
+        })
+        .collect()
 }
 
 /// Runs the check on the workspace (or on a saved metadata file).
@@ -360,5 +482,61 @@ mod tests {
             "{v}"
         );
         assert!(v.contains("chom-newthing has no dependency rule"), "{v}");
+    }
+
+    #[test]
+    fn apps_link_the_runtime_never_another_app_and_the_worker_never_the_http_stack() {
+        let m = meta(&[
+            ("chom-worker", "chom-runtime", "normal"),
+            ("chom-worker", "chom-api", "normal"),
+            ("chom-api", "chom-worker", "dev"),
+            ("chom-runtime", "chom-kernel", "normal"),
+            ("chom-runtime", "chom-postgres", "normal"),
+            ("chom-runtime", "actix-web", "normal"),
+            ("chom-bench", "chom-api", "normal"),
+        ]);
+        let v = violations(&m).unwrap().join("\n");
+        assert!(
+            v.contains("chom-worker must not depend on the app chom-api"),
+            "{v}"
+        );
+        assert!(
+            v.contains("chom-api must not depend on the app chom-worker"),
+            "{v}"
+        );
+        assert!(
+            v.contains("chom-bench must not depend on the app chom-api"),
+            "{v}"
+        );
+        assert!(
+            v.contains("chom-runtime must not reach the HTTP stack: chom-runtime -> actix-web"),
+            "{v}"
+        );
+        assert!(
+            v.contains("chom-worker must not reach the HTTP stack: chom-worker -> "),
+            "{v}"
+        );
+        let clean = meta(&[
+            ("chom-worker", "chom-runtime", "normal"),
+            ("chom-api", "chom-runtime", "normal"),
+            ("chom-api", "actix-web", "normal"),
+            ("chom-runtime", "chom-postgres", "normal"),
+        ]);
+        assert_eq!(violations(&clean).unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn build_scripts_read_only_their_crate_or_a_declared_edge() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = dir.path().join("build.rs");
+        std::fs::write(
+            &script,
+            r#"fn main() { let _ = ("../chom-postgres/src/shared", "../../migrations/sqlite", "../chom-api/src/secret.rs"); }"#,
+        )
+        .unwrap();
+        let v = build_script_reads("chom-sqlite", &script);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert!(v[0].contains("../chom-api/src/secret.rs"), "{v:?}");
+        assert_eq!(build_script_reads("chom-redis", &script).len(), 3);
     }
 }

@@ -1,6 +1,6 @@
 //! `cargo xtask db migrate|reset`, on the database the configuration selects.
 
-use chom_api::config::{DatabaseTarget, Settings};
+use chom_runtime::config::{DatabaseTarget, Settings};
 use clap::Subcommand;
 use secrecy::ExposeSecret;
 
@@ -46,7 +46,7 @@ pub fn run(action: Action) -> anyhow::Result<()> {
         // Only the migrations matter here: no mail is sent.
         let mut settings = settings;
         settings.mail.log_only = true;
-        chom_api::wiring::Services::from_settings(&settings).await?;
+        chom_runtime::Services::from_settings(&settings).await?;
         println!(
             "migrations applied ({})",
             match target {

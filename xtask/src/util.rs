@@ -29,6 +29,25 @@ pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Runs cargo in the workspace root and returns its standard output (standard error passes
+/// through).
+pub fn cargo_output(args: &[&str]) -> anyhow::Result<String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let out = Command::new(&cargo)
+        .args(args)
+        .current_dir(root()?)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("running cargo {}", args.join(" ")))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "`cargo {}` failed ({})",
+        args.join(" "),
+        out.status
+    );
+    String::from_utf8(out.stdout).context("cargo printed something that is not UTF-8")
+}
+
 /// Runs a command, returning whether it exited 0 (false when it cannot start).
 pub fn succeeds(program: &str, args: &[&str]) -> bool {
     Command::new(program)

@@ -2,20 +2,16 @@
 
 pub mod breaker;
 pub mod client_addr;
-pub mod config;
 pub mod error;
 pub mod extract;
-pub mod first_start;
-pub mod fleet_gateway;
-pub mod hashing;
 pub mod idempotency;
-pub mod jobs;
-pub mod mail;
 pub mod middleware;
 pub mod openapi;
 pub mod ratelimit;
 pub mod request_id;
 pub mod routes;
 pub mod startup;
-pub mod telemetry;
 pub mod wiring;
+
+// The composition root lives in chom-runtime; these paths keep working for the app and its tests.
+pub use chom_runtime::{config, jobs, telemetry};

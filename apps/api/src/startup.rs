@@ -124,7 +124,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         if settings.mail.public_url.is_none() {
             // Links in e-mails name the port really bound (`server.port = 0` picks one).
-            services.public_url = base_url(&settings.server.host, port);
+            services.core.public_url = base_url(&settings.server.host, port);
         }
         let max_body = settings.server.max_body_bytes;
         let data_services = web::Data::new(services.clone());
@@ -180,7 +180,7 @@ impl Application {
         let worker = if settings.runs_embedded_worker() {
             let token = CancellationToken::new();
             let handle = tokio::spawn(run_worker(
-                services.clone(),
+                services.core.clone(),
                 settings.clone(),
                 "api",
                 token.clone(),

@@ -1,20 +1,8 @@
-//! Builds the adapters the settings select: PostgreSQL or SQLite, Redis or in-memory.
+//! The HTTP app's state: the runtime's services (the contexts wired to their adapters, see
+//! `chom-runtime`) plus what only the HTTP layer needs (rate limits, the database breaker,
+//! stream slots, trusted proxies, sealed idempotent answers).
 
-use crate::config::{DatabaseTarget, Settings};
-use anyhow::Context as _;
-use chom_auth::mail::Mailer;
-use chom_kernel::cache::{Cache, MemoryCache, MemoryRateLimiter, RateLimiter};
-use chom_kernel::crypto::Sealer;
-use chom_kernel::jobs::JobQueue;
-use chom_kernel::store::Store;
-use chom_postgres::PgStore;
-use chom_redis::{Degrading, RedisCache, RedisConn, RedisRateLimiter};
-use chom_sqlite::SqliteStore;
-use chom_tenancy::PlanRepository;
-use chom_tenancy::admin::Administration;
-use chom_tenancy::identity::{Identity, IdentityConfig, IdentityPorts};
-use secrecy::ExposeSecret;
-use std::path::Path;
+use crate::config::Settings;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,44 +19,12 @@ pub struct AuthLimits {
     pub admin_two_factor: bool,
 }
 
-/// The application key: configured, or (SQLite only) generated once next to the database.
-fn encryption_key(settings: &Settings, target: &DatabaseTarget) -> anyhow::Result<Vec<u8>> {
-    if let Some(key) = &settings.security.encryption_key {
-        return crate::config::decode_key(key.expose_secret())
-            .context("security.encryption_key must be 32 bytes of base64url");
-    }
-    let DatabaseTarget::Sqlite(db) = target else {
-        anyhow::bail!("security.encryption_key is required with PostgreSQL (32 bytes, base64url)");
-    };
-    let path = db.parent().unwrap_or(Path::new(".")).join("secret.key");
-    // Created atomically: chom-api and chom-worker starting together on a fresh install both
-    // read the one key (see `first_start`).
-    let candidate = chom_kernel::crypto::random_bytes(32)?;
-    let candidate = data_encoding::BASE64URL_NOPAD.encode(&candidate);
-    let (stored, created) = crate::first_start::read_or_create(&path, candidate.as_bytes())
-        .with_context(|| format!("reading or creating {}", path.display()))?;
-    if created {
-        tracing::info!(path = %path.display(), "generated the application encryption key");
-    }
-    crate::config::decode_key(&String::from_utf8_lossy(&stored))
-        .with_context(|| format!("{} does not hold a 32-byte base64url key", path.display()))
-}
-
-/// The ports, wired to their adapters.
+/// What handlers reach through `web::Data<Services>`: the runtime's services (by `Deref`, so
+/// `services.sites` is the sites service) and the HTTP-only parts.
 #[derive(Clone)]
 pub struct Services {
-    /// The VPS fleet.
-    pub fleet: chom_infrastructure::Fleet,
-    /// Hosted sites.
-    pub sites: chom_site_hosting::Sites,
-    /// Identity use cases.
-    pub identity: Identity,
-    /// Organization and approval use cases.
-    pub admin: Administration,
-    /// Outgoing e-mail.
-    pub mailer: Arc<dyn Mailer>,
-    /// Base URL of links in e-mails.
-    pub public_url: String,
+    /// The contexts and adapters, as the worker has them too.
+    pub core: chom_runtime::Services,
     /// Authentication rate limits.
     pub limits: AuthLimits,
     /// Time a client has to send a request body.
@@ -81,227 +37,46 @@ pub struct Services {
     pub plan_limits: crate::ratelimit::PlanLimits,
     /// Reverse proxies whose forwarding header names the client.
     pub proxies: crate::client_addr::TrustedProxies,
-    /// Names identifiers (e-mails, addresses) in rate-limit keys without storing them in clear.
-    pub key_names: Arc<chom_kernel::crypto::KeyedHash>,
-    /// Units of work.
-    pub store: Arc<dyn Store>,
-    /// Job queue.
-    pub queue: Arc<dyn JobQueue>,
-    /// Plan catalogue.
-    pub plans: Arc<dyn PlanRepository>,
-    /// Cache.
-    pub cache: Arc<dyn Cache>,
-    /// Rate limiter.
-    pub rate_limiter: Arc<dyn RateLimiter>,
-    /// `Idempotency-Key` records.
+    /// `Idempotency-Key` records, answers sealed.
     pub idempotency: crate::idempotency::Idempotency,
+}
+
+impl std::ops::Deref for Services {
+    type Target = chom_runtime::Services;
+
+    fn deref(&self) -> &Self::Target {
+        &self.core
+    }
 }
 
 impl std::fmt::Debug for Services {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Services")
-            .field("database", &self.store.backend())
-            .field("cache", &self.cache.backend())
-            .finish_non_exhaustive()
-    }
-}
-
-/// What a database backend provides.
-type Backend = (
-    Arc<dyn Store>,
-    Arc<dyn JobQueue>,
-    Arc<dyn PlanRepository>,
-    IdentityPorts,
-    Arc<dyn chom_infrastructure::VpsRepository>,
-    Arc<dyn chom_site_hosting::SiteRepository>,
-    Arc<dyn chom_kernel::idempotency::IdempotencyStore>,
-);
-
-fn identity_ports<R>(
-    store: Arc<dyn Store>,
-    repos: Arc<R>,
-    hashing: Arc<dyn chom_auth::password::Hashing>,
-) -> IdentityPorts
-where
-    R: chom_auth::ports::UserRepository
-        + chom_auth::ports::TokenRepository
-        + chom_auth::ports::OneTimeTokenRepository
-        + chom_auth::ports::RecoveryCodeRepository
-        + chom_tenancy::ports::OrganizationRepository
-        + chom_tenancy::ports::SessionLookup
-        + 'static,
-{
-    IdentityPorts {
-        store,
-        users: repos.clone(),
-        tokens: repos.clone(),
-        one_time: repos.clone(),
-        recovery: repos.clone(),
-        orgs: repos.clone(),
-        sessions: repos,
-        hashing,
+        self.core.fmt(f)
     }
 }
 
 impl Services {
-    /// Connects to the database (and migrates it) and to Redis if configured.
+    /// Wires the runtime's services (connecting to the database and migrating it, to Redis if
+    /// configured) and the HTTP parts.
     ///
     /// # Errors
-    /// The database cannot be opened or migrated.
+    /// The database cannot be opened or migrated; a setting is invalid.
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
-        let target = settings.database_target()?;
-        let hashing: Arc<dyn chom_auth::password::Hashing> = match settings.security.hash_slots {
-            // On the request thread, fresh memory each time: what this was before; kept as
-            // the benchmark's baseline.
-            Some(0) => Arc::new(chom_auth::password::InlineHashing),
-            Some(n) => Arc::new(crate::hashing::BlockingHashing::new(n)),
-            None => Arc::new(crate::hashing::BlockingHashing::per_core()),
-        };
-        let (store, queue, plans, identity_ports, vps_repo, site_repo, idempotency): Backend =
-            match target.clone() {
-                DatabaseTarget::Postgres(url) => {
-                    let store = PgStore::connect_with(
-                        url.expose_secret(),
-                        settings.database.max_connections,
-                        Duration::from_millis(settings.database.acquire_timeout_ms.max(1)),
-                    )
-                    .await
-                    .context("connecting to PostgreSQL (database.url)")?;
-                    store.migrate().await.context("migrating PostgreSQL")?;
-                    let repos = Arc::new(chom_postgres::PgIdentity::new(store.pool().clone()));
-                    (
-                        Arc::new(store.clone()),
-                        Arc::new(store.queue()),
-                        Arc::new(store.plans()),
-                        identity_ports(Arc::new(store.clone()), repos, hashing.clone()),
-                        Arc::new(chom_postgres::PgFleet::new(store.pool().clone())),
-                        Arc::new(chom_postgres::PgSites::new(store.pool().clone())),
-                        Arc::new(chom_postgres::PgIdempotency::new(store.pool().clone())),
-                    )
-                }
-                DatabaseTarget::Sqlite(path) => {
-                    let store = SqliteStore::open(&path, settings.database.max_connections)
-                        .await
-                        .with_context(|| format!("opening SQLite database {}", path.display()))?;
-                    store.migrate().await.context("migrating SQLite")?;
-                    let repos = Arc::new(chom_sqlite::SqliteIdentity::new(store.pool().clone()));
-                    (
-                        Arc::new(store.clone()),
-                        Arc::new(store.queue()),
-                        Arc::new(store.plans()),
-                        identity_ports(Arc::new(store.clone()), repos, hashing.clone()),
-                        Arc::new(chom_sqlite::SqliteFleet::new(store.pool().clone())),
-                        Arc::new(chom_sqlite::SqliteSites::new(store.pool().clone())),
-                        Arc::new(chom_sqlite::SqliteIdempotency::new(store.pool().clone())),
-                    )
-                }
-            };
-        let (cache, rate_limiter): (Arc<dyn Cache>, Arc<dyn RateLimiter>) =
-            match &settings.redis.url {
-                Some(url) => {
-                    let conn =
-                        RedisConn::new(url.expose_secret(), settings.redis.key_prefix.clone(), 16)
-                            .context("redis.url")?;
-                    let timeout = Duration::from_millis(250);
-                    (
-                        Arc::new(Degrading::new(
-                            RedisCache(conn.clone()),
-                            MemoryCache::default(),
-                            timeout,
-                        )),
-                        Arc::new(Degrading::new(
-                            RedisRateLimiter(conn),
-                            MemoryRateLimiter::default(),
-                            timeout,
-                        )),
-                    )
-                }
-                None => (
-                    Arc::new(MemoryCache::default()),
-                    Arc::new(MemoryRateLimiter::default()),
-                ),
-            };
-        let app_key = encryption_key(settings, &target)?;
-        let previous_keys = settings.previous_encryption_keys()?;
-        let sealer = Arc::new(Sealer::with_previous(&app_key, &previous_keys)?);
-        let recovery_codes = Arc::new(chom_kernel::crypto::KeyedHash::with_previous(
-            &app_key,
-            &previous_keys,
-            chom_tenancy::identity::RECOVERY_CODES_PURPOSE,
-        ));
-        let key_names = Arc::new(chom_kernel::crypto::KeyedHash::new(
-            &app_key,
-            "rate-limit keys",
-        ));
-        let config = IdentityConfig {
-            session_cache_ttl: Duration::from_millis(settings.security.session_cache_ms),
-            ..IdentityConfig::default()
-        };
-        let identity = Identity::new(
-            identity_ports.clone(),
-            sealer.clone(),
-            recovery_codes,
-            config,
-        );
-        let orgs = identity_ports.orgs.clone();
-        let admin = Administration::new(identity_ports, plans.clone(), identity.session_cache());
-        let mailer: Arc<dyn Mailer> = match &settings.mail.smtp_url {
-            Some(url) => Arc::new(crate::mail::SmtpMailer::new(
-                url.expose_secret(),
-                &settings.mail.from,
-            )?),
-            None => {
-                match (&target, settings.mail.log_only) {
-                    (DatabaseTarget::Sqlite(db), _) => Arc::new(crate::mail::LogMailer::new(Some(
-                        settings.mail.outbox_dir.clone().unwrap_or_else(|| {
-                            db.parent().unwrap_or(Path::new(".")).join("outbox")
-                        }),
-                    ))),
-                    (DatabaseTarget::Postgres(_), true) => Arc::new(crate::mail::LogMailer::new(
-                        settings.mail.outbox_dir.clone(),
-                    )),
-                    (DatabaseTarget::Postgres(_), false) => anyhow::bail!(
-                        "mail.smtp_url is required with PostgreSQL (set mail.log_only = true to log e-mails, one-time tokens redacted, instead of sending them)"
-                    ),
-                }
-            }
-        };
-        let public_url =
-            settings.mail.public_url.clone().unwrap_or_else(|| {
-                format!("http://{}:{}", settings.server.host, settings.server.port)
-            });
-        let gateway = Arc::new(crate::fleet_gateway::SshGateway::new(&settings.ssh)?);
-        let fleet = chom_infrastructure::Fleet::new(store.clone(), vps_repo.clone(), gateway);
+        let core = chom_runtime::Services::from_settings(settings).await?;
+        Self::over(core, settings)
+    }
+
+    /// The HTTP parts over already wired services.
+    ///
+    /// # Errors
+    /// The trusted proxies are malformed.
+    pub fn over(core: chom_runtime::Services, settings: &Settings) -> anyhow::Result<Self> {
         let idempotency = crate::idempotency::Idempotency::new(
-            idempotency,
-            sealer.clone(),
+            core.idempotency.clone(),
+            Arc::clone(&core.sealer),
             settings.server.max_body_bytes,
         );
-        let sites = chom_site_hosting::Sites::new(
-            chom_site_hosting::SitesPorts {
-                store: store.clone(),
-                sites: site_repo,
-                orgs,
-                plans: plans.clone(),
-                servers: vps_repo,
-                fleet: fleet.clone(),
-                sealer,
-            },
-            chom_site_hosting::SitesConfig {
-                acme_email: settings.sites.acme_email.clone(),
-                acme_directory: settings.sites.acme_directory.clone(),
-                renew_within: Duration::from_secs(
-                    u64::from(settings.sites.renew_within_days) * 86_400,
-                ),
-            },
-        );
         Ok(Self {
-            fleet,
-            sites,
-            identity,
-            admin,
-            mailer,
-            public_url,
             limits: AuthLimits {
                 per_ip_per_minute: settings.security.auth_requests_per_minute,
                 password_attempts: settings.security.password_attempts_per_15_min,
@@ -312,14 +87,9 @@ impl Services {
             streams: crate::ratelimit::StreamSlots::default(),
             db_breaker: crate::breaker::DbBreaker::default(),
             body_timeout: Duration::from_millis(settings.server.body_timeout_ms.max(1)),
-            proxies: settings.trusted_proxies()?,
-            key_names,
-            store,
-            queue,
-            plans,
-            cache,
-            rate_limiter,
+            proxies: crate::client_addr::TrustedProxies::from_settings(settings)?,
             idempotency,
+            core,
         })
     }
 }

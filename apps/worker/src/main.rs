@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 
-use chom_api::config::Settings;
-use chom_api::wiring::Services;
+use anyhow::Context as _;
+use chom_runtime::{Services, Settings};
 use clap::Parser;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,16 +45,38 @@ fn main() -> ExitCode {
 }
 
 async fn run(mut settings: Settings) -> anyhow::Result<()> {
-    chom_api::telemetry::init_logging(&settings.log);
-    chom_api::telemetry::prometheus()?;
+    chom_runtime::telemetry::init_logging(&settings.log);
+    let metrics = chom_runtime::telemetry::prometheus()?;
     // No request waits on this process: a job may wait longer for a connection than a request.
     settings.database.acquire_timeout_ms = settings.database.acquire_timeout_ms.max(5000);
     let services = Services::from_settings(&settings).await?;
     let shutdown = CancellationToken::new();
     let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
+    let scrapes = if settings.worker.metrics_listen.is_empty() {
+        None
+    } else {
+        let listener = tokio::net::TcpListener::bind(&settings.worker.metrics_listen)
+            .await
+            .with_context(|| {
+                format!(
+                    "worker.metrics_listen: cannot listen on {}",
+                    settings.worker.metrics_listen
+                )
+            })?;
+        let addr = listener.local_addr()?;
+        tracing::info!(metrics = %format!("http://{addr}/metrics"), "worker metrics served");
+        Some(tokio::spawn(chom_runtime::telemetry::serve_metrics(
+            listener,
+            metrics,
+            shutdown.clone(),
+        )))
+    };
     tracing::info!(database = services.store.backend(), "chom-worker started");
-    let stats = chom_api::jobs::run_worker(services, settings, "worker", shutdown).await?;
+    let stats = chom_runtime::jobs::run_worker(services, settings, "worker", shutdown).await?;
     signals.abort();
+    if let Some(scrapes) = scrapes {
+        scrapes.abort();
+    }
     tracing::info!(?stats, "chom-worker stopped");
     Ok(())
 }

@@ -3,11 +3,11 @@
 //! worker running the operations, on PostgreSQL; against the sum of the agent's own work for the
 //! same sites (the agent run directly, no SSH, no control plane, one site after another).
 
-use chom_api::config::Settings;
-use chom_api::wiring::Services;
 use chom_infrastructure::NewVps;
 use chom_kernel::{OperationId, Role, TenantId};
 use chom_postgres::testing::TestDatabase;
+use chom_runtime::Services;
+use chom_runtime::Settings;
 use chom_site_hosting::{CreateSite, OperationStatus};
 use chom_test_support::Sshd;
 use secrecy::SecretString;
@@ -151,7 +151,7 @@ pub async fn run(
     }
 
     let shutdown = CancellationToken::new();
-    let worker = tokio::spawn(chom_api::jobs::run_worker(
+    let worker = tokio::spawn(chom_runtime::jobs::run_worker(
         services.clone(),
         settings.clone(),
         "bench",

@@ -1,5 +1,4 @@
-//! Mailer adapters: SMTP through lettre, or the log (the embedded default, so a developer sees
-//! the verification link without a mail server).
+#![doc = include_str!("../README.md")]
 
 use anyhow::Context as _;
 use async_trait::async_trait;

@@ -38,7 +38,7 @@ pub fn registrations(services: &Services) -> Vec<Registration> {
                 .map_err(|e| JobError::Retryable(e.into()))?;
             tracing::info!(deleted, "pruned finished jobs");
             let expired = idempotency
-                .purge_expired()
+                .purge_expired(time::OffsetDateTime::now_utc())
                 .await
                 .map_err(|e| JobError::Retryable(e.into()))?;
             tracing::info!(expired, "purged expired idempotency keys");

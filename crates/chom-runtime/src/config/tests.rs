@@ -1,0 +1,63 @@
+//! Loading and validating settings.
+
+use super::*;
+use figment::providers::Serialized;
+
+fn with(key: &str, value: serde_json::Value) -> Result<Settings, ConfigError> {
+    Settings::from_figment(
+        Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Serialized::default(key, value)),
+    )
+}
+
+#[test]
+fn defaults_select_the_embedded_sqlite_database_and_worker() {
+    let s = with("server.port", 8080.into()).unwrap();
+    assert!(
+        matches!(s.database_target().unwrap(), DatabaseTarget::Sqlite(p) if p == Path::new("var/chom.db"))
+    );
+    assert!(s.runs_embedded_worker());
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    let cases = [
+        ("server.port", serde_json::json!("eighty")),
+        ("server.port", serde_json::json!(70000)),
+        ("database.url", serde_json::json!("mysql://x")),
+        ("worker.concurrency", serde_json::json!(0)),
+        ("log.format", serde_json::json!("xml")),
+        ("redis.url", serde_json::json!("http://localhost")),
+    ];
+    for (key, value) in cases {
+        let err = with(key, value.clone()).expect_err(&format!("{key}={value} accepted"));
+        assert_eq!(err.key, key, "{err}");
+    }
+}
+
+#[test]
+fn secrets_never_print() {
+    let s = with("database.url", "postgres://chom:hunter2@db/chom".into()).unwrap();
+    assert!(!format!("{s:?}").contains("hunter2"));
+    assert!(!serde_json::to_string(&s).unwrap().contains("hunter2"));
+    assert!(!s.runs_embedded_worker());
+}
+
+#[test]
+fn l11_previous_encryption_keys_are_checked_and_never_print() {
+    let key = data_encoding::BASE64URL_NOPAD.encode(&[5u8; 32]);
+    let s = with(
+        "security.previous_encryption_keys",
+        serde_json::json!([key.clone()]),
+    )
+    .unwrap();
+    assert_eq!(s.previous_encryption_keys().unwrap(), vec![vec![5u8; 32]]);
+    assert!(!format!("{s:?}").contains(&key));
+    assert!(!serde_json::to_string(&s).unwrap().contains(&key));
+    let err = with(
+        "security.previous_encryption_keys",
+        serde_json::json!([key, "short"]),
+    )
+    .expect_err("a short key accepted");
+    assert_eq!(err.key, "security.previous_encryption_keys");
+}
