@@ -8,6 +8,7 @@ pub mod ids;
 pub mod jobs;
 pub mod role;
 pub mod store;
+pub mod str_enum;
 pub mod tenant;
 
 pub use error::StoreError;

@@ -173,48 +173,19 @@ pub struct LeaseRef {
     pub attempt: i32,
 }
 
-/// Life cycle of a job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JobState {
-    /// Waiting for `run_at`, or for a worker.
-    Queued,
-    /// Leased by a worker.
-    Running,
-    /// Finished successfully.
-    Done,
-    /// Attempts spent; `last_error` says why.
-    Dead,
-}
-
-impl JobState {
-    /// Storage spelling.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Queued => "queued",
-            Self::Running => "running",
-            Self::Done => "done",
-            Self::Dead => "dead",
-        }
-    }
-
-    /// Parses the storage spelling.
-    ///
-    /// # Errors
-    /// An unknown state (a corrupt row).
-    pub fn parse(s: &str) -> Result<Self, StoreError> {
-        Ok(match s {
-            "queued" => Self::Queued,
-            "running" => Self::Running,
-            "done" => Self::Done,
-            "dead" => Self::Dead,
-            other => {
-                return Err(StoreError::Unexpected(anyhow::anyhow!(
-                    "unknown job state {other:?}"
-                )));
-            }
-        })
+crate::str_enum! {
+    /// Life cycle of a job.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    pub enum JobState: "job state" {
+        /// Waiting for `run_at`, or for a worker.
+        Queued = "queued",
+        /// Leased by a worker.
+        Running = "running",
+        /// Finished successfully.
+        Done = "done",
+        /// Attempts spent; `last_error` says why.
+        Dead = "dead",
     }
 }
 
