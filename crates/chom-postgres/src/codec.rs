@@ -1,5 +1,6 @@
-//! How this backend stores ids, times and booleans (the identity repositories are written once
-//! against these helpers, and generated for SQLite with its own codec).
+//! How this backend stores ids, times and booleans, and locks rows: the repositories under
+//! `src/shared/` are written once against these names, and `chom-sqlite` has the same names
+//! with its own storage (ADR 0006).
 
 use crate::error::map_err;
 use chom_kernel::StoreError;
@@ -74,18 +75,4 @@ pub async fn lock_row(
     .await
     .map_err(map_err)?;
     Ok(())
-}
-
-/// An id read with `query_scalar`.
-pub fn decode_id(raw: DbId) -> Result<Uuid, StoreError> {
-    Ok(raw)
-}
-
-/// `NotFound` unless a statement touched a row.
-pub fn one(affected: u64) -> Result<(), StoreError> {
-    if affected == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
 }

@@ -1,7 +1,6 @@
 //! The pool, migrations and units of work.
 
 use crate::error::map_err;
-use crate::plans::PgPlanRepository;
 use crate::queue::{PgJobQueue, enqueue_in};
 use async_trait::async_trait;
 use chom_kernel::jobs::NewJob;
@@ -80,12 +79,6 @@ impl PgStore {
     #[must_use]
     pub fn queue(&self) -> PgJobQueue {
         PgJobQueue::new(self.pool.clone())
-    }
-
-    /// The plan catalogue on this database.
-    #[must_use]
-    pub fn plans(&self) -> PgPlanRepository {
-        PgPlanRepository::new(self.pool.clone())
     }
 }
 

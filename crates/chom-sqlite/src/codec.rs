@@ -1,5 +1,6 @@
-//! How this backend stores ids (UUID text), times (Unix milliseconds) and booleans (0/1), for
-//! the repositories generated from the PostgreSQL adapter.
+//! How this backend stores ids (UUID text), times (Unix milliseconds) and booleans (0/1), and
+//! locks rows: the same names as `chom-postgres/src/codec.rs`, which the repositories generated
+//! from `chom-postgres/src/shared/` are written against (ADR 0006).
 
 use crate::error::map_err;
 use chom_kernel::StoreError;
@@ -94,18 +95,4 @@ pub async fn lock_row(
     _id: DbId,
 ) -> Result<(), StoreError> {
     Ok(())
-}
-
-/// An id read with `query_scalar`.
-pub fn decode_id(raw: DbId) -> Result<Uuid, StoreError> {
-    parse_id(&raw)
-}
-
-/// `NotFound` unless a statement touched a row.
-pub fn one(affected: u64) -> Result<(), StoreError> {
-    if affected == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
 }

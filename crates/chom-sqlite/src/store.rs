@@ -1,7 +1,6 @@
 //! The pool, migrations and units of work.
 
 use crate::error::map_err;
-use crate::plans::SqlitePlanRepository;
 use crate::queue::{SqliteJobQueue, enqueue_in};
 use async_trait::async_trait;
 use chom_kernel::jobs::NewJob;
@@ -86,12 +85,6 @@ impl SqliteStore {
     #[must_use]
     pub fn queue(&self) -> SqliteJobQueue {
         SqliteJobQueue::new(self.pool.clone(), self.enqueued.clone())
-    }
-
-    /// The plan catalogue on this database.
-    #[must_use]
-    pub fn plans(&self) -> SqlitePlanRepository {
-        SqlitePlanRepository::new(self.pool.clone())
     }
 }
 

@@ -1,35 +1,36 @@
-//! The plan catalogue on PostgreSQL.
+//! The plan catalogue (tenancy's `PlanRepository`).
 
-use crate::error::map_err;
-use crate::store::PgUnitOfWork;
+use crate::codec::{DbRow, get, ts};
+use crate::shared::exec::{corrupt, execute, fetch_all, fetch_opt, tx};
+use crate::store::PgStore;
 use async_trait::async_trait;
 use chom_kernel::StoreError;
-use chom_kernel::store::{UnitOfWork, downcast_uow};
+use chom_kernel::store::UnitOfWork;
 use chom_tenancy::{Plan, PlanCode, PlanRepository};
-use sqlx::postgres::PgRow;
-use sqlx::{PgPool, Row};
+use sqlx::PgPool;
+use time::OffsetDateTime;
 
 macro_rules! columns {
     () => {
-        "code, name, price_monthly_cents, max_sites, max_storage_gb, backup_retention_days, api_requests_per_minute, is_active"
+        "code, name, price_monthly_cents, max_sites, max_storage_gb, backup_retention_days, \
+         api_requests_per_minute, is_active"
     };
 }
 
-fn plan(row: &PgRow) -> Result<Plan, StoreError> {
-    let code: String = row.try_get("code").map_err(map_err)?;
+fn plan(row: &DbRow) -> Result<Plan, StoreError> {
     Ok(Plan {
-        code: PlanCode::parse(&code).map_err(|e| StoreError::Unexpected(e.into()))?,
-        name: row.try_get("name").map_err(map_err)?,
-        price_monthly_cents: row.try_get("price_monthly_cents").map_err(map_err)?,
-        max_sites: row.try_get("max_sites").map_err(map_err)?,
-        max_storage_gb: row.try_get("max_storage_gb").map_err(map_err)?,
-        backup_retention_days: row.try_get("backup_retention_days").map_err(map_err)?,
-        api_requests_per_minute: row.try_get("api_requests_per_minute").map_err(map_err)?,
-        is_active: row.try_get("is_active").map_err(map_err)?,
+        code: PlanCode::parse(&get::<String>(row, "code")?).map_err(corrupt)?,
+        name: get(row, "name")?,
+        price_monthly_cents: get(row, "price_monthly_cents")?,
+        max_sites: get(row, "max_sites")?,
+        max_storage_gb: get(row, "max_storage_gb")?,
+        backup_retention_days: get(row, "backup_retention_days")?,
+        api_requests_per_minute: get(row, "api_requests_per_minute")?,
+        is_active: get(row, "is_active")?,
     })
 }
 
-/// `PlanRepository` on PostgreSQL.
+/// The plan catalogue.
 #[derive(Debug, Clone)]
 pub struct PgPlanRepository {
     pool: PgPool,
@@ -43,36 +44,38 @@ impl PgPlanRepository {
     }
 }
 
+impl PgStore {
+    /// The plan catalogue on this database (the same as `PgPlanRepository::new(pool)`). Declared
+    /// here, beside the repository, so that the store does not depend on its repositories.
+    #[must_use]
+    pub fn plans(&self) -> PgPlanRepository {
+        PgPlanRepository::new(self.pool().clone())
+    }
+}
+
 #[async_trait]
 impl PlanRepository for PgPlanRepository {
     async fn list(&self) -> Result<Vec<Plan>, StoreError> {
-        let rows = sqlx::query(concat!(
+        let select = sqlx::query(concat!(
             "SELECT ",
             columns!(),
             " FROM plans ORDER BY price_monthly_cents, code"
-        ))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(map_err)?;
-        rows.iter().map(plan).collect()
+        ));
+        fetch_all(select, &self.pool, plan).await
     }
 
     async fn find(&self, code: &PlanCode) -> Result<Option<Plan>, StoreError> {
-        let row = sqlx::query(concat!(
+        let select = sqlx::query(concat!(
             "SELECT ",
             columns!(),
             " FROM plans WHERE code = $1"
         ))
-        .bind(code.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(map_err)?;
-        row.as_ref().map(plan).transpose()
+        .bind(code.as_str());
+        fetch_opt(select, &self.pool, plan).await
     }
 
     async fn save(&self, uow: &mut dyn UnitOfWork, p: &Plan) -> Result<(), StoreError> {
-        let uow = downcast_uow::<PgUnitOfWork>(uow)?;
-        sqlx::query(
+        let upsert = sqlx::query(
             "INSERT INTO plans (code, name, price_monthly_cents, max_sites, max_storage_gb,
                                 backup_retention_days, is_active, api_requests_per_minute)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -81,7 +84,7 @@ impl PlanRepository for PgPlanRepository {
                  max_sites = EXCLUDED.max_sites, max_storage_gb = EXCLUDED.max_storage_gb,
                  backup_retention_days = EXCLUDED.backup_retention_days,
                  api_requests_per_minute = EXCLUDED.api_requests_per_minute,
-                 is_active = EXCLUDED.is_active, updated_at = now()",
+                 is_active = EXCLUDED.is_active, updated_at = $9",
         )
         .bind(p.code.as_str())
         .bind(&p.name)
@@ -91,9 +94,7 @@ impl PlanRepository for PgPlanRepository {
         .bind(p.backup_retention_days)
         .bind(p.is_active)
         .bind(p.api_requests_per_minute)
-        .execute(uow.conn())
-        .await
-        .map_err(map_err)?;
-        Ok(())
+        .bind(ts(OffsetDateTime::now_utc()));
+        execute(upsert, tx(uow)?.conn()).await.map(drop)
     }
 }

@@ -1,0 +1,20 @@
+//! The repositories written once for both backends (ADR 0006, `docs/adr/0006-one-sql-text-two-backends.md`).
+//!
+//! Every file under `src/shared/` is compiled here for PostgreSQL and, translated by
+//! `crates/chom-sqlite/build.rs`, for SQLite: `$n` placeholders become `?n` and every type
+//! named `Pg<Name>` becomes `Sqlite<Name>`. Storage differences (ids, times, row locks) live in
+//! each crate's `src/codec.rs`; SQL here must be portable (see the ADR). A file added to the
+//! directory must be declared below (the SQLite build refuses one that is not).
+
+mod exec;
+mod fleet;
+mod idempotency;
+mod identity;
+mod plans;
+mod sites;
+
+pub use fleet::PgFleet;
+pub use idempotency::PgIdempotency;
+pub use identity::{PgIdentity, SESSION_QUERY};
+pub use plans::PgPlanRepository;
+pub use sites::PgSites;
