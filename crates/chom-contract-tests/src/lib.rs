@@ -2,13 +2,17 @@
 // A test-support crate: panicking is how a contract reports a violation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fleet;
 pub mod idempotency;
 pub mod identity;
 pub mod plans;
 pub mod queue;
+pub mod sites;
 
+use chom_infrastructure::ports::VpsRepository;
 use chom_kernel::jobs::JobQueue;
 use chom_kernel::store::Store;
+use chom_site_hosting::ports::SiteRepository;
 use chom_tenancy::PlanRepository;
 use std::sync::Arc;
 
@@ -22,6 +26,10 @@ pub struct Backend {
     pub plans: Arc<dyn PlanRepository>,
     /// The identity ports.
     pub identity: chom_tenancy::identity::IdentityPorts,
+    /// The sites and operations (site hosting).
+    pub sites: Arc<dyn SiteRepository>,
+    /// The fleet (infrastructure).
+    pub fleet: Arc<dyn VpsRepository>,
     /// Keeps the database alive for the test (temporary directory, test database).
     pub guard: Box<dyn std::any::Any + Send + Sync>,
 }
@@ -60,6 +68,18 @@ macro_rules! contract_tests {
             the_catalogue_is_seeded_cheapest_first,
             unknown_plans_are_none,
             saves_are_upserts_inside_a_unit_of_work);
+        $crate::contract_tests!(@each $setup; sites:
+            sites_are_visible_to_their_tenant_only,
+            domains_are_unique_and_deleted_sites_leave_every_read,
+            lists_filter_search_literally_and_page,
+            operations_are_scoped_and_ended_ones_stay_ended,
+            abandoned_operations_are_those_no_live_job_carries);
+        $crate::contract_tests!(@each $setup; fleet:
+            servers_round_trip_and_host_names_are_unique,
+            servers_list_by_name_and_page_by_id,
+            host_keys_are_pinned_by_compare_and_swap,
+            health_is_recorded,
+            only_a_retired_server_without_site_rows_is_deleted);
     };
     (@each $setup:ident; $module:ident: $($name:ident),+ $(,)?) => {
         mod $module {

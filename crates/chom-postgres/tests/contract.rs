@@ -26,6 +26,8 @@ async fn backend() -> Backend {
                 hashing: std::sync::Arc::new(chom_auth::password::InlineHashing),
             }
         },
+        sites: Arc::new(chom_postgres::PgSites::new(db.store.pool().clone())),
+        fleet: Arc::new(chom_postgres::PgFleet::new(db.store.pool().clone())),
         guard: Box::new(db),
     }
 }

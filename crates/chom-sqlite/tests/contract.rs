@@ -29,6 +29,8 @@ async fn backend() -> Backend {
                 hashing: std::sync::Arc::new(chom_auth::password::InlineHashing),
             }
         },
+        sites: Arc::new(chom_sqlite::SqliteSites::new(store.pool().clone())),
+        fleet: Arc::new(chom_sqlite::SqliteFleet::new(store.pool().clone())),
         guard: Box::new(dir),
     }
 }
