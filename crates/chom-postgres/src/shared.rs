@@ -1,4 +1,5 @@
-//! The repositories written once for both backends (ADR 0006, `docs/adr/0006-one-sql-text-two-backends.md`).
+//! The repositories written once for both backends
+//! (`docs/adr/0006-one-sql-text-two-backends.md`).
 //!
 //! Every file under `src/shared/` is compiled here for PostgreSQL and, translated by
 //! `crates/chom-sqlite/build.rs`, for SQLite: `$n` placeholders become `?n` and every type

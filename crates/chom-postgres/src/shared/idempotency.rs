@@ -1,7 +1,7 @@
 //! Idempotency-Key records (the kernel's `IdempotencyStore`).
 //!
-//! The claim is one statement, an insert-if-absent whose conflict branch only takes over an expired or abandoned
-//! record: of two concurrent claims exactly one gets its row back.
+//! The claim is one statement, an insert-if-absent whose conflict branch only takes over an
+//! expired or abandoned record: of two concurrent claims exactly one gets its row back.
 
 use crate::codec::{DbRow, get, get_id, id, ts};
 use crate::shared::exec::{execute, fetch_opt};
