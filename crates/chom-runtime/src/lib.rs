@@ -2,7 +2,6 @@
 
 pub mod config;
 pub mod first_start;
-pub mod fleet_gateway;
 pub mod hashing;
 pub mod jobs;
 pub mod telemetry;

@@ -247,7 +247,12 @@ impl Services {
             settings.mail.public_url.clone().unwrap_or_else(|| {
                 format!("http://{}:{}", settings.server.host, settings.server.port)
             });
-        let gateway = Arc::new(crate::fleet_gateway::SshGateway::new(&settings.ssh)?);
+        // Atomic: chom-api and chom-worker starting together on a fresh install both get the
+        // one key pair (`ssh-keygen` itself would ask "Overwrite (y/n)?" and fail the loser).
+        if crate::first_start::ssh_key_pair(&settings.ssh.key_file, "chom-control-plane")? {
+            tracing::info!(key = %settings.ssh.key_file.display(), "generated the control plane's SSH key");
+        }
+        let gateway = Arc::new(chom_ssh::SshGateway::new(&settings.ssh));
         let fleet = chom_infrastructure::Fleet::new(store.clone(), vps_repo.clone(), gateway);
         let sites = chom_site_hosting::Sites::new(
             chom_site_hosting::SitesPorts {

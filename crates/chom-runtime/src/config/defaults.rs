@@ -52,7 +52,7 @@ impl Default for Settings {
                 log_only: false,
                 outbox_dir: None,
             },
-            ssh: SshConfig {
+            ssh: GatewaySettings {
                 key_file: PathBuf::from("var/ssh/id_ed25519"),
                 state_dir: PathBuf::from("var/ssh"),
                 agent_path: "/usr/local/bin/chom-agent".into(),

@@ -8,6 +8,7 @@ mod sections;
 mod validate;
 
 pub use proxies::{Cidr, ForwardedHeader};
+pub use chom_ssh::GatewaySettings;
 pub use sections::*;
 
 use figment::Figment;
@@ -35,7 +36,7 @@ pub struct Settings {
     /// Outgoing e-mail.
     pub mail: MailSettings,
     /// Reaching the managed servers.
-    pub ssh: SshConfig,
+    pub ssh: GatewaySettings,
     /// Hosting sites.
     pub sites: SitesSettings,
 }

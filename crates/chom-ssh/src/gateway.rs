@@ -1,10 +1,10 @@
-//! The `AgentGateway` port on `chom-ssh`.
+//! The fleet's `AgentGateway` port on this transport.
 
-use crate::config::SshConfig;
+use crate::settings::GatewaySettings;
 use async_trait::async_trait;
 use chom_agent_protocol::{Request, Response};
 use chom_infrastructure::{AgentGateway, GatewayError, Vps};
-use chom_ssh::{AgentTransport, Endpoint, SshError, SshSettings};
+use crate::{AgentTransport, Endpoint, SshError, SshSettings};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -23,24 +23,17 @@ impl std::fmt::Debug for SshGateway {
 }
 
 impl SshGateway {
-    /// A gateway from the settings; creates the key pair when missing (atomically: see
-    /// `first_start`).
-    ///
-    /// # Errors
-    /// The key cannot be generated.
-    pub fn new(config: &SshConfig) -> anyhow::Result<Self> {
-        // Atomic: chom-api and chom-worker starting together on a fresh install both get the
-        // one key pair (`ssh-keygen` itself would ask "Overwrite (y/n)?" and fail the loser).
-        if crate::first_start::ssh_key_pair(&config.key_file, "chom-control-plane")? {
-            tracing::info!(key = %config.key_file.display(), "generated the control plane's SSH key");
-        }
+    /// A gateway from the settings. The key pair must exist (the composition root creates it
+    /// on first start).
+    #[must_use]
+    pub fn new(config: &GatewaySettings) -> Self {
         let agent_binary = config.agent_binary.clone().unwrap_or_else(|| {
             std::env::current_exe()
                 .ok()
                 .and_then(|p| p.parent().map(|d| d.join("chom-agent")))
                 .unwrap_or_else(|| PathBuf::from("chom-agent"))
         });
-        Ok(Self {
+        Self {
             transport: AgentTransport::new(SshSettings {
                 key_file: config.key_file.clone(),
                 state_dir: config.state_dir.clone(),
@@ -51,7 +44,7 @@ impl SshGateway {
                 sudo: config.sudo,
             }),
             agent_binary,
-        })
+        }
     }
 
     fn endpoint(vps: &Vps) -> Result<Endpoint, GatewayError> {
