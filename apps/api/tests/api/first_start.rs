@@ -41,6 +41,8 @@ fn spawn(name: &str, dir: &Path, port: u16) -> Process {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("CHOM_SERVER__PORT", port.to_string())
         .env("CHOM_LOG__FILTER", "info")
+        // Tests run side by side: the worker's /metrics on any free port.
+        .env("CHOM_WORKER__METRICS_LISTEN", "127.0.0.1:0")
         .stdin(Stdio::null())
         .stdout(log.try_clone().unwrap())
         .stderr(log)

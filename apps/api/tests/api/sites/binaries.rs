@@ -76,7 +76,7 @@ async fn the_worker_dies_mid_provisioning_and_the_site_still_converges() {
         format!(
             "[server]\nport = {port}\nworkers = 2\n\
              [database]\nurl = {url:?}\nacquire_timeout_ms = 5000\n\
-             [worker]\nembedded = \"off\"\nlease_secs = 3\nshutdown_grace_secs = 1\n\
+             [worker]\nembedded = \"off\"\nlease_secs = 3\nshutdown_grace_secs = 1\nmetrics_listen = \"127.0.0.1:0\"\n\
              [log]\nfilter = \"info\"\n\
              [security]\nencryption_key = {key:?}\nauth_requests_per_minute = 10000\npassword_attempts_per_15_min = 10000\napi_requests_per_minute = 100000\n\
              [mail]\nsmtp_url = {smtp:?}\npublic_url = \"http://chom.test\"\n\
@@ -176,6 +176,13 @@ async fn the_worker_dies_mid_provisioning_and_the_site_still_converges() {
     );
     let shown = body(app.get_as(&owner, &format!("/api/v1/sites/{site}")).await).await;
     assert_eq!(shown["data"]["status"], "active", "{shown}");
+    // The separate worker serves its own job metrics: the provisioning it took over is there.
+    let scrape = worker_metrics(&client, work.path()).await;
+    assert!(
+        scrape
+            .contains(r#"chom_jobs_total{kind="site_hosting::run_operation",outcome="succeeded"}"#),
+        "{scrape}"
+    );
     assert_eq!(
         app.count(
             "SELECT COUNT(*) FROM jobs WHERE kind = 'site_hosting::run_operation' AND attempt >= 2 AND state = 'done'"
@@ -250,6 +257,23 @@ async fn the_worker_dies_mid_provisioning_and_the_site_still_converges() {
         None,
     )
     .await;
+}
+
+/// `GET /metrics` of the worker, at the address its start-up log line names.
+async fn worker_metrics(client: &reqwest::Client, dir: &Path) -> String {
+    let log = log(dir, "chom-worker");
+    let url = log
+        .lines()
+        .rev()
+        .filter(|l| l.contains("worker metrics served"))
+        .find_map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).ok()?;
+            v["metrics"].as_str().map(str::to_owned)
+        })
+        .unwrap_or_else(|| panic!("the worker did not log its metrics address:\n{log}"));
+    let answer = client.get(&url).send().await.unwrap();
+    assert_eq!(answer.status(), 200, "{url}");
+    answer.text().await.unwrap()
 }
 
 fn log(dir: &Path, name: &str) -> String {
