@@ -1,10 +1,10 @@
 //! The fleet's `AgentGateway` port on this transport.
 
 use crate::settings::GatewaySettings;
+use crate::{AgentTransport, Endpoint, SshError, SshSettings};
 use async_trait::async_trait;
 use chom_agent_protocol::{Request, Response};
 use chom_infrastructure::{AgentGateway, GatewayError, Vps};
-use crate::{AgentTransport, Endpoint, SshError, SshSettings};
 use std::path::PathBuf;
 use std::time::Duration;
 

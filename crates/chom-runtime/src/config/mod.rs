@@ -7,8 +7,8 @@ mod proxies;
 mod sections;
 mod validate;
 
-pub use proxies::{Cidr, ForwardedHeader};
 pub use chom_ssh::GatewaySettings;
+pub use proxies::{Cidr, ForwardedHeader};
 pub use sections::*;
 
 use figment::Figment;
