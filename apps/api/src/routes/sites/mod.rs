@@ -1,0 +1,91 @@
+//! `/api/v1/sites…` and `/api/v1/operations…`: a tenant's sites and the progress of the work on
+//! them. Every lookup is scoped to the caller's tenant: a foreign id is 404.
+//!
+//! One module per use case, re-exported here; the error mapping and the access checks they
+//! share live here.
+
+use crate::error::{ApiError, FieldError};
+use crate::extract::Auth;
+use actix_web::http::StatusCode;
+use chom_auth::Ability;
+use chom_kernel::{Role, SiteId, TenantId};
+use chom_site_hosting::{Refusal, SiteError};
+
+mod actions;
+mod create;
+mod list;
+mod operations;
+mod reports;
+mod views;
+
+pub use actions::*;
+pub use create::*;
+pub use list::*;
+pub use operations::*;
+pub use reports::*;
+pub use views::*;
+
+impl From<SiteError> for ApiError {
+    fn from(e: SiteError) -> Self {
+        match e {
+            SiteError::Refused(r) => refusal(r),
+            SiteError::NotFound => Self::not_found("no such site or operation"),
+            SiteError::Forbidden(m) => Self::forbidden(m),
+            SiteError::Invalid(errors) => Self::validation(field_errors(errors)),
+            SiteError::Conflict(code, m) => Self::new(StatusCode::CONFLICT, code, m),
+            SiteError::Fleet(f) => f.into(),
+            SiteError::Store(s) => s.into(),
+        }
+    }
+}
+
+fn field_errors(errors: Vec<(&'static str, &'static str, String)>) -> Vec<FieldError> {
+    errors
+        .into_iter()
+        .map(|(field, code, message)| FieldError {
+            field: field.to_owned(),
+            code: code.to_owned(),
+            message,
+        })
+        .collect()
+}
+
+fn refusal(r: Refusal) -> ApiError {
+    let code = r.code();
+    let message = r.to_string();
+    match r {
+        Refusal::Invalid(errors) => ApiError::validation(field_errors(errors)),
+        Refusal::SiteLimitExceeded { current, limit } => {
+            let mut ext = serde_json::Map::new();
+            ext.insert("current".into(), current.into());
+            ext.insert("limit".into(), limit.into());
+            ApiError::new(StatusCode::FORBIDDEN, code, message).with_extensions(ext)
+        }
+        Refusal::DomainTaken => ApiError::new(StatusCode::CONFLICT, code, message),
+        Refusal::NoCapacity => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, message),
+        Refusal::Forbidden(_)
+        | Refusal::TenantNotActive
+        | Refusal::OrganizationNotApproved
+        | Refusal::PlanNotSelected => ApiError::new(StatusCode::FORBIDDEN, code, message),
+    }
+}
+
+fn tenant_role(auth: &Auth) -> Result<(TenantId, Role), ApiError> {
+    let (_, role) = auth.membership()?;
+    Ok((auth.tenant()?.tenant_id(), role))
+}
+
+fn reader(auth: &Auth) -> Result<TenantId, ApiError> {
+    auth.require(Ability::Read)?;
+    Ok(tenant_role(auth)?.0)
+}
+
+fn writer(auth: &Auth) -> Result<(TenantId, Role), ApiError> {
+    auth.require(Ability::Write)?;
+    tenant_role(auth)
+}
+
+fn site_id(raw: &str) -> Result<SiteId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::not_found("no such site or operation"))
+}
