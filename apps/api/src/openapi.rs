@@ -2,7 +2,6 @@
 
 use crate::error::{FieldError, Problem};
 use crate::idempotency::OpenApiHeader;
-use crate::routes::{admin, auth, fleet, health, organization, plans, sites};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -27,7 +26,8 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The API description.
+/// The document-level parts of the API description: info, shared components, tags. The paths
+/// come from the routes themselves ([`crate::routes::documented`]); see [`document`].
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -35,30 +35,7 @@ impl Modify for BearerAuth {
         description = "Cloud Hosting & Observability Manager: host WordPress, static and Laravel sites on a VPS fleet.\n\nErrors are RFC 9457 `application/problem+json` documents with a stable `code` and the `request_id`.\n\nEvery authenticated POST honours an `Idempotency-Key` header (1 to 255 printable ASCII characters, per bearer token): sending the request again replays its first successful answer for 24 hours, with `Idempotent-Replayed: true`, instead of acting twice. A key reused for another request is 422 `IDEMPOTENCY_KEY_REUSED`; one whose first request still runs is 409 `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`; a malformed key is 400 `INVALID_IDEMPOTENCY_KEY`.",
         license(name = "AGPL-3.0-only", identifier = "AGPL-3.0-only"),
     ),
-    paths(
-        health::live, health::ready, crate::routes::metrics::metrics, plans::list_plans,
-        auth::register, auth::verify_email, auth::verify_email_link, auth::resend_verification,
-        auth::login, auth::logout, auth::me, auth::refresh, auth::forgot_password,
-        auth::reset_password, auth::change_password, auth::totp_setup, auth::totp_confirm,
-        auth::totp_disable, auth::list_tokens, auth::create_token, auth::revoke_token,
-        organization::get_organization, organization::update_organization,
-        organization::select_plan, organization::list_members, organization::change_role,
-        admin::pending_approvals, admin::approve_user, admin::reject_user,
-        admin::approve_organization, admin::reject_organization, admin::suspend_organization,
-        admin::activate_organization, admin::suspend_tenant, admin::activate_tenant,
-        admin::list_users, admin::list_organizations, admin::list_tenants,
-        fleet::add_vps, fleet::list_vps, fleet::get_vps, fleet::edit_vps, fleet::trust_host_key,
-        fleet::test_connection, fleet::bootstrap, fleet::check_health, fleet::vps_sites,
-        fleet::vps_stats, fleet::security_audit,
-        fleet::maintenance, fleet::decommission, fleet::remove_vps,
-        sites::list_sites, sites::create_site, sites::get_site, sites::update_site,
-        sites::delete_site, sites::enable_site, sites::disable_site, sites::retry_site,
-        sites::issue_ssl, sites::renew_ssl, sites::ssl_status, sites::clear_cache,
-        sites::export_database, sites::optimize_database, sites::database_credentials,
-        sites::site_info, sites::list_operations, sites::get_operation, sites::operation_events,
-    ),
     components(schemas(Problem, FieldError)),
-    modifiers(&BearerAuth, &OpenApiHeader),
     tags(
         (name = "health", description = "Liveness, readiness and metrics"),
         (name = "plans", description = "The plan catalogue"),
@@ -69,14 +46,26 @@ impl Modify for BearerAuth {
         (name = "sites", description = "A tenant's sites and the operations that change them"),
     )
 )]
-pub struct ApiDoc;
+struct ApiDoc;
+
+/// The API description: [`ApiDoc`], the paths and schemas of every route served
+/// ([`crate::routes::documented`]), then the bearer scheme and the `Idempotency-Key` header
+/// (added last: the header goes on the authenticated POSTs, so it needs the paths).
+#[must_use]
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    doc.merge(crate::routes::documented());
+    BearerAuth.modify(&mut doc);
+    OpenApiHeader.modify(&mut doc);
+    doc
+}
 
 /// The document as pretty JSON (what `cargo xtask openapi` writes to `docs/openapi.json`).
 ///
 /// # Errors
 /// Serialization failed (it cannot for this type; kept fallible rather than panicking).
 pub fn document_json() -> anyhow::Result<String> {
-    Ok(ApiDoc::openapi().to_pretty_json()? + "\n")
+    Ok(document().to_pretty_json()? + "\n")
 }
 
 /// The methods the document declares for the path template matching `path`, as an `Allow`
@@ -87,7 +76,7 @@ pub fn allowed_methods(path: &str) -> Option<String> {
     use std::sync::OnceLock;
     static TEMPLATES: OnceLock<Vec<(Vec<String>, Vec<&'static str>)>> = OnceLock::new();
     let templates = TEMPLATES.get_or_init(|| {
-        let doc = ApiDoc::openapi();
+        let doc = document();
         doc.paths
             .paths
             .iter()

@@ -149,9 +149,7 @@ impl Application {
                         .error_handler(json_error),
                 )
                 .app_data(web::PayloadConfig::default().limit(max_body))
-                .service(routes::health::live)
-                .service(routes::health::ready)
-                .service(routes::metrics::metrics)
+                .configure(routes::mount(routes::probes))
                 .configure(routes::docs::configure)
                 .service(
                     web::scope("/api/v1")
@@ -161,7 +159,7 @@ impl Application {
                         .wrap(DefaultHeaders::new().add((CACHE_CONTROL, "no-store")))
                         // M6: fail fast while the database is out.
                         .wrap(from_fn(crate::breaker::guard))
-                        .configure(routes::api_v1),
+                        .configure(routes::mount(routes::api_v1)),
                 )
                 .configure(|cfg| {
                     if let Some(extra) = extra {

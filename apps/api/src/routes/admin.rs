@@ -11,7 +11,25 @@ use chom_tenancy::admin::Approval;
 use chom_tenancy::model::{OrganizationStatus, TenantStatus};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
+
+/// Serves this area's handlers and documents them: one `service` call per handler (see
+/// [`crate::routes`]).
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(pending_approvals)
+        .service(approve_user)
+        .service(reject_user)
+        .service(approve_organization)
+        .service(reject_organization)
+        .service(suspend_organization)
+        .service(activate_organization)
+        .service(suspend_tenant)
+        .service(activate_tenant)
+        .service(list_users)
+        .service(list_organizations)
+        .service(list_tenants);
+}
 
 fn id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
     raw.parse()

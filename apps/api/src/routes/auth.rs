@@ -13,6 +13,7 @@ use chom_tenancy::identity::{Registration, SecondFactor};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 /// Runs `work` after the answer: for the neutral answers (forgot password, resend
 /// verification), whose timing must not reveal whether the address is known (M8). A failure
@@ -42,3 +43,25 @@ pub use session::*;
 pub use signup::*;
 pub use tokens::*;
 pub use two_factor::*;
+
+/// Serves this area's handlers and documents them: one `service` call per handler (see
+/// [`crate::routes`]).
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(register)
+        .service(verify_email)
+        .service(verify_email_link)
+        .service(resend_verification)
+        .service(login)
+        .service(logout)
+        .service(me)
+        .service(refresh)
+        .service(forgot_password)
+        .service(reset_password)
+        .service(change_password)
+        .service(totp_setup)
+        .service(totp_confirm)
+        .service(totp_disable)
+        .service(list_tokens)
+        .service(create_token)
+        .service(revoke_token);
+}

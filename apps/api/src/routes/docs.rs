@@ -1,9 +1,7 @@
 //! The OpenAPI document and the docs page. Swagger UI's assets are compiled into the binary
 //! (`utoipa-swagger-ui` with `vendored`): the page renders with no network at all.
 
-use crate::openapi::ApiDoc;
 use actix_web::{HttpResponse, web};
-use utoipa::OpenApi as _;
 use utoipa_swagger_ui::SwaggerUi;
 
 /// Path of the OpenAPI document.
@@ -21,5 +19,5 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .finish()
         }),
     )
-    .service(SwaggerUi::new("/api/docs/{_:.*}").url(OPENAPI_PATH, ApiDoc::openapi()));
+    .service(SwaggerUi::new("/api/docs/{_:.*}").url(OPENAPI_PATH, crate::openapi::document()));
 }

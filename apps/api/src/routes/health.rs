@@ -7,6 +7,13 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Serves this area's handlers and documents them: one `service` call per handler (see
+/// [`crate::routes`]).
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(live).service(ready);
+}
 
 /// One dependency check.
 #[derive(Debug, Serialize, ToSchema)]

@@ -3,6 +3,13 @@
 use crate::wiring::Services;
 use actix_web::{HttpResponse, get, web};
 use metrics_exporter_prometheus::PrometheusHandle;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Serves this area's handlers and documents them: one `service` call per handler (see
+/// [`crate::routes`]).
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(metrics);
+}
 
 /// Prometheus text format: HTTP requests and latencies by route template, job outcomes and
 /// durations, queue depth by state (sampled now), cache failures.

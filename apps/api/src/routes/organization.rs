@@ -11,6 +11,17 @@ use chom_kernel::{Role, UserId};
 use chom_team::Action;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Serves this area's handlers and documents them: one `service` call per handler (see
+/// [`crate::routes`]).
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(get_organization)
+        .service(update_organization)
+        .service(select_plan)
+        .service(list_members)
+        .service(change_role);
+}
 
 /// An organization with its tenants.
 #[derive(Debug, Serialize, ToSchema)]

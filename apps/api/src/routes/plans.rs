@@ -7,6 +7,13 @@ use actix_web::{HttpResponse, get, web};
 use chom_tenancy::Plan;
 use serde::Serialize;
 use utoipa::ToSchema;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+/// Serves this area's handlers and documents them: one `service` call per handler (see
+/// [`crate::routes`]).
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(list_plans);
+}
 
 /// A plan as shown to customers.
 #[derive(Debug, Serialize, ToSchema)]

@@ -6,6 +6,7 @@ use crate::error::{ApiError, FieldError};
 use actix_web::http::StatusCode;
 use chom_infrastructure::{FleetError, GatewayError};
 use chom_kernel::VpsId;
+use utoipa_actix_web::service_config::ServiceConfig;
 
 mod agent;
 mod host_key;
@@ -18,6 +19,25 @@ pub use host_key::*;
 pub use inventory::*;
 pub use lifecycle::*;
 pub use views::*;
+
+/// Serves this area's handlers and documents them: one `service` call per handler (see
+/// [`crate::routes`]).
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(add_vps)
+        .service(list_vps)
+        .service(get_vps)
+        .service(edit_vps)
+        .service(trust_host_key)
+        .service(test_connection)
+        .service(bootstrap)
+        .service(check_health)
+        .service(vps_sites)
+        .service(vps_stats)
+        .service(security_audit)
+        .service(maintenance)
+        .service(decommission)
+        .service(remove_vps);
+}
 
 impl From<FleetError> for ApiError {
     fn from(e: FleetError) -> Self {

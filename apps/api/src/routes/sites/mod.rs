@@ -10,6 +10,7 @@ use actix_web::http::StatusCode;
 use chom_auth::Ability;
 use chom_kernel::{Role, SiteId, TenantId};
 use chom_site_hosting::{Refusal, SiteError};
+use utoipa_actix_web::service_config::ServiceConfig;
 
 mod actions;
 mod create;
@@ -24,6 +25,30 @@ pub use list::*;
 pub use operations::*;
 pub use reports::*;
 pub use views::*;
+
+/// Serves this area's handlers and documents them: one `service` call per handler (see
+/// [`crate::routes`]).
+pub fn configure(cfg: &mut ServiceConfig<'_>) {
+    cfg.service(list_sites)
+        .service(create_site)
+        .service(get_site)
+        .service(update_site)
+        .service(delete_site)
+        .service(enable_site)
+        .service(disable_site)
+        .service(retry_site)
+        .service(issue_ssl)
+        .service(renew_ssl)
+        .service(ssl_status)
+        .service(clear_cache)
+        .service(export_database)
+        .service(optimize_database)
+        .service(database_credentials)
+        .service(site_info)
+        .service(list_operations)
+        .service(get_operation)
+        .service(operation_events);
+}
 
 impl From<SiteError> for ApiError {
     fn from(e: SiteError) -> Self {
