@@ -83,16 +83,17 @@ impl std::fmt::Debug for Services {
     }
 }
 
-/// What a database backend provides.
-type Backend = (
-    Arc<dyn Store>,
-    Arc<dyn JobQueue>,
-    Arc<dyn PlanRepository>,
-    IdentityPorts,
-    Arc<dyn chom_infrastructure::VpsRepository>,
-    Arc<dyn chom_site_hosting::SiteRepository>,
-    Arc<dyn chom_kernel::idempotency::IdempotencyStore>,
-);
+/// What a database backend provides: one field per port, filled by each backend's arm of
+/// [`Services::from_settings`] (a new context adds its repository here and in both arms).
+struct Backend {
+    store: Arc<dyn Store>,
+    queue: Arc<dyn JobQueue>,
+    plans: Arc<dyn PlanRepository>,
+    identity: IdentityPorts,
+    servers: Arc<dyn chom_infrastructure::VpsRepository>,
+    sites: Arc<dyn chom_site_hosting::SiteRepository>,
+    idempotency: Arc<dyn chom_kernel::idempotency::IdempotencyStore>,
+}
 
 fn identity_ports<R>(
     store: Arc<dyn Store>,
@@ -134,45 +135,55 @@ impl Services {
             Some(n) => Arc::new(crate::hashing::BlockingHashing::new(n)),
             None => Arc::new(crate::hashing::BlockingHashing::per_core()),
         };
-        let (store, queue, plans, identity_ports, vps_repo, site_repo, idempotency): Backend =
-            match target.clone() {
-                DatabaseTarget::Postgres(url) => {
-                    let store = PgStore::connect_with(
-                        url.expose_secret(),
-                        settings.database.max_connections,
-                        Duration::from_millis(settings.database.acquire_timeout_ms.max(1)),
-                    )
+        let backend = match target.clone() {
+            DatabaseTarget::Postgres(url) => {
+                let store = PgStore::connect_with(
+                    url.expose_secret(),
+                    settings.database.max_connections,
+                    Duration::from_millis(settings.database.acquire_timeout_ms.max(1)),
+                )
+                .await
+                .context("connecting to PostgreSQL (database.url)")?;
+                store.migrate().await.context("migrating PostgreSQL")?;
+                let repos = Arc::new(chom_postgres::PgIdentity::new(store.pool().clone()));
+                Backend {
+                    store: Arc::new(store.clone()),
+                    queue: Arc::new(store.queue()),
+                    plans: Arc::new(store.plans()),
+                    identity: identity_ports(Arc::new(store.clone()), repos, hashing.clone()),
+                    servers: Arc::new(chom_postgres::PgFleet::new(store.pool().clone())),
+                    sites: Arc::new(chom_postgres::PgSites::new(store.pool().clone())),
+                    idempotency: Arc::new(chom_postgres::PgIdempotency::new(store.pool().clone())),
+                }
+            }
+            DatabaseTarget::Sqlite(path) => {
+                let store = SqliteStore::open(&path, settings.database.max_connections)
                     .await
-                    .context("connecting to PostgreSQL (database.url)")?;
-                    store.migrate().await.context("migrating PostgreSQL")?;
-                    let repos = Arc::new(chom_postgres::PgIdentity::new(store.pool().clone()));
-                    (
-                        Arc::new(store.clone()),
-                        Arc::new(store.queue()),
-                        Arc::new(store.plans()),
-                        identity_ports(Arc::new(store.clone()), repos, hashing.clone()),
-                        Arc::new(chom_postgres::PgFleet::new(store.pool().clone())),
-                        Arc::new(chom_postgres::PgSites::new(store.pool().clone())),
-                        Arc::new(chom_postgres::PgIdempotency::new(store.pool().clone())),
-                    )
+                    .with_context(|| format!("opening SQLite database {}", path.display()))?;
+                store.migrate().await.context("migrating SQLite")?;
+                let repos = Arc::new(chom_sqlite::SqliteIdentity::new(store.pool().clone()));
+                Backend {
+                    store: Arc::new(store.clone()),
+                    queue: Arc::new(store.queue()),
+                    plans: Arc::new(store.plans()),
+                    identity: identity_ports(Arc::new(store.clone()), repos, hashing.clone()),
+                    servers: Arc::new(chom_sqlite::SqliteFleet::new(store.pool().clone())),
+                    sites: Arc::new(chom_sqlite::SqliteSites::new(store.pool().clone())),
+                    idempotency: Arc::new(chom_sqlite::SqliteIdempotency::new(
+                        store.pool().clone(),
+                    )),
                 }
-                DatabaseTarget::Sqlite(path) => {
-                    let store = SqliteStore::open(&path, settings.database.max_connections)
-                        .await
-                        .with_context(|| format!("opening SQLite database {}", path.display()))?;
-                    store.migrate().await.context("migrating SQLite")?;
-                    let repos = Arc::new(chom_sqlite::SqliteIdentity::new(store.pool().clone()));
-                    (
-                        Arc::new(store.clone()),
-                        Arc::new(store.queue()),
-                        Arc::new(store.plans()),
-                        identity_ports(Arc::new(store.clone()), repos, hashing.clone()),
-                        Arc::new(chom_sqlite::SqliteFleet::new(store.pool().clone())),
-                        Arc::new(chom_sqlite::SqliteSites::new(store.pool().clone())),
-                        Arc::new(chom_sqlite::SqliteIdempotency::new(store.pool().clone())),
-                    )
-                }
-            };
+            }
+        };
+        let Backend {
+            store,
+            queue,
+            plans,
+            identity: identity_ports,
+            servers: vps_repo,
+            sites: site_repo,
+            idempotency,
+        } = backend;
         let (cache, rate_limiter): (Arc<dyn Cache>, Arc<dyn RateLimiter>) =
             match &settings.redis.url {
                 Some(url) => {
