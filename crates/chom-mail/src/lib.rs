@@ -122,6 +122,7 @@ impl SmtpMailer {
 
 #[async_trait]
 impl Mailer for SmtpMailer {
+    #[tracing::instrument(name = "smtp.send", skip_all)]
     async fn send(&self, email: &OutgoingEmail) -> anyhow::Result<()> {
         let message = Message::builder()
             .from(self.from.clone())

@@ -72,6 +72,7 @@ fn map(e: SshError) -> GatewayError {
 
 #[async_trait]
 impl AgentGateway for SshGateway {
+    #[tracing::instrument(name = "ssh.scan_host_key", skip_all, fields(vps = %vps.hostname))]
     async fn scan_host_key(&self, vps: &Vps) -> Result<String, GatewayError> {
         self.transport
             .scan_host_key(&vps.ip_address, vps.ssh_port)
@@ -79,6 +80,11 @@ impl AgentGateway for SshGateway {
             .map_err(map)
     }
 
+    #[tracing::instrument(
+        name = "ssh.agent_call",
+        skip_all,
+        fields(vps = %vps.hostname, command = request.command.name())
+    )]
     async fn call(&self, vps: &Vps, request: &Request) -> Result<Response, GatewayError> {
         let ep = Self::endpoint(vps)?;
         let result = self.transport.call(&ep, request, None).await.map_err(map);
@@ -89,6 +95,7 @@ impl AgentGateway for SshGateway {
         result
     }
 
+    #[tracing::instrument(name = "ssh.install_agent", skip_all, fields(vps = %vps.hostname))]
     async fn install_agent(&self, vps: &Vps) -> Result<(), GatewayError> {
         let ep = Self::endpoint(vps)?;
         let binary = std::fs::read(&self.agent_binary).map_err(|e| {

@@ -50,6 +50,7 @@ impl Fleet {
     ///
     /// # Errors
     /// `NotFound`, `Gateway`, `Agent`.
+    #[tracing::instrument(name = "fleet.test_connection", skip(self))]
     pub async fn test_connection(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
         let vps = self.get(id).await?;
         let version = self.call(&vps, Command::Version).await?;
@@ -74,6 +75,7 @@ impl Fleet {
     ///
     /// # Errors
     /// `NotFound`, `Gateway`, `Agent`.
+    #[tracing::instrument(name = "fleet.bootstrap", skip(self))]
     pub async fn bootstrap(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
         let vps = self.get(id).await?;
         self.gateway.install_agent(&vps).await?;
@@ -94,6 +96,7 @@ impl Fleet {
     ///
     /// # Errors
     /// `NotFound`, `Gateway` (transport), `Agent` (the agent refused).
+    #[tracing::instrument(name = "fleet.run", skip(self, command), fields(command = command.name()))]
     pub async fn run(&self, id: VpsId, command: Command) -> Result<serde_json::Value, FleetError> {
         let vps = self.get(id).await?;
         self.call(&vps, command).await

@@ -15,6 +15,7 @@ impl Fleet {
     ///
     /// # Errors
     /// `NotFound`, `Store` (gateway failures are verdicts, not errors).
+    #[tracing::instrument(name = "fleet.check_health", skip(self))]
     pub async fn check_health(
         &self,
         id: VpsId,
@@ -53,6 +54,7 @@ impl Fleet {
     ///
     /// # Errors
     /// `Store`.
+    #[tracing::instrument(name = "fleet.check_all", skip_all)]
     pub async fn check_all(&self) -> Result<usize, FleetError> {
         let mut n = 0;
         for vps in self.list().await? {

@@ -92,6 +92,7 @@ impl Fleet {
     /// # Errors
     /// `NotFound`, `Invalid` (the request), `HostKeyAlreadyPinned`, `HostKeyUnexpected`,
     /// `Gateway` (unreachable, or it offers no usable key), `Store`.
+    #[tracing::instrument(name = "fleet.trust_host_key", skip(self, req))]
     pub async fn trust_host_key(&self, id: VpsId, req: &TrustHostKey) -> Result<Vps, FleetError> {
         let expected = parse_trust(req)?;
         let mut vps = self.get(id).await?;

@@ -11,6 +11,7 @@ impl Fleet {
     ///
     /// # Errors
     /// `NotFound`, `Conflict` (decommissioned), `Store`.
+    #[tracing::instrument(name = "fleet.set_maintenance", skip(self))]
     pub async fn set_maintenance(&self, id: VpsId, on: bool) -> Result<Vps, FleetError> {
         let mut vps = self.get(id).await?;
         if vps.status == VpsStatus::Decommissioned {
@@ -34,6 +35,7 @@ impl Fleet {
     /// # Errors
     /// `NotFound`, `HasSites` (in the database), `Conflict` (the agent reports sites, or cannot
     /// tell), `Store`.
+    #[tracing::instrument(name = "fleet.decommission", skip(self))]
     pub async fn decommission(&self, id: VpsId) -> Result<Vps, FleetError> {
         let mut vps = self.get(id).await?;
         if vps.status == VpsStatus::Decommissioned {
@@ -71,6 +73,7 @@ impl Fleet {
     ///
     /// # Errors
     /// `NotFound`, `NotDecommissioned`, `HasSites`, `Store`.
+    #[tracing::instrument(name = "fleet.remove", skip(self))]
     pub async fn remove(&self, id: VpsId) -> Result<(), FleetError> {
         let vps = self.get(id).await?;
         if vps.status != VpsStatus::Decommissioned {

@@ -79,6 +79,7 @@ impl Sites {
     ///
     /// # Errors
     /// `Retry` when a server or the store failed for some site (the others are done).
+    #[tracing::instrument(name = "sites.apply_tenant_status", skip(self))]
     pub async fn apply_tenant_status(&self, tenant: TenantId) -> Result<usize, JobOutcome> {
         let Some(status) = self.effective_status(tenant).await? else {
             return Ok(0);

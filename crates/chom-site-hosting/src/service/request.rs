@@ -83,6 +83,7 @@ impl Sites {
     ///
     /// # Errors
     /// `Forbidden`, `NotFound`, `Conflict` (`INVALID_STATE`, `OPERATION_IN_PROGRESS`), `Store`.
+    #[tracing::instrument(name = "sites.request", skip_all, fields(%tenant, site = %id, action = ?action))]
     pub async fn request(
         &self,
         tenant: TenantId,

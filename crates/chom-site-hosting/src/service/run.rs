@@ -33,6 +33,11 @@ impl Sites {
     ///
     /// # Errors
     /// `Retry` (try again later), `Permanent` (the operation does not exist).
+    #[tracing::instrument(
+        name = "sites.run_operation",
+        skip_all,
+        fields(tenant = %job.tenant_id, operation = %job.operation_id, last_attempt)
+    )]
     pub async fn run_operation(
         &self,
         job: &OperationJob,

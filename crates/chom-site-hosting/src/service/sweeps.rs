@@ -16,6 +16,7 @@ impl Sites {
     ///
     /// # Errors
     /// `Store`.
+    #[tracing::instrument(name = "sites.measure_storage", skip_all)]
     pub async fn measure_storage(&self) -> Result<(usize, usize), SiteError> {
         const PAGE: i64 = 500;
         let (mut measured, mut skipped) = (0, 0);
@@ -73,6 +74,7 @@ impl Sites {
     ///
     /// # Errors
     /// `Store`.
+    #[tracing::instrument(name = "sites.reap_abandoned", skip_all)]
     pub async fn reap_abandoned(&self) -> Result<usize, SiteError> {
         const WHY: &str = "its job stopped before the operation ended";
         let mut reaped = 0;
@@ -119,6 +121,7 @@ impl Sites {
     ///
     /// # Errors
     /// `Store`.
+    #[tracing::instrument(name = "sites.renew_expiring", skip_all)]
     pub async fn renew_expiring(&self, now: OffsetDateTime) -> Result<usize, SiteError> {
         let window = time::Duration::try_from(self.config.renew_within)
             .map_err(|e| StoreError::Unexpected(anyhow::anyhow!(e)))?;
