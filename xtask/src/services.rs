@@ -41,6 +41,16 @@ pub fn apt_install(packages: &[&str], why: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Installs the cargo subcommand `krate` (`cargo install --locked`, as CI does) when its binary
+/// is not on the PATH.
+pub fn ensure_cargo_tool(krate: &str) -> anyhow::Result<()> {
+    if !succeeds(krate, &["--version"]) {
+        println!("    cargo install {krate} --locked");
+        crate::util::cargo(&["install", krate, "--locked"])?;
+    }
+    Ok(())
+}
+
 fn wait_for(what: &str, timeout: Duration, check: impl Fn() -> bool) -> anyhow::Result<()> {
     let started = Instant::now();
     while !check() {
