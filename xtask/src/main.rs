@@ -19,8 +19,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Everything CI checks: fmt, clippy, no unused dependency, boundaries, no tracked key,
-    /// OpenAPI freshness, the whole test suite.
+    /// Everything CI checks: fmt, clippy, no unused dependency, rustdoc without warnings,
+    /// boundaries, no tracked key, OpenAPI freshness, the whole test suite.
     Ci,
     /// Start the services tests need (if missing), then run the whole test suite.
     Test {
@@ -130,6 +130,12 @@ fn ci() -> anyhow::Result<()> {
     util::step("machete", || {
         services::ensure_cargo_tool("cargo-machete")?;
         util::cargo(&["machete"])
+    })?;
+    util::step("doc", || {
+        util::cargo_env(
+            &["doc", "--workspace", "--no-deps"],
+            &[("RUSTDOCFLAGS", "-D warnings")],
+        )
     })?;
     util::step("check-boundaries", || boundaries::run(None))?;
     util::step("check-secrets", secrets::check)?;

@@ -15,9 +15,16 @@ pub fn root() -> anyhow::Result<PathBuf> {
 
 /// Runs `cargo <args>` at the workspace root; fails on a non-zero exit.
 pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    cargo_env(args, &[])
+}
+
+/// Runs `cargo <args>` at the workspace root with extra environment variables; fails on a
+/// non-zero exit.
+pub fn cargo_env(args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(&cargo)
         .args(args)
+        .envs(envs.iter().copied())
         .current_dir(root()?)
         .status()
         .with_context(|| format!("running cargo {}", args.join(" ")))?;

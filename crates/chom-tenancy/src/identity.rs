@@ -161,7 +161,7 @@ pub struct Registration {
     pub email: String,
     /// Password.
     pub password: String,
-    /// Organization name (default: "<first> <last>").
+    /// Organization name (default: `"<first> <last>"`).
     pub organization_name: Option<String>,
 }
 
