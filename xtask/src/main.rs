@@ -19,8 +19,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
-    /// Everything CI checks: fmt, clippy, no unused dependency, rustdoc without warnings,
-    /// boundaries, no tracked key, OpenAPI freshness, the whole test suite.
+    /// Everything CI checks: fmt, clippy, no unused dependency, rustdoc without warnings, doc
+    /// tests, boundaries, no tracked key, OpenAPI freshness, the whole test suite.
     Ci,
     /// Start the services tests need (if missing), then run the whole test suite.
     Test {
@@ -136,6 +136,10 @@ fn ci() -> anyhow::Result<()> {
             &["doc", "--workspace", "--no-deps"],
             &[("RUSTDOCFLAGS", "-D warnings")],
         )
+    })?;
+    // nextest does not run doc tests.
+    util::step("doc tests", || {
+        util::cargo(&["test", "--workspace", "--doc"])
     })?;
     util::step("check-boundaries", || boundaries::run(None))?;
     util::step("check-secrets", secrets::check)?;
