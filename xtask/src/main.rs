@@ -116,21 +116,26 @@ fn test(extra: &[String]) -> anyhow::Result<()> {
 }
 
 fn ci() -> anyhow::Result<()> {
+    // What `.ci/run` does, step for step.
+    util::step("toolchain", || {
+        if !util::succeeds("cargo", &["nextest", "--version"]) {
+            util::cargo(&["install", "cargo-nextest", "--locked"])?;
+        }
+        services::ensure_cargo_tool("cargo-machete")
+    })?;
     util::step("fmt", || util::cargo(&["fmt", "--all", "--", "--check"]))?;
     util::step("clippy", || {
         util::cargo(&[
             "clippy",
             "--workspace",
             "--all-targets",
+            "--locked",
             "--",
             "-D",
             "warnings",
         ])
     })?;
-    util::step("machete", || {
-        services::ensure_cargo_tool("cargo-machete")?;
-        util::cargo(&["machete"])
-    })?;
+    util::step("machete", || util::cargo(&["machete"]))?;
     util::step("doc", || {
         util::cargo_env(
             &["doc", "--workspace", "--no-deps"],

@@ -48,7 +48,7 @@ impl Modify for BearerAuth {
 )]
 struct ApiDoc;
 
-/// The API description: [`ApiDoc`], the paths and schemas of every route served
+/// The API description: `ApiDoc`, the paths and schemas of every route served
 /// ([`crate::routes::documented`]), then the bearer scheme and the `Idempotency-Key` header
 /// (added last: the header goes on the authenticated POSTs, so it needs the paths).
 #[must_use]
