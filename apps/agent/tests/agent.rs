@@ -2,6 +2,10 @@
 //! (127.0.0.1:3306, root without password, as `cargo xtask services` provides).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
 
+use chom_agent_protocol::Answer as _;
+use chom_agent_protocol::answers::{
+    CertificateAnswer, HealthAnswer, SiteCreatedAnswer, SiteListAnswer, VersionAnswer,
+};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -192,6 +196,10 @@ fn every_answer_is_one_json_document_with_a_stable_code() {
         (v["protocol"].as_u64(), v["sandbox"].as_bool()),
         (Some(1), Some(true))
     );
+    assert_eq!(
+        VersionAnswer::read(&v).map(|a| a.agent),
+        Ok(env!("CARGO_PKG_VERSION").to_owned())
+    );
 }
 
 #[test]
@@ -211,6 +219,8 @@ fn health_reports_stopped_services_instead_of_failing() {
         v["healthy"].as_bool(),
         Some(stopped == 0 && v["issues"].as_array().unwrap().is_empty())
     );
+    // The control plane reads the report through its typed answer.
+    HealthAnswer::read(&v).expect("the health report reads as the control plane's HealthAnswer");
     assert!(v["disk"]["total_bytes"].as_u64().unwrap() > 0);
     assert!(v["memory"]["total_bytes"].as_u64().unwrap() > 0);
 }
@@ -222,8 +232,11 @@ fn a_site_lives_and_dies_leaving_nothing_behind() {
     let d = domain("life");
     let params = json!({"domain": d, "site_type": "wordpress", "php_version": "8.2"});
     let created = run(root, "site.create", Some(params.clone()));
-    let db = created["database"]["name"].as_str().unwrap().to_owned();
-    let db_user = created["database"]["user"].as_str().unwrap().to_owned();
+    // What the control plane reads from the answer (the protocol's typed answer).
+    let access = SiteCreatedAnswer::read(&created)
+        .expect("site.create answers what the control plane reads")
+        .database;
+    let (db, db_user) = (access.name, access.user);
     let site = root.join("var/www/sites").join(&d);
     for p in [
         "public/index.html",
@@ -281,7 +294,10 @@ fn a_site_lives_and_dies_leaving_nothing_behind() {
     let before = snapshot(root);
     run(root, "site.create", Some(params));
     assert_eq!(snapshot(root), before);
-    assert_eq!(run(root, "site.list", None)["count"], 1);
+    assert_eq!(
+        SiteListAnswer::read(&run(root, "site.list", None)).map(|a| a.count),
+        Ok(1)
+    );
 
     // Disable / enable.
     assert_eq!(
@@ -629,6 +645,14 @@ fn ssl_is_issued_by_a_local_pebble_over_http_01() {
     );
     assert!(issued["days_remaining"].as_i64().unwrap() > 0);
     assert_eq!(issued["valid"], true);
+    // The control plane records the expiry from the typed answer: it must be there.
+    let expiry = CertificateAnswer::read(issued)
+        .expect("ssl.issue answer")
+        .expires_at;
+    assert!(
+        expiry.is_some_and(|t| t.contains('T')),
+        "no RFC 3339 expiry: {issued}"
+    );
     // The vhost now serves HTTPS (and passed nginx -t with the real certificate files).
     let vhost =
         std::fs::read_to_string(root.join(format!("etc/nginx/sites-available/chom-{d}.conf")))

@@ -319,8 +319,11 @@ async fn changing_commands_share_one_agent_session_that_survives_a_server_restar
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_abandoned_by_a_timeout_never_answers_the_next_request() {
-    // site.create pauses 1.5 s on this server.
-    let sshd = Sshd::start_with_env(&[("CHOM_AGENT_SLOW_MS", "1500")]);
+    // site.create pauses 4 s on this server. The caller gives up after 1.5 s: long enough for
+    // the request to reach the agent even on a loaded machine (with 300 ms the session could
+    // be dropped before the create started, and the disable below found no site), short
+    // enough to abandon the create mid-way.
+    let sshd = Sshd::start_with_env(&[("CHOM_AGENT_SLOW_MS", "4000")]);
     let (_work, t, ep) = connected(&sshd).await;
     let domain = Domain::parse(&format!("slow-{}.example.com", std::process::id())).unwrap();
     let create = Request::new(AgentCommand::SiteCreate(SiteSpec {
@@ -328,7 +331,9 @@ async fn a_session_abandoned_by_a_timeout_never_answers_the_next_request() {
         site_type: SiteType::Html,
         php_version: PhpVersion::V82,
     }));
-    let gave_up = t.call(&ep, &create, Some(Duration::from_millis(300))).await;
+    let gave_up = t
+        .call(&ep, &create, Some(Duration::from_millis(1500)))
+        .await;
     assert!(matches!(gave_up, Err(SshError::Timeout(_))), "{gave_up:?}");
     // The next changing command gets its own answer (after the abandoned create, which the
     // agent finishes first: one changing command at a time).

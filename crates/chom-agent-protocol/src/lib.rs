@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+pub mod answers;
 pub mod names;
 pub mod wire;
 
+pub use answers::{Answer, BadAnswer};
 pub use names::{Domain, NameError, PhpVersion, SiteNames, SiteType};
 pub use wire::{
     AgentError, Command, ErrorCode, PROTOCOL_VERSION, Request, Response, SetPhp, SiteRef, SiteSpec,

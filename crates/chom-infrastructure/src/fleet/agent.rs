@@ -4,7 +4,8 @@
 use super::{Fleet, FleetError};
 use crate::model::{Health, Vps};
 use crate::ports::GatewayError;
-use chom_agent_protocol::{Command, Request, Response};
+use chom_agent_protocol::answers::VersionAnswer;
+use chom_agent_protocol::{Answer as _, Command, Request, Response};
 use chom_kernel::VpsId;
 use time::OffsetDateTime;
 
@@ -63,7 +64,7 @@ impl Fleet {
         mut vps: Vps,
         version: &serde_json::Value,
     ) -> Result<(), FleetError> {
-        let agent = version["agent"].as_str().map(ToOwned::to_owned);
+        let agent = VersionAnswer::read(version).ok().map(|v| v.agent);
         if agent != vps.agent_version {
             vps.agent_version = agent;
             self.save(&vps).await?;

@@ -4,7 +4,8 @@
 use super::{Fleet, FleetError};
 use crate::model::{Health, VpsStatus};
 use crate::ports::GatewayError;
-use chom_agent_protocol::Command;
+use chom_agent_protocol::answers::HealthAnswer;
+use chom_agent_protocol::{Answer as _, Command};
 use chom_kernel::VpsId;
 use time::OffsetDateTime;
 
@@ -22,21 +23,16 @@ impl Fleet {
     ) -> Result<(Health, Option<String>, Option<serde_json::Value>), FleetError> {
         let vps = self.get(id).await?;
         let (health, reason, report) = match self.call(&vps, Command::Health).await {
-            Ok(report) => {
-                let issues: Vec<String> = report["issues"]
-                    .as_array()
-                    .map(|a| {
-                        a.iter()
-                            .filter_map(|i| i.as_str().map(ToOwned::to_owned))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if issues.is_empty() {
-                    (Health::Healthy, None, Some(report))
-                } else {
-                    (Health::Degraded, Some(issues.join("; ")), Some(report))
-                }
-            }
+            Ok(report) => match HealthAnswer::read(&report) {
+                Ok(answer) if answer.issues.is_empty() => (Health::Healthy, None, Some(report)),
+                Ok(answer) => (
+                    Health::Degraded,
+                    Some(answer.issues.join("; ")),
+                    Some(report),
+                ),
+                // A report the control plane cannot read is not a clean bill of health.
+                Err(bad) => (Health::Degraded, Some(bad.to_string()), Some(report)),
+            },
             Err(FleetError::Gateway(GatewayError::Unreachable(why))) => {
                 (Health::Unreachable, Some(why), None)
             }

@@ -3,7 +3,8 @@
 
 use super::{Fleet, FleetError};
 use crate::model::{Vps, VpsStatus};
-use chom_agent_protocol::Command;
+use chom_agent_protocol::answers::SiteListAnswer;
+use chom_agent_protocol::{Answer as _, Command};
 use chom_kernel::{StoreError, VpsId};
 
 impl Fleet {
@@ -48,8 +49,12 @@ impl Fleet {
         let never_held_a_site =
             rows.ever == 0 && (vps.host_key.is_none() || vps.agent_version.is_none());
         if !never_held_a_site {
-            let sites = match self.call(&vps, Command::SiteList).await {
-                Ok(list) => list["count"].as_u64().unwrap_or(0),
+            // An answer without a count is not "no sites": decommissioning waits for a real one.
+            let listed = self.call(&vps, Command::SiteList).await.and_then(|list| {
+                SiteListAnswer::read(&list).map_err(|e| FleetError::Agent(e.to_string()))
+            });
+            let sites = match listed {
+                Ok(list) => list.count,
                 Err(e) => {
                     return Err(FleetError::Conflict(format!(
                         "cannot tell whether sites live there: {e}"

@@ -3,16 +3,20 @@
 
 use super::{OperationJob, Sites, db_password_context};
 use crate::model::{Site, SiteStatus};
-use chom_agent_protocol::{Command, SetPhp, SiteRef, SiteSpec, SslRequest};
+use chom_agent_protocol::answers::{CertificateAnswer, SiteCreatedAnswer};
+use chom_agent_protocol::{Answer as _, Command, SetPhp, SiteRef, SiteSpec, SslRequest};
 use chom_infrastructure::FleetError;
 use chom_kernel::StoreError;
 use time::OffsetDateTime;
 
 /// The certificate expiry an agent answer reports (`expires_at`, RFC 3339).
 fn expiry(answer: &serde_json::Value) -> Option<OffsetDateTime> {
-    answer["expires_at"]
-        .as_str()
-        .and_then(|s| OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok())
+    CertificateAnswer::read(answer)
+        .ok()?
+        .expires_at
+        .and_then(|s| {
+            OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339).ok()
+        })
 }
 
 /// Records the certificate the agent reports on the site.
@@ -48,16 +52,10 @@ impl Sites {
                         }),
                     )
                     .await?;
-                let db = &answer["database"];
-                let (Some(name), Some(user), Some(password)) = (
-                    db["name"].as_str(),
-                    db["user"].as_str(),
-                    db["password"].as_str(),
-                ) else {
-                    return Err(FleetError::Agent(
-                        "site.create answered without database credentials".into(),
-                    ));
-                };
+                let db = SiteCreatedAnswer::read(&answer)
+                    .map_err(|e| FleetError::Agent(e.to_string()))?
+                    .database;
+                let (name, user, password) = (db.name, db.user, db.password);
                 let sealed = self
                     .ports
                     .sealer

@@ -5,7 +5,8 @@ use super::Sites;
 use super::error::SiteError;
 use super::request::SiteAction;
 use crate::model::{Operation, SiteStatus, StepStatus};
-use chom_agent_protocol::{Command, SiteRef};
+use chom_agent_protocol::answers::SiteInfoAnswer;
+use chom_agent_protocol::{Answer as _, Command, SiteRef};
 use chom_kernel::StoreError;
 use time::OffsetDateTime;
 
@@ -43,7 +44,8 @@ impl Sites {
                 let Some(bytes) = report
                     .as_ref()
                     .ok()
-                    .and_then(|r| r["disk_usage_bytes"].as_u64())
+                    .and_then(|r| SiteInfoAnswer::read(r).ok())
+                    .and_then(|a| a.disk_usage_bytes)
                 else {
                     if let Err(e) = report {
                         tracing::warn!(site = %site.id, error = %e, "disk usage not measured");
