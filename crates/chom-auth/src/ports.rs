@@ -16,7 +16,7 @@ pub trait UserRepository: Send + Sync {
     /// Stores a new user.
     ///
     /// # Errors
-    /// `Conflict("users_email_key")` or `Conflict("users_username_key")` when taken.
+    /// `Conflict` keyed `UniqueKey::UserEmail` or `UniqueKey::UserUsername` when taken.
     async fn insert_user(&self, uow: &mut dyn UnitOfWork, user: &NewUser)
     -> Result<(), StoreError>;
 

@@ -5,7 +5,7 @@
 use crate::Backend;
 use crate::sites::{site, tenant};
 use chom_infrastructure::model::{Allocation, Health, Vps, VpsStatus};
-use chom_kernel::{StoreError, TenantId, VpsId};
+use chom_kernel::{StoreError, TenantId, UniqueKey, VpsId};
 use time::OffsetDateTime;
 
 /// A fixed time with millisecond precision (SQLite keeps milliseconds).
@@ -60,7 +60,7 @@ pub async fn servers_round_trip_and_host_names_are_unique(b: &Backend) {
         .insert_vps(uow.as_mut(), &server("web-1.example.net"))
         .await
     {
-        Err(StoreError::Conflict(c)) => assert!(c.contains("hostname"), "{c}"),
+        Err(StoreError::Conflict(c)) => assert_eq!(c.key, Some(UniqueKey::VpsHostname), "{c}"),
         other => panic!("expected a conflict on the host name, got {other:?}"),
     }
     drop(uow);

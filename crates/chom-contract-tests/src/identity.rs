@@ -7,7 +7,7 @@ use chom_auth::{
     Abilities, ApprovalStatus, EmailAddress, IssuedToken, NewUser, PasswordHash, PersonName,
     Username,
 };
-use chom_kernel::{OrganizationId, Role, StoreError, TenantId, UserId};
+use chom_kernel::{OrganizationId, Role, StoreError, TenantId, UniqueKey, UserId};
 use chom_tenancy::model::{Membership, Organization, OrganizationStatus, Tenant, TenantStatus};
 use time::{Duration, OffsetDateTime};
 
@@ -60,7 +60,8 @@ async fn insert(b: &Backend, user: &NewUser) {
     uow.commit().await.unwrap();
 }
 
-/// A duplicate e-mail or username is a `Conflict` naming the column, so callers can tell them apart.
+/// A duplicate e-mail or username is a `Conflict` keyed `UserEmail` or `UserUsername` (the
+/// adapter's mapping of its driver's naming), so callers can tell them apart.
 pub async fn duplicate_users_are_conflicts_naming_the_field(b: &Backend) {
     let u = new_user("dup");
     insert(b, &u).await;
@@ -73,7 +74,7 @@ pub async fn duplicate_users_are_conflicts_naming_the_field(b: &Backend) {
         .insert_user(uow.as_mut(), &same_email)
         .await
     {
-        Err(StoreError::Conflict(c)) => assert!(c.contains("email"), "{c}"),
+        Err(StoreError::Conflict(c)) => assert_eq!(c.key, Some(UniqueKey::UserEmail), "{c}"),
         other => panic!("expected a conflict on email, got {other:?}"),
     }
     drop(uow);
@@ -81,7 +82,7 @@ pub async fn duplicate_users_are_conflicts_naming_the_field(b: &Backend) {
     same_name.email = EmailAddress::parse("else@example.com").unwrap();
     let mut uow = b.store.begin().await.unwrap();
     match b.identity.users.insert_user(uow.as_mut(), &same_name).await {
-        Err(StoreError::Conflict(c)) => assert!(c.contains("username"), "{c}"),
+        Err(StoreError::Conflict(c)) => assert_eq!(c.key, Some(UniqueKey::UserUsername), "{c}"),
         other => panic!("expected a conflict on username, got {other:?}"),
     }
 }

@@ -7,7 +7,7 @@ use crate::Backend;
 use crate::fleet::{insert_server, server, t0};
 use chom_agent_protocol::{Domain, PhpVersion, SiteType};
 use chom_kernel::jobs::NewJob;
-use chom_kernel::{OperationId, SiteId, StoreError, TenantId, VpsId};
+use chom_kernel::{OperationId, SiteId, StoreError, TenantId, UniqueKey, VpsId};
 use chom_site_hosting::model::{Operation, OperationStatus, Site, SiteStatus};
 use chom_site_hosting::ports::SiteFilter;
 use chom_tenancy::model::{Organization, OrganizationStatus, Tenant, TenantStatus};
@@ -151,8 +151,8 @@ pub async fn sites_are_visible_to_their_tenant_only(b: &Backend) {
 }
 
 /// A live domain (or its `www.` alias) is taken for everyone; a second live site with one
-/// domain in a tenant or on a server is a conflict; a deleted site frees its domain and leaves
-/// every read.
+/// domain in a tenant or on a server is a conflict keyed `SiteTenantDomain` or `SiteVpsDomain`;
+/// a deleted site frees its domain and leaves every read.
 pub async fn domains_are_unique_and_deleted_sites_leave_every_read(b: &Backend) {
     let (mine, theirs, vps) = setup(b).await;
     let mut s = site(mine, vps, "shop.example.com");
@@ -188,13 +188,30 @@ pub async fn domains_are_unique_and_deleted_sites_leave_every_read(b: &Backend) 
         Err(StoreError::Conflict(_))
     ));
     drop(uow);
+    let other_server = server("web-2.example.net");
+    insert_server(b, &other_server).await;
     let mut uow = b.store.begin().await.unwrap();
-    assert!(matches!(
-        b.sites
-            .insert_site(uow.as_mut(), &site(theirs, vps, "shop.example.com"))
-            .await,
-        Err(StoreError::Conflict(_))
-    ));
+    match b
+        .sites
+        .insert_site(
+            uow.as_mut(),
+            &site(mine, other_server.id, "shop.example.com"),
+        )
+        .await
+    {
+        Err(StoreError::Conflict(c)) => assert_eq!(c.key, Some(UniqueKey::SiteTenantDomain)),
+        other => panic!("expected a conflict in the tenant, got {other:?}"),
+    }
+    drop(uow);
+    let mut uow = b.store.begin().await.unwrap();
+    match b
+        .sites
+        .insert_site(uow.as_mut(), &site(theirs, vps, "shop.example.com"))
+        .await
+    {
+        Err(StoreError::Conflict(c)) => assert_eq!(c.key, Some(UniqueKey::SiteVpsDomain)),
+        other => panic!("expected a conflict on the server, got {other:?}"),
+    }
     drop(uow);
 
     s.deleted_at = Some(t0() + Duration::minutes(1));

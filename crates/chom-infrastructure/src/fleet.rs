@@ -17,8 +17,8 @@ pub use registration::NewVps;
 
 use crate::model::Vps;
 use crate::ports::{AgentGateway, VpsRepository};
-use chom_kernel::StoreError;
 use chom_kernel::store::Store;
+use chom_kernel::{Conflict, StoreError, UniqueKey};
 use std::sync::Arc;
 
 /// The fleet service.
@@ -37,7 +37,10 @@ impl std::fmt::Debug for Fleet {
 
 fn conflict(e: StoreError) -> FleetError {
     match e {
-        StoreError::Conflict(c) if c.contains("hostname") => FleetError::HostnameTaken,
+        StoreError::Conflict(Conflict {
+            key: Some(UniqueKey::VpsHostname),
+            ..
+        }) => FleetError::HostnameTaken,
         StoreError::NotFound => FleetError::NotFound,
         other => other.into(),
     }

@@ -22,7 +22,7 @@ pub trait VpsRepository: Send + Sync {
     /// Stores a new server.
     ///
     /// # Errors
-    /// `Conflict("…hostname…")` when the host name is taken.
+    /// `Conflict` keyed `UniqueKey::VpsHostname` when the host name is taken.
     async fn insert_vps(&self, uow: &mut dyn UnitOfWork, vps: &Vps) -> Result<(), StoreError>;
 
     /// Replaces a server's editable fields, key, status and agent version.

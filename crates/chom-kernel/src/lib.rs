@@ -11,7 +11,7 @@ pub mod store;
 pub mod str_enum;
 pub mod tenant;
 
-pub use error::StoreError;
+pub use error::{Conflict, StoreError, UniqueKey};
 pub use ids::*;
 pub use role::Role;
 pub use tenant::TenantContext;

@@ -88,7 +88,7 @@ pub trait SiteRepository: Send + Sync {
     /// Stores a new site.
     ///
     /// # Errors
-    /// `Conflict("sites_tenant_domain_key")` or `Conflict("sites_vps_domain_key")`.
+    /// `Conflict` keyed `UniqueKey::SiteTenantDomain` or `UniqueKey::SiteVpsDomain`.
     async fn insert_site(&self, uow: &mut dyn UnitOfWork, site: &Site) -> Result<(), StoreError>;
 
     /// Saves a site's mutable fields.

@@ -25,7 +25,7 @@ use chom_auth::{
 use chom_kernel::crypto::{KeyedHash, Sealer, random_token, sha256};
 use chom_kernel::jobs::NewJob;
 use chom_kernel::store::Store;
-use chom_kernel::{OrganizationId, Role, StoreError, TenantId, UserId};
+use chom_kernel::{OrganizationId, Role, StoreError, TenantId, UniqueKey, UserId};
 use std::sync::{Arc, OnceLock};
 use time::OffsetDateTime;
 
@@ -307,8 +307,11 @@ pub(crate) async fn insert_new_user(
     user: &NewUser,
 ) -> Result<(), IdentityError> {
     match ports.users.insert_user(uow, user).await {
-        Err(StoreError::Conflict(c)) if c.contains("email") => Err(IdentityError::EmailTaken),
-        Err(StoreError::Conflict(c)) if c.contains("username") => Err(IdentityError::UsernameTaken),
+        Err(StoreError::Conflict(c)) => Err(match c.key {
+            Some(UniqueKey::UserEmail) => IdentityError::EmailTaken,
+            Some(UniqueKey::UserUsername) => IdentityError::UsernameTaken,
+            _ => StoreError::Conflict(c).into(),
+        }),
         other => Ok(other?),
     }
 }

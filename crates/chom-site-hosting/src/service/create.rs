@@ -9,7 +9,7 @@ use crate::ports::VpsLoad;
 use chom_auth::ApprovalStatus;
 use chom_infrastructure::{Candidate, Vps, place};
 use chom_kernel::store::UnitOfWork;
-use chom_kernel::{Role, SiteId, StoreError, TenantId, VpsId};
+use chom_kernel::{Conflict, Role, SiteId, StoreError, TenantId, UniqueKey, VpsId};
 use chom_tenancy::model::{OrganizationStatus, TenantStatus};
 use time::OffsetDateTime;
 
@@ -170,11 +170,10 @@ impl Sites {
             .insert_site(uow.as_mut(), &site)
             .await
             .map_err(|e| match e {
-                StoreError::Conflict(c)
-                    if c.contains("tenant_domain") || c.contains("sites.tenant_id") =>
-                {
-                    SiteError::Refused(Refusal::DomainTaken)
-                }
+                StoreError::Conflict(Conflict {
+                    key: Some(UniqueKey::SiteTenantDomain),
+                    ..
+                }) => SiteError::Refused(Refusal::DomainTaken),
                 other => other.into(),
             })?;
         let op = Operation::new(

@@ -6,7 +6,7 @@ use crate::ports::{SiteFilter, SiteRepository, VpsLoad};
 use async_trait::async_trait;
 use chom_kernel::jobs::NewJob;
 use chom_kernel::store::{Store, UnitOfWork, downcast_uow};
-use chom_kernel::{JobId, OperationId, SiteId, StoreError, TenantId, VpsId};
+use chom_kernel::{Conflict, JobId, OperationId, SiteId, StoreError, TenantId, UniqueKey, VpsId};
 use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -174,7 +174,9 @@ impl SiteRepository for FakeSites {
         if st.sites.values().any(|s| {
             s.deleted_at.is_none() && s.tenant_id == site.tenant_id && s.domain == site.domain
         }) {
-            return Err(StoreError::Conflict("sites_tenant_domain_key".into()));
+            return Err(StoreError::Conflict(Conflict::on(
+                UniqueKey::SiteTenantDomain,
+            )));
         }
         st.sites.insert(site.id, site.clone());
         Ok(())
