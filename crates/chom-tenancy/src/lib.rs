@@ -8,4 +8,5 @@ pub mod plans;
 pub mod ports;
 pub mod session_cache;
 
+pub use model::standing;
 pub use plans::{Plan, PlanCode, PlanCodeError, PlanRepository};

@@ -80,6 +80,17 @@ impl TenantStatus {
     }
 }
 
+/// The rule "an organization suspended ⇒ its tenants suspended": the status a tenant stands in
+/// (and its sites follow) given its organization's status and its own. The one place it is
+/// decided; tenancy's events, site creation, site requests and the suspension cascade ask here.
+#[must_use]
+pub const fn standing(org: OrganizationStatus, tenant: TenantStatus) -> TenantStatus {
+    match org {
+        OrganizationStatus::Suspended => TenantStatus::Suspended,
+        OrganizationStatus::Active => tenant,
+    }
+}
+
 /// An organization: the customer account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Organization {
@@ -149,4 +160,24 @@ pub struct SessionMembership {
     pub organization: Organization,
     /// Its default tenant.
     pub default_tenant: Option<Tenant>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{OrganizationStatus as Org, TenantStatus as T, standing};
+
+    #[test]
+    fn a_suspended_organization_suspends_every_tenant_an_active_one_none() {
+        let table = [
+            (Org::Active, T::Active, T::Active),
+            (Org::Active, T::Suspended, T::Suspended),
+            (Org::Active, T::Cancelled, T::Cancelled),
+            (Org::Suspended, T::Active, T::Suspended),
+            (Org::Suspended, T::Suspended, T::Suspended),
+            (Org::Suspended, T::Cancelled, T::Suspended),
+        ];
+        for (org, tenant, expected) in table {
+            assert_eq!(standing(org, tenant), expected, "{org:?} × {tenant:?}");
+        }
+    }
 }

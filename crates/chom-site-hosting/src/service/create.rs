@@ -10,7 +10,6 @@ use chom_auth::ApprovalStatus;
 use chom_infrastructure::{Candidate, Vps, place};
 use chom_kernel::store::UnitOfWork;
 use chom_kernel::{Conflict, Role, SiteId, StoreError, TenantId, UniqueKey, VpsId};
-use chom_tenancy::model::{OrganizationStatus, TenantStatus};
 use time::OffsetDateTime;
 
 /// A creation request (raw: the admission validates it).
@@ -120,11 +119,7 @@ impl Sites {
         let current = self.ports.sites.count_sites(uow.as_mut(), tenant).await?;
         let wanted = request.domain.trim().to_ascii_lowercase();
         let taken = self.ports.sites.domain_taken(uow.as_mut(), &wanted).await?;
-        let tenant_status = if org.status == OrganizationStatus::Suspended {
-            TenantStatus::Suspended
-        } else {
-            record.status
-        };
+        let tenant_status = chom_tenancy::standing(org.status, record.status);
         // Placement only once everything before it passed (it locks a server row).
         let pre = AdmissionInput {
             role,

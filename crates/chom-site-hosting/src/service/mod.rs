@@ -33,7 +33,7 @@ use chom_kernel::store::{Store, UnitOfWork};
 use chom_kernel::{OperationId, Role, SiteId, StoreError, TenantId};
 use chom_team::Action;
 use chom_tenancy::PlanRepository;
-use chom_tenancy::model::{OrganizationStatus, TenantStatus};
+use chom_tenancy::model::TenantStatus;
 use chom_tenancy::ports::OrganizationRepository;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -170,22 +170,20 @@ impl Sites {
         self.ports.sites.insert_operation(uow, op, job).await
     }
 
-    /// The tenant's status as its sites must follow it: suspended when its organization is.
-    /// `None` for a tenant that no longer exists.
+    /// The tenant's status as its sites must follow it (`chom_tenancy::standing`: suspended
+    /// when its organization is). `None` for a tenant that no longer exists; its own status
+    /// when its organization does not.
     async fn effective_status(&self, tenant: TenantId) -> Result<Option<TenantStatus>, StoreError> {
         let Some(record) = self.ports.orgs.get_tenant(tenant).await? else {
             return Ok(None);
         };
-        let org_suspended = self
+        let org = self
             .ports
             .orgs
             .get_organization(record.organization_id)
-            .await?
-            .is_some_and(|o| o.status == OrganizationStatus::Suspended);
-        Ok(Some(if org_suspended {
-            TenantStatus::Suspended
-        } else {
-            record.status
-        }))
+            .await?;
+        Ok(Some(org.map_or(record.status, |o| {
+            chom_tenancy::standing(o.status, record.status)
+        })))
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{Administration, not_found};
 use crate::identity::{IdentityError, Invalidate};
-use crate::model::{OrganizationStatus, TenantStatus};
+use crate::model::{OrganizationStatus, TenantStatus, standing};
 use chom_kernel::jobs::NewJob;
 use chom_kernel::{OrganizationId, StoreError, TenantId};
 use serde::{Deserialize, Serialize};
@@ -75,11 +75,7 @@ impl Administration {
         }
         // Every tenant's sites follow the organization.
         for tenant in tenants {
-            let effective = if status == OrganizationStatus::Suspended {
-                TenantStatus::Suspended
-            } else {
-                tenant.status
-            };
+            let effective = standing(status, tenant.status);
             enqueue_status_event(uow.as_mut(), tenant.id, effective).await?;
         }
         uow.commit().await?;
