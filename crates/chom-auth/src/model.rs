@@ -2,48 +2,21 @@
 
 use crate::password::PasswordHash;
 use crate::values::{EmailAddress, PersonName, Username};
-use chom_kernel::{StoreError, UserId};
+use chom_kernel::UserId;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// Where a sign-up (user or organization) stands with the super admins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ApprovalStatus {
-    /// Waiting for a decision.
-    Pending,
-    /// Approved.
-    Approved,
-    /// Rejected (the reason is kept).
-    Rejected,
-}
-
-impl ApprovalStatus {
-    /// Storage spelling.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Approved => "approved",
-            Self::Rejected => "rejected",
-        }
-    }
-
-    /// Parses the storage spelling.
-    ///
-    /// # Errors
-    /// A corrupt row.
-    pub fn parse(s: &str) -> Result<Self, StoreError> {
-        Ok(match s {
-            "pending" => Self::Pending,
-            "approved" => Self::Approved,
-            "rejected" => Self::Rejected,
-            other => {
-                return Err(StoreError::Unexpected(anyhow::anyhow!(
-                    "bad approval status {other:?}"
-                )));
-            }
-        })
+chom_kernel::str_enum! {
+    /// Where a sign-up (user or organization) stands with the super admins.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum ApprovalStatus: "approval status" {
+        /// Waiting for a decision.
+        Pending = "pending",
+        /// Approved.
+        Approved = "approved",
+        /// Rejected (the reason is kept).
+        Rejected = "rejected",
     }
 }
 

@@ -187,25 +187,18 @@ pub trait TokenRepository: Send + Sync {
     async fn touch_token(&self, id: Uuid, at: OffsetDateTime) -> Result<(), StoreError>;
 }
 
-/// What a one-time token is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// E-mail verification (24 h).
-    VerifyEmail,
-    /// Password reset (60 min).
-    ResetPassword,
+chom_kernel::str_enum! {
+    /// What a one-time token is for.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Purpose: "token purpose" {
+        /// E-mail verification (24 h).
+        VerifyEmail = "verify_email",
+        /// Password reset (60 min).
+        ResetPassword = "reset_password",
+    }
 }
 
 impl Purpose {
-    /// Storage spelling.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::VerifyEmail => "verify_email",
-            Self::ResetPassword => "reset_password",
-        }
-    }
-
     /// Lifetime of a token of this purpose.
     #[must_use]
     pub const fn lifetime(self) -> time::Duration {

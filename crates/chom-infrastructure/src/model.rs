@@ -1,125 +1,50 @@
 //! The VPS.
 
-use chom_kernel::{StoreError, TenantId, VpsId};
+use chom_kernel::{TenantId, VpsId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-fn corrupt(what: &str, v: &str) -> StoreError {
-    StoreError::Unexpected(anyhow::anyhow!("bad {what} {v:?}"))
-}
-
-/// Shared by many tenants, or dedicated to one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Allocation {
-    /// Any tenant's sites may be placed here.
-    Shared,
-    /// Only one tenant's sites.
-    Dedicated,
-}
-
-impl Allocation {
-    /// Storage spelling.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Shared => "shared",
-            Self::Dedicated => "dedicated",
-        }
-    }
-
-    /// Parses it.
-    ///
-    /// # Errors
-    /// A corrupt row.
-    pub fn parse(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "shared" => Ok(Self::Shared),
-            "dedicated" => Ok(Self::Dedicated),
-            _ => Err(corrupt("allocation", s)),
-        }
+chom_kernel::str_enum! {
+    /// Shared by many tenants, or dedicated to one.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Allocation: "allocation" {
+        /// Any tenant's sites may be placed here.
+        Shared = "shared",
+        /// Only one tenant's sites.
+        Dedicated = "dedicated",
     }
 }
 
-/// Whether the server takes work.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VpsStatus {
-    /// In service.
-    Active,
-    /// No new sites; existing ones keep running.
-    Maintenance,
-    /// Retired.
-    Decommissioned,
-}
-
-impl VpsStatus {
-    /// Storage spelling.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Maintenance => "maintenance",
-            Self::Decommissioned => "decommissioned",
-        }
-    }
-
-    /// Parses it.
-    ///
-    /// # Errors
-    /// A corrupt row.
-    pub fn parse(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "active" => Ok(Self::Active),
-            "maintenance" => Ok(Self::Maintenance),
-            "decommissioned" => Ok(Self::Decommissioned),
-            _ => Err(corrupt("status", s)),
-        }
+chom_kernel::str_enum! {
+    /// Whether the server takes work.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum VpsStatus: "server status" {
+        /// In service.
+        Active = "active",
+        /// No new sites; existing ones keep running.
+        Maintenance = "maintenance",
+        /// Retired.
+        Decommissioned = "decommissioned",
     }
 }
 
-/// The last health verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Health {
-    /// Every service runs; resources are fine.
-    Healthy,
-    /// Reachable, but a service is stopped or a resource is short.
-    Degraded,
-    /// Reachable but not usable (host key changed, agent missing or broken).
-    Unhealthy,
-    /// Not reachable over SSH.
-    Unreachable,
-    /// Never checked.
-    Unknown,
-}
-
-impl Health {
-    /// Storage spelling.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Healthy => "healthy",
-            Self::Degraded => "degraded",
-            Self::Unhealthy => "unhealthy",
-            Self::Unreachable => "unreachable",
-            Self::Unknown => "unknown",
-        }
-    }
-
-    /// Parses it.
-    ///
-    /// # Errors
-    /// A corrupt row.
-    pub fn parse(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "healthy" => Ok(Self::Healthy),
-            "degraded" => Ok(Self::Degraded),
-            "unhealthy" => Ok(Self::Unhealthy),
-            "unreachable" => Ok(Self::Unreachable),
-            "unknown" => Ok(Self::Unknown),
-            _ => Err(corrupt("health", s)),
-        }
+chom_kernel::str_enum! {
+    /// The last health verdict.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Health: "health" {
+        /// Every service runs; resources are fine.
+        Healthy = "healthy",
+        /// Reachable, but a service is stopped or a resource is short.
+        Degraded = "degraded",
+        /// Reachable but not usable (host key changed, agent missing or broken).
+        Unhealthy = "unhealthy",
+        /// Not reachable over SSH.
+        Unreachable = "unreachable",
+        /// Never checked.
+        Unknown = "unknown",
     }
 }
 

@@ -1,13 +1,9 @@
 //! Sites, their status, and the operations that change them.
 
 use chom_agent_protocol::{Domain, PhpVersion, SiteType};
-use chom_kernel::{OperationId, SiteId, StoreError, TenantId, VpsId};
+use chom_kernel::{OperationId, SiteId, TenantId, VpsId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-
-fn corrupt(what: &str, v: &str) -> StoreError {
-    StoreError::Unexpected(anyhow::anyhow!("bad {what} {v:?}"))
-}
 
 /// A hosted site.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,56 +48,27 @@ pub struct Site {
     pub deleted_at: Option<OffsetDateTime>,
 }
 
-/// Where a site is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SiteStatus {
-    /// Being provisioned.
-    Creating,
-    /// Served.
-    Active,
-    /// Not served (vhost off), files and database kept.
-    Disabled,
-    /// Provisioning failed; the reason is kept; retry is possible.
-    Failed,
-    /// Being removed.
-    Deleting,
-    /// A backup is being restored; the previous state is kept until success.
-    Restoring,
+chom_kernel::str_enum! {
+    /// Where a site is in its life.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum SiteStatus: "site status" {
+        /// Being provisioned.
+        Creating = "creating",
+        /// Served.
+        Active = "active",
+        /// Not served (vhost off), files and database kept.
+        Disabled = "disabled",
+        /// Provisioning failed; the reason is kept; retry is possible.
+        Failed = "failed",
+        /// Being removed.
+        Deleting = "deleting",
+        /// A backup is being restored; the previous state is kept until success.
+        Restoring = "restoring",
+    }
 }
 
 impl SiteStatus {
-    /// Storage spelling.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Creating => "creating",
-            Self::Active => "active",
-            Self::Disabled => "disabled",
-            Self::Failed => "failed",
-            Self::Deleting => "deleting",
-            Self::Restoring => "restoring",
-        }
-    }
-
-    /// Parses the storage spelling.
-    ///
-    /// # Errors
-    /// A corrupt row.
-    pub fn parse(s: &str) -> Result<Self, StoreError> {
-        [
-            Self::Creating,
-            Self::Active,
-            Self::Disabled,
-            Self::Failed,
-            Self::Deleting,
-            Self::Restoring,
-        ]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-        .ok_or_else(|| corrupt("site status", s))
-    }
-
     /// Whether a site may go from `self` to `next`.
     #[must_use]
     pub fn can_become(self, next: SiteStatus) -> bool {
@@ -117,43 +84,23 @@ impl SiteStatus {
     }
 }
 
-/// An operation's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OperationStatus {
-    /// Queued.
-    Pending,
-    /// A worker is on it.
-    Running,
-    /// Done.
-    Succeeded,
-    /// Stopped by an error.
-    Failed,
+chom_kernel::str_enum! {
+    /// An operation's state.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum OperationStatus: "operation status" {
+        /// Queued.
+        Pending = "pending",
+        /// A worker is on it.
+        Running = "running",
+        /// Done.
+        Succeeded = "succeeded",
+        /// Stopped by an error.
+        Failed = "failed",
+    }
 }
 
 impl OperationStatus {
-    /// Storage spelling.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Running => "running",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-        }
-    }
-
-    /// Parses the storage spelling.
-    ///
-    /// # Errors
-    /// A corrupt row.
-    pub fn parse(s: &str) -> Result<Self, StoreError> {
-        [Self::Pending, Self::Running, Self::Succeeded, Self::Failed]
-            .into_iter()
-            .find(|v| v.as_str() == s)
-            .ok_or_else(|| corrupt("operation status", s))
-    }
-
     /// Whether the operation is over.
     #[must_use]
     pub const fn is_terminal(self) -> bool {

@@ -2,81 +2,33 @@
 
 use crate::plans::PlanCode;
 use chom_auth::ApprovalStatus;
-use chom_kernel::{OrganizationId, Role, StoreError, TenantId, UserId};
+use chom_kernel::{OrganizationId, Role, TenantId, UserId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-fn corrupt(what: &str, v: &str) -> StoreError {
-    StoreError::Unexpected(anyhow::anyhow!("bad {what} {v:?}"))
-}
-
-/// Whether an organization may use the platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OrganizationStatus {
-    /// In good standing.
-    Active,
-    /// Suspended by a super admin (or for non-payment): its tokens are dead.
-    Suspended,
-}
-
-impl OrganizationStatus {
-    /// Storage spelling.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Suspended => "suspended",
-        }
-    }
-
-    /// Parses the storage spelling.
-    ///
-    /// # Errors
-    /// A corrupt row.
-    pub fn parse(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "active" => Ok(Self::Active),
-            "suspended" => Ok(Self::Suspended),
-            _ => Err(corrupt("organization status", s)),
-        }
+chom_kernel::str_enum! {
+    /// Whether an organization may use the platform.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum OrganizationStatus: "organization status" {
+        /// In good standing.
+        Active = "active",
+        /// Suspended by a super admin (or for non-payment): its tokens are dead.
+        Suspended = "suspended",
     }
 }
 
-/// A tenant's standing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TenantStatus {
-    /// In use.
-    Active,
-    /// Suspended: its sites are disabled.
-    Suspended,
-    /// Cancelled.
-    Cancelled,
-}
-
-impl TenantStatus {
-    /// Storage spelling.
-    #[must_use]
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Active => "active",
-            Self::Suspended => "suspended",
-            Self::Cancelled => "cancelled",
-        }
-    }
-
-    /// Parses the storage spelling.
-    ///
-    /// # Errors
-    /// A corrupt row.
-    pub fn parse(s: &str) -> Result<Self, StoreError> {
-        match s {
-            "active" => Ok(Self::Active),
-            "suspended" => Ok(Self::Suspended),
-            "cancelled" => Ok(Self::Cancelled),
-            _ => Err(corrupt("tenant status", s)),
-        }
+chom_kernel::str_enum! {
+    /// A tenant's standing.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum TenantStatus: "tenant status" {
+        /// In use.
+        Active = "active",
+        /// Suspended: its sites are disabled.
+        Suspended = "suspended",
+        /// Cancelled.
+        Cancelled = "cancelled",
     }
 }
 
