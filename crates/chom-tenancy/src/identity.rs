@@ -8,6 +8,8 @@ mod signup;
 mod tokens;
 mod two_factor;
 
+pub(crate) use signup::insert_new_user;
+
 use crate::model::{
     Membership, Organization, OrganizationStatus, SessionRecord, Tenant, TenantStatus,
 };
@@ -25,7 +27,7 @@ use chom_auth::{
 use chom_kernel::crypto::{KeyedHash, Sealer, random_token, sha256};
 use chom_kernel::jobs::NewJob;
 use chom_kernel::store::Store;
-use chom_kernel::{OrganizationId, Role, StoreError, TenantId, UniqueKey, UserId};
+use chom_kernel::{OrganizationId, Role, StoreError, TenantId, UserId};
 use std::sync::{Arc, OnceLock};
 use time::OffsetDateTime;
 
@@ -294,25 +296,6 @@ impl Identity {
     #[must_use]
     pub fn ports(&self) -> &IdentityPorts {
         &self.ports
-    }
-}
-
-/// Stores a new user, telling a taken e-mail from a taken username.
-///
-/// # Errors
-/// `EmailTaken`, `UsernameTaken`, `Store`.
-pub(crate) async fn insert_new_user(
-    ports: &IdentityPorts,
-    uow: &mut dyn chom_kernel::store::UnitOfWork,
-    user: &NewUser,
-) -> Result<(), IdentityError> {
-    match ports.users.insert_user(uow, user).await {
-        Err(StoreError::Conflict(c)) => Err(match c.key {
-            Some(UniqueKey::UserEmail) => IdentityError::EmailTaken,
-            Some(UniqueKey::UserUsername) => IdentityError::UsernameTaken,
-            _ => StoreError::Conflict(c).into(),
-        }),
-        other => Ok(other?),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Sign-up: registration, e-mail verification, one-time tokens.
 
 use super::*;
+use chom_kernel::UniqueKey;
 
 impl Identity {
     /// Signs up: user (pending, unverified), organization (pending) with its default tenant,
@@ -199,4 +200,23 @@ fn collect<T>(
     r: Result<T, FieldError>,
 ) -> Option<T> {
     r.map_err(|e| errors.push((field, e))).ok()
+}
+
+/// Stores a new user, telling a taken e-mail from a taken username.
+///
+/// # Errors
+/// `EmailTaken`, `UsernameTaken`, `Store`.
+pub(crate) async fn insert_new_user(
+    ports: &IdentityPorts,
+    uow: &mut dyn chom_kernel::store::UnitOfWork,
+    user: &NewUser,
+) -> Result<(), IdentityError> {
+    match ports.users.insert_user(uow, user).await {
+        Err(StoreError::Conflict(c)) => Err(match c.key {
+            Some(UniqueKey::UserEmail) => IdentityError::EmailTaken,
+            Some(UniqueKey::UserUsername) => IdentityError::UsernameTaken,
+            _ => StoreError::Conflict(c).into(),
+        }),
+        other => Ok(other?),
+    }
 }
