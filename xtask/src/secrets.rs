@@ -6,7 +6,8 @@
 use anyhow::Context as _;
 use std::path::Path;
 
-/// `-----BEGIN [RSA |EC |OPENSSH |ENCRYPTED ]PRIVATE KEY-----`, split so this file never matches.
+/// The armour lines of a private key (`BEGIN [RSA |EC |OPENSSH |ENCRYPTED ]PRIVATE KEY` between
+/// dashes), split so this file never matches itself.
 const ARMOUR_START: &str = concat!("-----", "BEGIN ");
 const ARMOUR_END: &str = concat!("PRIVATE", " KEY-----");
 
@@ -76,6 +77,14 @@ pub fn check() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The check on the tree as committed (this file included: it names the armour without
+    /// spelling it).
+    #[test]
+    fn the_tree_as_committed_holds_no_key() {
+        let root = crate::util::root().unwrap();
+        assert_eq!(offenders(&root).unwrap(), Vec::<String>::new());
+    }
 
     #[test]
     fn armoured_keys_and_key_file_names_are_caught() {
