@@ -91,7 +91,7 @@ const ADAPTERS: &[&str] = &[
 const RUNTIME: &str = "chom-runtime";
 
 /// Crates the runtime (and so the worker) must not reach: the HTTP app's own stack.
-const HTTP_ONLY: &[&str] = &["actix", "utoipa"];
+const HTTP_ONLY: &[&str] = &["actix", "utoipa", "hyper", "axum", "warp"];
 
 /// Executables: they depend on the runtime, never on each other.
 const APPS: &[&str] = &["chom-api", "chom-worker", "chom-agent"];
@@ -101,7 +101,7 @@ const TOOLING: &[&str] = &["xtask", "chom-bench", "chom-e2e"];
 
 /// Files outside its own directory a build script may read (relative to the crate). Both
 /// storage adapters embed the migrations (`sqlx::migrate!`); the SQLite adapter also translates
-/// the shared SQL repositories of the PostgreSQL one (ADR 0005).
+/// the shared SQL repositories of the PostgreSQL one (ADR 0006).
 const BUILD_READS: &[(&str, &[&str])] = &[
     ("chom-postgres", &["../../migrations"]),
     (

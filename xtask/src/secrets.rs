@@ -10,8 +10,9 @@ use std::path::Path;
 /// dashes), split so this file never matches itself.
 const ARMOUR_START: &str = concat!("-----", "BEGIN ");
 const ARMOUR_END: &str = concat!("PRIVATE", " KEY-----");
+const ARMOUR_END_PGP: &str = concat!("PRIVATE", " KEY BLOCK-----");
 
-/// File names OpenSSH gives private keys (`ssh-keygen` defaults, sshd host keys).
+/// File names OpenSSH gives private keys (`ssh-keygen` defaults, sshd host keys), and PuTTY's.
 fn looks_like_key_file(path: &str) -> bool {
     let name = Path::new(path)
         .file_name()
@@ -27,30 +28,55 @@ fn looks_like_key_file(path: &str) -> bool {
     ]
     .contains(&name);
     let host_key = name.starts_with("ssh_host_") && name.ends_with("_key");
-    user_key || host_key
+    user_key || host_key || name.ends_with(".ppk")
 }
 
-/// Whether `text` holds an armoured private key.
+/// Whether `text` holds an armoured private key (PEM, OpenSSH, PKCS#8, PGP).
 fn holds_private_key(text: &str) -> bool {
     text.lines().any(|line| {
-        line.find(ARMOUR_START)
-            .is_some_and(|at| line[at..].contains(ARMOUR_END))
+        line.find(ARMOUR_START).is_some_and(|at| {
+            let rest = &line[at..];
+            rest.contains(ARMOUR_END) || rest.contains(ARMOUR_END_PGP)
+        })
     })
 }
 
-/// Tracked paths that hold or look like a private key.
-fn offenders(root: &Path) -> anyhow::Result<Vec<String>> {
-    let out = std::process::Command::new("git")
-        .args(["ls-files", "-z"])
+fn git(root: &Path, args: &[&str]) -> anyhow::Result<std::process::Output> {
+    std::process::Command::new("git")
+        .args(args)
         .current_dir(root)
         .output()
-        .context("git ls-files")?;
-    anyhow::ensure!(out.status.success(), "git ls-files failed");
-    let mut found = Vec::new();
-    for path in out.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
+        .with_context(|| format!("git {}", args.join(" ")))
+}
+
+/// Tracked paths that hold or look like a private key, as git stores them (the index, not the
+/// working tree: a key deleted or edited locally but still tracked is found).
+fn offenders(root: &Path) -> anyhow::Result<Vec<String>> {
+    let listed = git(root, &["ls-files", "-z", "--cached"])?;
+    anyhow::ensure!(listed.status.success(), "git ls-files failed");
+    let mut found: Vec<String> = listed
+        .stdout
+        .split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .filter(|p| looks_like_key_file(p))
+        .collect();
+    // Candidates by a cheap search of the stored contents, then the exact armour check.
+    let grep = git(
+        root,
+        &["grep", "--cached", "-z", "-l", "-F", "-e", "PRIVATE KEY"],
+    )?;
+    // git grep exits 1 when nothing matches.
+    anyhow::ensure!(
+        grep.status.success() || grep.status.code() == Some(1),
+        "git grep failed: {}",
+        String::from_utf8_lossy(&grep.stderr)
+    );
+    for path in grep.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
         let path = String::from_utf8_lossy(path).into_owned();
-        let bytes = std::fs::read(root.join(&path)).unwrap_or_default();
-        if looks_like_key_file(&path) || holds_private_key(&String::from_utf8_lossy(&bytes)) {
+        let shown = git(root, &["show", &format!(":{path}")])?;
+        anyhow::ensure!(shown.status.success(), "git show :{path} failed");
+        if holds_private_key(&String::from_utf8_lossy(&shown.stdout)) && !found.contains(&path) {
             found.push(path);
         }
     }
@@ -91,13 +117,15 @@ mod tests {
         let openssh = format!("{ARMOUR_START}OPENSSH {ARMOUR_END}\nb3Blbn...\n");
         let pkcs8 = format!("x\n{ARMOUR_START}{ARMOUR_END}\n");
         let rsa = format!("{ARMOUR_START}RSA {ARMOUR_END}");
-        for text in [&openssh, &pkcs8, &rsa] {
+        let pgp = format!("{ARMOUR_START}PGP {ARMOUR_END_PGP}");
+        for text in [&openssh, &pkcs8, &rsa, &pgp] {
             assert!(holds_private_key(text), "{text}");
         }
         assert!(!holds_private_key("-----BEGIN PUBLIC KEY-----\n"));
         assert!(!holds_private_key("ssh-ed25519 AAAAC3Nz... chom"));
         assert!(looks_like_key_file("apps/api/var/ssh/id_ed25519"));
         assert!(looks_like_key_file("etc/ssh/ssh_host_ed25519_key"));
+        assert!(looks_like_key_file("ops/putty.ppk"));
         assert!(!looks_like_key_file("apps/api/var/ssh/id_ed25519.pub"));
         assert!(!looks_like_key_file("etc/ssh/ssh_host_ed25519_key.pub"));
     }

@@ -1,6 +1,5 @@
 #![doc = include_str!("../README.md")]
 
-use anyhow::Context as _;
 use chom_runtime::{Services, Settings};
 use clap::Parser;
 use std::path::PathBuf;
@@ -52,25 +51,7 @@ async fn run(mut settings: Settings) -> anyhow::Result<()> {
     let services = Services::from_settings(&settings).await?;
     let shutdown = CancellationToken::new();
     let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
-    let scrapes = if settings.worker.metrics_listen.is_empty() {
-        None
-    } else {
-        let listener = tokio::net::TcpListener::bind(&settings.worker.metrics_listen)
-            .await
-            .with_context(|| {
-                format!(
-                    "worker.metrics_listen: cannot listen on {}",
-                    settings.worker.metrics_listen
-                )
-            })?;
-        let addr = listener.local_addr()?;
-        tracing::info!(metrics = %format!("http://{addr}/metrics"), "worker metrics served");
-        Some(tokio::spawn(chom_runtime::telemetry::serve_metrics(
-            listener,
-            metrics,
-            shutdown.clone(),
-        )))
-    };
+    let scrapes = serve_metrics(&settings.worker.metrics_listen, metrics, &shutdown).await;
     tracing::info!(database = services.store.backend(), "chom-worker started");
     let stats = chom_runtime::jobs::run_worker(services, settings, "worker", shutdown).await?;
     signals.abort();
@@ -79,6 +60,38 @@ async fn run(mut settings: Settings) -> anyhow::Result<()> {
     }
     tracing::info!(?stats, "chom-worker stopped");
     Ok(())
+}
+
+/// Starts the worker's `/metrics` listener. Jobs matter more than their metrics: a port that
+/// is taken (another worker on this host with the same setting) is logged, not fatal.
+async fn serve_metrics(
+    listen: &str,
+    metrics: metrics_exporter_prometheus::PrometheusHandle,
+    shutdown: &CancellationToken,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if listen.is_empty() {
+        return None;
+    }
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::error!(
+                error = %e,
+                listen,
+                "worker.metrics_listen: cannot listen; running without /metrics (give each worker on a host its own port)"
+            );
+            return None;
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map_or_else(|_| listen.to_owned(), |a| a.to_string());
+    tracing::info!(metrics = %format!("http://{addr}/metrics"), "worker metrics served");
+    Some(tokio::spawn(chom_runtime::telemetry::serve_metrics(
+        listener,
+        metrics,
+        shutdown.clone(),
+    )))
 }
 
 async fn wait_for_signal(shutdown: CancellationToken) {

@@ -25,9 +25,19 @@ pub trait Answer: DeserializeOwned {
     /// # Errors
     /// A field the domain needs is missing or has the wrong type.
     fn read(answer: &serde_json::Value) -> Result<Self, BadAnswer> {
-        Self::deserialize(answer).map_err(|e| BadAnswer {
-            command: Self::COMMAND,
-            what: e.to_string(),
+        serde_path_to_error::deserialize(answer).map_err(|e| {
+            // Name the field, never quote its value: an answer may carry a password.
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            let what = if inner.starts_with("missing field") {
+                inner
+            } else {
+                format!("`{path}` has the wrong type")
+            };
+            BadAnswer {
+                command: Self::COMMAND,
+                what,
+            }
         })
     }
 }
@@ -150,6 +160,13 @@ mod tests {
         assert_eq!(e.command, "site.create");
         assert!(e.to_string().contains("password"), "{e}");
         assert!(HealthAnswer::read(&json!({"issues": "disk"})).is_err());
+        let Err(e) = SiteCreatedAnswer::read(
+            &json!({"database": {"name": "db", "user": "u", "password": ["s3cret"]}}),
+        ) else {
+            panic!("a mistyped password was read");
+        };
+        assert!(e.to_string().contains("database.password"), "{e}");
+        assert!(!e.to_string().contains("s3cret"), "the value leaked: {e}");
         assert!(VersionAnswer::read(&json!({})).is_err());
     }
 }

@@ -156,6 +156,12 @@ mod tests {
             unhandled.is_empty(),
             "schedules without a handler: {unhandled:?}"
         );
+        // A schedule enqueues no payload: its kind must be one a periodic handler takes.
+        let not_periodic: Vec<&&str> = scheduled.difference(&periodic).collect();
+        assert!(
+            not_periodic.is_empty(),
+            "schedules of kinds that expect a payload: {not_periodic:?}"
+        );
         let names: BTreeSet<&str> = schedules.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names.len(), schedules.len(), "two schedules share a name");
         for kind in [

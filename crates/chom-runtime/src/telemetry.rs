@@ -101,35 +101,76 @@ fn describe() {
     );
 }
 
-/// How long a scrape may take to send its request line and headers.
-const SCRAPE_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long one scrape may take, from accepting it to the last byte written.
+const SCRAPE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Scrapes served at once; more wait in the listen backlog (a scraper needs one).
+const CONCURRENT_SCRAPES: usize = 8;
+
+/// The longest request head read (request line and headers).
+const MAX_HEAD: usize = 8192;
 
 /// Serves `GET /metrics` (Prometheus text format) on `listener` until `shutdown`: the worker's
 /// own scrape target, so its job counters and durations are visible without the API. Anything
-/// else is 404; a client that does not send its request within 5 s is dropped.
+/// else is 404, a head over 8 KiB is 431. At most 8 connections are served at once and each
+/// gets 10 s in all (reading, rendering, writing), so a client that trickles its request or
+/// never reads the answer holds neither descriptors nor memory for long.
 pub async fn serve_metrics(
     listener: tokio::net::TcpListener,
     handle: PrometheusHandle,
     shutdown: tokio_util::sync::CancellationToken,
 ) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(CONCURRENT_SCRAPES));
     loop {
+        let permit = tokio::select! {
+            () = shutdown.cancelled() => return,
+            permit = std::sync::Arc::clone(&slots).acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
         let (stream, _) = tokio::select! {
             () = shutdown.cancelled() => return,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::warn!(error = %e, "metrics listener: accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
                     continue;
                 }
             },
         };
         let handle = handle.clone();
         tokio::spawn(async move {
-            if let Err(e) = answer_scrape(stream, &handle).await {
-                tracing::debug!(error = %e, "metrics scrape failed");
+            let _permit = permit;
+            match tokio::time::timeout(SCRAPE_DEADLINE, answer_scrape(stream, &handle)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "metrics scrape failed"),
+                Err(_) => tracing::debug!("metrics scrape cut at its deadline"),
             }
         });
+    }
+}
+
+/// Reads the request head; `None` when it is longer than [`MAX_HEAD`].
+async fn read_head(stream: &mut tokio::net::TcpStream) -> std::io::Result<Option<Vec<u8>>> {
+    use tokio::io::AsyncReadExt as _;
+    let mut head = Vec::with_capacity(512);
+    let mut buf = [0u8; 512];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(Some(head));
+        }
+        // Only the bytes around the new ones can complete the blank line.
+        let from = head.len().saturating_sub(3);
+        head.extend_from_slice(&buf[..n]);
+        if head[from..].windows(4).any(|w| w == b"\r\n\r\n") {
+            return Ok(Some(head));
+        }
+        if head.len() > MAX_HEAD {
+            return Ok(None);
+        }
     }
 }
 
@@ -138,43 +179,46 @@ async fn answer_scrape(
     handle: &PrometheusHandle,
 ) -> std::io::Result<()> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let mut head = Vec::with_capacity(512);
-    let mut buf = [0u8; 512];
-    let read = tokio::time::timeout(SCRAPE_READ_TIMEOUT, async {
-        while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
-            let n = stream.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            head.extend_from_slice(&buf[..n]);
-        }
-        Ok::<(), std::io::Error>(())
-    })
-    .await;
-    if !matches!(read, Ok(Ok(()))) {
-        return Ok(());
-    }
-    let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut words = line.split_whitespace();
-    let (status, content_type, body) = match (words.next(), words.next()) {
-        (Some("GET"), Some("/metrics")) => (
-            "200 OK",
-            "text/plain; version=0.0.4; charset=utf-8",
-            handle.render(),
-        ),
-        _ => (
-            "404 Not Found",
+    let head = read_head(&mut stream).await?;
+    let too_large = head.is_none();
+    let (status, content_type, body) = match head {
+        None => (
+            "431 Request Header Fields Too Large",
             "text/plain; charset=utf-8",
-            "not found\n".to_owned(),
+            "request head too large\n".to_owned(),
         ),
+        Some(head) => {
+            let line = head.split(|b| *b == b'\n').next().unwrap_or_default();
+            let line = String::from_utf8_lossy(line);
+            let mut words = line.split_whitespace();
+            let path = words.nth(1).map(|p| p.split('?').next().unwrap_or(p));
+            match (line.split_whitespace().next(), path) {
+                (Some("GET"), Some("/metrics")) => (
+                    "200 OK",
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    handle.render(),
+                ),
+                _ => (
+                    "404 Not Found",
+                    "text/plain; charset=utf-8",
+                    "not found\n".to_owned(),
+                ),
+            }
+        }
     };
     let response = format!(
         "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
     stream.write_all(response.as_bytes()).await?;
-    stream.shutdown().await
+    stream.shutdown().await?;
+    if too_large {
+        // Read what the client is still sending (within the deadline): closing with unread
+        // bytes would reset the connection before the client read the 431.
+        let mut sink = [0u8; 1024];
+        while stream.read(&mut sink).await? > 0 {}
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -212,6 +256,13 @@ mod tests {
         );
         let other = get(addr, "/").await;
         assert!(other.starts_with("HTTP/1.1 404 Not Found\r\n"), "{other}");
+        let query = get(addr, "/metrics?name=x").await;
+        assert!(query.starts_with("HTTP/1.1 200 OK\r\n"), "{query}");
+        let huge = get(addr, &format!("/metrics?{}", "a".repeat(10_000))).await;
+        assert!(
+            huge.starts_with("HTTP/1.1 431 Request Header Fields Too Large\r\n"),
+            "{huge}"
+        );
         shutdown.cancel();
         server.await.expect("server stops on shutdown");
     }
