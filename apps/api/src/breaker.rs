@@ -7,7 +7,6 @@
 //! again, the first that succeeds closes it.
 
 use crate::error::ApiError;
-use crate::wiring::Services;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -70,8 +69,8 @@ pub async fn guard(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let breaker = req
-        .app_data::<web::Data<Services>>()
-        .map(|s| s.db_breaker.clone());
+        .app_data::<web::Data<DbBreaker>>()
+        .map(|b| DbBreaker::clone(b));
     if let Some(left) = breaker.as_ref().and_then(|b| b.admit().err()) {
         let secs = left.as_millis().div_ceil(1000).max(1);
         let refusal = ApiError::unavailable("the database is unavailable; retry shortly")

@@ -13,18 +13,18 @@
 //! Keys never carry an identifier in clear: e-mail addresses and client addresses are named by
 //! a keyed hash ([`chom_kernel::crypto::KeyedHash`]), so a Redis dump lists no account.
 
+pub mod state;
+
+pub use state::{PlanLimits, StreamSlot, StreamSlots};
+
 use crate::error::ApiError;
 use crate::wiring::Services;
 use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
 use chom_kernel::cache::RateDecision;
 use chom_tenancy::identity::IdentityError;
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
-use std::time::Instant;
-use tokio::sync::RwLock;
 
 /// The failure window of an account.
 pub const ACCOUNT_WINDOW: Duration = Duration::from_secs(15 * 60);
@@ -132,47 +132,6 @@ pub async fn sensitive(services: &Services, tenant: chom_kernel::TenantId) -> Re
     .map(drop)
 }
 
-/// The API rate limit of each plan, from the catalogue, refreshed at most once a minute (plans
-/// change rarely; a request must not cost a catalogue query).
-#[derive(Debug, Clone, Default)]
-pub struct PlanLimits(Arc<RwLock<Option<Snapshot>>>);
-
-/// When the catalogue was read, and each plan's limit then.
-type Snapshot = (Instant, HashMap<String, u32>);
-
-impl PlanLimits {
-    /// The limit of `plan`, if the catalogue has it.
-    async fn of(&self, services: &Services, plan: &chom_tenancy::PlanCode) -> Option<u32> {
-        let fresh = |t: &Instant| t.elapsed() < Duration::from_secs(60);
-        if let Some((at, limits)) = self.0.read().await.as_ref()
-            && fresh(at)
-        {
-            return limits.get(plan.as_str()).copied();
-        }
-        let mut guard = self.0.write().await;
-        if guard.as_ref().is_none_or(|(at, _)| !fresh(at)) {
-            match services.plans.list().await {
-                Ok(plans) => {
-                    let limits = plans
-                        .iter()
-                        .map(|p| {
-                            let limit = u32::try_from(p.api_requests_per_minute).unwrap_or(1);
-                            (p.code.as_str().to_owned(), limit.max(1))
-                        })
-                        .collect();
-                    *guard = Some((Instant::now(), limits));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "plan catalogue unavailable; default API limit");
-                }
-            }
-        }
-        guard
-            .as_ref()
-            .and_then(|(_, limits)| limits.get(plan.as_str()).copied())
-    }
-}
-
 /// Counts a request of `token` against its limit: the plan of `tenant` if it has one, else
 /// `security.api_requests_per_minute`. The decision goes into the `RateLimit-*` headers of the
 /// answer (see [`headers`]).
@@ -185,7 +144,7 @@ pub async fn api_token(
     tenant: Option<&chom_tenancy::model::Tenant>,
 ) -> Result<RateDecision, ApiError> {
     let plan_limit = match tenant.and_then(|t| t.plan_code.as_ref()) {
-        Some(plan) => services.plan_limits.of(services, plan).await,
+        Some(plan) => services.plan_limits.of(services.plans.as_ref(), plan).await,
         None => None,
     };
     let limit = plan_limit.unwrap_or(services.limits.api_per_minute);
@@ -367,58 +326,5 @@ mod tests {
         assert_eq!(delay_after(15, 10), Duration::from_secs(32));
         assert_eq!(delay_after(30, 10), MAX_DELAY);
         assert_eq!(delay_after(u64::MAX, 10), MAX_DELAY);
-    }
-}
-
-/// Long-lived streams open per token in this process.
-#[derive(Debug, Clone, Default)]
-pub struct StreamSlots(Arc<std::sync::Mutex<HashMap<uuid::Uuid, usize>>>);
-
-/// One open stream; dropping it frees the slot.
-#[derive(Debug)]
-pub struct StreamSlot {
-    slots: StreamSlots,
-    token: uuid::Uuid,
-}
-
-impl StreamSlots {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<uuid::Uuid, usize>> {
-        // Counters only: a panic mid-update cannot leave them inconsistent.
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// A slot for `token`, unless it already holds `cap`.
-    #[must_use]
-    pub fn open(&self, token: uuid::Uuid, cap: usize) -> Option<StreamSlot> {
-        let mut open = self.lock();
-        let n = open.entry(token).or_insert(0);
-        if *n >= cap {
-            return None;
-        }
-        *n += 1;
-        Some(StreamSlot {
-            slots: self.clone(),
-            token,
-        })
-    }
-
-    /// Streams `token` holds now.
-    #[must_use]
-    pub fn held(&self, token: uuid::Uuid) -> usize {
-        self.lock().get(&token).copied().unwrap_or(0)
-    }
-}
-
-impl Drop for StreamSlot {
-    fn drop(&mut self) {
-        let mut open = self.slots.lock();
-        if let Some(n) = open.get_mut(&self.token) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                open.remove(&self.token);
-            }
-        }
     }
 }

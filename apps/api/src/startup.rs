@@ -128,6 +128,8 @@ impl Application {
         }
         let max_body = settings.server.max_body_bytes;
         let data_services = web::Data::new(services.clone());
+        // The breaker's own handle: its middleware needs nothing else from the state.
+        let data_breaker = web::Data::new(services.db_breaker.clone());
         let data_prometheus = web::Data::new(prometheus);
         let mut server = HttpServer::new(move || {
             App::new()
@@ -142,6 +144,7 @@ impl Application {
                 .wrap(from_fn(crate::middleware::body_deadline))
                 .wrap(from_fn(observe))
                 .app_data(data_services.clone())
+                .app_data(data_breaker.clone())
                 .app_data(data_prometheus.clone())
                 .app_data(
                     web::JsonConfig::default()

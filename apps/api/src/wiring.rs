@@ -32,9 +32,9 @@ pub struct Services {
     /// Fails requests fast while the database is out.
     pub db_breaker: crate::breaker::DbBreaker,
     /// Event streams open per token.
-    pub streams: crate::ratelimit::StreamSlots,
+    pub streams: crate::ratelimit::state::StreamSlots,
     /// Each plan's API rate limit, read from the catalogue at most once a minute.
-    pub plan_limits: crate::ratelimit::PlanLimits,
+    pub plan_limits: crate::ratelimit::state::PlanLimits,
     /// Reverse proxies whose forwarding header names the client.
     pub proxies: crate::client_addr::TrustedProxies,
     /// `Idempotency-Key` records, answers sealed.
@@ -83,8 +83,8 @@ impl Services {
                 api_per_minute: settings.security.api_requests_per_minute,
                 admin_two_factor: settings.security.require_admin_two_factor,
             },
-            plan_limits: crate::ratelimit::PlanLimits::default(),
-            streams: crate::ratelimit::StreamSlots::default(),
+            plan_limits: crate::ratelimit::state::PlanLimits::default(),
+            streams: crate::ratelimit::state::StreamSlots::default(),
             db_breaker: crate::breaker::DbBreaker::default(),
             body_timeout: Duration::from_millis(settings.server.body_timeout_ms.max(1)),
             proxies: crate::client_addr::TrustedProxies::from_settings(settings)?,

@@ -3,48 +3,9 @@
 //! can be deleted.
 
 use crate::Backend;
-use crate::sites::{site, tenant};
-use chom_infrastructure::model::{Allocation, Health, Vps, VpsStatus};
+use crate::fixtures::{insert_server, server, site, t0, tenant};
+use chom_infrastructure::model::{Allocation, Health, VpsStatus};
 use chom_kernel::{StoreError, TenantId, UniqueKey, VpsId};
-use time::OffsetDateTime;
-
-/// A fixed time with millisecond precision (SQLite keeps milliseconds).
-pub(crate) fn t0() -> OffsetDateTime {
-    OffsetDateTime::from_unix_timestamp(1_900_000_000).unwrap()
-}
-
-/// A new active shared server named `hostname`, not yet trusted.
-pub(crate) fn server(hostname: &str) -> Vps {
-    Vps {
-        id: VpsId::new(),
-        hostname: hostname.to_owned(),
-        ip_address: "192.0.2.10".into(),
-        ssh_port: 22,
-        ssh_user: "chom".into(),
-        provider: "custom".into(),
-        region: Some("eu-1".into()),
-        cpu_cores: 4,
-        memory_mb: 8192,
-        disk_gb: 160,
-        allocation: Allocation::Shared,
-        dedicated_tenant_id: None,
-        max_sites: 50,
-        host_key: None,
-        status: VpsStatus::Active,
-        health: Health::Unknown,
-        health_reason: None,
-        health_checked_at: None,
-        agent_version: None,
-        created_at: t0(),
-    }
-}
-
-/// Stores `vps` in its own committed unit.
-pub(crate) async fn insert_server(b: &Backend, vps: &Vps) {
-    let mut uow = b.store.begin().await.unwrap();
-    b.fleet.insert_vps(uow.as_mut(), vps).await.unwrap();
-    uow.commit().await.unwrap();
-}
 
 /// A server reads back as written; updates replace the editable fields; a second server with
 /// the same host name is a conflict; updating a missing server is `NotFound`.

@@ -2,6 +2,7 @@
 // A test-support crate: panicking is how a contract reports a violation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fixtures;
 pub mod fleet;
 pub mod idempotency;
 pub mod identity;

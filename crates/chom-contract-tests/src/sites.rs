@@ -4,69 +4,13 @@
 //! operation is never written again.
 
 use crate::Backend;
-use crate::fleet::{insert_server, server, t0};
-use chom_agent_protocol::{Domain, PhpVersion, SiteType};
+use crate::fixtures::{insert_server, server, site, t0, tenant};
+use chom_agent_protocol::SiteType;
 use chom_kernel::jobs::NewJob;
-use chom_kernel::{OperationId, SiteId, StoreError, TenantId, UniqueKey, VpsId};
+use chom_kernel::{OperationId, StoreError, TenantId, UniqueKey, VpsId};
 use chom_site_hosting::model::{Operation, OperationStatus, Site, SiteStatus};
 use chom_site_hosting::ports::SiteFilter;
-use chom_tenancy::model::{Organization, OrganizationStatus, Tenant, TenantStatus};
 use time::Duration;
-
-/// A new tenant (with its organization), committed.
-pub(crate) async fn tenant(b: &Backend) -> TenantId {
-    let org = Organization {
-        id: chom_kernel::OrganizationId::new(),
-        name: "Acme".into(),
-        status: OrganizationStatus::Active,
-        approval: chom_auth::ApprovalStatus::Approved,
-        approval_reason: None,
-        created_at: t0(),
-    };
-    let tenant = Tenant {
-        id: TenantId::new(),
-        organization_id: org.id,
-        name: "Default".into(),
-        is_default: true,
-        status: TenantStatus::Active,
-        plan_code: None,
-        plan_selected_at: None,
-        created_at: t0(),
-    };
-    let mut uow = b.store.begin().await.unwrap();
-    b.identity
-        .orgs
-        .insert_organization(uow.as_mut(), &org, &tenant)
-        .await
-        .unwrap();
-    uow.commit().await.unwrap();
-    tenant.id
-}
-
-/// A new active WordPress site of `tenant` on `vps`.
-pub(crate) fn site(tenant: TenantId, vps: VpsId, domain: &str) -> Site {
-    Site {
-        id: SiteId::new(),
-        tenant_id: tenant,
-        vps_id: vps,
-        domain: Domain::parse(domain).unwrap(),
-        site_type: SiteType::Wordpress,
-        php_version: PhpVersion::V83,
-        status: SiteStatus::Active,
-        status_reason: None,
-        suspended_active: false,
-        ssl_requested: true,
-        ssl_enabled: false,
-        ssl_expires_at: None,
-        db_name: Some("wp_shop".into()),
-        db_user: Some("wp_shop".into()),
-        db_password_sealed: None,
-        storage_used_mb: 0,
-        created_at: t0(),
-        updated_at: t0(),
-        deleted_at: None,
-    }
-}
 
 /// Two tenants and one server.
 async fn setup(b: &Backend) -> (TenantId, TenantId, VpsId) {
