@@ -14,6 +14,7 @@
 //! - Build scripts read only their own crate, except the declared edges in `BUILD_READS`, and no
 //!   workspace crate is a build-dependency.
 //! - The contract-test crate is only ever a dev-dependency.
+//! - No import circle between the files of a crate (`imports`).
 //! - Every workspace crate has a rule: a new crate must be classified here.
 
 use anyhow::Context as _;
@@ -388,9 +389,18 @@ pub fn run(metadata: Option<&Path>) -> anyhow::Result<()> {
             String::from_utf8(out.stdout)?
         }
     };
-    let found = violations(&serde_json::from_str(&json)?)?;
+    let mut found = violations(&serde_json::from_str(&json)?)?;
+    let root = crate::util::root()?;
+    for cycle in crate::imports::cycles(&crate::imports::workspace_sources(&root)?) {
+        found.push(format!(
+            "import circle between files: {}",
+            cycle.join(" -> ")
+        ));
+    }
     if found.is_empty() {
-        println!("check-boundaries: every dependency edge is allowed");
+        println!(
+            "check-boundaries: every dependency edge is allowed; no import circle between files"
+        );
         return Ok(());
     }
     for v in &found {

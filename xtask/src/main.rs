@@ -3,6 +3,7 @@
 mod bench;
 mod boundaries;
 mod db;
+mod imports;
 mod secrets;
 mod services;
 mod util;
