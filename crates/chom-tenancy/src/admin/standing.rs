@@ -92,14 +92,27 @@ impl Administration {
         status: TenantStatus,
     ) -> Result<(), IdentityError> {
         let _invalidate = Invalidate(&self.sessions);
+        // Read before the unit of work, not while holding it.
+        let org_status = match self.ports.orgs.get_tenant(tenant).await? {
+            Some(t) => self
+                .ports
+                .orgs
+                .get_organization(t.organization_id)
+                .await?
+                .map(|o| o.status),
+            None => None,
+        };
         let mut uow = self.ports.store.begin().await?;
         self.ports
             .orgs
             .set_tenant_status(uow.as_mut(), tenant, status)
             .await
             .map_err(not_found)?;
-        // Sites follow (site-hosting disables or re-enables them on their servers).
-        enqueue_status_event(uow.as_mut(), tenant, status).await?;
+        // Sites follow (site-hosting disables or re-enables them on their servers). The event
+        // announces the tenant's standing: reactivated inside a suspended organization, it
+        // stays suspended. (The handler reads the current standing anyway.)
+        let announced = org_status.map_or(status, |org| standing(org, status));
+        enqueue_status_event(uow.as_mut(), tenant, announced).await?;
         uow.commit().await?;
         Ok(())
     }
