@@ -366,7 +366,36 @@ async fn m2_password_and_code_checks_share_one_account_limiter(db: Db) {
     assert_problem(res, 401, "TWO_FACTOR_REQUIRED").await;
 }
 
+/// A tenant reactivated while its organization is suspended stays suspended: the status event
+/// its sites follow announces that standing, never "active".
+async fn a_tenant_reactivated_in_a_suspended_organization_announces_its_standing(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = super_admin(&app).await;
+    let (amy, _) = onboard(&app, &admin, "amy").await;
+    for path in [
+        format!("/api/v1/admin/organizations/{}/suspend", amy.org_id),
+        format!("/api/v1/admin/tenants/{}/activate", amy.tenant_id),
+    ] {
+        let res = app.post_as(&admin, &path, json!({})).await;
+        assert_eq!(res.status().as_u16(), 204, "{path}");
+    }
+    let status = match db {
+        Db::Sqlite => "json_extract(payload, '$.status')",
+        Db::Postgres => "payload->>'status'",
+    };
+    let announced = |wanted: &str| {
+        format!(
+            "SELECT COUNT(*) FROM jobs WHERE kind = 'tenancy::tenant_status_changed' \
+             AND tenant_id = '{}' AND {status} = '{wanted}'",
+            amy.tenant_id
+        )
+    };
+    assert_eq!(app.count(&announced("suspended")).await, 2, "both events");
+    assert_eq!(app.count(&announced("active")).await, 0);
+}
+
 crate::both_backends!(
+    a_tenant_reactivated_in_a_suspended_organization_announces_its_standing,
     m2_password_and_code_checks_share_one_account_limiter,
     every_refusal_has_its_code,
     auth_routes_are_rate_limited,
