@@ -189,12 +189,7 @@ impl Graph {
 
     /// Normal dependencies of `id`, directly.
     fn normal_deps(&self, id: &str) -> impl Iterator<Item = &String> {
-        self.edges
-            .get(id)
-            .into_iter()
-            .flatten()
-            .filter(|(_, kinds)| kinds.contains("normal"))
-            .map(|(to, _)| to)
+        self.deps_of_kind(id, "normal")
     }
 
     /// Direct dependencies of `id` of `kind` ("normal", "dev", "build").

@@ -201,14 +201,8 @@ fn strongly_connected(edges: &[BTreeSet<usize>]) -> Vec<Vec<usize>> {
 /// # Errors
 /// git or a file could not be read.
 pub fn workspace_sources(root: &std::path::Path) -> anyhow::Result<Vec<Source>> {
-    let out = std::process::Command::new("git")
-        .args(["ls-files", "-z", "--", "*.rs"])
-        .current_dir(root)
-        .output()?;
-    anyhow::ensure!(out.status.success(), "git ls-files failed");
     let mut sources = Vec::new();
-    for path in out.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
-        let path = String::from_utf8_lossy(path).into_owned();
+    for path in crate::util::tracked(root, &["*.rs"])? {
         let Some((krate, rel)) = path.split_once("/src/") else {
             continue;
         };

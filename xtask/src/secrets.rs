@@ -3,7 +3,7 @@
 //! Tests and binaries write keys under temporary or `var/` directories, which are ignored; this
 //! catches the day one lands in the tree anyway.
 
-use anyhow::Context as _;
+use crate::util::{git, nul_separated, tracked};
 use std::path::Path;
 
 /// The armour lines of a private key (`BEGIN [RSA |EC |OPENSSH |ENCRYPTED ]PRIVATE KEY` between
@@ -41,24 +41,11 @@ fn holds_private_key(text: &str) -> bool {
     })
 }
 
-fn git(root: &Path, args: &[&str]) -> anyhow::Result<std::process::Output> {
-    std::process::Command::new("git")
-        .args(args)
-        .current_dir(root)
-        .output()
-        .with_context(|| format!("git {}", args.join(" ")))
-}
-
 /// Tracked paths that hold or look like a private key, as git stores them (the index, not the
 /// working tree: a key deleted or edited locally but still tracked is found).
 fn offenders(root: &Path) -> anyhow::Result<Vec<String>> {
-    let listed = git(root, &["ls-files", "-z", "--cached"])?;
-    anyhow::ensure!(listed.status.success(), "git ls-files failed");
-    let mut found: Vec<String> = listed
-        .stdout
-        .split(|b| *b == 0)
-        .filter(|p| !p.is_empty())
-        .map(|p| String::from_utf8_lossy(p).into_owned())
+    let mut found: Vec<String> = tracked(root, &[])?
+        .into_iter()
         .filter(|p| looks_like_key_file(p))
         .collect();
     // Candidates by a cheap search of the stored contents, then the exact armour check.
@@ -72,8 +59,7 @@ fn offenders(root: &Path) -> anyhow::Result<Vec<String>> {
         "git grep failed: {}",
         String::from_utf8_lossy(&grep.stderr)
     );
-    for path in grep.stdout.split(|b| *b == 0).filter(|p| !p.is_empty()) {
-        let path = String::from_utf8_lossy(path).into_owned();
+    for path in nul_separated(&grep.stdout) {
         let shown = git(root, &["show", &format!(":{path}")])?;
         anyhow::ensure!(shown.status.success(), "git show :{path} failed");
         if holds_private_key(&String::from_utf8_lossy(&shown.stdout)) && !found.contains(&path) {

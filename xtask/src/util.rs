@@ -89,3 +89,35 @@ pub fn step(name: &str, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Resul
     println!("<== {name} ({:.1} s)", started.elapsed().as_secs_f64());
     r
 }
+
+/// Runs git in `root` and returns what it printed (the caller reads the status: some git
+/// commands exit 1 to say "nothing found").
+///
+/// # Errors
+/// git could not be started.
+pub fn git(root: &std::path::Path, args: &[&str]) -> anyhow::Result<std::process::Output> {
+    Command::new("git")
+        .args(args)
+        .current_dir(root)
+        .output()
+        .with_context(|| format!("git {}", args.join(" ")))
+}
+
+/// Null-separated paths printed by git (`-z`), as strings.
+pub fn nul_separated(out: &[u8]) -> impl Iterator<Item = String> + '_ {
+    out.split(|b| *b == 0)
+        .filter(|p| !p.is_empty())
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+}
+
+/// The files git tracks under `root` matching `pathspec` (all with none).
+///
+/// # Errors
+/// git failed.
+pub fn tracked(root: &std::path::Path, pathspec: &[&str]) -> anyhow::Result<Vec<String>> {
+    let mut args = vec!["ls-files", "-z", "--cached", "--"];
+    args.extend_from_slice(pathspec);
+    let out = git(root, &args)?;
+    anyhow::ensure!(out.status.success(), "git ls-files failed");
+    Ok(nul_separated(&out.stdout).collect())
+}

@@ -22,18 +22,7 @@ impl TrustedProxies {
     /// A block or the header name is malformed (names the key; the settings were validated at
     /// load, so only hand-built settings fail here).
     pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
-        let blocks = settings
-            .server
-            .trusted_proxies
-            .iter()
-            .map(|b| b.parse::<Cidr>())
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ConfigError::new("server.trusted_proxies", e))?;
-        let header = settings
-            .server
-            .forwarded_header
-            .parse::<ForwardedHeader>()
-            .map_err(|e| ConfigError::new("server.forwarded_header", e))?;
+        let (blocks, header) = settings.trusted_proxies()?;
         Ok(Self::new(blocks, header))
     }
 

@@ -93,6 +93,26 @@ fn settings_env() -> Env {
 }
 
 impl Settings {
+    /// The reverse proxies to believe and the header they write, parsed (checked at load).
+    ///
+    /// # Errors
+    /// A block or the header name is malformed (names the key).
+    pub fn trusted_proxies(&self) -> Result<(Vec<Cidr>, ForwardedHeader), ConfigError> {
+        let blocks = self
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|b| b.parse::<Cidr>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError::new("server.trusted_proxies", e))?;
+        let header = self
+            .server
+            .forwarded_header
+            .parse::<ForwardedHeader>()
+            .map_err(|e| ConfigError::new("server.forwarded_header", e))?;
+        Ok((blocks, header))
+    }
+
     /// Loads defaults ← `file` (if it exists, or must exist when given explicitly) ← `CHOM_*`.
     ///
     /// # Errors

@@ -8,15 +8,7 @@ impl Settings {
         if self.server.host.trim().is_empty() {
             return Err(ConfigError::new("server.host", "must not be empty"));
         }
-        for block in &self.server.trusted_proxies {
-            block
-                .parse::<Cidr>()
-                .map_err(|e| ConfigError::new("server.trusted_proxies", e))?;
-        }
-        self.server
-            .forwarded_header
-            .parse::<ForwardedHeader>()
-            .map_err(|e| ConfigError::new("server.forwarded_header", e))?;
+        self.trusted_proxies()?;
         if self.server.max_body_bytes < 1024 {
             return Err(ConfigError::new(
                 "server.max_body_bytes",
