@@ -138,9 +138,11 @@ async fn authenticate(req: HttpRequest) -> Result<Auth, ApiError> {
         crate::ratelimit::api_token(&services, session.token.id, record.as_ref()).await?;
     // The middleware copies it into the answer's `RateLimit-*` headers.
     actix_web::HttpMessage::extensions_mut(&req).insert(decision);
+    // A tenant is only ever granted through a membership (above), whose role it carries.
     let tenant = record
         .as_ref()
-        .map(|t| TenantContext::authenticated(t.id, session.user_id));
+        .zip(session.membership)
+        .map(|(t, (_, role))| TenantContext::authenticated(t.id, session.user_id, role));
     Ok(Auth {
         session,
         tenant,

@@ -1,24 +1,37 @@
 //! The tenant a piece of work acts for.
 //!
 //! A `TenantContext` can only be built through [`TenantContext::authenticated`], which the
-//! authentication layer of the apps calls after checking a credential. Repositories for tenant
-//! data take one, so no query of tenant data can be written without a tenant scope.
+//! authentication layer of the apps calls after checking a credential and the user's membership
+//! of the tenant's organization. It says who acts, for which tenant, with which role.
+//!
+//! The rule, as built: a service's tenant-facing entry points take `&TenantContext` and check
+//! its role themselves; the repositories they call take the [`TenantId`] read from it (or from
+//! a job payload recorded while a `TenantContext` requested the work), so every query of
+//! tenant data is still scoped to one tenant. Background entry points that act from such a
+//! payload (running an operation, the sweeps, following a tenant's status) take no context.
 
 use crate::ids::{TenantId, UserId};
+use crate::role::Role;
 
-/// Who acts, and for which tenant. Built only by the authentication layer.
+/// Who acts, for which tenant, with which role. Built only by the authentication layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantContext {
     tenant_id: TenantId,
     user_id: UserId,
+    role: Role,
 }
 
 impl TenantContext {
     /// Called by the authentication layer once a credential has been verified and the user's
-    /// membership of the tenant checked. Nothing else should call it.
+    /// membership of the tenant checked, with the role that membership grants. Nothing else
+    /// should call it (tests and tools acting as a member aside).
     #[must_use]
-    pub fn authenticated(tenant_id: TenantId, user_id: UserId) -> Self {
-        Self { tenant_id, user_id }
+    pub fn authenticated(tenant_id: TenantId, user_id: UserId, role: Role) -> Self {
+        Self {
+            tenant_id,
+            user_id,
+            role,
+        }
     }
 
     /// The tenant every query is scoped to.
@@ -31,5 +44,11 @@ impl TenantContext {
     #[must_use]
     pub fn user_id(&self) -> UserId {
         self.user_id
+    }
+
+    /// The acting user's role in the tenant's organization.
+    #[must_use]
+    pub fn role(&self) -> Role {
+        self.role
     }
 }
