@@ -9,7 +9,7 @@ use crate::ports::VpsLoad;
 use chom_auth::ApprovalStatus;
 use chom_infrastructure::{Candidate, Vps, place};
 use chom_kernel::store::UnitOfWork;
-use chom_kernel::{Conflict, Role, SiteId, StoreError, TenantId, UniqueKey, VpsId};
+use chom_kernel::{Conflict, SiteId, StoreError, TenantContext, TenantId, UniqueKey, VpsId};
 use time::OffsetDateTime;
 
 /// A creation request (raw: the admission validates it).
@@ -74,18 +74,23 @@ impl Sites {
         Ok(None)
     }
 
-    /// Creates a site: the admission checks in order, then the site, its provisioning operation
-    /// and the job, committed together.
+    /// Creates a site for the caller's tenant: the admission checks in order (the caller's role
+    /// first), then the site, its provisioning operation and the job, committed together.
     ///
     /// # Errors
     /// `Refused` (with the admission's code), `Store`.
+    #[tracing::instrument(
+        name = "sites.create",
+        skip_all,
+        fields(tenant = %ctx.tenant_id(), user = %ctx.user_id())
+    )]
     pub async fn create(
         &self,
-        tenant: TenantId,
-        role: Role,
+        ctx: &TenantContext,
         request: CreateSite,
         request_id: Option<String>,
     ) -> Result<(Site, Operation), SiteError> {
+        let (tenant, role) = (ctx.tenant_id(), ctx.role());
         // The role first: nothing is read for a viewer.
         forbid_unless(role).map_err(|_| Refusal::Forbidden(role.as_str()))?;
         // Reads through the pool come first: a unit of work must not wait for a second

@@ -6,45 +6,45 @@ use super::{Sites, db_password_context};
 use crate::model::{Operation, Site, SiteStatus};
 use crate::ports::SiteFilter;
 use chom_agent_protocol::{Command, SiteRef};
-use chom_kernel::{OperationId, SiteId, StoreError, TenantId};
+use chom_kernel::{OperationId, SiteId, StoreError, TenantContext};
 
 impl Sites {
-    /// A site of the tenant.
+    /// A site of the caller's tenant.
     ///
     /// # Errors
     /// `NotFound`, `Store`.
-    pub async fn get(&self, tenant: TenantId, id: SiteId) -> Result<Site, SiteError> {
+    pub async fn get(&self, ctx: &TenantContext, id: SiteId) -> Result<Site, SiteError> {
         self.ports
             .sites
-            .get_site(tenant, id)
+            .get_site(ctx.tenant_id(), id)
             .await?
             .ok_or(SiteError::NotFound)
     }
 
-    /// A page of the tenant's sites.
+    /// A page of the caller's tenant's sites.
     ///
     /// # Errors
     /// `Store`.
     pub async fn list(
         &self,
-        tenant: TenantId,
+        ctx: &TenantContext,
         filter: &SiteFilter,
     ) -> Result<Vec<Site>, SiteError> {
-        Ok(self.ports.sites.list_sites(tenant, filter).await?)
+        Ok(self.ports.sites.list_sites(ctx.tenant_id(), filter).await?)
     }
 
-    /// An operation of the tenant.
+    /// An operation of the caller's tenant.
     ///
     /// # Errors
     /// `NotFound`, `Store`.
     pub async fn operation(
         &self,
-        tenant: TenantId,
+        ctx: &TenantContext,
         id: OperationId,
     ) -> Result<Operation, SiteError> {
         self.ports
             .sites
-            .get_operation(tenant, id)
+            .get_operation(ctx.tenant_id(), id)
             .await?
             .ok_or(SiteError::NotFound)
     }
@@ -55,16 +55,16 @@ impl Sites {
     /// `NotFound` (no such live site in the tenant), `Store`.
     pub async fn operations(
         &self,
-        tenant: TenantId,
+        ctx: &TenantContext,
         site: SiteId,
         before: Option<OperationId>,
         limit: i64,
     ) -> Result<Vec<Operation>, SiteError> {
-        self.get(tenant, site).await?;
+        self.get(ctx, site).await?;
         Ok(self
             .ports
             .sites
-            .list_operations(tenant, site, before, limit)
+            .list_operations(ctx.tenant_id(), site, before, limit)
             .await?)
     }
 
@@ -74,10 +74,10 @@ impl Sites {
     /// `NotFound`, `Conflict` (not provisioned yet), `Store`.
     pub async fn credentials(
         &self,
-        tenant: TenantId,
+        ctx: &TenantContext,
         id: SiteId,
     ) -> Result<(String, String, String), SiteError> {
-        let site = self.get(tenant, id).await?;
+        let site = self.get(ctx, id).await?;
         let (Some(name), Some(user), Some(sealed)) =
             (site.db_name, site.db_user, site.db_password_sealed)
         else {
@@ -102,11 +102,11 @@ impl Sites {
     /// `NotFound`, `Conflict` (not provisioned), `Fleet`.
     pub async fn ask(
         &self,
-        tenant: TenantId,
+        ctx: &TenantContext,
         id: SiteId,
         command: fn(SiteRef) -> Command,
     ) -> Result<(Site, serde_json::Value), SiteError> {
-        let site = self.get(tenant, id).await?;
+        let site = self.get(ctx, id).await?;
         if matches!(site.status, SiteStatus::Creating | SiteStatus::Failed) {
             return Err(SiteError::Conflict(
                 "INVALID_STATE",

@@ -6,7 +6,7 @@ use super::{Sites, forbid_unless, provision_steps};
 use crate::admission::Refusal;
 use crate::model::{Operation, Site, SiteStatus};
 use chom_agent_protocol::PhpVersion;
-use chom_kernel::{Role, SiteId, TenantId};
+use chom_kernel::{SiteId, TenantContext};
 use chom_tenancy::model::TenantStatus;
 use time::OffsetDateTime;
 
@@ -79,20 +79,25 @@ impl SiteAction {
 }
 
 impl Sites {
-    /// Requests a change: checks role and state, records the operation and its job together.
+    /// Requests a change on a site of the caller's tenant: checks the caller's role and the
+    /// state, records the operation and its job together.
     ///
     /// # Errors
     /// `Forbidden`, `NotFound`, `Conflict` (`INVALID_STATE`, `OPERATION_IN_PROGRESS`), `Store`.
-    #[tracing::instrument(name = "sites.request", skip_all, fields(%tenant, site = %id, action = ?action))]
+    #[tracing::instrument(
+        name = "sites.request",
+        skip_all,
+        fields(tenant = %ctx.tenant_id(), user = %ctx.user_id(), site = %id, action = ?action)
+    )]
     pub async fn request(
         &self,
-        tenant: TenantId,
-        role: Role,
+        ctx: &TenantContext,
         id: SiteId,
         action: SiteAction,
         request_id: Option<String>,
     ) -> Result<(Site, Operation), SiteError> {
-        forbid_unless(role)?;
+        forbid_unless(ctx.role())?;
+        let tenant = ctx.tenant_id();
         // A suspended tenant may take its sites down, not bring them back or change them.
         if !matches!(action, SiteAction::Delete | SiteAction::Disable)
             && self.effective_status(tenant).await? != Some(TenantStatus::Active)

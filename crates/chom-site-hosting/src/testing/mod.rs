@@ -26,7 +26,9 @@ use chom_auth::ApprovalStatus;
 use chom_infrastructure::{AgentGateway, Allocation, Fleet, Health, Vps, VpsRepository, VpsStatus};
 use chom_kernel::crypto::Sealer;
 use chom_kernel::store::Store;
-use chom_kernel::{OrganizationId, SiteId, StoreError, TenantId, VpsId};
+use chom_kernel::{
+    OrganizationId, Role, SiteId, StoreError, TenantContext, TenantId, UserId, VpsId,
+};
 use chom_tenancy::model::{Organization, OrganizationStatus, Tenant, TenantStatus};
 use chom_tenancy::ports::OrganizationRepository;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -125,6 +127,11 @@ impl World {
             tenant: tenant_id,
             vps: vps_id,
         }
+    }
+
+    /// A member of the tenant with `role`, acting as the authentication layer would let them.
+    pub(crate) fn member(&self, role: Role) -> TenantContext {
+        TenantContext::authenticated(self.tenant, UserId::new(), role)
     }
 
     /// A committed site of the tenant in `status` (PHP 8.2, WordPress).

@@ -28,14 +28,14 @@ async fn act(
     raw: &str,
     action: SiteAction,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, role) = writer(auth)?;
+    let ctx = writer(auth)?;
     if matches!(action, SiteAction::Delete | SiteAction::DbExport) {
         // Sensitive: a stolen token must not delete or dump a tenant's sites in bulk.
-        crate::ratelimit::sensitive(services, tenant).await?;
+        crate::ratelimit::sensitive(services, ctx.tenant_id()).await?;
     }
     let (site, op) = services
         .sites
-        .request(tenant, role, site_id(raw)?, action, current_request_id())
+        .request(ctx, site_id(raw)?, action, current_request_id())
         .await?;
     Ok(accepted(&site, &op))
 }

@@ -43,13 +43,12 @@ pub async fn create_site(
     services: web::Data<Services>,
     body: Body<CreateSiteRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, role) = writer(&auth)?;
+    let ctx = writer(&auth)?;
     let b = body.0;
     let (site, op) = services
         .sites
         .create(
-            tenant,
-            role,
+            ctx,
             CreateSite {
                 domain: b.domain,
                 site_type: b.site_type,

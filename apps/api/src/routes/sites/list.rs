@@ -84,9 +84,9 @@ pub async fn list_sites(
     services: web::Data<Services>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = reader(&auth)?;
+    let ctx = reader(&auth)?;
     let f = filter(query.into_inner())?;
-    let sites = services.sites.list(tenant, &f).await?;
+    let sites = services.sites.list(ctx, &f).await?;
     Ok(HttpResponse::Ok().json(SiteList {
         meta: PageMeta::after(&sites, f.limit, |s| s.id.to_string()),
         data: sites.iter().map(SiteView::from).collect(),
@@ -103,8 +103,8 @@ pub async fn get_site(
     services: web::Data<Services>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = reader(&auth)?;
-    let site = services.sites.get(tenant, site_id(&path)?).await?;
+    let ctx = reader(&auth)?;
+    let site = services.sites.get(ctx, site_id(&path)?).await?;
     let ip_address = services
         .fleet
         .get(site.vps_id)

@@ -8,7 +8,7 @@ use crate::error::{ApiError, FieldError};
 use crate::extract::Auth;
 use actix_web::http::StatusCode;
 use chom_auth::Ability;
-use chom_kernel::{Role, SiteId, TenantId};
+use chom_kernel::{SiteId, TenantContext};
 use chom_site_hosting::{Refusal, SiteError};
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -95,19 +95,21 @@ fn refusal(r: Refusal) -> ApiError {
     }
 }
 
-fn tenant_role(auth: &Auth) -> Result<(TenantId, Role), ApiError> {
-    let (_, role) = auth.membership()?;
-    Ok((auth.tenant()?.tenant_id(), role))
+/// The caller's `TenantContext`: who acts, for which tenant, with which role.
+fn member(auth: &Auth) -> Result<&TenantContext, ApiError> {
+    // A caller outside any organization is told so, before being told it has no tenant.
+    auth.membership()?;
+    auth.tenant()
 }
 
-fn reader(auth: &Auth) -> Result<TenantId, ApiError> {
+fn reader(auth: &Auth) -> Result<&TenantContext, ApiError> {
     auth.require(Ability::Read)?;
-    Ok(tenant_role(auth)?.0)
+    member(auth)
 }
 
-fn writer(auth: &Auth) -> Result<(TenantId, Role), ApiError> {
+fn writer(auth: &Auth) -> Result<&TenantContext, ApiError> {
     auth.require(Ability::Write)?;
-    tenant_role(auth)
+    member(auth)
 }
 
 fn site_id(raw: &str) -> Result<SiteId, ApiError> {

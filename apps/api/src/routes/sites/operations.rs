@@ -28,11 +28,8 @@ pub async fn get_operation(
     services: web::Data<Services>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = reader(&auth)?;
-    let op = services
-        .sites
-        .operation(tenant, operation_id(&path)?)
-        .await?;
+    let ctx = reader(&auth)?;
+    let op = services.sites.operation(ctx, operation_id(&path)?).await?;
     Ok(HttpResponse::Ok().json(OperationResponse {
         data: OperationView::from(&op),
     }))
@@ -52,11 +49,11 @@ pub async fn list_operations(
     path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = reader(&auth)?;
+    let ctx = reader(&auth)?;
     let page = query.page::<OperationId>()?;
     let ops = services
         .sites
-        .operations(tenant, site_id(&path)?, page.cursor, page.limit)
+        .operations(ctx, site_id(&path)?, page.cursor, page.limit)
         .await?;
     Ok(HttpResponse::Ok().json(OperationList {
         meta: PageMeta::after(&ops, page.limit, |o| o.id.to_string()),
@@ -109,9 +106,10 @@ pub async fn operation_events(
     services: web::Data<Services>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = reader(&auth)?;
+    // Owned: the stream outlives the request and reads the operation again, as this caller.
+    let ctx = reader(&auth)?.clone();
     let id = operation_id(&path)?;
-    let first = services.sites.operation(tenant, id).await?;
+    let first = services.sites.operation(&ctx, id).await?;
     let slot = services
         .streams
         .open(auth.session.token.id, STREAMS_PER_TOKEN)
@@ -140,8 +138,8 @@ pub async fn operation_events(
             .chain(futures::stream::unfold(
                 state,
                 move |(last, over, checked)| {
-                    let (sites, identity, bearer) =
-                        (sites.clone(), identity.clone(), bearer.clone());
+                    let (sites, identity, bearer, ctx) =
+                        (sites.clone(), identity.clone(), bearer.clone(), ctx.clone());
                     // Held as long as the stream lives; dropping the stream frees the slot.
                     let _slot = &slot;
                     async move {
@@ -165,7 +163,7 @@ pub async fn operation_events(
                                 ));
                             }
                             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                            let Ok(now) = sites.operation(tenant, id).await else {
+                            let Ok(now) = sites.operation(&ctx, id).await else {
                                 // Storage hiccup: keep the client waiting, try again.
                                 continue;
                             };

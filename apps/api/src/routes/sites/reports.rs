@@ -17,8 +17,8 @@ async fn report(
     raw: &str,
     command: fn(chom_agent_protocol::SiteRef) -> Command,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = reader(auth)?;
-    let (site, report) = services.sites.ask(tenant, site_id(raw)?, command).await?;
+    let ctx = reader(auth)?;
+    let (site, report) = services.sites.ask(ctx, site_id(raw)?, command).await?;
     Ok(HttpResponse::Ok().json(AgentReportResponse {
         data: SiteAgentAnswer {
             site: SiteView::from(&site),
@@ -77,8 +77,8 @@ pub async fn database_credentials(
     auth.require(Ability::ReadSensitive)?;
     // Secrets are for those who may change the site, not for viewers.
     auth.authorize(chom_team::Action::ManageSites)?;
-    let tenant = reader(&auth)?;
-    let (name, user, password) = services.sites.credentials(tenant, site_id(&path)?).await?;
+    let ctx = reader(&auth)?;
+    let (name, user, password) = services.sites.credentials(ctx, site_id(&path)?).await?;
     Ok(HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(CredentialsResponse {

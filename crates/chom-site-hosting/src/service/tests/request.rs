@@ -8,7 +8,7 @@ use crate::service::{RUN_OPERATION, SiteAction, SiteError};
 use crate::testing::World;
 use SiteStatus::{Active, Creating, Deleting, Disabled, Failed, Restoring};
 use chom_agent_protocol::PhpVersion;
-use chom_kernel::{Role, TenantId};
+use chom_kernel::{Role, TenantContext, TenantId, UserId};
 use chom_tenancy::model::TenantStatus;
 
 const STATUSES: [SiteStatus; 6] = [Creating, Active, Disabled, Failed, Deleting, Restoring];
@@ -69,8 +69,7 @@ async fn each_action_is_allowed_only_in_its_site_statuses() {
             let result = w
                 .sites
                 .request(
-                    w.tenant,
-                    Role::Member,
+                    &w.member(Role::Member),
                     site.id,
                     action,
                     Some("req-1".into()),
@@ -138,7 +137,7 @@ async fn an_operation_in_flight_blocks_every_action_in_every_status() {
             w.operation(running.clone());
             let e = w
                 .sites
-                .request(w.tenant, Role::Member, site.id, action, None)
+                .request(&w.member(Role::Member), site.id, action, None)
                 .await
                 .expect_err("refused");
             let case = format!("{action:?} on a {} site", status.as_str());
@@ -168,7 +167,7 @@ async fn an_ended_operation_blocks_nothing() {
         done.status = end;
         w.operation(done);
         w.sites
-            .request(w.tenant, Role::Member, site.id, SiteAction::Disable, None)
+            .request(&w.member(Role::Member), site.id, SiteAction::Disable, None)
             .await
             .unwrap_or_else(|e| panic!("after a {end:?} operation: {e:?}"));
     }
@@ -181,8 +180,7 @@ async fn switching_to_the_php_version_it_runs_is_an_invalid_state() {
     let e = w
         .sites
         .request(
-            w.tenant,
-            Role::Member,
+            &w.member(Role::Member),
             site.id,
             SiteAction::SetPhp(site.php_version),
             None,
@@ -202,7 +200,7 @@ async fn a_suspended_tenant_may_only_take_its_sites_down() {
             let site = w.site(allowed[0]);
             let result = w
                 .sites
-                .request(w.tenant, Role::Member, site.id, action, None)
+                .request(&w.member(Role::Member), site.id, action, None)
                 .await;
             let case = format!("{action:?} for a {} tenant", tenant_status.as_str());
             if matches!(action, SiteAction::Delete | SiteAction::Disable) {
@@ -225,19 +223,14 @@ async fn a_viewer_may_not_request_anything_and_another_tenant_sees_nothing() {
     let site = w.site(Active);
     let e = w
         .sites
-        .request(w.tenant, Role::Viewer, site.id, SiteAction::Disable, None)
+        .request(&w.member(Role::Viewer), site.id, SiteAction::Disable, None)
         .await
         .expect_err("refused");
     assert!(matches!(e, SiteError::Forbidden(_)), "{e:?}");
+    let stranger = TenantContext::authenticated(TenantId::new(), UserId::new(), Role::Owner);
     let e = w
         .sites
-        .request(
-            TenantId::new(),
-            Role::Owner,
-            site.id,
-            SiteAction::Disable,
-            None,
-        )
+        .request(&stranger, site.id, SiteAction::Disable, None)
         .await
         .expect_err("refused");
     assert!(matches!(e, SiteError::NotFound), "{e:?}");
