@@ -134,7 +134,7 @@ pub async fn select_plan(
     auth.authorize(Action::ManageBilling)?;
     let tenant = services
         .admin
-        .select_plan(auth.tenant()?.tenant_id(), &body.0.plan)
+        .select_plan(auth.tenant()?, &body.0.plan)
         .await?;
     Ok(HttpResponse::Ok().json(TenantResponse {
         data: TenantView::from(&tenant),

@@ -5,7 +5,7 @@ use crate::identity::{IdentityError, Invalidate};
 use crate::model::{Organization, Tenant};
 use crate::plans::PlanCode;
 use chom_auth::{FieldError, PersonName};
-use chom_kernel::{OrganizationId, TenantId};
+use chom_kernel::{OrganizationId, TenantContext};
 use time::OffsetDateTime;
 
 impl Administration {
@@ -55,11 +55,18 @@ impl Administration {
             .ok_or(IdentityError::NotFound)
     }
 
-    /// Selects a plan for a tenant (the free path: billing off).
+    /// Selects a plan for the caller's tenant (the free path: billing off). The team policy
+    /// (only owners manage billing) is checked by the caller: it lives downstream, in
+    /// `chom_team`.
     ///
     /// # Errors
     /// `Invalid` (unknown or retired plan), `NotFound`, `Store`.
-    pub async fn select_plan(&self, tenant: TenantId, plan: &str) -> Result<Tenant, IdentityError> {
+    pub async fn select_plan(
+        &self,
+        ctx: &TenantContext,
+        plan: &str,
+    ) -> Result<Tenant, IdentityError> {
+        let tenant = ctx.tenant_id();
         let _invalidate = Invalidate(&self.sessions);
         let invalid =
             |m: &str| IdentityError::Invalid(vec![("plan", FieldError::new("INVALID_VALUE", m))]);
