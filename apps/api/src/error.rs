@@ -127,6 +127,19 @@ impl ApiError {
         e
     }
 
+    /// Field errors as the contexts report them: (field, stable code, message).
+    #[must_use]
+    pub fn field_errors(errors: Vec<(&'static str, &'static str, String)>) -> Vec<FieldError> {
+        errors
+            .into_iter()
+            .map(|(field, code, message)| FieldError {
+                field: field.to_owned(),
+                code: code.to_owned(),
+                message,
+            })
+            .collect()
+    }
+
     /// 500 `INTERNAL_ERROR`; `source` is logged, never sent.
     #[must_use]
     pub fn internal(source: anyhow::Error) -> Self {

@@ -44,6 +44,7 @@ impl Modify for BearerAuth {
         (name = "admin", description = "Super admin: approvals, suspensions, listings"),
         (name = "fleet", description = "Super admin: the VPS fleet, host keys, bootstrap, health"),
         (name = "sites", description = "A tenant's sites and the operations that change them"),
+        (name = "backups", description = "A tenant's site backups: today, each site's backup schedule"),
     )
 )]
 struct ApiDoc;

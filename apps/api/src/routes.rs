@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod backups;
 pub mod docs;
 pub mod fleet;
 pub mod health;
@@ -35,7 +36,8 @@ pub fn api_v1(cfg: &mut ServiceConfig<'_>) {
         .configure(organization::configure)
         .configure(admin::configure)
         .configure(fleet::configure)
-        .configure(sites::configure);
+        .configure(sites::configure)
+        .configure(backups::configure);
 }
 
 /// `routes` as actix-web mounts them (`App::configure`, `Scope::configure`). What they record

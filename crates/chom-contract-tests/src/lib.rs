@@ -2,6 +2,7 @@
 // A test-support crate: panicking is how a contract reports a violation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod backups;
 mod fixtures;
 pub mod fleet;
 pub mod idempotency;
@@ -10,6 +11,7 @@ pub mod plans;
 pub mod queue;
 pub mod sites;
 
+use chom_backup::ports::ScheduleRepository;
 use chom_infrastructure::ports::VpsRepository;
 use chom_kernel::jobs::JobQueue;
 use chom_kernel::store::Store;
@@ -31,6 +33,8 @@ pub struct Backend {
     pub sites: Arc<dyn SiteRepository>,
     /// The fleet (infrastructure).
     pub fleet: Arc<dyn VpsRepository>,
+    /// Site backup schedules (backup).
+    pub backups: Arc<dyn ScheduleRepository>,
     /// Keeps the database alive for the test (temporary directory, test database).
     pub guard: Box<dyn std::any::Any + Send + Sync>,
 }
@@ -81,6 +85,10 @@ macro_rules! contract_tests {
             host_keys_are_pinned_by_compare_and_swap,
             health_is_recorded,
             only_a_retired_server_without_site_rows_is_deleted);
+        $crate::contract_tests!(@each $setup; backups:
+            schedules_read_back_for_their_tenant_only,
+            a_second_save_replaces_and_a_rollback_keeps_the_first,
+            only_the_tenants_live_sites_exist);
     };
     (@each $setup:ident; $module:ident: $($name:ident),+ $(,)?) => {
         mod $module {

@@ -9,5 +9,7 @@ pub mod testing;
 
 pub use error::map_err;
 pub use queue::PgJobQueue;
-pub use shared::{PgFleet, PgIdempotency, PgIdentity, PgPlanRepository, PgSites, SESSION_QUERY};
+pub use shared::{
+    PgBackups, PgFleet, PgIdempotency, PgIdentity, PgPlanRepository, PgSites, SESSION_QUERY,
+};
 pub use store::{MIGRATOR, PgStore, PgUnitOfWork};

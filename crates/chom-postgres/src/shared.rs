@@ -7,6 +7,7 @@
 //! each crate's `src/codec.rs`; SQL here must be portable (see the ADR). A file added to the
 //! directory must be declared below (the SQLite build refuses one that is not).
 
+mod backups;
 mod exec;
 mod fleet;
 mod idempotency;
@@ -14,6 +15,7 @@ mod identity;
 mod plans;
 mod sites;
 
+pub use backups::PgBackups;
 pub use fleet::PgFleet;
 pub use idempotency::PgIdempotency;
 pub use identity::{PgIdentity, SESSION_QUERY};

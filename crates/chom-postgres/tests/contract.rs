@@ -28,6 +28,7 @@ async fn backend() -> Backend {
         },
         sites: Arc::new(chom_postgres::PgSites::new(db.store.pool().clone())),
         fleet: Arc::new(chom_postgres::PgFleet::new(db.store.pool().clone())),
+        backups: Arc::new(chom_postgres::PgBackups::new(db.store.pool().clone())),
         guard: Box::new(db),
     }
 }

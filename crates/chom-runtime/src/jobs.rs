@@ -23,6 +23,7 @@ pub fn registrations(services: &Services) -> Vec<Registration> {
     );
     all.extend(chom_infrastructure::jobs::jobs(&services.fleet));
     all.extend(chom_site_hosting::jobs::jobs(&services.sites));
+    all.extend(chom_backup::jobs::jobs(&services.backups));
     let queue = services.queue.clone();
     let idempotency = services.idempotency.clone();
     all.push(Registration::periodic(PRUNE_JOBS, move || {
@@ -66,6 +67,7 @@ pub fn schedules() -> Vec<Schedule> {
     )];
     all.extend(chom_infrastructure::jobs::schedules());
     all.extend(chom_site_hosting::jobs::schedules());
+    all.extend(chom_backup::jobs::schedules());
     all
 }
 

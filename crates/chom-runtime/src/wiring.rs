@@ -48,6 +48,8 @@ pub struct Services {
     pub fleet: chom_infrastructure::Fleet,
     /// Hosted sites.
     pub sites: chom_site_hosting::Sites,
+    /// Backups (today: site backup schedules).
+    pub backups: chom_backup::Backups,
     /// Identity use cases.
     pub identity: Identity,
     /// Organization and approval use cases.
@@ -92,6 +94,7 @@ struct Backend {
     identity: IdentityPorts,
     servers: Arc<dyn chom_infrastructure::VpsRepository>,
     sites: Arc<dyn chom_site_hosting::SiteRepository>,
+    backups: Arc<dyn chom_backup::ScheduleRepository>,
     idempotency: Arc<dyn chom_kernel::idempotency::IdempotencyStore>,
 }
 
@@ -153,6 +156,7 @@ impl Services {
                     identity: identity_ports(Arc::new(store.clone()), repos, hashing.clone()),
                     servers: Arc::new(chom_postgres::PgFleet::new(store.pool().clone())),
                     sites: Arc::new(chom_postgres::PgSites::new(store.pool().clone())),
+                    backups: Arc::new(chom_postgres::PgBackups::new(store.pool().clone())),
                     idempotency: Arc::new(chom_postgres::PgIdempotency::new(store.pool().clone())),
                 }
             }
@@ -169,6 +173,7 @@ impl Services {
                     identity: identity_ports(Arc::new(store.clone()), repos, hashing.clone()),
                     servers: Arc::new(chom_sqlite::SqliteFleet::new(store.pool().clone())),
                     sites: Arc::new(chom_sqlite::SqliteSites::new(store.pool().clone())),
+                    backups: Arc::new(chom_sqlite::SqliteBackups::new(store.pool().clone())),
                     idempotency: Arc::new(chom_sqlite::SqliteIdempotency::new(
                         store.pool().clone(),
                     )),
@@ -182,6 +187,7 @@ impl Services {
             identity: identity_ports,
             servers: vps_repo,
             sites: site_repo,
+            backups: schedule_repo,
             idempotency,
         } = backend;
         let (cache, rate_limiter): (Arc<dyn Cache>, Arc<dyn RateLimiter>) =
@@ -283,9 +289,14 @@ impl Services {
                 ),
             },
         );
+        let backups = chom_backup::Backups::new(chom_backup::service::BackupPorts {
+            store: store.clone(),
+            schedules: schedule_repo,
+        });
         Ok(Self {
             fleet,
             sites,
+            backups,
             identity,
             admin,
             mailer,

@@ -31,6 +31,7 @@ async fn backend() -> Backend {
         },
         sites: Arc::new(chom_sqlite::SqliteSites::new(store.pool().clone())),
         fleet: Arc::new(chom_sqlite::SqliteFleet::new(store.pool().clone())),
+        backups: Arc::new(chom_sqlite::SqliteBackups::new(store.pool().clone())),
         guard: Box::new(dir),
     }
 }

@@ -1,7 +1,7 @@
 //! Reading sites: the tenant's list (filtered, cursor-paged) and one site.
 
 use super::views::{SiteDetail, SiteList, SiteResponse, SiteView};
-use super::{field_errors, reader, site_id};
+use super::{reader, site_id};
 use crate::error::{ApiError, Problem};
 use crate::extract::Auth;
 use crate::routes::paging::{Page, PageMeta};
@@ -56,7 +56,7 @@ fn filter(q: ListQuery) -> Result<SiteFilter, ApiError> {
     {
         errors.push(("search", "INVALID_VALUE", "at most 253 characters".into()));
     }
-    let mut errors = field_errors(errors);
+    let mut errors = ApiError::field_errors(errors);
     let page = Page::<SiteId>::collect(q.cursor.as_deref(), q.limit, &mut errors);
     let Some(page) = page.filter(|_| errors.is_empty()) else {
         return Err(ApiError::validation(errors));

@@ -4,7 +4,7 @@
 //! One module per use case, re-exported here; the error mapping and the access checks they
 //! share live here.
 
-use crate::error::{ApiError, FieldError};
+use crate::error::ApiError;
 use crate::extract::Auth;
 use actix_web::http::StatusCode;
 use chom_auth::Ability;
@@ -56,7 +56,7 @@ impl From<SiteError> for ApiError {
             SiteError::Refused(r) => refusal(r),
             SiteError::NotFound => Self::not_found("no such site or operation"),
             SiteError::Forbidden(m) => Self::forbidden(m),
-            SiteError::Invalid(errors) => Self::validation(field_errors(errors)),
+            SiteError::Invalid(errors) => Self::validation(Self::field_errors(errors)),
             SiteError::Conflict(code, m) => Self::new(StatusCode::CONFLICT, code, m),
             SiteError::Fleet(f) => f.into(),
             SiteError::Store(s) => s.into(),
@@ -64,22 +64,11 @@ impl From<SiteError> for ApiError {
     }
 }
 
-fn field_errors(errors: Vec<(&'static str, &'static str, String)>) -> Vec<FieldError> {
-    errors
-        .into_iter()
-        .map(|(field, code, message)| FieldError {
-            field: field.to_owned(),
-            code: code.to_owned(),
-            message,
-        })
-        .collect()
-}
-
 fn refusal(r: Refusal) -> ApiError {
     let code = r.code();
     let message = r.to_string();
     match r {
-        Refusal::Invalid(errors) => ApiError::validation(field_errors(errors)),
+        Refusal::Invalid(errors) => ApiError::validation(ApiError::field_errors(errors)),
         Refusal::SiteLimitExceeded { current, limit } => {
             let mut ext = serde_json::Map::new();
             ext.insert("current".into(), current.into());

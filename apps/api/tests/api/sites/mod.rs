@@ -37,7 +37,12 @@ pub(crate) async fn customer(
 }
 
 /// A server placement will use, that nobody answers on (its jobs retry in the background).
-async fn dead_server(app: &TestApp, admin: &str, hostname: &str, max_sites: i32) -> String {
+pub(crate) async fn dead_server(
+    app: &TestApp,
+    admin: &str,
+    hostname: &str,
+    max_sites: i32,
+) -> String {
     let res = app
         .post_as(
             admin,

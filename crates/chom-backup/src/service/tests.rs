@@ -1,0 +1,117 @@
+//! The schedule use cases over the in-memory fake.
+
+use super::{BackupError, BackupPorts, Backups};
+use crate::model::{Frequency, ScheduleInput};
+use crate::testing::Fake;
+use chom_kernel::{Role, SiteId, TenantContext, TenantId, UserId};
+use std::sync::Arc;
+
+fn service() -> (Backups, Fake) {
+    let fake = Fake::default();
+    let backups = Backups::new(BackupPorts {
+        store: Arc::new(fake.clone()),
+        schedules: Arc::new(fake.clone()),
+    });
+    (backups, fake)
+}
+
+fn member(tenant: TenantId, role: Role) -> TenantContext {
+    TenantContext::authenticated(tenant, UserId::new(), role)
+}
+
+fn weekly() -> ScheduleInput {
+    ScheduleInput {
+        frequency: Some("weekly".into()),
+        hour: Some(2),
+        weekday: Some("saturday".into()),
+        time_zone: Some("Europe/Paris".into()),
+        enabled: Some(true),
+    }
+}
+
+#[tokio::test]
+async fn a_site_answers_the_default_until_a_schedule_is_saved_then_that_one() {
+    let (backups, fake) = service();
+    let tenant = TenantId::new();
+    let site = fake.add_site(tenant);
+    let ctx = member(tenant, Role::Member);
+    let before = backups.schedule(&ctx, site).await.unwrap();
+    assert_eq!((before.enabled, before.updated_at), (false, None));
+    let saved = backups.set_schedule(&ctx, site, weekly()).await.unwrap();
+    assert_eq!(saved.frequency, Frequency::Weekly);
+    // Stored times keep milliseconds (SQLite's precision), so the answer is what reads return.
+    let saved_at = saved.updated_at.unwrap();
+    assert_eq!(saved_at.nanosecond() % 1_000_000, 0);
+    assert_eq!(backups.schedule(&ctx, site).await.unwrap(), saved);
+    // Saved again: replaced, not added.
+    let daily = ScheduleInput {
+        frequency: Some("daily".into()),
+        weekday: None,
+        ..weekly()
+    };
+    backups.set_schedule(&ctx, site, daily).await.unwrap();
+    let state = fake.state();
+    assert_eq!(state.schedules.len(), 1);
+    assert_eq!(state.schedules[&site].1.frequency, Frequency::Daily);
+}
+
+#[tokio::test]
+async fn another_tenants_site_is_not_found_for_reading_and_writing() {
+    let (backups, fake) = service();
+    let (mine, theirs) = (TenantId::new(), TenantId::new());
+    let their_site = fake.add_site(theirs);
+    backups
+        .set_schedule(&member(theirs, Role::Owner), their_site, weekly())
+        .await
+        .unwrap();
+    let me = member(mine, Role::Owner);
+    for site in [their_site, SiteId::new()] {
+        assert!(matches!(
+            backups.schedule(&me, site).await,
+            Err(BackupError::NotFound)
+        ));
+        assert!(matches!(
+            backups.set_schedule(&me, site, weekly()).await,
+            Err(BackupError::NotFound)
+        ));
+    }
+    // Their schedule is untouched.
+    assert_eq!(fake.state().schedules[&their_site].0, theirs);
+}
+
+#[tokio::test]
+async fn a_viewer_reads_but_cannot_save_and_nothing_is_written() {
+    let (backups, fake) = service();
+    let tenant = TenantId::new();
+    let site = fake.add_site(tenant);
+    let viewer = member(tenant, Role::Viewer);
+    assert!(backups.schedule(&viewer, site).await.is_ok());
+    assert!(matches!(
+        backups.set_schedule(&viewer, site, weekly()).await,
+        Err(BackupError::Forbidden("viewer"))
+    ));
+    assert_eq!(fake.state().commits, 0);
+}
+
+#[tokio::test]
+async fn an_invalid_body_is_refused_with_its_fields_after_the_site_check() {
+    let (backups, fake) = service();
+    let tenant = TenantId::new();
+    let site = fake.add_site(tenant);
+    let ctx = member(tenant, Role::Admin);
+    let Err(BackupError::Invalid(errors)) = backups
+        .set_schedule(&ctx, site, ScheduleInput::default())
+        .await
+    else {
+        panic!("an empty body was accepted");
+    };
+    assert_eq!(errors.len(), 3);
+    // A foreign site with an invalid body is still just unknown.
+    assert!(matches!(
+        backups
+            .set_schedule(&ctx, SiteId::new(), ScheduleInput::default())
+            .await,
+        Err(BackupError::NotFound)
+    ));
+    assert_eq!(fake.state().commits, 0);
+}
