@@ -81,6 +81,50 @@ impl TestDatabase {
         })
     }
 
+    /// Runs raw SQL (test set-up the application cannot express, like expiring a token).
+    ///
+    /// # Errors
+    /// The statement fails.
+    pub async fn execute(&self, sql: &str) -> anyhow::Result<()> {
+        sqlx::query(AssertSqlSafe(sql.to_owned()))
+            .execute(self.store.pool())
+            .await
+            .with_context(|| sql.to_owned())?;
+        Ok(())
+    }
+
+    /// The first column of the first row of a `SELECT COUNT(*)…`.
+    ///
+    /// # Errors
+    /// The query fails.
+    pub async fn count(&self, sql: &str) -> anyhow::Result<i64> {
+        sqlx::query_scalar(AssertSqlSafe(sql.to_owned()))
+            .fetch_one(self.store.pool())
+            .await
+            .with_context(|| sql.to_owned())
+    }
+
+    /// Every row of every table, as text (to show a secret is nowhere in clear).
+    ///
+    /// # Errors
+    /// A query fails.
+    pub async fn dump(&self) -> anyhow::Result<String> {
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
+        )
+        .fetch_all(self.store.pool())
+        .await?;
+        let mut out = String::new();
+        for t in tables {
+            let rows: Vec<String> =
+                sqlx::query_scalar(AssertSqlSafe(format!("SELECT t::text FROM \"{t}\" t")))
+                    .fetch_all(self.store.pool())
+                    .await?;
+            out.push_str(&format!("## {t}\n{}\n", rows.join("\n")));
+        }
+        Ok(out)
+    }
+
     /// Drops the database now (the `Drop` fallback does it on a helper thread otherwise).
     pub async fn cleanup(self) {
         // Drop runs the removal.
