@@ -3,6 +3,11 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod acme;
+pub mod api;
+pub mod binaries;
+pub mod hosting;
+pub mod onboarding;
+pub mod smtp;
 
 pub use acme::Acme;
 

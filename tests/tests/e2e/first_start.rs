@@ -5,54 +5,24 @@
 //! to race: `ssh-keygen` asked "Overwrite (y/n)?" and the loser exited, or the loser of the
 //! application key failed on the file the other had just created.)
 
-use crate::helpers::{agent_binary, client};
+use chom_e2e::{Process, answers, wait_for};
+use chom_test_support::api::client;
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// A sibling binary of the agent (`cargo xtask test` builds every binary of the workspace).
-fn binary(name: &str) -> PathBuf {
-    let bin = agent_binary().with_file_name(name);
-    assert!(
-        bin.exists(),
-        "{} missing: build the workspace",
-        bin.display()
-    );
-    bin
-}
-
-struct Process(Child);
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
 /// Starts `name` in `dir` on the embedded default (SQLite under `dir/var`), nothing inherited
 /// from the environment but `PATH`.
-fn spawn(name: &str, dir: &Path, port: u16) -> Process {
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
-    let child = Command::new(binary(name))
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("CHOM_SERVER__PORT", port.to_string())
-        .env("CHOM_LOG__FILTER", "info")
-        // Tests run side by side: the worker's /metrics on any free port.
-        .env("CHOM_WORKER__METRICS_LISTEN", "127.0.0.1:0")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    Process(child)
-}
-
-fn log(dir: &Path, name: &str) -> String {
-    std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
+fn start(name: &str, dir: &Path, port: u16) -> Process {
+    Process::start(name, dir, |c| {
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("CHOM_SERVER__PORT", port.to_string())
+            .env("CHOM_LOG__FILTER", "info")
+            // Tests run side by side: the worker's /metrics on any free port.
+            .env("CHOM_WORKER__METRICS_LISTEN", "127.0.0.1:0");
+    })
 }
 
 fn mode(path: &Path) -> u32 {
@@ -87,40 +57,24 @@ async fn first_start_state_is_created_once_when_api_and_worker_start_together() 
     let http = client();
     for round in 0..20 {
         let dir = tempfile::tempdir().unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = chom_test_support::acme::free_port();
         // Back to back: both find an empty directory.
-        let mut api = spawn("chom-api", dir.path(), port);
-        let mut worker = spawn("chom-worker", dir.path(), port);
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut api = start("chom-api", dir.path(), port);
+        let mut worker = start("chom-worker", dir.path(), port);
+        let live = format!("http://127.0.0.1:{port}/health/live");
         let (mut api_up, mut worker_up) = (false, false);
-        while !(api_up && worker_up) {
-            for (name, p) in [("chom-api", &mut api), ("chom-worker", &mut worker)] {
-                if let Some(status) = p.0.try_wait().unwrap() {
-                    panic!(
-                        "round {round}: {name} exited ({status}):\n{}",
-                        log(dir.path(), name)
-                    );
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "round {round}: not up in 60 s\n--- chom-api\n{}\n--- chom-worker\n{}",
-                log(dir.path(), "chom-api"),
-                log(dir.path(), "chom-worker")
-            );
-            api_up = api_up
-                || http
-                    .get(format!("http://127.0.0.1:{port}/health/live"))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success());
-            worker_up = worker_up || log(dir.path(), "chom-worker").contains("chom-worker started");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        wait_for(
+            &format!("round {round}: both up"),
+            Duration::from_secs(60),
+            &mut [&mut api, &mut worker],
+            async || {
+                api_up = api_up || answers(&http, &live).await;
+                worker_up = worker_up
+                    || Process::log_of(dir.path(), "chom-worker").contains("chom-worker started");
+                api_up && worker_up
+            },
+        )
+        .await;
 
         let var = dir.path().join("var");
         let key = var.join("ssh/id_ed25519");
@@ -144,11 +98,11 @@ async fn first_start_state_is_created_once_when_api_and_worker_start_together() 
             assert!(names.is_empty(), "round {round}: leftovers {names:?}");
         }
         // Both still run (the loser read the winner's files).
-        for (name, p) in [("chom-api", &mut api), ("chom-worker", &mut worker)] {
+        for p in [&mut api, &mut worker] {
             assert!(
-                p.0.try_wait().unwrap().is_none(),
-                "round {round}: {name} exited:\n{}",
-                log(dir.path(), name)
+                p.exited().is_none(),
+                "round {round}: exited\n{}",
+                p.report()
             );
         }
     }

@@ -3,7 +3,8 @@
 //! a changed key refused, an unreachable server recorded, decommission.
 
 use crate::helpers::{
-    Db, SshRig, TestApp, agent_binary, assert_problem, spawn_app_with, super_admin_token,
+    Db, SshRig, TestApp, agent_binary, assert_problem, configure_ssh, spawn_app_with,
+    super_admin_token,
 };
 use chom_test_support::Sshd;
 use reqwest::Method;
@@ -94,7 +95,7 @@ async fn m4_a_malformed_trust_body_pins_nothing(db: Db) {
     let work = tempfile::tempdir().unwrap();
     let rig = SshRig::new(work.path());
     let app = spawn_app_with(db, |s| {
-        rig.configure(s, &sshd, work.path().join("ssh-state"));
+        configure_ssh(s, &rig, &sshd, work.path().join("ssh-state"));
     })
     .await;
     let admin = super_admin_token(&app).await;
@@ -178,7 +179,7 @@ async fn m4_a_pinned_key_changes_only_with_proof(db: Db) {
     let work = tempfile::tempdir().unwrap();
     let rig = SshRig::new(work.path());
     let app = spawn_app_with(db, |s| {
-        rig.configure(s, &sshd, work.path().join("ssh-state"));
+        configure_ssh(s, &rig, &sshd, work.path().join("ssh-state"));
     })
     .await;
     let admin = super_admin_token(&app).await;
@@ -260,7 +261,7 @@ async fn the_fleet_is_managed_over_ssh(db: Db) {
     let work = tempfile::tempdir().unwrap();
     let rig = SshRig::new(work.path());
     let app = spawn_app_with(db, |s| {
-        rig.configure(s, &sshd, work.path().join("ssh-state"));
+        configure_ssh(s, &rig, &sshd, work.path().join("ssh-state"));
     })
     .await;
     let agent_path = rig.agent_path.clone();
@@ -501,7 +502,7 @@ async fn l12_a_changed_host_key_fails_the_operation_at_once(db: Db) {
     let work = tempfile::tempdir().unwrap();
     let rig = SshRig::new(work.path());
     let app = spawn_app_with(db, |s| {
-        rig.configure(s, &sshd, work.path().join("ssh-state"));
+        configure_ssh(s, &rig, &sshd, work.path().join("ssh-state"));
     })
     .await;
     let admin = super_admin_token(&app).await;

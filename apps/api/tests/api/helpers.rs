@@ -2,13 +2,14 @@
 //! fresh PostgreSQL database cloned from the migrated template, with real Redis under a
 //! per-test key prefix.
 
-use crate::smtp::SmtpSink;
 use actix_web::{HttpResponse, web};
 use chom_api::config::Settings;
 use chom_api::startup::Application;
 use chom_postgres::testing::TestDatabase;
+pub use chom_test_support::api::{Api, GENEROUS_PLAN_LIMITS, assert_problem, client};
+pub use chom_test_support::binaries::{SshRig, agent_binary};
+use chom_test_support::smtp::SmtpSink;
 use secrecy::SecretString;
-use serde_json::Value;
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,91 +18,26 @@ pub enum Db {
     Postgres,
 }
 
-/// A running app and a client for it.
+/// A running app: the HTTP side (`Api`: address, client, SMTP sink) and the in-process
+/// services and database behind it.
 pub struct TestApp {
-    pub address: String,
-    pub client: reqwest::Client,
+    pub api: Api,
     pub app_services: chom_api::wiring::Services,
     pub pg: Option<TestDatabase>,
-    pub smtp: SmtpSink,
     pub db: Db,
     sqlite_path: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
+impl std::ops::Deref for TestApp {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
 impl TestApp {
-    /// A handle on an API running elsewhere (a real `chom-api` process) on PostgreSQL, with
-    /// in-process services on the same database for set-up.
-    pub fn external(
-        address: String,
-        app_services: chom_api::wiring::Services,
-        pg: TestDatabase,
-        smtp: SmtpSink,
-    ) -> Self {
-        Self {
-            address,
-            client: client(),
-            app_services,
-            pg: Some(pg),
-            smtp,
-            db: Db::Postgres,
-            sqlite_path: std::path::PathBuf::new(),
-            _dir: tempfile::tempdir().expect("temp dir"),
-        }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.address)
-    }
-
-    pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .send()
-            .await
-            .expect("request")
-    }
-
-    /// GET with a bearer token.
-    pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
-        self.client
-            .get(self.url(path))
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("request")
-    }
-
-    /// A JSON request, optionally with a bearer token.
-    pub async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> reqwest::Response {
-        let mut req = self.client.request(method, self.url(path));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        req.send().await.expect("request")
-    }
-
-    /// POST JSON without a token.
-    pub async fn post(&self, path: &str, body: Value) -> reqwest::Response {
-        self.send(reqwest::Method::POST, path, None, Some(body))
-            .await
-    }
-
-    /// POST JSON with a token.
-    pub async fn post_as(&self, token: &str, path: &str, body: Value) -> reqwest::Response {
-        self.send(reqwest::Method::POST, path, Some(token), Some(body))
-            .await
-    }
-
     async fn sqlite_pool(&self) -> sqlx::SqlitePool {
         sqlx::SqlitePool::connect(&format!("sqlite://{}", self.sqlite_path.display()))
             .await
@@ -111,42 +47,37 @@ impl TestApp {
     /// Runs raw SQL against the app's database (test set-up the API cannot express, like
     /// expiring a token).
     pub async fn exec(&self, sql: &str) {
-        let sql = sqlx::AssertSqlSafe(sql.to_owned());
         match self.db {
             Db::Sqlite => {
                 let pool = self.sqlite_pool().await;
-                sqlx::query(sql).execute(&pool).await.unwrap();
-                pool.close().await;
-            }
-            Db::Postgres => {
-                let pool = sqlx::PgPool::connect(&self.pg.as_ref().unwrap().url)
+                sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .execute(&pool)
                     .await
                     .unwrap();
-                sqlx::query(sql).execute(&pool).await.unwrap();
                 pool.close().await;
             }
+            Db::Postgres => self.postgres().execute(sql).await.unwrap(),
         }
     }
 
     /// The first column of the first row of a `SELECT COUNT(*)…`.
     pub async fn count(&self, sql: &str) -> i64 {
-        let sql = sqlx::AssertSqlSafe(sql.to_owned());
         match self.db {
             Db::Sqlite => {
                 let pool = self.sqlite_pool().await;
-                let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
-                pool.close().await;
-                n
-            }
-            Db::Postgres => {
-                let pool = sqlx::PgPool::connect(&self.pg.as_ref().unwrap().url)
+                let n = sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+                    .fetch_one(&pool)
                     .await
                     .unwrap();
-                let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
                 pool.close().await;
                 n
             }
+            Db::Postgres => self.postgres().count(sql).await.unwrap(),
         }
+    }
+
+    fn postgres(&self) -> &TestDatabase {
+        self.pg.as_ref().expect("a PostgreSQL app")
     }
 
     /// Every row of every table, as text.
@@ -188,27 +119,7 @@ impl TestApp {
                 }
                 pool.close().await;
             }
-            Db::Postgres => {
-                let pool = sqlx::PgPool::connect(&self.pg.as_ref().unwrap().url)
-                    .await
-                    .unwrap();
-                let tables: Vec<String> = sqlx::query_scalar(
-                    "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'public'",
-                )
-                .fetch_all(&pool)
-                .await
-                .unwrap();
-                for t in tables {
-                    let rows: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                        "SELECT t::text FROM \"{t}\" t"
-                    )))
-                    .fetch_all(&pool)
-                    .await
-                    .unwrap();
-                    out.push_str(&format!("## {t}\n{}\n", rows.join("\n")));
-                }
-                pool.close().await;
-            }
+            Db::Postgres => return self.postgres().dump().await.unwrap(),
         }
         out
     }
@@ -246,15 +157,6 @@ struct Typed {
 
 pub fn redis_url() -> String {
     std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-/// An HTTP client that does not follow redirects (tests look at them).
-pub fn client() -> reqwest::Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client")
 }
 
 pub async fn spawn_app(db: Db) -> TestApp {
@@ -315,50 +217,15 @@ pub async fn spawn_app_with(db: Db, customise: impl FnOnce(&mut Settings)) -> Te
     let app_services = app.services().clone();
     tokio::spawn(app.run_until_stopped());
     let app = TestApp {
-        address,
-        client: client(),
+        api: Api::new(address, smtp),
         app_services,
         pg,
-        smtp,
         db,
         sqlite_path,
         _dir: dir,
     };
     app.exec(GENEROUS_PLAN_LIMITS).await;
     app
-}
-
-/// Raises every plan's API rate limit out of the tests' way (before any request reads it).
-pub const GENEROUS_PLAN_LIMITS: &str = "UPDATE plans SET api_requests_per_minute = 100000";
-
-/// Asserts an RFC 9457 body with `code`, and returns it.
-pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
-    assert_eq!(res.status().as_u16(), status);
-    let content_type = res
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
-    let header_id = res
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(ToOwned::to_owned);
-    let body: serde_json::Value = res.json().await.expect("json body");
-    assert_eq!(content_type, "application/problem+json", "{body}");
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["status"], status, "{body}");
-    assert!(
-        body["type"].as_str().is_some_and(|t| !t.is_empty()),
-        "{body}"
-    );
-    assert!(
-        body["title"].as_str().is_some_and(|t| !t.is_empty()),
-        "{body}"
-    );
-    assert_eq!(body["request_id"].as_str(), header_id.as_deref(), "{body}");
-    body
 }
 
 /// Generates a SQLite and a PostgreSQL variant of an `async fn(Db)` test.
@@ -394,59 +261,22 @@ pub async fn super_admin_token(app: &TestApp) -> String {
         .create_super_admin("root", "Root", "Admin", "root@example.com", ADMIN_PASSWORD)
         .await
         .unwrap();
-    let res = app
-        .post(
-            "/api/v1/auth/login",
-            serde_json::json!({"email": "root@example.com", "password": ADMIN_PASSWORD}),
-        )
-        .await;
-    assert_eq!(res.status().as_u16(), 200);
-    let body: Value = res.json().await.unwrap();
-    body["data"]["token"]["token"].as_str().unwrap().to_owned()
+    chom_test_support::onboarding::login(app, "root@example.com", ADMIN_PASSWORD).await
 }
 
-/// The agent binary of this build (a sibling of the test binary's `deps/` directory).
-pub fn agent_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("chom-agent");
-    assert!(
-        bin.exists(),
-        "{} missing: build the workspace (cargo xtask test builds every binary)",
-        bin.display()
-    );
-    bin
-}
-
-/// An app that reaches `sshd` with its client key; bootstrap installs the real agent at
-/// `<work>/vps/usr/local/bin/chom-agent`, working in the sandbox `<work>/vps-root`.
-pub struct SshRig {
-    /// Where bootstrap installs the agent.
-    pub agent_path: std::path::PathBuf,
-    /// The agent's sandbox root (the "VPS").
-    pub sandbox: std::path::PathBuf,
-}
-
-impl SshRig {
-    pub fn new(work: &std::path::Path) -> Self {
-        Self {
-            agent_path: work.join("vps/usr/local/bin/chom-agent"),
-            sandbox: work.join("vps-root"),
-        }
-    }
-
-    /// Points the settings at `sshd` and this rig.
-    pub fn configure(
-        &self,
-        s: &mut Settings,
-        sshd: &chom_test_support::Sshd,
-        state: std::path::PathBuf,
-    ) {
-        s.ssh.key_file = sshd.client_key();
-        s.ssh.state_dir = state;
-        s.ssh.agent_path = self.agent_path.display().to_string();
-        s.ssh.agent_args = vec!["--root".into(), self.sandbox.display().to_string()];
-        s.ssh.sudo = false;
-        s.ssh.connect_timeout_secs = 3;
-        s.ssh.agent_binary = Some(agent_binary());
-    }
+/// Points the settings at `sshd` and `rig` (the control plane's key, where bootstrap installs
+/// the agent and its sandbox), with pinned host keys under `state`.
+pub fn configure_ssh(
+    s: &mut Settings,
+    rig: &SshRig,
+    sshd: &chom_test_support::Sshd,
+    state: std::path::PathBuf,
+) {
+    s.ssh.key_file = sshd.client_key();
+    s.ssh.state_dir = state;
+    s.ssh.agent_path = rig.agent_path.display().to_string();
+    s.ssh.agent_args = vec!["--root".into(), rig.sandbox.display().to_string()];
+    s.ssh.sudo = false;
+    s.ssh.connect_timeout_secs = 3;
+    s.ssh.agent_binary = Some(agent_binary());
 }

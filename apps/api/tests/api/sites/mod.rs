@@ -1,6 +1,7 @@
 //! Sites over HTTP on both backends: the creation checks in order (role, approval, plan, quota,
 //! fields, capacity), tenant isolation on every route, placement under concurrency, and (in
-//! `lifecycle`) the whole life of a site on a loopback sshd with the real agent.
+//! `lifecycle`) the whole life of a site on a loopback sshd with the real agent. The same life
+//! on the real binaries is an end-to-end test (`tests/tests/e2e/`).
 
 use crate::helpers::{Db, TestApp, assert_problem, spawn_app, spawn_app_with};
 use crate::identity::isolation::add_member;
@@ -8,33 +9,12 @@ use crate::identity::{onboard, super_admin};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-mod binaries;
 mod lifecycle;
 mod ssl;
 
-pub(crate) async fn body(res: reqwest::Response) -> Value {
-    res.json().await.expect("json")
-}
-
-/// An approved tenant with `plan` selected: (organization id, tenant id, owner token).
-pub(crate) async fn customer(
-    app: &TestApp,
-    admin: &str,
-    username: &str,
-    plan: &str,
-) -> (String, String, String) {
-    let (p, token) = onboard(app, admin, username).await;
-    let res = app
-        .send(
-            Method::PUT,
-            "/api/v1/tenant/plan",
-            Some(&token),
-            Some(json!({ "plan": plan })),
-        )
-        .await;
-    assert_eq!(res.status().as_u16(), 200);
-    (p.org_id, p.tenant_id, token)
-}
+pub(crate) use chom_test_support::api::body;
+pub(crate) use chom_test_support::hosting::create_site;
+pub(crate) use chom_test_support::onboarding::customer;
 
 /// A server placement will use, that nobody answers on (its jobs retry in the background).
 pub(crate) async fn dead_server(
@@ -58,19 +38,6 @@ pub(crate) async fn dead_server(
     ))
     .await;
     id
-}
-
-/// Creates a site (202 expected): its id, its operation's id, and the whole answer.
-pub(crate) async fn create_site(
-    app: &TestApp,
-    token: &str,
-    spec: Value,
-) -> (String, String, Value) {
-    let res = create(app, token, spec).await;
-    assert_eq!(res.status().as_u16(), 202);
-    let accepted = body(res).await;
-    let id = |what: &str| accepted["data"][what]["id"].as_str().unwrap().to_owned();
-    (id("site"), id("operation"), accepted)
 }
 
 async fn create(app: &TestApp, token: &str, spec: Value) -> reqwest::Response {

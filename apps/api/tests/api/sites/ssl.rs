@@ -3,8 +3,9 @@
 //! sweep renews it once it is within the renewal window.
 
 use super::body;
-use super::lifecycle::{Hosting, finished, hosting};
+use super::lifecycle::{Hosting, hosting};
 use crate::helpers::{Db, SshRig, TestApp};
+use chom_test_support::hosting::{act, finished};
 use chom_test_support::{Acme, Sshd};
 use serde_json::json;
 use std::time::Duration;
@@ -120,7 +121,7 @@ async fn certificates_are_issued_and_renewed(db: Db) {
     assert!(expires_at(&app, &owner, &site).await >= first_expiry);
 
     // Deleting the site removes its certificate too.
-    super::lifecycle::act(
+    act(
         &app,
         &owner,
         reqwest::Method::DELETE,
