@@ -499,6 +499,8 @@ mod tests {
             ("chom-runtime", "chom-postgres", "normal"),
             ("chom-runtime", "actix-web", "normal"),
             ("chom-bench", "chom-api", "normal"),
+            ("chom-e2e", "chom-worker", "dev"),
+            ("chom-e2e", "chom-test-support", "normal"),
         ]);
         let v = violations(&m).unwrap().join("\n");
         assert!(
@@ -511,6 +513,14 @@ mod tests {
         );
         assert!(
             v.contains("chom-bench must not depend on the app chom-api"),
+            "{v}"
+        );
+        assert!(
+            v.contains("chom-e2e must not depend on the app chom-worker"),
+            "{v}"
+        );
+        assert!(
+            !v.contains("chom-e2e must not depend on chom-test-support"),
             "{v}"
         );
         assert!(
