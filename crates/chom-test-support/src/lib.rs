@@ -5,6 +5,7 @@
 pub mod acme;
 pub mod api;
 pub mod binaries;
+pub mod conformance;
 pub mod hosting;
 pub mod onboarding;
 pub mod smtp;
