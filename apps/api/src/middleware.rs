@@ -160,6 +160,57 @@ fn detached_request(method: actix_web::http::Method, path: &str) -> actix_web::H
         .to_http_request()
 }
 
+/// Shows every answer to the tests' observer ([`crate::startup::Hooks::observer`]): buffers
+/// the body, shows it, and sends the same bytes. An event stream is shown unread (its body
+/// never ends). Mounted only when an observer is set.
+///
+/// # Errors
+/// Those of the inner service, and a body that fails while it is read.
+pub async fn show_answer(
+    observer: Option<crate::startup::Observer>,
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let method = req.method().clone();
+    let path = req.path().to_owned();
+    let res = next.call(req).await?;
+    let Some(observer) = observer else {
+        return Ok(res.map_into_boxed_body());
+    };
+    let streamed = res
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if streamed {
+        observer(&crate::startup::Answer {
+            method: &method,
+            path: &path,
+            status: res.status(),
+            headers: res.headers(),
+            body: None,
+        });
+        return Ok(res.map_into_boxed_body());
+    }
+    let (req, res) = res.into_parts();
+    let (res, body) = res.into_parts();
+    let bytes = actix_web::body::to_bytes(body).await.map_err(|e| {
+        let e: Box<dyn std::error::Error> = e.into();
+        actix_web::error::ErrorInternalServerError(e.to_string())
+    })?;
+    observer(&crate::startup::Answer {
+        method: &method,
+        path: &path,
+        status: res.status(),
+        headers: res.headers(),
+        body: Some(&bytes),
+    });
+    Ok(ServiceResponse::new(
+        req,
+        res.set_body(bytes).map_into_boxed_body(),
+    ))
+}
+
 /// Puts `server.body_timeout_ms` on reading the request body, from the start of the request
 /// (L5): past it, the body reads fail, and the answer is 408 `REQUEST_TIMEOUT` whatever the
 /// reader made of the failure. Header slowloris is handled by actix (`client_request_timeout`);

@@ -9,20 +9,58 @@ use crate::telemetry;
 use crate::wiring::Services;
 use actix_web::dev::Server;
 use actix_web::error::JsonPayloadError;
+use actix_web::http::Method;
 use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderMap;
 use actix_web::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
 };
-use actix_web::middleware::{DefaultHeaders, from_fn};
+use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
 use actix_web::{App, HttpRequest, HttpServer, web};
 use chom_jobs::RunStats;
 use std::net::TcpListener;
+use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Extra routes for tests (a panicking handler, say).
 pub type ExtraRoutes = fn(&mut web::ServiceConfig);
+
+/// An answer as the client receives it, shown to an [`Observer`].
+#[derive(Debug)]
+pub struct Answer<'a> {
+    pub method: &'a Method,
+    /// The request's path, without the query.
+    pub path: &'a str,
+    pub status: StatusCode,
+    pub headers: &'a HeaderMap,
+    /// The whole body; `None` for an event stream, which is passed on unread.
+    pub body: Option<&'a [u8]>,
+}
+
+/// Sees every answer before it is sent (the API tests check each against the OpenAPI
+/// document). Called on the server's threads: a panic there is not the test's.
+pub type Observer = Arc<dyn Fn(&Answer<'_>) + Send + Sync>;
+
+/// What tests add to the app; production builds with none ([`Application::build`]).
+#[derive(Clone, Default)]
+pub struct Hooks {
+    /// Routes mounted at the root, after the API's.
+    pub extra_routes: Option<ExtraRoutes>,
+    /// Shown every answer with its buffered body. Unset, the middleware that buffers is not
+    /// mounted at all: no cost and no change to what is sent.
+    pub observer: Option<Observer>,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("extra_routes", &self.extra_routes.is_some())
+            .field("observer", &self.observer.is_some())
+            .finish()
+    }
+}
 
 /// A bound, ready-to-run API (and maybe its in-process worker).
 pub struct Application {
@@ -100,17 +138,14 @@ impl Application {
     /// # Errors
     /// The database cannot be opened or the port cannot be bound.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        Self::build_with(settings, None).await
+        Self::build_with(settings, Hooks::default()).await
     }
 
-    /// As [`Application::build`], with extra routes mounted at the root.
+    /// As [`Application::build`], with the tests' [`Hooks`].
     ///
     /// # Errors
     /// As [`Application::build`].
-    pub async fn build_with(
-        settings: Settings,
-        extra: Option<ExtraRoutes>,
-    ) -> anyhow::Result<Self> {
+    pub async fn build_with(settings: Settings, hooks: Hooks) -> anyhow::Result<Self> {
         let mut services = Services::from_settings(&settings).await?;
         let prometheus = telemetry::prometheus()?;
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
@@ -131,7 +166,12 @@ impl Application {
         // The breaker's own handle: its middleware needs nothing else from the state.
         let data_breaker = web::Data::new(services.db_breaker.clone());
         let data_prometheus = web::Data::new(prometheus);
+        let Hooks {
+            extra_routes,
+            observer,
+        } = hooks;
         let mut server = HttpServer::new(move || {
+            let shown = observer.clone();
             App::new()
                 // L4: no sniffing, no framing, no referrer leaks, on every answer.
                 .wrap(
@@ -143,6 +183,13 @@ impl Application {
                 )
                 .wrap(from_fn(crate::middleware::body_deadline))
                 .wrap(from_fn(observe))
+                // Outermost: what it shows is what the client gets.
+                .wrap(Condition::new(
+                    shown.is_some(),
+                    from_fn(move |req, next| {
+                        crate::middleware::show_answer(shown.clone(), req, next)
+                    }),
+                ))
                 .app_data(data_services.clone())
                 .app_data(data_breaker.clone())
                 .app_data(data_prometheus.clone())
@@ -165,7 +212,7 @@ impl Application {
                         .configure(routes::mount(routes::api_v1)),
                 )
                 .configure(|cfg| {
-                    if let Some(extra) = extra {
+                    if let Some(extra) = extra_routes {
                         extra(cfg);
                     }
                 })

@@ -1,6 +1,7 @@
 //! `spawn_app()`: the real application on `127.0.0.1:0`, against a temporary SQLite file or a
 //! fresh PostgreSQL database cloned from the migrated template, with real Redis under a
-//! per-test key prefix.
+//! per-test key prefix. Every answer the app gives is checked against the OpenAPI document
+//! (`chom_test_support::conformance`): see [`TestApp::conformance`].
 
 use actix_web::{HttpResponse, web};
 use chom_api::config::Settings;
@@ -8,8 +9,10 @@ use chom_api::startup::Application;
 use chom_postgres::testing::TestDatabase;
 pub use chom_test_support::api::{Api, GENEROUS_PLAN_LIMITS, assert_problem, client};
 pub use chom_test_support::binaries::{SshRig, agent_binary};
+use chom_test_support::conformance::{Contract, Guard, Mode, Recorder};
 use chom_test_support::smtp::SmtpSink;
 use secrecy::SecretString;
+use std::sync::{Arc, OnceLock};
 
 /// Which database a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +30,10 @@ pub struct TestApp {
     pub db: Db,
     sqlite_path: std::path::PathBuf,
     _dir: tempfile::TempDir,
+    /// Every answer of the app checked against the OpenAPI document; reports (and, with
+    /// `CHOM_CONFORMANCE=enforce`, fails the test) when the app is dropped. A test that
+    /// provokes violations on purpose takes them (`app.conformance.recorder().take()`).
+    pub conformance: Guard,
 }
 
 impl std::ops::Deref for TestApp {
@@ -163,7 +170,60 @@ pub async fn spawn_app(db: Db) -> TestApp {
     spawn_app_with(db, |_| {}).await
 }
 
+/// Paths the app serves outside the OpenAPI document on purpose: the document itself and its
+/// docs page (docs/API.md), and the test-only routes.
+pub const UNDOCUMENTED: [&str; 3] = ["/api/openapi.json", "/api/docs", "/test/"];
+
+/// The app's own document as the contract: the one of the code under test, not the committed
+/// file (a stale file is CI's other check).
+pub fn contract() -> Arc<Contract> {
+    static CONTRACT: OnceLock<Arc<Contract>> = OnceLock::new();
+    CONTRACT
+        .get_or_init(|| {
+            let doc = serde_json::to_value(chom_api::openapi::document()).expect("document");
+            Arc::new(contract_of(doc))
+        })
+        .clone()
+}
+
+/// A contract of `doc` with the paths served outside it ([`UNDOCUMENTED`]).
+pub fn contract_of(doc: serde_json::Value) -> Contract {
+    UNDOCUMENTED
+        .into_iter()
+        .fold(Contract::new(doc), Contract::undocumented)
+}
+
+/// The observer that shows the app's answers to `recorder`.
+fn observer(recorder: Recorder) -> chom_api::startup::Observer {
+    Arc::new(move |a: &chom_api::startup::Answer<'_>| {
+        let headers = a
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_owned(), value)
+            })
+            .collect();
+        recorder.record(&chom_test_support::conformance::Answer {
+            method: a.method.as_str(),
+            path: a.path,
+            status: a.status.as_u16(),
+            headers,
+            body: a.body,
+        });
+    })
+}
+
 pub async fn spawn_app_with(db: Db, customise: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_checked(db, customise, contract()).await
+}
+
+/// As [`spawn_app_with`], with the answers checked against `contract`.
+pub async fn spawn_app_checked(
+    db: Db,
+    customise: impl FnOnce(&mut Settings),
+    contract: Arc<Contract>,
+) -> TestApp {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("temp dir");
     let mut settings = Settings::default();
@@ -210,7 +270,13 @@ pub async fn spawn_app_with(db: Db, customise: impl FnOnce(&mut Settings)) -> Te
     };
     customise(&mut settings);
     chom_api::telemetry::init_logging(&settings.log);
-    let app = Application::build_with(settings, Some(test_routes))
+    let mode = Mode::from_env();
+    let recorder = Recorder::new(contract, mode);
+    let hooks = chom_api::startup::Hooks {
+        extra_routes: Some(test_routes),
+        observer: (mode != Mode::Off).then(|| observer(recorder.clone())),
+    };
+    let app = Application::build_with(settings, hooks)
         .await
         .expect("app builds");
     let address = app.base_url();
@@ -223,6 +289,7 @@ pub async fn spawn_app_with(db: Db, customise: impl FnOnce(&mut Settings)) -> Te
         db,
         sqlite_path,
         _dir: dir,
+        conformance: recorder.guard(),
     };
     app.exec(GENEROUS_PLAN_LIMITS).await;
     app
