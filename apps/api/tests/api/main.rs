@@ -3,6 +3,7 @@
 
 mod backups;
 mod binary;
+mod conformance;
 mod docs;
 mod errors;
 mod fleet;
