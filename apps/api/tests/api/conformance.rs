@@ -145,9 +145,29 @@ impl Sweep<'_> {
         token: Option<&str>,
         body: Option<(&str, &str)>,
     ) {
+        self.ask_with(operation, probe, expected, method, path, token, body, None)
+            .await;
+    }
+
+    /// As [`Sweep::ask`], with one more header.
+    #[allow(clippy::too_many_arguments)]
+    async fn ask_with(
+        &mut self,
+        operation: String,
+        probe: &'static str,
+        expected: Option<&'static [u16]>,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<(&str, &str)>,
+        header: Option<(&str, &str)>,
+    ) {
         let mut req = self.app.client.request(method, self.app.url(path));
         if let Some(t) = token {
             req = req.bearer_auth(t);
+        }
+        if let Some((name, value)) = header {
+            req = req.header(name, value);
         }
         if let Some((content_type, bytes)) = body {
             req = req
@@ -174,6 +194,9 @@ const FORBIDDEN_OR_BODY: &[u16] = &[403, 415];
 const MALFORMED: &[u16] = &[400];
 const UNSUPPORTED: &[u16] = &[415];
 const NOT_FOUND: &[u16] = &[404];
+const NOT_FOUND_OR_BODY: &[u16] = &[404, 422];
+const INVALID: &[u16] = &[422];
+const TOO_LARGE: &[u16] = &[413];
 const NOT_ALLOWED: &[u16] = &[405];
 
 async fn sweep(app: &TestApp, ops: &[Operation], callers: &Callers) -> Vec<Probe> {
@@ -182,6 +205,9 @@ async fn sweep(app: &TestApp, ops: &[Operation], callers: &Callers) -> Vec<Probe
         probes: Vec::new(),
     };
     let unknown = uuid::Uuid::new_v4().to_string();
+    // Over `server.max_body_bytes` (256 KiB).
+    let oversized = format!("{{\"x\": \"{}\"}}", "a".repeat(300 * 1024));
+    let long_key = "k".repeat(256);
     for op in ops {
         let name = op.name();
         let path = op.path(&unknown);
@@ -249,7 +275,58 @@ async fn sweep(app: &TestApp, ops: &[Operation], callers: &Callers) -> Vec<Probe
                 .await;
             }
         }
+        if op.secured && !op.is_admin() && !op.ends_the_token() {
+            // The tenant a member acts for (`X-Tenant-Id`): another organization's or an
+            // unknown one is 404, a malformed one 422; a body, when the route takes one, may
+            // be refused first.
+            let body = op.has_body.then_some(("application/json", "{}"));
+            s.ask_with(
+                name.clone(),
+                "an unknown X-Tenant-Id",
+                Some(op.caller_refusal(NOT_FOUND, NOT_FOUND_OR_BODY)),
+                op.method.clone(),
+                &path,
+                token,
+                body,
+                Some(("X-Tenant-Id", &unknown)),
+            )
+            .await;
+            s.ask_with(
+                name.clone(),
+                "a malformed X-Tenant-Id",
+                Some(INVALID),
+                op.method.clone(),
+                &path,
+                token,
+                body,
+                Some(("X-Tenant-Id", "nope")),
+            )
+            .await;
+        }
+        if op.secured && op.method == Method::POST && !op.ends_the_token() {
+            s.ask_with(
+                name.clone(),
+                "a malformed Idempotency-Key",
+                Some(MALFORMED),
+                op.method.clone(),
+                &path,
+                token,
+                op.has_body.then_some(("application/json", "{}")),
+                Some(("Idempotency-Key", &long_key)),
+            )
+            .await;
+        }
         if op.has_body {
+            s.ask(
+                name.clone(),
+                "a body over the size limit",
+                op.body_refusal(TOO_LARGE),
+                op.method.clone(),
+                &path,
+                token,
+                Some(("application/json", &oversized)),
+            )
+            .await;
             s.ask(
                 name.clone(),
                 "malformed JSON",
