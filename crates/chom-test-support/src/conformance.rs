@@ -13,7 +13,7 @@
 //!
 //! [`Contract::check`] is pure; [`Recorder`] collects what it finds while an app answers, and
 //! its [`Guard`] reports when the test ends: to stderr, to the JSON-lines file named by
-//! `CHOM_CONFORMANCE_REPORT`, and, when `CHOM_CONFORMANCE=enforce`, by failing the test.
+//! `CHOM_CONFORMANCE_REPORT`, and by failing the test as `CHOM_CONFORMANCE` says ([`Mode`]).
 
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
@@ -643,22 +643,39 @@ pub enum Mode {
     Off,
     /// Violations are printed (and written to `CHOM_CONFORMANCE_REPORT`); the test passes.
     Report,
-    /// As `Report`, and the test fails.
+    /// As `Report`; the test fails on any violation but an undeclared status, which is only
+    /// reported: the default while the document does not yet declare every refusal.
+    StatusesPending,
+    /// As `Report`, and the test fails on any violation: the intended end state.
     Enforce,
 }
 
 impl Mode {
-    /// `CHOM_CONFORMANCE`: `off`, `report` or `enforce`; `report` when unset.
+    /// `CHOM_CONFORMANCE`: `off`, `report`, `statuses-pending` or `enforce`;
+    /// `statuses-pending` when unset.
     ///
     /// # Panics
     /// Another value (a typo must not turn the check off).
     #[must_use]
     pub fn from_env() -> Self {
         match std::env::var("CHOM_CONFORMANCE").as_deref() {
-            Err(_) | Ok("" | "report") => Self::Report,
+            Err(_) | Ok("" | "statuses-pending") => Self::StatusesPending,
+            Ok("report") => Self::Report,
             Ok("enforce") => Self::Enforce,
             Ok("off") => Self::Off,
-            Ok(other) => panic!("CHOM_CONFORMANCE={other}: expected off, report or enforce"),
+            Ok(other) => panic!(
+                "CHOM_CONFORMANCE={other}: expected off, report, statuses-pending or enforce"
+            ),
+        }
+    }
+
+    /// Whether a violation of `kind` fails the test.
+    #[must_use]
+    pub fn fails_on(self, kind: Kind) -> bool {
+        match self {
+            Self::Off | Self::Report => false,
+            Self::StatusesPending => kind != Kind::UndeclaredStatus,
+            Self::Enforce => true,
         }
     }
 }
@@ -732,8 +749,8 @@ impl Recorder {
 
 /// Reports the recorder's violations when dropped (with the app under test, so no test can
 /// forget it): each on stderr and, when `CHOM_CONFORMANCE_REPORT` names a file, appended to it
-/// as a JSON line with the test's name; in [`Mode::Enforce`] it then panics, failing the test
-/// (unless the test is already failing).
+/// as a JSON line with the test's name; then it panics, failing the test (unless the test is
+/// already failing), if one of them is of a kind the mode fails on ([`Mode::fails_on`]).
 #[derive(Debug)]
 pub struct Guard {
     recorder: Recorder,
@@ -782,11 +799,19 @@ impl Drop for Guard {
                 eprintln!("CHOM_CONFORMANCE_REPORT: cannot write: {e}");
             }
         }
-        if self.recorder.mode == Mode::Enforce && !std::thread::panicking() {
+        let mode = self.recorder.mode;
+        let mut failing: Vec<String> = found
+            .iter()
+            .filter(|v| mode.fails_on(v.kind))
+            .map(ToString::to_string)
+            .collect();
+        failing.sort();
+        failing.dedup();
+        if !failing.is_empty() && !std::thread::panicking() {
             panic!(
-                "{} answer(s) do not conform to the OpenAPI document (CHOM_CONFORMANCE=enforce):\n  {}",
-                found.len(),
-                unique.join("\n  ")
+                "{} answer(s) do not conform to the OpenAPI document (CHOM_CONFORMANCE: {mode:?}):\n  {}",
+                failing.len(),
+                failing.join("\n  ")
             );
         }
     }
@@ -1038,7 +1063,7 @@ mod tests {
     }
 
     #[test]
-    fn the_guard_fails_an_enforcing_test_and_spares_a_reporting_one() {
+    fn the_guard_fails_a_test_as_its_mode_says() {
         let body_on_204 = answer("DELETE", "/items/abc", 204, Some("application/json"), "{}");
         let report = Recorder::new(Arc::new(contract()), Mode::Report);
         let guard = report.guard();
@@ -1056,6 +1081,25 @@ mod tests {
         assert!(
             message.contains("undeclared-content-type DELETE /items/{id}"),
             "{message}"
+        );
+        // An undeclared status is only reported while statuses are pending; the rest fails.
+        let pending = Recorder::new(Arc::new(contract()), Mode::StatusesPending);
+        let guard = pending.guard();
+        let undeclared_404 = answer(
+            "DELETE",
+            "/items/abc",
+            404,
+            Some("application/problem+json"),
+            PROBLEM_404,
+        );
+        pending.record(&undeclared_404);
+        drop(guard);
+        let guard = pending.guard();
+        pending.record(&body_on_204);
+        let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(guard)));
+        assert!(
+            dropped.is_err(),
+            "a body on a 204 fails while statuses are pending"
         );
         let off = Recorder::new(Arc::new(contract()), Mode::Off);
         off.record(&body_on_204);
