@@ -43,6 +43,15 @@ impl Answer<'_> {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The `code` of a problem document.
+    fn problem_code(&self) -> Option<String> {
+        if self.media_type().as_deref() != Some("application/problem+json") {
+            return None;
+        }
+        let body: Value = serde_json::from_slice(self.body?).ok()?;
+        body.get("code")?.as_str().map(ToOwned::to_owned)
+    }
+
     /// The media type without parameters, lower case (`application/json`).
     fn media_type(&self) -> Option<String> {
         self.header("content-type").map(essence)
@@ -112,6 +121,8 @@ pub struct Violation {
     pub status: u16,
     /// The answer's media type, without parameters.
     pub content_type: Option<String>,
+    /// The problem's `code`, when the answer is a problem document.
+    pub code: Option<String>,
     /// What was expected, what was found.
     pub detail: String,
 }
@@ -120,14 +131,17 @@ impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} {} ({}): {} {}: {}",
+            "{} {} ({}): {} {}",
             self.kind.name(),
             self.operation,
             self.path,
             self.status,
             self.content_type.as_deref().unwrap_or("(no content type)"),
-            self.detail
-        )
+        )?;
+        if let Some(code) = &self.code {
+            write!(f, " {code}")?;
+        }
+        write!(f, ": {}", self.detail)
     }
 }
 
@@ -141,6 +155,7 @@ impl Violation {
             "path": self.path,
             "status": self.status,
             "content_type": self.content_type,
+            "code": self.code,
             "detail": self.detail,
         })
     }
@@ -318,6 +333,7 @@ impl Contract {
             path: answer.path.to_owned(),
             status: answer.status,
             content_type: answer.media_type(),
+            code: answer.problem_code(),
             detail,
         };
         let responses = operation.get("responses").and_then(Value::as_object);
@@ -597,6 +613,7 @@ impl Contract {
             path: answer.path.to_owned(),
             status: answer.status,
             content_type: answer.media_type(),
+            code: answer.problem_code(),
             detail,
         }
     }
