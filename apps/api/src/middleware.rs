@@ -160,14 +160,30 @@ fn detached_request(method: actix_web::http::Method, path: &str) -> actix_web::H
         .to_http_request()
 }
 
-/// Shows every answer to the tests' observer ([`crate::startup::Hooks::observer`]): buffers
+/// An answer as the client receives it, shown to an [`Observer`].
+#[derive(Debug)]
+pub struct Answer<'a> {
+    pub method: &'a actix_web::http::Method,
+    /// The request's path, without the query.
+    pub path: &'a str,
+    pub status: actix_web::http::StatusCode,
+    pub headers: &'a actix_web::http::header::HeaderMap,
+    /// The whole body; `None` for an event stream, which is passed on unread.
+    pub body: Option<&'a [u8]>,
+}
+
+/// Sees every answer before it is sent (the API tests check each against the OpenAPI
+/// document). Called on the server's threads: a panic there is not the test's.
+pub type Observer = std::sync::Arc<dyn Fn(&Answer<'_>) + Send + Sync>;
+
+/// Shows every answer to the tests' [`Observer`] (`startup::Hooks::observer`): buffers
 /// the body, shows it, and sends the same bytes. An event stream is shown unread (its body
 /// never ends). Mounted only when an observer is set.
 ///
 /// # Errors
 /// Those of the inner service, and a body that fails while it is read.
 pub async fn show_answer(
-    observer: Option<crate::startup::Observer>,
+    observer: Option<Observer>,
     req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
@@ -183,7 +199,7 @@ pub async fn show_answer(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
     if streamed {
-        observer(&crate::startup::Answer {
+        observer(&Answer {
             method: &method,
             path: &path,
             status: res.status(),
@@ -198,7 +214,7 @@ pub async fn show_answer(
         let e: Box<dyn std::error::Error> = e.into();
         actix_web::error::ErrorInternalServerError(e.to_string())
     })?;
-    observer(&crate::startup::Answer {
+    observer(&Answer {
         method: &method,
         path: &path,
         status: res.status(),

@@ -9,9 +9,7 @@ use crate::telemetry;
 use crate::wiring::Services;
 use actix_web::dev::Server;
 use actix_web::error::JsonPayloadError;
-use actix_web::http::Method;
 use actix_web::http::StatusCode;
-use actix_web::http::header::HeaderMap;
 use actix_web::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
@@ -20,28 +18,13 @@ use actix_web::middleware::{Condition, DefaultHeaders, from_fn};
 use actix_web::{App, HttpRequest, HttpServer, web};
 use chom_jobs::RunStats;
 use std::net::TcpListener;
-use std::sync::Arc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// Extra routes for tests (a panicking handler, say).
 pub type ExtraRoutes = fn(&mut web::ServiceConfig);
 
-/// An answer as the client receives it, shown to an [`Observer`].
-#[derive(Debug)]
-pub struct Answer<'a> {
-    pub method: &'a Method,
-    /// The request's path, without the query.
-    pub path: &'a str,
-    pub status: StatusCode,
-    pub headers: &'a HeaderMap,
-    /// The whole body; `None` for an event stream, which is passed on unread.
-    pub body: Option<&'a [u8]>,
-}
-
-/// Sees every answer before it is sent (the API tests check each against the OpenAPI
-/// document). Called on the server's threads: a panic there is not the test's.
-pub type Observer = Arc<dyn Fn(&Answer<'_>) + Send + Sync>;
+pub use crate::middleware::{Answer, Observer};
 
 /// What tests add to the app; production builds with none ([`Application::build`]).
 #[derive(Clone, Default)]
