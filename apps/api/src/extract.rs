@@ -256,6 +256,29 @@ impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
     }
 }
 
+/// A JSON body that may be left out entirely (no bytes). A body that is present is read like
+/// [`Body`] (415 if not JSON, 400 if malformed, 422 naming the bad field): never dropped.
+#[derive(Debug)]
+pub struct OptionalBody<T>(pub Option<T>);
+
+impl<T: DeserializeOwned + 'static> FromRequest for OptionalBody<T> {
+    type Error = actix_web::Error;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let bytes = web::Bytes::from_request(&req, payload);
+        Box::pin(async move {
+            let bytes = bytes.await?;
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return Ok(Self(None));
+            }
+            let body = Body::<T>::from_request(&req, &mut Payload::from(bytes)).await?;
+            Ok(Self(Some(body.0)))
+        })
+    }
+}
+
 /// "unknown field `x`, expected …" → "x".
 fn field_from_message(msg: &str) -> String {
     msg.split('`')

@@ -1,7 +1,7 @@
 //! `/api/v1/admin/*`: the super admin's approvals, suspensions and listings.
 
 use crate::error::{ApiError, Problem};
-use crate::extract::{Body, SuperAdmin};
+use crate::extract::{Body, OptionalBody, SuperAdmin};
 use crate::routes::paging::{PageMeta, PageQuery};
 use crate::routes::views::{OrganizationView, TenantView, UserView};
 use crate::wiring::Services;
@@ -99,17 +99,31 @@ pub async fn pending_approvals(
     }))
 }
 
-/// A decision.
+/// An approval: the body may be left out. No field is required.
 #[derive(Debug, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "known customer"}))]
 pub struct DecisionRequest {
-    /// Approval notes (optional) or rejection reason (10–1000 characters, required).
+    /// Approval notes.
     #[serde(default)]
+    #[schema(nullable = false)]
+    pub reason: Option<String>,
+}
+
+/// A rejection.
+#[derive(Debug, Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "the sign-up gives no way to reach its owner"}))]
+pub struct RejectionRequest {
+    /// Why: 10–1000 characters (kept, and e-mailed to the user or the owners).
+    #[serde(default)]
+    #[schema(required = true, nullable = false, min_length = 10, max_length = 1000)]
     pub reason: Option<String>,
 }
 
 /// Approves a user (and the pending organization they own). The user is e-mailed.
-#[utoipa::path(post, path = "/api/v1/admin/users/{id}/approve", tag = "admin", security(("bearer" = [])), request_body = DecisionRequest,
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/approve", tag = "admin", security(("bearer" = [])),
+    request_body(content = Option<DecisionRequest>, description = "Optional: approval notes"),
     params(("id" = String, Path, description = "User id")),
     responses(
         (status = 204, description = "Approved"),
@@ -120,10 +134,10 @@ pub async fn approve_user(
     admin: SuperAdmin,
     services: web::Data<Services>,
     path: web::Path<String>,
-    body: Option<Body<DecisionRequest>>,
+    body: OptionalBody<DecisionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let user: UserId = id(&path, "user")?;
-    let note = body.and_then(|b| b.0.reason);
+    let note = body.0.and_then(|b| b.reason);
     services
         .admin
         .approve_user(admin.0.session.user_id, user, note.as_deref())
@@ -133,18 +147,19 @@ pub async fn approve_user(
 
 /// Rejects a user (reason required; the e-mail is refused at the next sign-up; tokens revoked;
 /// the user is e-mailed).
-#[utoipa::path(post, path = "/api/v1/admin/users/{id}/reject", tag = "admin", security(("bearer" = [])), request_body = DecisionRequest,
+#[utoipa::path(post, path = "/api/v1/admin/users/{id}/reject", tag = "admin", security(("bearer" = [])), request_body = RejectionRequest,
     params(("id" = String, Path, description = "User id")),
     responses(
         (status = 204, description = "Rejected"),
         (status = 404, description = "`NOT_FOUND`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`VALIDATION_FAILED`: reason", body = Problem, content_type = "application/problem+json")))]
+        (status = 403, description = "`FORBIDDEN`: super admins cannot be rejected", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`VALIDATION_FAILED`: reason (`OUT_OF_RANGE`)", body = Problem, content_type = "application/problem+json")))]
 #[post("/admin/users/{id}/reject")]
 pub async fn reject_user(
     admin: SuperAdmin,
     services: web::Data<Services>,
     path: web::Path<String>,
-    body: Body<DecisionRequest>,
+    body: Body<RejectionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let user: UserId = id(&path, "user")?;
     services
@@ -159,7 +174,8 @@ pub async fn reject_user(
 }
 
 /// Approves an organization. Its owners are e-mailed.
-#[utoipa::path(post, path = "/api/v1/admin/organizations/{id}/approve", tag = "admin", security(("bearer" = [])), request_body = DecisionRequest,
+#[utoipa::path(post, path = "/api/v1/admin/organizations/{id}/approve", tag = "admin", security(("bearer" = [])),
+    request_body(content = Option<DecisionRequest>, description = "Optional: approval notes"),
     params(("id" = String, Path, description = "Organization id")),
     responses((status = 204, description = "Approved"), (status = 404, description = "`NOT_FOUND`", body = Problem, content_type = "application/problem+json")))]
 #[post("/admin/organizations/{id}/approve")]
@@ -167,10 +183,10 @@ pub async fn approve_organization(
     admin: SuperAdmin,
     services: web::Data<Services>,
     path: web::Path<String>,
-    body: Option<Body<DecisionRequest>>,
+    body: OptionalBody<DecisionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let org: OrganizationId = id(&path, "organization")?;
-    let note = body.and_then(|b| b.0.reason);
+    let note = body.0.and_then(|b| b.reason);
     services
         .admin
         .decide_organization(admin.0.session.user_id, org, true, note.as_deref())
@@ -179,18 +195,18 @@ pub async fn approve_organization(
 }
 
 /// Rejects an organization (reason required; members' tokens revoked; owners e-mailed).
-#[utoipa::path(post, path = "/api/v1/admin/organizations/{id}/reject", tag = "admin", security(("bearer" = [])), request_body = DecisionRequest,
+#[utoipa::path(post, path = "/api/v1/admin/organizations/{id}/reject", tag = "admin", security(("bearer" = [])), request_body = RejectionRequest,
     params(("id" = String, Path, description = "Organization id")),
     responses(
         (status = 204, description = "Rejected"),
         (status = 404, description = "`NOT_FOUND`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`VALIDATION_FAILED`: reason", body = Problem, content_type = "application/problem+json")))]
+        (status = 422, description = "`VALIDATION_FAILED`: reason (`OUT_OF_RANGE`)", body = Problem, content_type = "application/problem+json")))]
 #[post("/admin/organizations/{id}/reject")]
 pub async fn reject_organization(
     admin: SuperAdmin,
     services: web::Data<Services>,
     path: web::Path<String>,
-    body: Body<DecisionRequest>,
+    body: Body<RejectionRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let org: OrganizationId = id(&path, "organization")?;
     services

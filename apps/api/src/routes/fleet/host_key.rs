@@ -3,54 +3,32 @@
 use super::views::{VpsResponse, VpsView};
 use super::vps_id;
 use crate::error::{ApiError, Problem};
-use crate::extract::{Body, SuperAdmin};
+use crate::extract::{OptionalBody, SuperAdmin};
 use crate::wiring::Services;
-use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
 use actix_web::{HttpResponse, post, web};
 use chom_infrastructure::TrustHostKey;
-use futures::future::LocalBoxFuture;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
-/// A JSON body that may be left out entirely (no bytes). A body that is present is read like
-/// `Body` (415 if not JSON, 400 if malformed, 422 naming the bad field): never dropped.
-#[derive(Debug)]
-pub struct OptionalBody<T>(pub Option<T>);
-
-impl<T: DeserializeOwned + 'static> FromRequest for OptionalBody<T> {
-    type Error = actix_web::Error;
-    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        let bytes = web::Bytes::from_request(&req, payload);
-        Box::pin(async move {
-            let bytes = bytes.await?;
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                return Ok(Self(None));
-            }
-            let body = Body::<T>::from_request(&req, &mut Payload::from(bytes)).await?;
-            Ok(Self(Some(body.0)))
-        })
-    }
-}
-
-/// Who vouches for the key. Leave the body out (or send `{}`) only on first contact.
+/// Who vouches for the key. Leave the body out (or send `{}`) only on first contact: no field
+/// is required.
 #[derive(Debug, Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"expected_key": "SHA256:uD2XcKQyX1Qq6bYF0m5o8Qk2n0m1QwJ5cH0mA7f3yZs"}))]
 pub struct TrustRequest {
     /// The key the server must present now: `ssh-ed25519 AAAA…` or its `SHA256:…` fingerprint,
     /// compared out of band (`ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` on the
     /// server). Enough on its own to re-pin a server whose key changed.
     #[serde(default)]
+    #[schema(nullable = false)]
     pub expected_key: Option<String>,
     /// Replace the pinned key by whatever the server presents now (needs `old_fingerprint`).
     #[serde(default)]
+    #[schema(default = false)]
     pub replace: bool,
     /// With `replace`: the `SHA256:…` fingerprint of the key pinned now.
     #[serde(default)]
+    #[schema(nullable = false, pattern = "^SHA256:")]
     pub old_fingerprint: Option<String>,
 }
 
