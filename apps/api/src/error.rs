@@ -28,16 +28,19 @@ pub struct Problem {
     /// Short summary of the problem type.
     pub title: String,
     /// HTTP status.
+    #[schema(minimum = 400, maximum = 599)]
     pub status: u16,
     /// This occurrence, in words.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub detail: Option<String>,
     /// Stable machine-readable code, UPPER_SNAKE.
     pub code: String,
     /// The request's correlation id (also in the `X-Request-Id` header).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub request_id: Option<String>,
-    /// Per-field validation errors.
+    /// Per-field validation errors (422 `VALIDATION_FAILED` only).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
     /// Extra members specific to the problem type (readiness checks, limits…).

@@ -24,8 +24,9 @@ pub struct Check {
     pub backend: &'static str,
     /// Round-trip time.
     pub latency_ms: f64,
-    /// Why it failed.
+    /// Why it failed (absent when it did not).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub error: Option<String>,
 }
 

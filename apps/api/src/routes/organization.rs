@@ -71,9 +71,11 @@ pub async fn get_organization(
 /// Organization changes.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Acme Hosting"}))]
 pub struct UpdateOrganizationRequest {
-    /// New name (1–100 characters).
+    /// New name: 1–100 characters, no control characters.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 100)]
     pub name: String,
 }
 
@@ -101,10 +103,17 @@ pub async fn update_organization(
 /// Plan choice.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"plan": "starter"}))]
 pub struct SelectPlanRequest {
-    /// A plan code from `GET /api/v1/plans`.
+    /// A plan code on offer in `GET /api/v1/plans` (another is 422 `INVALID_VALUE`).
     #[serde(default)]
-    #[schema(example = "starter")]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 50,
+        pattern = "^[a-z0-9-]+$",
+        example = "starter"
+    )]
     pub plan: String,
 }
 
@@ -192,9 +201,11 @@ pub async fn list_members(
 /// Role change.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"role": "admin"}))]
 pub struct ChangeRoleRequest {
     /// `owner`, `admin`, `member` or `viewer`.
     #[serde(default)]
+    #[schema(required = true)]
     pub role: String,
 }
 

@@ -24,12 +24,16 @@ pub async fn forgot_password(
 /// Reset request.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "q0CkZrQ5u2b6G1sV7yX9", "password": "a new long passphrase"}))]
 pub struct ResetRequest {
-    /// The token from the e-mail (valid 60 minutes, once).
+    /// The token from the e-mail (valid 60 minutes, once; an empty one is 422 `REQUIRED`).
     #[serde(default)]
+    #[schema(required = true, min_length = 1)]
     pub token: String,
-    /// The new password (12–128 characters).
+    /// The new password: 12–128 characters, not one repeated character, not the e-mail or the
+    /// username.
     #[serde(default)]
+    #[schema(required = true, format = Password, min_length = 12, max_length = 128)]
     pub password: String,
 }
 
@@ -64,12 +68,16 @@ pub async fn reset_password(
 /// Password change request.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"current_password": "correct horse battery", "new_password": "a new long passphrase"}))]
 pub struct ChangePasswordRequest {
-    /// The current password.
+    /// The current password (a wrong one is 401 `INVALID_CREDENTIALS`).
     #[serde(default)]
+    #[schema(required = true, format = Password)]
     pub current_password: String,
-    /// The new password.
+    /// The new password: 12–128 characters, not one repeated character, not the e-mail or the
+    /// username.
     #[serde(default)]
+    #[schema(required = true, format = Password, min_length = 12, max_length = 128)]
     pub new_password: String,
 }
 

@@ -5,18 +5,23 @@ use super::*;
 /// Login request.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "jane@example.com", "password": "correct horse battery"}))]
 pub struct LoginRequest {
-    /// E-mail.
+    /// E-mail (a wrong or malformed one is 401 `INVALID_CREDENTIALS`, like a wrong password).
     #[serde(default)]
+    #[schema(required = true, format = Email)]
     pub email: String,
     /// Password.
     #[serde(default)]
+    #[schema(required = true, format = Password)]
     pub password: String,
-    /// Current TOTP code, when 2FA is on.
+    /// Current TOTP code (six digits), when 2FA is on.
     #[serde(default)]
+    #[schema(nullable = false, pattern = "^[0-9]{6}$", example = "123456")]
     pub totp_code: Option<String>,
     /// A recovery code instead of the TOTP code.
     #[serde(default)]
+    #[schema(nullable = false)]
     pub recovery_code: Option<String>,
 }
 

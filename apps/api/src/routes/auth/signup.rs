@@ -2,31 +2,48 @@
 
 use super::*;
 
-/// Sign-up request.
+/// Sign-up request. Every field is read leniently so that every invalid one is reported at
+/// once (422 `VALIDATION_FAILED` with `errors`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "jane", "first_name": "Jane", "last_name": "Doe", "email": "jane@example.com", "password": "correct horse battery", "organization_name": "Acme"}))]
 pub struct RegisterRequest {
-    /// 3–32 characters: letters, digits, `_`, `-`, `.`.
+    /// 3–32 characters: letters, digits, `_`, `-`, `.`, starting with a letter or digit
+    /// (stored lower-cased).
     #[serde(default)]
-    #[schema(example = "jane")]
+    #[schema(
+        required = true,
+        min_length = 3,
+        max_length = 32,
+        pattern = "^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        example = "jane"
+    )]
     pub username: String,
-    /// First name.
+    /// First name: 1–100 characters, no control characters.
     #[serde(default)]
-    #[schema(example = "Jane")]
+    #[schema(required = true, min_length = 1, max_length = 100, example = "Jane")]
     pub first_name: String,
-    /// Last name.
+    /// Last name: 1–100 characters, no control characters.
     #[serde(default)]
-    #[schema(example = "Doe")]
+    #[schema(required = true, min_length = 1, max_length = 100, example = "Doe")]
     pub last_name: String,
-    /// E-mail; a verification link is sent there.
+    /// E-mail (at most 254 characters); a verification link is sent there.
     #[serde(default)]
-    #[schema(example = "jane@example.com")]
+    #[schema(
+        required = true,
+        format = Email,
+        min_length = 3,
+        max_length = 254,
+        example = "jane@example.com"
+    )]
     pub email: String,
-    /// 12–128 characters.
+    /// 12–128 characters, not one repeated character, not the e-mail or the username.
     #[serde(default)]
+    #[schema(required = true, format = Password, min_length = 12, max_length = 128)]
     pub password: String,
-    /// Organization name (default: the user's name).
+    /// Organization name, 1–100 characters (default: the user's name).
     #[serde(default)]
+    #[schema(nullable = false, min_length = 1, max_length = 100, example = "Acme")]
     pub organization_name: Option<String>,
 }
 
@@ -90,9 +107,11 @@ pub async fn register(
 /// A one-time token from an e-mail.
 #[derive(Debug, Deserialize, ToSchema, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"token": "q0CkZrQ5u2b6G1sV7yX9"}))]
 pub struct TokenRequest {
-    /// The token.
+    /// The token from the e-mail (an empty one is 422 `REQUIRED`).
     #[serde(default)]
+    #[schema(required = true, min_length = 1)]
     pub token: String,
 }
 
@@ -175,9 +194,11 @@ pub async fn verify_email_link() -> HttpResponse {
 /// An e-mail address.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"email": "jane@example.com"}))]
 pub struct EmailRequest {
-    /// The address.
+    /// The address (the answer is the same whether or not it is known, or valid).
     #[serde(default)]
+    #[schema(required = true, format = Email)]
     pub email: String,
 }
 

@@ -76,15 +76,20 @@ pub async fn list_tokens(
 /// New token request.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "deploy bot", "abilities": ["read", "write"], "expires_in_days": 30}))]
 pub struct CreateTokenRequest {
-    /// Label (1–100 characters).
+    /// Label: 1–100 printable characters.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 100)]
     pub name: String,
-    /// Subset of `read`, `read:sensitive`, `write`, `admin` (at most what this request's token has).
+    /// At least one of `read`, `read:sensitive`, `write`, `admin` (at most what this request's
+    /// token has).
     #[serde(default)]
+    #[schema(required = true, min_items = 1)]
     pub abilities: Vec<String>,
-    /// Lifetime in days (1–365, default 90).
+    /// Lifetime in days, 1–365 (default 90).
     #[serde(default)]
+    #[schema(nullable = false, minimum = 1, maximum = 365)]
     pub expires_in_days: Option<i64>,
 }
 

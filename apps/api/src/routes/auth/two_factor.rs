@@ -21,9 +21,11 @@ pub struct TotpSetupResponse {
 /// The account password, to confirm a sensitive change.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"password": "correct horse battery"}))]
 pub struct PasswordConfirmation {
-    /// The account password.
+    /// The account password (a wrong one is 401 `INVALID_CREDENTIALS`).
     #[serde(default)]
+    #[schema(required = true, format = Password)]
     pub password: String,
 }
 
@@ -64,9 +66,11 @@ pub async fn totp_setup(
 /// A TOTP code.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "123456"}))]
 pub struct CodeRequest {
-    /// Six digits from the authenticator app.
+    /// Six digits from the authenticator app (a wrong one is 401 `TWO_FACTOR_REQUIRED`).
     #[serde(default)]
+    #[schema(required = true, pattern = "^[0-9]{6}$", example = "123456")]
     pub code: String,
 }
 
@@ -113,18 +117,23 @@ pub async fn totp_confirm(
     }))
 }
 
-/// Disable request.
+/// Disable request: the password, and `code` or `recovery_code` (neither is 422 `REQUIRED`
+/// naming `code`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"password": "correct horse battery", "code": "123456"}))]
 pub struct DisableTotpRequest {
-    /// The account password.
+    /// The account password (a wrong one is 401 `INVALID_CREDENTIALS`).
     #[serde(default)]
+    #[schema(required = true, format = Password)]
     pub password: String,
-    /// A current TOTP code.
+    /// A current TOTP code (six digits).
     #[serde(default)]
+    #[schema(nullable = false, pattern = "^[0-9]{6}$")]
     pub code: Option<String>,
     /// Or a recovery code.
     #[serde(default)]
+    #[schema(nullable = false)]
     pub recovery_code: Option<String>,
 }
 

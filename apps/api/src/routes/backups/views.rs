@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 /// is reported at once (422 `VALIDATION_FAILED` with `errors`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"frequency": "weekly", "hour": 2, "weekday": "saturday", "time_zone": "Europe/Paris", "enabled": true}))]
 pub struct BackupScheduleRequest {
     /// `daily` or `weekly`.
     #[schema(required = true, nullable = false, example = "weekly")]

@@ -12,45 +12,71 @@ use chom_kernel::{TenantId, VpsId};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-/// A server's fields.
+/// A server's fields (all of them, when editing too). Every field is read leniently so that
+/// every invalid one is reported at once (422 `VALIDATION_FAILED` with `errors`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"hostname": "web-1.example.net", "ip_address": "203.0.113.7", "ssh_port": 22, "ssh_user": "chom", "provider": "hetzner", "region": "fsn1", "cpu_cores": 4, "memory_mb": 8192, "disk_gb": 160, "allocation": "shared", "max_sites": 50}))]
 pub struct VpsRequest {
-    /// Host name.
+    /// Host name: labels of letters, digits and `-` (not at either end), 1 to 63 characters
+    /// each, 253 in all.
     #[serde(default)]
+    #[schema(
+        required = true,
+        min_length = 1,
+        max_length = 253,
+        pattern = "^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+    )]
     pub hostname: String,
     /// IPv4 or IPv6 address.
     #[serde(default)]
+    #[schema(required = true, example = "203.0.113.7")]
     pub ip_address: String,
-    /// SSH port (22).
+    /// SSH port, 1 to 65535 (22).
     #[serde(default)]
+    #[schema(nullable = false, minimum = 1, maximum = 65535, default = 22)]
     pub ssh_port: Option<u16>,
-    /// SSH user (`chom`).
+    /// SSH user: a Linux user name, 1–32 characters (`chom`).
     #[serde(default)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 32,
+        pattern = "^[a-z_][a-z0-9_-]*$",
+        default = "chom"
+    )]
     pub ssh_user: Option<String>,
-    /// Provider.
+    /// Provider: 1–50 characters.
     #[serde(default)]
+    #[schema(required = true, min_length = 1, max_length = 50)]
     pub provider: String,
-    /// Region.
+    /// Region: at most 50 characters.
     #[serde(default)]
+    #[schema(nullable = false, max_length = 50)]
     pub region: Option<String>,
-    /// CPU cores.
+    /// CPU cores, at least 1.
     #[serde(default)]
+    #[schema(required = true, minimum = 1)]
     pub cpu_cores: i32,
-    /// Memory, MB.
+    /// Memory, MB: at least 256.
     #[serde(default)]
+    #[schema(required = true, minimum = 256)]
     pub memory_mb: i32,
-    /// Disk, GB.
+    /// Disk, GB: at least 1.
     #[serde(default)]
+    #[schema(required = true, minimum = 1)]
     pub disk_gb: i32,
     /// `shared` or `dedicated`.
     #[serde(default)]
+    #[schema(required = true)]
     pub allocation: String,
-    /// Tenant of a dedicated server.
+    /// Tenant of a dedicated server (required when `allocation` is `dedicated`).
     #[serde(default)]
+    #[schema(nullable = false, format = Uuid)]
     pub dedicated_tenant_id: Option<String>,
-    /// Site cap (50).
+    /// Site cap, 0 to 10000 (50).
     #[serde(default)]
+    #[schema(nullable = false, minimum = 0, maximum = 10000, default = 50)]
     pub max_sites: Option<i32>,
 }
 

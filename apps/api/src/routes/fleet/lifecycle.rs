@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 /// Maintenance switch.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"enabled": true}))]
 pub struct MaintenanceRequest {
     /// On or off.
     pub enabled: bool,

@@ -17,6 +17,7 @@ use utoipa::ToSchema;
 /// Site changes.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"php_version": "8.4"}))]
 pub struct UpdateSiteRequest {
     /// The new PHP version (`8.2`, `8.3`, `8.4`): the pool moves on the server.
     pub php_version: String,

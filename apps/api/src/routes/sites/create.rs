@@ -11,19 +11,32 @@ use chom_site_hosting::CreateSite;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-/// A site to create.
+/// A site to create. Every field is read leniently so that every invalid one is reported at
+/// once (422 `VALIDATION_FAILED` with `errors`).
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"domain": "shop.example.com", "site_type": "wordpress", "php_version": "8.3", "ssl": true}))]
 pub struct CreateSiteRequest {
-    /// Domain (`shop.example.com`).
+    /// Domain (`shop.example.com`): at least two labels of letters, digits and `-` (not at
+    /// either end), 1 to 63 characters each, the last of 2 or more letters; 253 characters in
+    /// all (stored lower-cased).
     #[serde(default)]
+    #[schema(
+        required = true,
+        max_length = 253,
+        pattern = "^([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,63}$",
+        example = "shop.example.com"
+    )]
     pub domain: String,
     /// `wordpress` (default), `html`, `laravel`.
+    #[schema(nullable = false, default = "wordpress")]
     pub site_type: Option<String>,
     /// `8.2` (default), `8.3`, `8.4`.
+    #[schema(nullable = false, default = "8.2")]
     pub php_version: Option<String>,
-    /// Obtain a Let's Encrypt certificate once provisioned (false).
+    /// Obtain a Let's Encrypt certificate once provisioned.
     #[serde(default)]
+    #[schema(default = false)]
     pub ssl: bool,
 }
 
