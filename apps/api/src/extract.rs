@@ -103,11 +103,13 @@ fn tenant_not_found() -> ApiError {
 }
 
 async fn authenticate(req: HttpRequest) -> Result<Auth, ApiError> {
+    // No token is 401 whatever else is wrong (the routes' test relies on it to find the
+    // operations that need one).
+    let token = bearer(&req).ok_or_else(ApiError::unauthenticated)?;
     let services = req
         .app_data::<web::Data<Services>>()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("services not configured")))?
         .clone();
-    let token = bearer(&req).ok_or_else(ApiError::unauthenticated)?;
     let session = services.identity.authenticate(token).await?;
     let requested = req
         .headers()

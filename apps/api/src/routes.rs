@@ -118,4 +118,53 @@ mod tests {
         }
         assert!(probed > 0, "the document lists no operation");
     }
+
+    /// The document says which operations need a bearer token, and they are exactly those
+    /// that answer 401 without one (the extractors refuse a missing token before anything
+    /// else): an operation served without its `security`, or so without its 401, fails here.
+    #[actix_web::test]
+    async fn the_operations_that_answer_401_without_a_token_are_the_secured_ones() {
+        let app = test::init_service(
+            App::new()
+                .configure(mount(probes))
+                .service(web::scope("/api/v1").configure(mount(api_v1))),
+        )
+        .await;
+        let doc = serde_json::to_value(crate::openapi::document()).unwrap_or_default();
+        let mut wrong = Vec::new();
+        for (template, item) in doc["paths"].as_object().into_iter().flatten() {
+            let path = template
+                .split('/')
+                .map(|s| if s.starts_with('{') { "x" } else { s })
+                .collect::<Vec<_>>()
+                .join("/");
+            for (method, op) in item.as_object().into_iter().flatten() {
+                let m = match method.as_str() {
+                    "get" => Method::GET,
+                    "put" => Method::PUT,
+                    "post" => Method::POST,
+                    "delete" => Method::DELETE,
+                    "patch" => Method::PATCH,
+                    _ => continue,
+                };
+                let secured = op["security"].as_array().is_some_and(|s| {
+                    s.iter()
+                        .any(|r| r.as_object().is_some_and(|r| !r.is_empty()))
+                });
+                let declares_401 = op["responses"].get("401").is_some();
+                let req = test::TestRequest::default()
+                    .method(m)
+                    .uri(&path)
+                    .to_request();
+                let answered_401 =
+                    test::call_service(&app, req).await.status() == StatusCode::UNAUTHORIZED;
+                if answered_401 != secured || (answered_401 && !declares_401) {
+                    wrong.push(format!(
+                        "{method} {template}: answers 401 without a token: {answered_401}; secured: {secured}; declares 401: {declares_401}"
+                    ));
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
 }

@@ -80,7 +80,7 @@ where
 #[utoipa::path(get, path = "/health/ready", tag = "health",
     responses(
         (status = 200, description = "Ready to serve (`ready`), or serving without the cache (`degraded`)", body = Readiness),
-        (status = 503, description = "A dependency failed; `failed` names it and `checks` has details",
+        (status = 503, description = "`NOT_READY`: a dependency failed; `failed` names it and `checks` has details",
          body = Problem, content_type = "application/problem+json")))]
 #[get("/health/ready")]
 pub async fn ready(services: web::Data<Services>) -> Result<HttpResponse, ApiError> {

@@ -68,8 +68,7 @@ pub struct PlanList {
 #[utoipa::path(get, path = "/api/v1/plans", tag = "plans", operation_id = "list_plans", params(PageQuery),
     responses(
         (status = 200, description = "Plans on offer", body = PlanList),
-        (status = 422, description = "`VALIDATION_FAILED`: a bad cursor or limit", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Database unavailable", body = Problem, content_type = "application/problem+json")))]
+        (status = 422, description = "`VALIDATION_FAILED`: a bad cursor or limit", body = Problem, content_type = "application/problem+json")))]
 #[get("/plans")]
 pub async fn list_plans(
     services: web::Data<Services>,

@@ -65,7 +65,8 @@ pub async fn check_health(
 /// The sites the agent reports on the server (super admins only).
 #[utoipa::path(get, path = "/api/v1/admin/vps/{id}/sites", tag = "fleet", security(("bearer" = [])),
     params(("id" = String, Path, description = "Server id")),
-    responses((status = 200, description = "The agent's list", body = AgentAnswer), (status = 502, description = "`VPS_UNREACHABLE`, `AGENT_ERROR`", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The agent's list", body = AgentAnswer), (status = 409, description = "`HOST_KEY_NOT_TRUSTED`", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "`HOST_KEY_MISMATCH`, `VPS_UNREACHABLE`, `AGENT_ERROR`", body = Problem, content_type = "application/problem+json")))]
 #[get("/admin/vps/{id}/sites")]
 pub async fn vps_sites(
     _a: SuperAdmin,
@@ -79,7 +80,8 @@ pub async fn vps_sites(
 /// The agent's counters: uptime, processes, sites, network and disk.
 #[utoipa::path(get, path = "/api/v1/admin/vps/{id}/stats", tag = "fleet", security(("bearer" = [])),
     params(("id" = String, Path, description = "Server id")),
-    responses((status = 200, description = "Counters", body = AgentAnswer), (status = 502, description = "`VPS_UNREACHABLE`, `AGENT_ERROR`", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "Counters", body = AgentAnswer), (status = 409, description = "`HOST_KEY_NOT_TRUSTED`", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "`HOST_KEY_MISMATCH`, `VPS_UNREACHABLE`, `AGENT_ERROR`", body = Problem, content_type = "application/problem+json")))]
 #[get("/admin/vps/{id}/stats")]
 pub async fn vps_stats(
     _a: SuperAdmin,
@@ -93,7 +95,8 @@ pub async fn vps_stats(
 /// The server's security self-audit (score and failed checks).
 #[utoipa::path(post, path = "/api/v1/admin/vps/{id}/security-audit", tag = "fleet", security(("bearer" = [])),
     params(("id" = String, Path, description = "Server id")),
-    responses((status = 200, description = "The audit", body = AgentAnswer), (status = 502, description = "`VPS_UNREACHABLE`, `AGENT_ERROR`", body = Problem, content_type = "application/problem+json")))]
+    responses((status = 200, description = "The audit", body = AgentAnswer), (status = 409, description = "`HOST_KEY_NOT_TRUSTED`", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "`HOST_KEY_MISMATCH`, `VPS_UNREACHABLE`, `AGENT_ERROR`", body = Problem, content_type = "application/problem+json")))]
 #[post("/admin/vps/{id}/security-audit")]
 pub async fn security_audit(
     _a: SuperAdmin,

@@ -46,6 +46,7 @@ async fn act(
     params(("id" = String, Path, description = "Site id")),
     responses(
         (status = 202, description = "Accepted", body = AcceptedResponse),
+        (status = 403, description = "`FORBIDDEN` (viewer), `INSUFFICIENT_ABILITY`, `TENANT_NOT_ACTIVE` (a suspended tenant)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`NOT_FOUND`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`INVALID_STATE`, `OPERATION_IN_PROGRESS`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`VALIDATION_FAILED`: unsupported version", body = Problem, content_type = "application/problem+json")))]
@@ -67,6 +68,7 @@ pub async fn update_site(
     params(("id" = String, Path, description = "Site id")),
     responses(
         (status = 202, description = "Accepted (the site is `deleting`)", body = AcceptedResponse),
+        (status = 403, description = "`FORBIDDEN` (viewer), `INSUFFICIENT_ABILITY`", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`NOT_FOUND`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`INVALID_STATE`, `OPERATION_IN_PROGRESS`", body = Problem, content_type = "application/problem+json")))]
 #[delete("/sites/{id}")]
@@ -85,7 +87,7 @@ macro_rules! site_action {
             params(("id" = String, Path, description = "Site id")),
             responses(
                 (status = 202, description = $summary, body = AcceptedResponse),
-                (status = 403, description = "`FORBIDDEN` (viewer), `INSUFFICIENT_ABILITY`", body = Problem, content_type = "application/problem+json"),
+                (status = 403, description = "`FORBIDDEN` (viewer), `INSUFFICIENT_ABILITY`, `TENANT_NOT_ACTIVE` (a suspended tenant may only disable or delete its sites)", body = Problem, content_type = "application/problem+json"),
                 (status = 404, description = "`NOT_FOUND`", body = Problem, content_type = "application/problem+json"),
                 (status = 409, description = "`INVALID_STATE`, `OPERATION_IN_PROGRESS`", body = Problem, content_type = "application/problem+json")))]
         #[post($route)]

@@ -33,7 +33,8 @@ async fn report(
     responses(
         (status = 200, description = "The server's report", body = AgentReportResponse),
         (status = 404, description = "`NOT_FOUND`", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "`VPS_UNREACHABLE`, `AGENT_ERROR`", body = Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "`INVALID_STATE`: the site is `creating` or `failed`; `HOST_KEY_NOT_TRUSTED`: its server is not set up yet", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "`HOST_KEY_MISMATCH`, `VPS_UNREACHABLE`, `AGENT_ERROR`: its server could not be asked", body = Problem, content_type = "application/problem+json")))]
 #[get("/sites/{id}/info")]
 pub async fn site_info(
     auth: Auth,
@@ -49,7 +50,8 @@ pub async fn site_info(
     responses(
         (status = 200, description = "The certificate", body = AgentReportResponse),
         (status = 404, description = "`NOT_FOUND`", body = Problem, content_type = "application/problem+json"),
-        (status = 502, description = "`VPS_UNREACHABLE`, `AGENT_ERROR`", body = Problem, content_type = "application/problem+json")))]
+        (status = 409, description = "`INVALID_STATE`: the site is `creating` or `failed`; `HOST_KEY_NOT_TRUSTED`: its server is not set up yet", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "`HOST_KEY_MISMATCH`, `VPS_UNREACHABLE`, `AGENT_ERROR`: its server could not be asked", body = Problem, content_type = "application/problem+json")))]
 #[get("/sites/{id}/ssl")]
 pub async fn ssl_status(
     auth: Auth,

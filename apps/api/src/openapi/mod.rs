@@ -1,4 +1,13 @@
-//! The OpenAPI 3.1 document, generated from the handlers' annotations.
+//! The OpenAPI 3.1 document, generated from the handlers' annotations, then completed by
+//! passes that say once what every operation of a kind shares: [`shape`] (public operations,
+//! shared parameters, accepted values, always-sent fields) and [`refusals`] (every refusal an
+//! operation's traits imply, by reference to the shared components of [`problems`]).
+
+pub mod problems;
+pub mod refusals;
+pub mod shape;
+#[cfg(test)]
+mod tests;
 
 use crate::error::{FieldError, Problem};
 use crate::idempotency::OpenApiHeader;
@@ -32,7 +41,7 @@ impl Modify for BearerAuth {
 #[openapi(
     info(
         title = "CHOM API",
-        description = "Cloud Hosting & Observability Manager: host WordPress, static and Laravel sites on a VPS fleet.\n\nErrors are RFC 9457 `application/problem+json` documents with a stable `code` and the `request_id`.\n\nEvery authenticated POST honours an `Idempotency-Key` header (1 to 255 printable ASCII characters, per bearer token): sending the request again replays its first successful answer for 24 hours, with `Idempotent-Replayed: true`, instead of acting twice. A key reused for another request is 422 `IDEMPOTENCY_KEY_REUSED`; one whose first request still runs is 409 `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`; a malformed key is 400 `INVALID_IDEMPOTENCY_KEY`.",
+        description = "Cloud Hosting & Observability Manager: host WordPress, static and Laravel sites on a VPS fleet.\n\nErrors are RFC 9457 `application/problem+json` documents with a stable `code` and the `request_id`. Every operation lists every status it can answer, each refusal with its codes and an example per code; the refusals shared by many operations are declared once in `components.responses` (a bearer token implies 401, 403, 404 `TENANT_NOT_FOUND`, 422 and 429; a body 400, 408, 413, 415 and 422; an id in the path 404; everything under /api/v1 503; everything 500). A method a path does not declare answers 405 `METHOD_NOT_ALLOWED` with `Allow` (`components.responses.MethodNotAllowed`); an unknown path 404 `NOT_FOUND`.\n\nEvery answer to an authenticated request carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`; every answer carries `X-Request-Id`.\n\nEvery authenticated POST honours an `Idempotency-Key` header (1 to 255 printable ASCII characters, per bearer token): sending the request again replays its first successful answer for 24 hours, with `Idempotent-Replayed: true`, instead of acting twice. A key reused for another request is 422 `IDEMPOTENCY_KEY_REUSED`; one whose first request still runs is 409 `IDEMPOTENCY_KEY_IN_USE` with `Retry-After`; a malformed key is 400 `INVALID_IDEMPOTENCY_KEY`.",
         license(name = "AGPL-3.0-only", identifier = "AGPL-3.0-only"),
     ),
     components(schemas(Problem, FieldError)),
@@ -50,14 +59,17 @@ impl Modify for BearerAuth {
 struct ApiDoc;
 
 /// The API description: `ApiDoc`, the paths and schemas of every route served
-/// ([`crate::routes::documented`]), then the bearer scheme and the `Idempotency-Key` header
-/// (added last: the header goes on the authenticated POSTs, so it needs the paths).
+/// ([`crate::routes::documented`]), then the bearer scheme, the shared parameters and shapes,
+/// the `Idempotency-Key` header (it goes on the authenticated POSTs, so it needs the paths) and
+/// last the refusals (they follow from all of the above).
 #[must_use]
 pub fn document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();
     doc.merge(crate::routes::documented());
     BearerAuth.modify(&mut doc);
+    shape::Shape.modify(&mut doc);
     OpenApiHeader.modify(&mut doc);
+    refusals::Refusals.modify(&mut doc);
     doc
 }
 
