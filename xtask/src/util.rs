@@ -18,11 +18,32 @@ pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
     cargo_env(args, &[])
 }
 
+/// `cargo`, as the one that runs xtask, without the variables `cargo run` set for xtask itself
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`…): build scripts that watch them (ring's watches
+/// `CARGO_MANIFEST_DIR`) would otherwise rebuild, and with them most of the workspace, each time
+/// a build alternates between `cargo xtask …` and a plain `cargo …`.
+fn cargo_command() -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_MANIFEST_")
+            || matches!(
+                &*name,
+                "CARGO_CRATE_NAME" | "CARGO_BIN_NAME" | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            command.env_remove(&*name);
+        }
+    }
+    command
+}
+
 /// Runs `cargo <args>` at the workspace root with extra environment variables; fails on a
 /// non-zero exit.
 pub fn cargo_env(args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(&cargo)
+    let status = cargo_command()
         .args(args)
         .envs(envs.iter().copied())
         .current_dir(root()?)
@@ -39,8 +60,7 @@ pub fn cargo_env(args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<()> {
 /// Runs cargo in the workspace root and returns its standard output (standard error passes
 /// through).
 pub fn cargo_output(args: &[&str]) -> anyhow::Result<String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = Command::new(&cargo)
+    let out = cargo_command()
         .args(args)
         .current_dir(root()?)
         .stderr(std::process::Stdio::inherit())
