@@ -2,6 +2,7 @@
 
 mod bench;
 mod boundaries;
+mod breaking;
 mod db;
 mod imports;
 mod secrets;
@@ -21,7 +22,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Cmd {
     /// Everything CI checks: fmt, clippy, no unused dependency, rustdoc without warnings, doc
-    /// tests, boundaries, no tracked key, OpenAPI freshness, the whole test suite.
+    /// tests, boundaries, no tracked key, OpenAPI freshness and no breaking change since the
+    /// release, the whole test suite.
     Ci,
     /// Start the services tests need (if missing), then run the whole test suite.
     Test {
@@ -41,12 +43,18 @@ enum Cmd {
         #[command(subcommand)]
         action: db::Action,
     },
-    /// Write docs/openapi.json from the code (or, with --check, fail if it is stale).
+    /// Write docs/openapi.json from the code (or, with --check, fail if it is stale; with
+    /// --breaking PREVIOUS, fail on a breaking change since that document).
     Openapi {
         /// Compare instead of writing.
         #[arg(long)]
         check: bool,
+        /// Compare the document the code generates with this earlier one (the last release's:
+        /// docs/openapi/released.json) and fail listing every breaking change; writes nothing.
+        #[arg(long, value_name = "PREVIOUS")]
+        breaking: Option<std::path::PathBuf>,
     },
+
     /// Fail on any crate dependency that docs/ARCHITECTURE.md §3 forbids.
     CheckBoundaries {
         /// Check this `cargo metadata` JSON instead of the workspace's.
@@ -78,7 +86,10 @@ fn main() -> ExitCode {
         Cmd::Test { args } => services::ensure().and_then(|()| test(&args)),
         Cmd::Dev { postgres } => dev(postgres),
         Cmd::Db { action } => db::run(action),
-        Cmd::Openapi { check } => openapi(check),
+        Cmd::Openapi { check, breaking } => match breaking {
+            Some(previous) => openapi_breaking(&previous),
+            None => openapi(check),
+        },
         Cmd::CheckBoundaries { metadata } => boundaries::run(metadata.as_deref()),
         Cmd::CheckSecrets => secrets::check(),
         Cmd::Admin { args } => {
@@ -150,6 +161,9 @@ fn ci() -> anyhow::Result<()> {
     util::step("check-boundaries", || boundaries::run(None))?;
     util::step("check-secrets", secrets::check)?;
     util::step("openapi --check", || openapi(true))?;
+    util::step("openapi --breaking docs/openapi/released.json", || {
+        openapi_breaking(&util::root()?.join(RELEASED))
+    })?;
     // The README's test command, in its own process so that the variable reaches the service
     // check as it does under .ci/run.
     util::step("tests (the README's test command)", || {
@@ -157,10 +171,13 @@ fn ci() -> anyhow::Result<()> {
     })
 }
 
-fn openapi(check: bool) -> anyhow::Result<()> {
-    let path = util::root()?.join("docs/openapi.json");
+/// The document of the last release, which `openapi --breaking` compares with in CI.
+const RELEASED: &str = "docs/openapi/released.json";
+
+/// The OpenAPI document the code generates now.
+fn generated_document() -> anyhow::Result<String> {
     // The document is the API binary's to print: xtask does not link the HTTP app.
-    let fresh = util::cargo_output(&[
+    util::cargo_output(&[
         "run",
         "--quiet",
         "--package",
@@ -169,7 +186,39 @@ fn openapi(check: bool) -> anyhow::Result<()> {
         "chom-api",
         "--",
         "openapi",
-    ])?;
+    ])
+}
+
+fn openapi_breaking(previous: &std::path::Path) -> anyhow::Result<()> {
+    let read = |what: &str, text: &str| -> anyhow::Result<serde_json::Value> {
+        serde_json::from_str(text).map_err(|e| anyhow::anyhow!("{what} is not JSON: {e}"))
+    };
+    let old_text = std::fs::read_to_string(previous)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", previous.display()))?;
+    let old = read(&previous.display().to_string(), &old_text)?;
+    let new = read("the generated document", &generated_document()?)?;
+    let found = breaking::breaking_changes(&old, &new);
+    if found.is_empty() {
+        println!(
+            "no breaking change since {} (additions are fine)",
+            previous.display()
+        );
+        return Ok(());
+    }
+    for f in &found {
+        eprintln!("  {f}");
+    }
+    anyhow::bail!(
+        "{} breaking change(s) since {} (listed above): keep what clients rely on, or make it a \
+         new API version (docs/API.md, Versioning)",
+        found.len(),
+        previous.display()
+    )
+}
+
+fn openapi(check: bool) -> anyhow::Result<()> {
+    let path = util::root()?.join("docs/openapi.json");
+    let fresh = generated_document()?;
     if check {
         let committed = std::fs::read_to_string(&path).unwrap_or_default();
         anyhow::ensure!(
