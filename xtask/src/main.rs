@@ -3,6 +3,7 @@
 mod bench;
 mod boundaries;
 mod breaking;
+mod client_test;
 mod db;
 mod imports;
 mod secrets;
@@ -23,7 +24,7 @@ struct Cli {
 enum Cmd {
     /// Everything CI checks: fmt, clippy, no unused dependency, rustdoc without warnings, doc
     /// tests, boundaries, no tracked key, OpenAPI freshness and no breaking change since the
-    /// release, the whole test suite.
+    /// release, the generated-client test, the whole test suite.
     Ci,
     /// Start the services tests need (if missing), then run the whole test suite.
     Test {
@@ -54,7 +55,9 @@ enum Cmd {
         #[arg(long, value_name = "PREVIOUS")]
         breaking: Option<std::path::PathBuf>,
     },
-
+    /// Generate a Python client from docs/openapi.json (openapi-python-client) and drive a real
+    /// chom-api with it: onboarding, then one refusal of each kind.
+    ClientTest,
     /// Fail on any crate dependency that docs/ARCHITECTURE.md §3 forbids.
     CheckBoundaries {
         /// Check this `cargo metadata` JSON instead of the workspace's.
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
             Some(previous) => openapi_breaking(&previous),
             None => openapi(check),
         },
+        Cmd::ClientTest => client_test::run(),
         Cmd::CheckBoundaries { metadata } => boundaries::run(metadata.as_deref()),
         Cmd::CheckSecrets => secrets::check(),
         Cmd::Admin { args } => {
@@ -164,6 +168,7 @@ fn ci() -> anyhow::Result<()> {
     util::step("openapi --breaking docs/openapi/released.json", || {
         openapi_breaking(&util::root()?.join(RELEASED))
     })?;
+    util::step("client-test (a generated Python client)", client_test::run)?;
     // The README's test command, in its own process so that the variable reaches the service
     // check as it does under .ci/run.
     util::step("tests (the README's test command)", || {

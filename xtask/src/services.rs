@@ -243,6 +243,31 @@ fn ensure_dev_sshd() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `python3` (3.11 or later) able to make a virtual environment with pip: the generated-client
+/// test (`cargo xtask client-test`) installs `openapi-python-client` into one.
+pub fn ensure_python_venv() -> anyhow::Result<()> {
+    let usable = || succeeds("python3", &["-c", "import venv, ensurepip"]);
+    if !usable() {
+        apt_install(
+            &["python3", "python3-venv"],
+            "the generated-client test needs `python3 -m venv`",
+        )?;
+    }
+    anyhow::ensure!(
+        usable(),
+        "`python3 -m venv` is still unavailable (the python3 on the PATH has no venv/ensurepip)"
+    );
+    anyhow::ensure!(
+        succeeds(
+            "python3",
+            &["-c", "import sys; sys.exit(sys.version_info < (3, 11))"]
+        ),
+        "the generated-client test needs Python 3.11 or later as python3"
+    );
+    println!("    python3 with venv: present");
+    Ok(())
+}
+
 /// PostgreSQL and Redis.
 pub fn ensure_core() -> anyhow::Result<()> {
     ensure_postgres()?;
@@ -300,6 +325,7 @@ pub fn ensure() -> anyhow::Result<()> {
         .context("the OpenAPI test validates the document with openapi-spec-validator (PyPI)")?;
     }
     println!("    openapi-spec-validator: present");
+    ensure_python_venv()?;
     let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .iter()
         .any(|p| std::path::Path::new(p).exists());
