@@ -56,14 +56,15 @@ pub enum Which {
     },
 }
 
-/// Builds `packages` in release; returns the workspace root (binaries in `target/release`).
+/// Builds `packages` in release; returns the directory of the release binaries (under
+/// `CARGO_TARGET_DIR` when set).
 fn release(packages: &[&str]) -> anyhow::Result<std::path::PathBuf> {
     let mut args = vec!["build", "--release", "--quiet"];
     for p in packages {
         args.extend(["--package", p]);
     }
     crate::util::cargo(&args)?;
-    crate::util::root()
+    Ok(crate::util::target_dir()?.join("release"))
 }
 
 /// Runs a benchmark.
@@ -75,10 +76,10 @@ pub fn run(which: Which) -> anyhow::Result<()> {
     match which {
         Which::Ssh { calls } => {
             crate::services::ensure()?;
-            let root = release(&["chom-agent", "chom-bench"])?;
-            let status = std::process::Command::new(root.join("target/release/chom-bench"))
+            let bin = release(&["chom-agent", "chom-bench"])?;
+            let status = std::process::Command::new(bin.join("chom-bench"))
                 .args(["ssh", "--agent-bin"])
-                .arg(root.join("target/release/chom-agent"))
+                .arg(bin.join("chom-agent"))
                 .args(["--calls", &calls.to_string()])
                 .status()?;
             anyhow::ensure!(status.success(), "the SSH benchmark failed");
@@ -86,12 +87,12 @@ pub fn run(which: Which) -> anyhow::Result<()> {
         }
         Which::Sites { sites, servers } => {
             crate::services::ensure()?;
-            let root = release(&["chom-agent", "chom-bench"])?;
+            let bin = release(&["chom-agent", "chom-bench"])?;
             // One job at a time (the cost of one provisioning), then the worker's default.
             for concurrency in [1, 16] {
-                let status = std::process::Command::new(root.join("target/release/chom-bench"))
+                let status = std::process::Command::new(bin.join("chom-bench"))
                     .args(["sites", "--agent-bin"])
-                    .arg(root.join("target/release/chom-agent"))
+                    .arg(bin.join("chom-agent"))
                     .args([
                         "--sites",
                         &sites.to_string(),
@@ -106,10 +107,10 @@ pub fn run(which: Which) -> anyhow::Result<()> {
             Ok(())
         }
         Which::Login { seconds } => {
-            let root = release(&["chom-api", "chom-bench"])?;
-            let status = std::process::Command::new(root.join("target/release/chom-bench"))
+            let bin = release(&["chom-api", "chom-bench"])?;
+            let status = std::process::Command::new(bin.join("chom-bench"))
                 .args(["login", "--api-bin"])
-                .arg(root.join("target/release/chom-api"))
+                .arg(bin.join("chom-api"))
                 .args(["--seconds", &seconds.to_string()])
                 .status()?;
             anyhow::ensure!(status.success(), "the login benchmark failed");
@@ -124,9 +125,9 @@ pub fn run(which: Which) -> anyhow::Result<()> {
             {
                 crate::services::apt_install(&["wrk"], "the API benchmark drives load with wrk")?;
             }
-            let root = release(&["chom-api", "chom-bench"])?;
-            let api = root.join("target/release/chom-api");
-            let status = std::process::Command::new(root.join("target/release/chom-bench"))
+            let bin = release(&["chom-api", "chom-bench"])?;
+            let api = bin.join("chom-api");
+            let status = std::process::Command::new(bin.join("chom-bench"))
                 .args(["api", "--api-bin"])
                 .arg(api)
                 .args([

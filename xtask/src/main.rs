@@ -257,7 +257,7 @@ fn dev(postgres: bool) -> anyhow::Result<()> {
     ];
     db::create_postgres_database("chom_dev")?;
     util::cargo(&["build", "--package", "chom-api", "--package", "chom-worker"])?;
-    let target = util::root()?.join("target/debug");
+    let target = util::target_dir()?.join("debug");
     let mut worker = std::process::Command::new(target.join("chom-worker"))
         .envs(envs)
         .spawn()?;

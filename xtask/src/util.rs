@@ -13,6 +13,19 @@ pub fn root() -> anyhow::Result<PathBuf> {
         .context("xtask has no parent directory")
 }
 
+/// Where cargo puts what it builds: `CARGO_TARGET_DIR` (relative to the workspace root when
+/// relative), else `target/` at the root. Binaries are under `<it>/debug` and `<it>/release`.
+///
+/// # Errors
+/// As [`root`].
+pub fn target_dir() -> anyhow::Result<PathBuf> {
+    let root = root()?;
+    Ok(match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => root.join(dir),
+        _ => root.join("target"),
+    })
+}
+
 /// Runs `cargo <args>` at the workspace root; fails on a non-zero exit.
 pub fn cargo(args: &[&str]) -> anyhow::Result<()> {
     cargo_env(args, &[])

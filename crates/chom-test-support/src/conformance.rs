@@ -661,24 +661,24 @@ pub enum Mode {
     /// Violations are printed (and written to `CHOM_CONFORMANCE_REPORT`); the test passes.
     Report,
     /// As `Report`; the test fails on any violation but an undeclared status, which is only
-    /// reported: the default while the document does not yet declare every refusal.
+    /// reported (for a document being completed).
     StatusesPending,
-    /// As `Report`, and the test fails on any violation: the intended end state.
+    /// As `Report`, and the test fails on any violation: the default.
     Enforce,
 }
 
 impl Mode {
     /// `CHOM_CONFORMANCE`: `off`, `report`, `statuses-pending` or `enforce`;
-    /// `statuses-pending` when unset.
+    /// `enforce` when unset.
     ///
     /// # Panics
     /// Another value (a typo must not turn the check off).
     #[must_use]
     pub fn from_env() -> Self {
         match std::env::var("CHOM_CONFORMANCE").as_deref() {
-            Err(_) | Ok("" | "statuses-pending") => Self::StatusesPending,
+            Ok("statuses-pending") => Self::StatusesPending,
             Ok("report") => Self::Report,
-            Ok("enforce") => Self::Enforce,
+            Err(_) | Ok("" | "enforce") => Self::Enforce,
             Ok("off") => Self::Off,
             Ok(other) => panic!(
                 "CHOM_CONFORMANCE={other}: expected off, report, statuses-pending or enforce"
