@@ -317,46 +317,39 @@ async fn sweep(app: &TestApp, ops: &[Operation], callers: &Callers) -> Vec<Probe
             .await;
         }
         if op.has_body {
-            s.ask(
-                name.clone(),
-                "a body over the size limit",
-                op.body_refusal(TOO_LARGE),
-                op.method.clone(),
-                &path,
-                token,
-                Some(("application/json", &oversized)),
-            )
-            .await;
-            s.ask(
-                name.clone(),
-                "malformed JSON",
-                op.body_refusal(MALFORMED),
-                op.method.clone(),
-                &path,
-                token,
-                Some(("application/json", "{\"a\": [1, 2")),
-            )
-            .await;
-            s.ask(
-                name.clone(),
-                "another content type",
-                op.body_refusal(UNSUPPORTED),
-                op.method.clone(),
-                &path,
-                token,
-                Some(("text/plain", "{}")),
-            )
-            .await;
-            s.ask(
-                name.clone(),
-                "an empty object",
-                None,
-                op.method.clone(),
-                &path,
-                token,
-                Some(("application/json", "{}")),
-            )
-            .await;
+            let probes = [
+                (
+                    "a body over the size limit",
+                    op.body_refusal(TOO_LARGE),
+                    "application/json",
+                    oversized.as_str(),
+                ),
+                (
+                    "malformed JSON",
+                    op.body_refusal(MALFORMED),
+                    "application/json",
+                    "{\"a\": [1, 2",
+                ),
+                (
+                    "another content type",
+                    op.body_refusal(UNSUPPORTED),
+                    "text/plain",
+                    "{}",
+                ),
+                ("an empty object", None, "application/json", "{}"),
+            ];
+            for (probe, expected, content_type, body) in probes {
+                s.ask(
+                    name.clone(),
+                    probe,
+                    expected,
+                    op.method.clone(),
+                    &path,
+                    token,
+                    Some((content_type, body)),
+                )
+                .await;
+            }
         }
         if op.has_params() {
             if !op.has_body {
