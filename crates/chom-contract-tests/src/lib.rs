@@ -2,6 +2,7 @@
 // A test-support crate: panicking is how a contract reports a violation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod audit;
 pub mod backups;
 mod fixtures;
 pub mod fleet;
@@ -19,6 +20,9 @@ use chom_site_hosting::ports::SiteRepository;
 use chom_tenancy::PlanRepository;
 use std::sync::Arc;
 
+/// Runs one SQL statement on a backend's database; panics when it fails.
+pub type Sql = Arc<dyn Fn(String) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
 /// Everything a suite needs from one backend, on one fresh database.
 pub struct Backend {
     /// Units of work.
@@ -35,6 +39,13 @@ pub struct Backend {
     pub fleet: Arc<dyn VpsRepository>,
     /// Site backup schedules (backup).
     pub backups: Arc<dyn ScheduleRepository>,
+    /// Appending to the audit log (kernel).
+    pub audit: Arc<dyn chom_kernel::audit::AuditTrail>,
+    /// Reading the audit log (team).
+    pub audit_log: Arc<dyn chom_team::audit::AuditLog>,
+    /// Runs one SQL statement directly on the database (tampering, as an attacker with
+    /// database access would).
+    pub sql: Sql,
     /// Keeps the database alive for the test (temporary directory, test database).
     pub guard: Box<dyn std::any::Any + Send + Sync>,
 }
@@ -89,6 +100,13 @@ macro_rules! contract_tests {
             schedules_read_back_for_their_tenant_only,
             a_second_save_replaces_and_a_rollback_keeps_the_first,
             only_the_tenants_live_sites_exist);
+        $crate::contract_tests!(@each $setup; audit:
+            chains_are_numbered_and_linked_per_organization,
+            listings_filter_and_page_newest_first,
+            an_edited_row_breaks_the_chain_at_that_row,
+            a_deleted_row_breaks_the_chain_at_that_row,
+            swapped_rows_break_the_chain_at_the_first,
+            a_concurrent_burst_leaves_one_unbroken_chain);
     };
     (@each $setup:ident; $module:ident: $($name:ident),+ $(,)?) => {
         mod $module {

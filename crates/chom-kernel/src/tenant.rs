@@ -10,15 +10,18 @@
 //! tenant data is still scoped to one tenant. Background entry points that act from such a
 //! payload (running an operation, the sweeps, following a tenant's status) take no context.
 
-use crate::ids::{TenantId, UserId};
+use crate::audit::Origin;
+use crate::ids::{OrganizationId, TenantId, UserId};
 use crate::role::Role;
 
 /// Who acts, for which tenant, with which role. Built only by the authentication layer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantContext {
+    organization_id: OrganizationId,
     tenant_id: TenantId,
     user_id: UserId,
     role: Role,
+    origin: Origin,
 }
 
 impl TenantContext {
@@ -26,12 +29,38 @@ impl TenantContext {
     /// membership of the tenant checked, with the role that membership grants. Nothing else
     /// should call it (tests and tools acting as a member aside).
     #[must_use]
-    pub fn authenticated(tenant_id: TenantId, user_id: UserId, role: Role) -> Self {
+    pub fn authenticated(
+        organization_id: OrganizationId,
+        tenant_id: TenantId,
+        user_id: UserId,
+        role: Role,
+    ) -> Self {
         Self {
+            organization_id,
             tenant_id,
             user_id,
             role,
+            origin: Origin::default(),
         }
+    }
+
+    /// With the request's origin, recorded by the audit trail.
+    #[must_use]
+    pub fn with_origin(mut self, origin: Origin) -> Self {
+        self.origin = origin;
+        self
+    }
+
+    /// The tenant's organization (whose audit chain records what this context does).
+    #[must_use]
+    pub fn organization_id(&self) -> OrganizationId {
+        self.organization_id
+    }
+
+    /// Where the request came from.
+    #[must_use]
+    pub fn origin(&self) -> &Origin {
+        &self.origin
     }
 
     /// The tenant every query is scoped to.

@@ -10,6 +10,7 @@ pub mod testing;
 pub use error::map_err;
 pub use queue::PgJobQueue;
 pub use shared::{
-    PgBackups, PgFleet, PgIdempotency, PgIdentity, PgPlanRepository, PgSites, SESSION_QUERY,
+    PgAudit, PgBackups, PgFleet, PgIdempotency, PgIdentity, PgPlanRepository, PgSites,
+    SESSION_QUERY,
 };
 pub use store::{MIGRATOR, PgStore, PgUnitOfWork};

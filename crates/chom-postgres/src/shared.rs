@@ -7,6 +7,7 @@
 //! each crate's `src/codec.rs`; SQL here must be portable (see the ADR). A file added to the
 //! directory must be declared below (the SQLite build refuses one that is not).
 
+mod audit;
 mod backups;
 mod exec;
 mod fleet;
@@ -15,6 +16,7 @@ mod identity;
 mod plans;
 mod sites;
 
+pub use audit::PgAudit;
 pub use backups::PgBackups;
 pub use fleet::PgFleet;
 pub use idempotency::PgIdempotency;

@@ -29,6 +29,20 @@ async fn backend() -> Backend {
         sites: Arc::new(chom_postgres::PgSites::new(db.store.pool().clone())),
         fleet: Arc::new(chom_postgres::PgFleet::new(db.store.pool().clone())),
         backups: Arc::new(chom_postgres::PgBackups::new(db.store.pool().clone())),
+        audit: Arc::new(chom_postgres::PgAudit::new(db.store.pool().clone())),
+        audit_log: Arc::new(chom_postgres::PgAudit::new(db.store.pool().clone())),
+        sql: {
+            let pool = db.store.pool().clone();
+            Arc::new(move |sql: String| {
+                let pool = pool.clone();
+                Box::pin(async move {
+                    sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                        .execute(&pool)
+                        .await
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                })
+            })
+        },
         guard: Box::new(db),
     }
 }

@@ -9,7 +9,7 @@ mod store;
 pub use error::map_err;
 pub use queue::SqliteJobQueue;
 pub use shared::{
-    SESSION_QUERY, SqliteBackups, SqliteFleet, SqliteIdempotency, SqliteIdentity,
+    SESSION_QUERY, SqliteAudit, SqliteBackups, SqliteFleet, SqliteIdempotency, SqliteIdentity,
     SqlitePlanRepository, SqliteSites,
 };
 pub use store::{MIGRATOR, SqliteStore, SqliteUnitOfWork};

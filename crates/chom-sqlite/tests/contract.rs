@@ -32,6 +32,20 @@ async fn backend() -> Backend {
         sites: Arc::new(chom_sqlite::SqliteSites::new(store.pool().clone())),
         fleet: Arc::new(chom_sqlite::SqliteFleet::new(store.pool().clone())),
         backups: Arc::new(chom_sqlite::SqliteBackups::new(store.pool().clone())),
+        audit: Arc::new(chom_sqlite::SqliteAudit::new(store.pool().clone())),
+        audit_log: Arc::new(chom_sqlite::SqliteAudit::new(store.pool().clone())),
+        sql: {
+            let pool = store.pool().clone();
+            Arc::new(move |sql: String| {
+                let pool = pool.clone();
+                Box::pin(async move {
+                    sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                        .execute(&pool)
+                        .await
+                        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                })
+            })
+        },
         guard: Box::new(dir),
     }
 }

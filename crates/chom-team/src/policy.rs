@@ -17,6 +17,8 @@ pub enum Action {
     ManageSites,
     /// Create and revoke one's own API tokens.
     ManageOwnTokens,
+    /// Read and verify the organization's audit log.
+    ReadAudit,
 }
 
 /// Whether `role` may perform `action`.
@@ -25,7 +27,9 @@ pub fn allows(role: Role, action: Action) -> bool {
     match action {
         Action::ViewOrganization | Action::ManageOwnTokens => true,
         Action::ManageSites => role >= Role::Member,
-        Action::UpdateOrganization | Action::ManageMembers => role >= Role::Admin,
+        Action::UpdateOrganization | Action::ManageMembers | Action::ReadAudit => {
+            role >= Role::Admin
+        }
         Action::ManageBilling => role == Role::Owner,
     }
 }

@@ -125,7 +125,12 @@ pub async fn run(
     settings.mail.log_only = true;
     let services = Services::from_settings(&settings).await?;
     // The bench acts as an owner of the seeded tenant (no user row: nothing reads it).
-    let owner = TenantContext::authenticated(seed_tenant(&db).await?, UserId::new(), Role::Owner);
+    let owner = TenantContext::authenticated(
+        chom_kernel::OrganizationId::new(),
+        seed_tenant(&db).await?,
+        UserId::new(),
+        Role::Owner,
+    );
     for (i, sshd) in sshds.iter().enumerate() {
         let vps = services
             .fleet

@@ -16,7 +16,12 @@ fn service() -> (Backups, Fake) {
 }
 
 fn member(tenant: TenantId, role: Role) -> TenantContext {
-    TenantContext::authenticated(tenant, UserId::new(), role)
+    TenantContext::authenticated(
+        chom_kernel::OrganizationId::new(),
+        tenant,
+        UserId::new(),
+        role,
+    )
 }
 
 fn weekly() -> ScheduleInput {

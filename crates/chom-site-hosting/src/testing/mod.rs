@@ -131,7 +131,12 @@ impl World {
 
     /// A member of the tenant with `role`, acting as the authentication layer would let them.
     pub(crate) fn member(&self, role: Role) -> TenantContext {
-        TenantContext::authenticated(self.tenant, UserId::new(), role)
+        TenantContext::authenticated(
+            chom_kernel::OrganizationId::new(),
+            self.tenant,
+            UserId::new(),
+            role,
+        )
     }
 
     /// A committed site of the tenant in `status` (PHP 8.2, WordPress).

@@ -227,7 +227,12 @@ async fn a_viewer_may_not_request_anything_and_another_tenant_sees_nothing() {
         .await
         .expect_err("refused");
     assert!(matches!(e, SiteError::Forbidden(_)), "{e:?}");
-    let stranger = TenantContext::authenticated(TenantId::new(), UserId::new(), Role::Owner);
+    let stranger = TenantContext::authenticated(
+        chom_kernel::OrganizationId::new(),
+        TenantId::new(),
+        UserId::new(),
+        Role::Owner,
+    );
     let e = w
         .sites
         .request(&stranger, site.id, SiteAction::Disable, None)

@@ -1,0 +1,172 @@
+//! The audit log: appending (the kernel's `AuditTrail`, inside the caller's unit of work) and
+//! reading (the team context's `AuditLog`). Appends lock the chain's head row, so concurrent
+//! transactions of one organization link one after the other, never to the same predecessor.
+
+use crate::codec::{DbRow, get, get_id, get_opt_id, get_ts, id, lock_row, ts};
+use crate::shared::exec::{execute, execute_one, fetch_all, fetch_opt, tx};
+use async_trait::async_trait;
+use chom_kernel::StoreError;
+use chom_kernel::audit::{AuditEntry, AuditEvent, AuditTrail, GENESIS};
+use chom_kernel::store::UnitOfWork;
+use chom_team::audit::{AuditFilter, AuditLog};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// The audit repository.
+#[derive(Debug, Clone)]
+pub struct PgAudit {
+    pool: PgPool,
+}
+
+impl PgAudit {
+    /// A repository on `pool`.
+    #[must_use]
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+}
+
+const COLUMNS: &str = "id, chain, seq, occurred_at, organization_id, tenant_id, actor_id,
+    actor_kind, action, target_type, target_id, summary, client_addr, user_agent, request_id,
+    prev_hash, hash";
+
+fn entry(row: &DbRow) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        id: get_id(row, "id")?,
+        chain: get_id(row, "chain")?,
+        seq: get(row, "seq")?,
+        occurred_at: get_ts(row, "occurred_at")?,
+        organization_id: get_opt_id(row, "organization_id")?,
+        tenant_id: get_opt_id(row, "tenant_id")?,
+        actor_id: get_opt_id(row, "actor_id")?,
+        actor_kind: get(row, "actor_kind")?,
+        action: get(row, "action")?,
+        target_type: get(row, "target_type")?,
+        target_id: get(row, "target_id")?,
+        summary: get(row, "summary")?,
+        client_addr: get(row, "client_addr")?,
+        user_agent: get(row, "user_agent")?,
+        request_id: get(row, "request_id")?,
+        prev_hash: get(row, "prev_hash")?,
+        hash: get(row, "hash")?,
+    })
+}
+
+#[async_trait]
+impl AuditTrail for PgAudit {
+    async fn append(
+        &self,
+        uow: &mut dyn UnitOfWork,
+        event: &AuditEvent,
+    ) -> Result<AuditEntry, StoreError> {
+        let conn = tx(uow)?.conn();
+        let chain = event.chain();
+        // The head row exists from the chain's first append on; creating it races harmlessly
+        // (the loser waits for the winner's commit, then finds it).
+        let create = sqlx::query(
+            "INSERT INTO audit_heads (id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id(chain))
+        .bind(GENESIS);
+        execute(create, &mut *conn).await?;
+        lock_row(&mut *conn, "audit_heads", id(chain)).await?;
+        let read = sqlx::query("SELECT seq, hash FROM audit_heads WHERE id = $1").bind(id(chain));
+        let (seq, prev) = fetch_opt(read, &mut *conn, |r| {
+            Ok((get::<i64>(r, "seq")?, get::<String>(r, "hash")?))
+        })
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        let e = AuditEntry::link(event, Uuid::now_v7(), seq + 1, &prev);
+        let insert = sqlx::query(
+            "INSERT INTO audit_log (id, chain, seq, occurred_at, organization_id, tenant_id,
+                 actor_id, actor_kind, action, target_type, target_id, summary, client_addr,
+                 user_agent, request_id, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(id(e.id))
+        .bind(id(e.chain))
+        .bind(e.seq)
+        .bind(ts(e.occurred_at))
+        .bind(e.organization_id.map(id))
+        .bind(e.tenant_id.map(id))
+        .bind(e.actor_id.map(id))
+        .bind(e.actor_kind.clone())
+        .bind(e.action.clone())
+        .bind(e.target_type.clone())
+        .bind(e.target_id.clone())
+        .bind(e.summary.clone())
+        .bind(e.client_addr.clone())
+        .bind(e.user_agent.clone())
+        .bind(e.request_id.clone())
+        .bind(e.prev_hash.clone())
+        .bind(e.hash.clone());
+        execute(insert, &mut *conn).await?;
+        let advance = sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE id = $1")
+            .bind(id(chain))
+            .bind(e.seq)
+            .bind(e.hash.clone());
+        execute_one(advance, &mut *conn).await?;
+        Ok(e)
+    }
+}
+
+#[async_trait]
+impl AuditLog for PgAudit {
+    async fn page(
+        &self,
+        filter: &AuditFilter,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let select = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM audit_log
+             WHERE ($1 IS NULL OR chain = $1)
+               AND ($2 IS NULL OR actor_id = $2)
+               AND ($3 IS NULL OR action = $3)
+               AND ($4 IS NULL OR target_type = $4)
+               AND ($5 IS NULL OR target_id = $5)
+               AND ($6 IS NULL OR occurred_at >= $6)
+               AND ($7 IS NULL OR occurred_at < $7)
+               AND ($8 IS NULL OR id < $8)
+             ORDER BY id DESC LIMIT $9"
+        )))
+        .bind(filter.chain.map(id))
+        .bind(filter.actor_id.map(id))
+        .bind(filter.action.clone())
+        .bind(filter.target_type.clone())
+        .bind(filter.target_id.clone())
+        .bind(filter.from.map(ts))
+        .bind(filter.to.map(ts))
+        .bind(before.map(id))
+        .bind(limit);
+        fetch_all(select, &self.pool, entry).await
+    }
+
+    async fn walk(
+        &self,
+        chain: Uuid,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let select = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM audit_log WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        )))
+        .bind(id(chain))
+        .bind(after_seq)
+        .bind(limit);
+        fetch_all(select, &self.pool, entry).await
+    }
+
+    async fn head(&self, chain: Uuid) -> Result<Option<(i64, String)>, StoreError> {
+        let select = sqlx::query("SELECT seq, hash FROM audit_heads WHERE id = $1").bind(id(chain));
+        fetch_opt(select, &self.pool, |r| {
+            Ok((get(r, "seq")?, get(r, "hash")?))
+        })
+        .await
+    }
+
+    async fn chains(&self) -> Result<Vec<Uuid>, StoreError> {
+        let select = sqlx::query("SELECT id FROM audit_heads ORDER BY id");
+        fetch_all(select, &self.pool, |r| get_id(r, "id")).await
+    }
+}

@@ -1,0 +1,158 @@
+//! The audit log's read side: listing an organization's entries, listing every chain for the
+//! operators, and verifying chains. Appending is `chom_kernel::audit::AuditTrail`, called by
+//! each context inside the unit of work of the change it records.
+
+mod ports;
+mod verify;
+
+pub use ports::{AuditFilter, AuditLog};
+pub use verify::{Break, BreakKind, Walker};
+
+use crate::policy::{Action, allows};
+use chom_kernel::audit::AuditEntry;
+use chom_kernel::{StoreError, TenantContext};
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// What can go wrong reading the audit log.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The caller's role may not read the log.
+    #[error("the {0} role may not read the audit log")]
+    Forbidden(&'static str),
+    /// Storage trouble.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A chain's verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verification {
+    /// The chain.
+    pub chain: Uuid,
+    /// Entries found intact before the first break (all of them when intact).
+    pub checked: i64,
+    /// The recorded head (number, hash).
+    pub head: Option<(i64, String)>,
+    /// The first broken link.
+    pub broken: Option<Break>,
+}
+
+/// Entries read per round trip while walking a chain.
+const WALK_PAGE: i64 = 500;
+
+/// The audit log service.
+#[derive(Clone)]
+pub struct Audit {
+    log: Arc<dyn AuditLog>,
+}
+
+impl std::fmt::Debug for Audit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Audit")
+    }
+}
+
+impl Audit {
+    /// A service reading `log`.
+    #[must_use]
+    pub fn new(log: Arc<dyn AuditLog>) -> Self {
+        Self { log }
+    }
+
+    fn may_read(ctx: &TenantContext) -> Result<(), AuditError> {
+        if allows(ctx.role(), Action::ReadAudit) {
+            Ok(())
+        } else {
+            Err(AuditError::Forbidden(ctx.role().as_str()))
+        }
+    }
+
+    /// A page of the caller's organization's entries (owners and admins); whatever `filter`
+    /// says about chains, only the caller's organization is read.
+    ///
+    /// # Errors
+    /// `Forbidden` below admin; `Store`.
+    #[tracing::instrument(skip(self, filter), fields(org = %ctx.organization_id()))]
+    pub async fn list(
+        &self,
+        ctx: &TenantContext,
+        mut filter: AuditFilter,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, AuditError> {
+        Self::may_read(ctx)?;
+        filter.chain = Some(ctx.organization_id().as_uuid());
+        Ok(self.log.page(&filter, before, limit).await?)
+    }
+
+    /// A page over every chain, for super admins (the caller checks who asks).
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn list_all(
+        &self,
+        filter: &AuditFilter,
+        before: Option<Uuid>,
+        limit: i64,
+    ) -> Result<Vec<AuditEntry>, AuditError> {
+        Ok(self.log.page(filter, before, limit).await?)
+    }
+
+    /// Verifies the caller's organization's chain (owners and admins).
+    ///
+    /// # Errors
+    /// `Forbidden` below admin; `Store`.
+    pub async fn verify_own(&self, ctx: &TenantContext) -> Result<Verification, AuditError> {
+        Self::may_read(ctx)?;
+        self.verify(ctx.organization_id().as_uuid()).await
+    }
+
+    /// Walks `chain` from its first entry and compares the end with the recorded head.
+    ///
+    /// # Errors
+    /// `Store`.
+    #[tracing::instrument(skip(self))]
+    pub async fn verify(&self, chain: Uuid) -> Result<Verification, AuditError> {
+        // The head first: entries appended during the walk are beyond it and not read.
+        let head = self.log.head(chain).await?;
+        let last = head.as_ref().map_or(0, |(seq, _)| *seq);
+        let mut walker = Walker::default();
+        let mut after = 0;
+        'walk: while after < last {
+            let page = self.log.walk(chain, after, WALK_PAGE).await?;
+            if page.is_empty() {
+                break;
+            }
+            for e in &page {
+                if e.seq > last {
+                    break 'walk;
+                }
+                after = e.seq;
+                if !walker.push(e) {
+                    break 'walk;
+                }
+            }
+        }
+        let checked = walker.checked();
+        let broken = walker.finish(head.as_ref()).err();
+        Ok(Verification {
+            chain,
+            checked,
+            head,
+            broken,
+        })
+    }
+
+    /// Verifies every chain (the CLI and the daily anchoring).
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn verify_all(&self) -> Result<Vec<Verification>, AuditError> {
+        let mut out = Vec::new();
+        for chain in self.log.chains().await? {
+            out.push(self.verify(chain).await?);
+        }
+        Ok(out)
+    }
+}
