@@ -7,6 +7,7 @@ use actix_web::dev::Payload;
 use actix_web::http::StatusCode;
 use actix_web::{FromRequest, HttpRequest, web};
 use chom_auth::Ability;
+use chom_kernel::audit::{Actor, Origin};
 use chom_kernel::{OrganizationId, Role, TenantContext, TenantId};
 use chom_team::Action;
 use chom_tenancy::identity::Session;
@@ -71,6 +72,12 @@ impl Auth {
         }
     }
 
+    /// The caller, as the audit trail records it.
+    #[must_use]
+    pub fn actor(&self) -> Actor {
+        self.session.actor()
+    }
+
     /// The tenant this request acts for.
     ///
     /// # Errors
@@ -94,6 +101,19 @@ fn bearer(req: &HttpRequest) -> Option<&str> {
         .then_some(token.trim())
 }
 
+/// Where a request came from, for the audit trail: the client address (after the trusted
+/// proxies), the user agent and the request id.
+pub fn origin(req: &HttpRequest, services: &Services) -> Origin {
+    Origin::new(
+        services.proxies.of(req).map(|ip| ip.to_string()),
+        req.headers()
+            .get(actix_web::http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(ToOwned::to_owned),
+        crate::request_id::current_request_id(),
+    )
+}
+
 fn tenant_not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -110,7 +130,8 @@ async fn authenticate(req: HttpRequest) -> Result<Auth, ApiError> {
         .app_data::<web::Data<Services>>()
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("services not configured")))?
         .clone();
-    let session = services.identity.authenticate(token).await?;
+    let mut session = services.identity.authenticate(token).await?;
+    session.origin = origin(&req, &services);
     let requested = req
         .headers()
         .get(TENANT_HEADER)
@@ -144,7 +165,10 @@ async fn authenticate(req: HttpRequest) -> Result<Auth, ApiError> {
     let tenant = record
         .as_ref()
         .zip(session.membership)
-        .map(|(t, (_, role))| TenantContext::authenticated(t.id, session.user_id, role));
+        .map(|(t, (org, role))| {
+            TenantContext::authenticated(org, t.id, session.user_id, role)
+                .with_origin(session.origin.clone())
+        });
     Ok(Auth {
         session,
         tenant,

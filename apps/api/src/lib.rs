@@ -15,3 +15,4 @@ pub mod wiring;
 
 // The composition root lives in chom-runtime; these paths keep working for the app and its tests.
 pub use chom_runtime::{config, jobs, telemetry};
+pub use routes::audit::report as audit_report;

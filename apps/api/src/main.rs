@@ -37,6 +37,18 @@ enum Command {
         #[command(subcommand)]
         action: AdminCommand,
     },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk every organization's hash chain (and the operators') from its first entry and
+    /// report the first broken link of each; exit 1 if any chain is broken.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -95,6 +107,17 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Command::Serve => run(serve(settings)),
+        Command::Audit {
+            action: AuditCommand::Verify,
+        } => run(async move {
+            let services = chom_api::wiring::Services::from_settings(&settings).await?;
+            let chains = services.audit.verify_all().await?;
+            let broken = chom_api::audit_report(&chains, &mut std::io::stdout())?;
+            if broken > 0 {
+                anyhow::bail!("{broken} audit chain(s) broken");
+            }
+            Ok(())
+        }),
         Command::Admin {
             action:
                 AdminCommand::Create {

@@ -7,6 +7,7 @@
 //! is served if and only if it is documented.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod backups;
 pub mod docs;
@@ -37,7 +38,8 @@ pub fn api_v1(cfg: &mut ServiceConfig<'_>) {
         .configure(admin::configure)
         .configure(fleet::configure)
         .configure(sites::configure)
-        .configure(backups::configure);
+        .configure(backups::configure)
+        .configure(audit::configure);
 }
 
 /// `routes` as actix-web mounts them (`App::configure`, `Scope::configure`). What they record

@@ -5,16 +5,23 @@
 
 use crate::Backend;
 use chom_kernel::OrganizationId;
-use chom_kernel::audit::{ActorKind, AuditEvent, GENESIS, Origin};
+use chom_kernel::audit::{Actor, AuditEvent, GENESIS, Origin};
 use chom_team::audit::{Audit, AuditFilter, BreakKind, Verification};
 use std::sync::Arc;
 use uuid::Uuid;
 
 fn event(org: OrganizationId, n: usize) -> AuditEvent {
-    AuditEvent::by(
-        ActorKind::User,
-        Some(chom_kernel::UserId::new()),
+    let actor = Actor::user(
+        chom_kernel::UserId::new(),
         Some(org),
+        Origin::new(
+            Some("203.0.113.7".into()),
+            Some("curl/8".into()),
+            Some(format!("req-{n}")),
+        ),
+    );
+    AuditEvent::new(
+        &actor,
         if n.is_multiple_of(2) {
             "site.create"
         } else {
@@ -24,11 +31,6 @@ fn event(org: OrganizationId, n: usize) -> AuditEvent {
         format!("site-{n}"),
     )
     .with_summary(serde_json::json!({"n": n, "domain": format!("s{n}.example.com")}))
-    .with_origin(Origin::new(
-        Some("203.0.113.7".into()),
-        Some("curl/8".into()),
-        Some(format!("req-{n}")),
-    ))
 }
 
 async fn append(b: &Backend, e: &AuditEvent) {

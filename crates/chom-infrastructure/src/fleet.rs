@@ -17,7 +17,8 @@ pub use registration::NewVps;
 
 use crate::model::Vps;
 use crate::ports::{AgentGateway, VpsRepository};
-use chom_kernel::store::Store;
+use chom_kernel::audit::{Actor, AuditEvent, AuditTrail};
+use chom_kernel::store::{Store, UnitOfWork};
 use chom_kernel::{Conflict, StoreError, UniqueKey};
 use std::sync::Arc;
 
@@ -27,6 +28,7 @@ pub struct Fleet {
     store: Arc<dyn Store>,
     repo: Arc<dyn VpsRepository>,
     gateway: Arc<dyn AgentGateway>,
+    audit: Arc<dyn AuditTrail>,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -53,14 +55,17 @@ impl Fleet {
         store: Arc<dyn Store>,
         repo: Arc<dyn VpsRepository>,
         gateway: Arc<dyn AgentGateway>,
+        audit: Arc<dyn AuditTrail>,
     ) -> Self {
         Self {
             store,
             repo,
             gateway,
+            audit,
         }
     }
 
+    /// Saves a server changed by the control plane itself (its agent version).
     async fn save(&self, vps: &Vps) -> Result<(), FleetError> {
         let mut uow = self.store.begin().await?;
         self.repo
@@ -68,6 +73,42 @@ impl Fleet {
             .await
             .map_err(conflict)?;
         uow.commit().await?;
+        Ok(())
+    }
+
+    /// Saves a server changed by `actor`, with the audit entry of `action`, together.
+    async fn save_by(
+        &self,
+        actor: &Actor,
+        action: &'static str,
+        vps: &Vps,
+        summary: serde_json::Value,
+    ) -> Result<(), FleetError> {
+        let mut uow = self.store.begin().await?;
+        self.repo
+            .update_vps(uow.as_mut(), vps)
+            .await
+            .map_err(conflict)?;
+        self.audit(uow.as_mut(), actor, action, vps, summary)
+            .await?;
+        uow.commit().await?;
+        Ok(())
+    }
+
+    /// Appends the audit entry of `action` on `vps` (the operators' chain) to `uow`.
+    async fn audit(
+        &self,
+        uow: &mut dyn UnitOfWork,
+        actor: &Actor,
+        action: &'static str,
+        vps: &Vps,
+        mut summary: serde_json::Value,
+    ) -> Result<(), FleetError> {
+        summary["hostname"] = serde_json::Value::String(vps.hostname.clone());
+        let event = AuditEvent::new(actor, action, "vps", vps.id)
+            .in_organization(None)
+            .with_summary(summary);
+        self.audit.append(uow, &event).await?;
         Ok(())
     }
 }

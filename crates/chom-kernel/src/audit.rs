@@ -13,7 +13,6 @@
 use crate::error::StoreError;
 use crate::ids::{OrganizationId, TenantId, UserId};
 use crate::store::UnitOfWork;
-use crate::tenant::TenantContext;
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -64,6 +63,104 @@ crate::str_enum! {
     }
 }
 
+/// Who acts, as the audit trail records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// What kind of actor.
+    pub kind: ActorKind,
+    /// The user (`None` for the system).
+    pub user_id: Option<UserId>,
+    /// The actor's own organization (whose chain records its actions by default).
+    pub organization_id: Option<OrganizationId>,
+    /// Where the request came from.
+    pub origin: Origin,
+}
+
+impl Actor {
+    /// A user acting for themselves (their tokens, password…) or as a member.
+    #[must_use]
+    pub fn user(user: UserId, organization: Option<OrganizationId>, origin: Origin) -> Self {
+        Self {
+            kind: ActorKind::User,
+            user_id: Some(user),
+            organization_id: organization,
+            origin,
+        }
+    }
+
+    /// A super admin (the operators' chain unless the event names an organization).
+    #[must_use]
+    pub fn super_admin(user: UserId, origin: Origin) -> Self {
+        Self {
+            kind: ActorKind::SuperAdmin,
+            user_id: Some(user),
+            organization_id: None,
+            origin,
+        }
+    }
+
+    /// The control plane itself, or an operator at the console (`chom-api admin …`).
+    #[must_use]
+    pub fn system() -> Self {
+        Self {
+            kind: ActorKind::System,
+            user_id: None,
+            organization_id: None,
+            origin: Origin::default(),
+        }
+    }
+}
+
+/// Appends to nothing, remembering every event in memory (unit tests' fake; it ignores the
+/// unit of work, so a rolled-back event stays recorded).
+#[derive(Debug, Default)]
+pub struct MemoryTrail {
+    events: std::sync::Mutex<Vec<AuditEvent>>,
+}
+
+impl MemoryTrail {
+    /// Every event appended so far.
+    #[must_use]
+    pub fn events(&self) -> Vec<AuditEvent> {
+        self.events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+#[async_trait]
+impl AuditTrail for MemoryTrail {
+    async fn append(
+        &self,
+        _uow: &mut dyn UnitOfWork,
+        event: &AuditEvent,
+    ) -> Result<AuditEntry, StoreError> {
+        let mut events = self
+            .events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        events.push(event.clone());
+        let seq = i64::try_from(events.len()).unwrap_or(i64::MAX);
+        Ok(AuditEntry::link(event, Uuid::now_v7(), seq, GENESIS))
+    }
+}
+
+/// Records nothing: only for measuring what auditing costs (`cargo xtask bench audit`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoTrail;
+
+#[async_trait]
+impl AuditTrail for NoTrail {
+    async fn append(
+        &self,
+        _uow: &mut dyn UnitOfWork,
+        event: &AuditEvent,
+    ) -> Result<AuditEntry, StoreError> {
+        Ok(AuditEntry::link(event, Uuid::nil(), 0, GENESIS))
+    }
+}
+
 /// One action, as a use case describes it before appending.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEvent {
@@ -90,50 +187,35 @@ pub struct AuditEvent {
 }
 
 impl AuditEvent {
-    /// An action by the member behind `ctx`, in its organization's chain, for its tenant.
+    /// An action by `actor`, in the chain of the actor's organization (see
+    /// [`AuditEvent::in_organization`] to record it in the organization acted upon).
     #[must_use]
-    pub fn by_member(
-        ctx: &TenantContext,
+    pub fn new(
+        actor: &Actor,
         action: &'static str,
         target_type: &'static str,
         target_id: impl ToString,
     ) -> Self {
         Self {
-            organization_id: Some(ctx.organization_id()),
-            tenant_id: Some(ctx.tenant_id()),
-            actor_id: Some(ctx.user_id()),
-            actor_kind: ActorKind::User,
+            organization_id: actor.organization_id,
+            tenant_id: None,
+            actor_id: actor.user_id,
+            actor_kind: actor.kind,
             action,
             target_type,
             target_id: Some(target_id.to_string()),
             summary: serde_json::Value::Object(serde_json::Map::new()),
-            origin: ctx.origin().clone(),
+            origin: actor.origin.clone(),
             occurred_at: now_ms(),
         }
     }
 
-    /// An action by `actor` of kind `kind` in `organization`'s chain (or the operators' chain).
+    /// Recorded in `organization`'s chain (an operator acting on an organization: its owners
+    /// see it), or the operators' chain for `None`.
     #[must_use]
-    pub fn by(
-        actor_kind: ActorKind,
-        actor_id: Option<UserId>,
-        organization_id: Option<OrganizationId>,
-        action: &'static str,
-        target_type: &'static str,
-        target_id: impl ToString,
-    ) -> Self {
-        Self {
-            organization_id,
-            tenant_id: None,
-            actor_id,
-            actor_kind,
-            action,
-            target_type,
-            target_id: Some(target_id.to_string()),
-            summary: serde_json::Value::Object(serde_json::Map::new()),
-            origin: Origin::default(),
-            occurred_at: now_ms(),
-        }
+    pub fn in_organization(mut self, organization: Option<OrganizationId>) -> Self {
+        self.organization_id = organization;
+        self
     }
 
     /// With a summary (a JSON object; keys are stored sorted).
@@ -302,14 +384,13 @@ mod tests {
     use super::*;
 
     fn event() -> AuditEvent {
-        AuditEvent::by(
-            ActorKind::SuperAdmin,
-            Some(UserId::new()),
-            Some(OrganizationId::new()),
+        AuditEvent::new(
+            &Actor::super_admin(UserId::new(), Origin::default()),
             "organization.suspend",
             "organization",
             "x",
         )
+        .in_organization(Some(OrganizationId::new()))
         .with_summary(serde_json::json!({"b": 1, "a": "two"}))
     }
 

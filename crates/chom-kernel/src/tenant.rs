@@ -10,7 +10,7 @@
 //! tenant data is still scoped to one tenant. Background entry points that act from such a
 //! payload (running an operation, the sweeps, following a tenant's status) take no context.
 
-use crate::audit::Origin;
+use crate::audit::{Actor, AuditEvent, Origin};
 use crate::ids::{OrganizationId, TenantId, UserId};
 use crate::role::Role;
 
@@ -63,6 +63,16 @@ impl TenantContext {
         &self.origin
     }
 
+    /// The acting member, as the audit trail records it.
+    #[must_use]
+    pub fn actor(&self) -> Actor {
+        Actor::user(
+            self.user_id,
+            Some(self.organization_id),
+            self.origin.clone(),
+        )
+    }
+
     /// The tenant every query is scoped to.
     #[must_use]
     pub fn tenant_id(&self) -> TenantId {
@@ -79,5 +89,18 @@ impl TenantContext {
     #[must_use]
     pub fn role(&self) -> Role {
         self.role
+    }
+}
+
+impl AuditEvent {
+    /// An action by the member behind `ctx`, in its organization's chain, for its tenant.
+    #[must_use]
+    pub fn by_member(
+        ctx: &TenantContext,
+        action: &'static str,
+        target_type: &'static str,
+        target_id: impl ToString,
+    ) -> Self {
+        Self::new(&ctx.actor(), action, target_type, target_id).for_tenant(ctx.tenant_id())
     }
 }

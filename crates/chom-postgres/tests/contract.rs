@@ -24,6 +24,7 @@ async fn backend() -> Backend {
                 orgs: repos.clone(),
                 sessions: repos,
                 hashing: std::sync::Arc::new(chom_auth::password::InlineHashing),
+                audit: Arc::new(chom_postgres::PgAudit::new(db.store.pool().clone())),
             }
         },
         sites: Arc::new(chom_postgres::PgSites::new(db.store.pool().clone())),

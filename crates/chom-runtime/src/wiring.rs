@@ -3,6 +3,7 @@
 use crate::config::{DatabaseTarget, Settings};
 use anyhow::Context as _;
 use chom_auth::mail::Mailer;
+use chom_kernel::audit::AuditTrail;
 use chom_kernel::cache::{Cache, MemoryCache, MemoryRateLimiter, RateLimiter};
 use chom_kernel::crypto::Sealer;
 use chom_kernel::jobs::JobQueue;
@@ -41,6 +42,21 @@ fn encryption_key(settings: &Settings, target: &DatabaseTarget) -> anyhow::Resul
         .with_context(|| format!("{} does not hold a 32-byte base64url key", path.display()))
 }
 
+/// The audit trail every context appends to. A build with the `bench-no-audit` feature
+/// (benchmarks only: `cargo xtask bench audit`) records nothing, to measure what auditing costs.
+fn audit_trail<T: AuditTrail + 'static>(adapter: Arc<T>) -> Arc<dyn AuditTrail> {
+    #[cfg(feature = "bench-no-audit")]
+    {
+        drop(adapter);
+        tracing::warn!("built with bench-no-audit: nothing is audited");
+        Arc::new(chom_kernel::audit::NoTrail)
+    }
+    #[cfg(not(feature = "bench-no-audit"))]
+    {
+        adapter
+    }
+}
+
 /// The ports, wired to their adapters.
 #[derive(Clone)]
 pub struct Services {
@@ -54,6 +70,8 @@ pub struct Services {
     pub identity: Identity,
     /// Organization and approval use cases.
     pub admin: Administration,
+    /// Reading and verifying the audit log.
+    pub audit: chom_team::audit::Audit,
     /// Outgoing e-mail.
     pub mailer: Arc<dyn Mailer>,
     /// Base URL of links in e-mails.
@@ -96,12 +114,15 @@ struct Backend {
     sites: Arc<dyn chom_site_hosting::SiteRepository>,
     backups: Arc<dyn chom_backup::ScheduleRepository>,
     idempotency: Arc<dyn chom_kernel::idempotency::IdempotencyStore>,
+    audit: Arc<dyn AuditTrail>,
+    audit_log: Arc<dyn chom_team::audit::AuditLog>,
 }
 
 fn identity_ports<R>(
     store: Arc<dyn Store>,
     repos: Arc<R>,
     hashing: Arc<dyn chom_auth::password::Hashing>,
+    audit: Arc<dyn AuditTrail>,
 ) -> IdentityPorts
 where
     R: chom_auth::ports::UserRepository
@@ -121,6 +142,7 @@ where
         orgs: repos.clone(),
         sessions: repos,
         hashing,
+        audit,
     }
 }
 
@@ -149,11 +171,20 @@ impl Services {
                 .context("connecting to PostgreSQL (database.url)")?;
                 store.migrate().await.context("migrating PostgreSQL")?;
                 let repos = Arc::new(chom_postgres::PgIdentity::new(store.pool().clone()));
+                let audit = Arc::new(chom_postgres::PgAudit::new(store.pool().clone()));
+                let trail = audit_trail(audit.clone());
                 Backend {
                     store: Arc::new(store.clone()),
                     queue: Arc::new(store.queue()),
                     plans: Arc::new(store.plans()),
-                    identity: identity_ports(Arc::new(store.clone()), repos, hashing.clone()),
+                    identity: identity_ports(
+                        Arc::new(store.clone()),
+                        repos,
+                        hashing.clone(),
+                        trail.clone(),
+                    ),
+                    audit: trail,
+                    audit_log: audit,
                     servers: Arc::new(chom_postgres::PgFleet::new(store.pool().clone())),
                     sites: Arc::new(chom_postgres::PgSites::new(store.pool().clone())),
                     backups: Arc::new(chom_postgres::PgBackups::new(store.pool().clone())),
@@ -166,11 +197,20 @@ impl Services {
                     .with_context(|| format!("opening SQLite database {}", path.display()))?;
                 store.migrate().await.context("migrating SQLite")?;
                 let repos = Arc::new(chom_sqlite::SqliteIdentity::new(store.pool().clone()));
+                let audit = Arc::new(chom_sqlite::SqliteAudit::new(store.pool().clone()));
+                let trail = audit_trail(audit.clone());
                 Backend {
                     store: Arc::new(store.clone()),
                     queue: Arc::new(store.queue()),
                     plans: Arc::new(store.plans()),
-                    identity: identity_ports(Arc::new(store.clone()), repos, hashing.clone()),
+                    identity: identity_ports(
+                        Arc::new(store.clone()),
+                        repos,
+                        hashing.clone(),
+                        trail.clone(),
+                    ),
+                    audit: trail,
+                    audit_log: audit,
                     servers: Arc::new(chom_sqlite::SqliteFleet::new(store.pool().clone())),
                     sites: Arc::new(chom_sqlite::SqliteSites::new(store.pool().clone())),
                     backups: Arc::new(chom_sqlite::SqliteBackups::new(store.pool().clone())),
@@ -189,6 +229,8 @@ impl Services {
             sites: site_repo,
             backups: schedule_repo,
             idempotency,
+            audit: trail,
+            audit_log,
         } = backend;
         let (cache, rate_limiter): (Arc<dyn Cache>, Arc<dyn RateLimiter>) =
             match &settings.redis.url {
@@ -270,7 +312,12 @@ impl Services {
             tracing::info!(key = %settings.ssh.key_file.display(), "generated the control plane's SSH key");
         }
         let gateway = Arc::new(chom_ssh::SshGateway::new(&settings.ssh));
-        let fleet = chom_infrastructure::Fleet::new(store.clone(), vps_repo.clone(), gateway);
+        let fleet = chom_infrastructure::Fleet::new(
+            store.clone(),
+            vps_repo.clone(),
+            gateway,
+            trail.clone(),
+        );
         let sites = chom_site_hosting::Sites::new(
             chom_site_hosting::SitesPorts {
                 store: store.clone(),
@@ -280,6 +327,7 @@ impl Services {
                 servers: vps_repo,
                 fleet: fleet.clone(),
                 sealer: sealer.clone(),
+                audit: trail.clone(),
             },
             chom_site_hosting::SitesConfig {
                 acme_email: settings.sites.acme_email.clone(),
@@ -292,6 +340,7 @@ impl Services {
         let backups = chom_backup::Backups::new(chom_backup::service::BackupPorts {
             store: store.clone(),
             schedules: schedule_repo,
+            audit: trail,
         });
         Ok(Self {
             fleet,
@@ -299,6 +348,7 @@ impl Services {
             backups,
             identity,
             admin,
+            audit: chom_team::audit::Audit::new(audit_log),
             mailer,
             public_url,
             key_names,

@@ -27,6 +27,7 @@ async fn backend() -> Backend {
                 orgs: repos.clone(),
                 sessions: repos,
                 hashing: std::sync::Arc::new(chom_auth::password::InlineHashing),
+                audit: Arc::new(chom_sqlite::SqliteAudit::new(store.pool().clone())),
             }
         },
         sites: Arc::new(chom_sqlite::SqliteSites::new(store.pool().clone())),

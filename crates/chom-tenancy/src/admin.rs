@@ -17,7 +17,8 @@ use crate::identity::{FieldErrors, IdentityError, IdentityPorts};
 use crate::plans::PlanRepository;
 use crate::session_cache::SessionCache;
 use chom_auth::FieldError;
-use chom_kernel::StoreError;
+use chom_kernel::audit::{Actor, AuditEvent};
+use chom_kernel::{StoreError, UserId};
 use std::sync::Arc;
 
 /// Administration of organizations and their members.
@@ -54,6 +55,25 @@ impl Administration {
             plans,
             sessions,
         }
+    }
+}
+
+/// The user behind an operator's action (decisions record who made them).
+fn operator_of(actor: &Actor) -> Result<UserId, IdentityError> {
+    actor
+        .user_id
+        .ok_or_else(|| IdentityError::Forbidden("an operator's decision names its user".into()))
+}
+
+impl Administration {
+    /// Appends `event` to `uow`.
+    async fn audit(
+        &self,
+        uow: &mut dyn chom_kernel::store::UnitOfWork,
+        event: AuditEvent,
+    ) -> Result<(), IdentityError> {
+        self.ports.audit.append(uow, &event).await?;
+        Ok(())
     }
 }
 

@@ -48,6 +48,8 @@ pub struct IdentityPorts {
     pub orgs: Arc<dyn OrganizationRepository>,
     /// Token → session.
     pub sessions: Arc<dyn SessionLookup>,
+    /// Records every change, in the change's unit of work.
+    pub audit: Arc<dyn chom_kernel::audit::AuditTrail>,
     /// Password hashing (where the work runs is the app's choice).
     pub hashing: Arc<dyn chom_auth::password::Hashing>,
 }
@@ -195,6 +197,25 @@ pub struct Session {
     pub organization: Option<Organization>,
     /// The organization's default tenant.
     pub default_tenant: Option<Tenant>,
+    /// Where the request came from (set by the HTTP layer; empty otherwise).
+    pub origin: chom_kernel::audit::Origin,
+}
+
+impl Session {
+    /// The caller, as the audit trail records it: a member of their organization, or a super
+    /// admin outside any.
+    #[must_use]
+    pub fn actor(&self) -> chom_kernel::audit::Actor {
+        use chom_kernel::audit::Actor;
+        match self.membership {
+            None if self.is_super_admin => Actor::super_admin(self.user_id, self.origin.clone()),
+            membership => Actor::user(
+                self.user_id,
+                membership.map(|(org, _)| org),
+                self.origin.clone(),
+            ),
+        }
+    }
 }
 
 /// A second factor offered at login.

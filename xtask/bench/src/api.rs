@@ -2,6 +2,7 @@
 //! side by side with `pgbench` running the same token-lookup query on the same database.
 
 use chom_auth::ports::Purpose;
+use chom_kernel::audit::Origin;
 use chom_kernel::crypto::{KeyedHash, Sealer};
 use chom_postgres::testing::TestDatabase;
 use chom_postgres::{PgIdentity, SESSION_QUERY};
@@ -32,6 +33,7 @@ async fn member_token(db: &TestDatabase) -> anyhow::Result<(String, String)> {
         orgs: repos.clone(),
         sessions: repos,
         hashing: std::sync::Arc::new(chom_auth::password::InlineHashing),
+        audit: Arc::new(chom_postgres::PgAudit::new(db.store.pool().clone())),
     };
     let identity = Identity::new(
         ports.clone(),
@@ -69,7 +71,8 @@ async fn member_token(db: &TestDatabase) -> anyhow::Result<(String, String)> {
             "another bench passphrase",
         )
         .await?;
-    admin.approve_user(boss.id, reg.user.id, None).await?;
+    let operator = chom_kernel::audit::Actor::super_admin(boss.id, Origin::default());
+    admin.approve_user(&operator, reg.user.id, None).await?;
     let (_, issued) = identity.login("bench@example.com", PASSWORD, None).await?;
     Ok((issued.plaintext, issued.token.id.to_string()))
 }

@@ -131,28 +131,36 @@ pub async fn run(
         UserId::new(),
         Role::Owner,
     );
+    let operator = chom_kernel::audit::Actor::system();
     for (i, sshd) in sshds.iter().enumerate() {
         let vps = services
             .fleet
-            .add(NewVps {
-                hostname: format!("vps{i}.bench"),
-                ip_address: "127.0.0.1".into(),
-                ssh_port: Some(sshd.port),
-                ssh_user: Some("root".into()),
-                provider: "bench".into(),
-                cpu_cores: 2,
-                memory_mb: 2048,
-                disk_gb: 20,
-                allocation: "shared".into(),
-                max_sites: Some(i32::try_from(sites)?),
-                ..NewVps::default()
-            })
+            .add(
+                &operator,
+                NewVps {
+                    hostname: format!("vps{i}.bench"),
+                    ip_address: "127.0.0.1".into(),
+                    ssh_port: Some(sshd.port),
+                    ssh_user: Some("root".into()),
+                    provider: "bench".into(),
+                    cpu_cores: 2,
+                    memory_mb: 2048,
+                    disk_gb: 20,
+                    allocation: "shared".into(),
+                    max_sites: Some(i32::try_from(sites)?),
+                    ..NewVps::default()
+                },
+            )
             .await?;
         services
             .fleet
-            .trust_host_key(vps.id, &chom_infrastructure::TrustHostKey::default())
+            .trust_host_key(
+                &operator,
+                vps.id,
+                &chom_infrastructure::TrustHostKey::default(),
+            )
             .await?;
-        services.fleet.bootstrap(vps.id).await?;
+        services.fleet.bootstrap(&operator, vps.id).await?;
         services.fleet.check_health(vps.id).await?;
     }
 

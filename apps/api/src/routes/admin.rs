@@ -140,7 +140,7 @@ pub async fn approve_user(
     let note = body.0.and_then(|b| b.reason);
     services
         .admin
-        .approve_user(admin.0.session.user_id, user, note.as_deref())
+        .approve_user(&admin.0.actor(), user, note.as_deref())
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -165,7 +165,7 @@ pub async fn reject_user(
     services
         .admin
         .reject_user(
-            admin.0.session.user_id,
+            &admin.0.actor(),
             user,
             body.0.reason.as_deref().unwrap_or_default(),
         )
@@ -189,7 +189,7 @@ pub async fn approve_organization(
     let note = body.0.and_then(|b| b.reason);
     services
         .admin
-        .decide_organization(admin.0.session.user_id, org, true, note.as_deref())
+        .decide_organization(&admin.0.actor(), org, true, note.as_deref())
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -211,24 +211,20 @@ pub async fn reject_organization(
     let org: OrganizationId = id(&path, "organization")?;
     services
         .admin
-        .decide_organization(
-            admin.0.session.user_id,
-            org,
-            false,
-            body.0.reason.as_deref(),
-        )
+        .decide_organization(&admin.0.actor(), org, false, body.0.reason.as_deref())
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 async fn org_status(
+    admin: &SuperAdmin,
     services: &Services,
     raw: &str,
     status: OrganizationStatus,
 ) -> Result<HttpResponse, ApiError> {
     services
         .admin
-        .set_organization_status(id(raw, "organization")?, status)
+        .set_organization_status(&admin.0.actor(), id(raw, "organization")?, status)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -240,11 +236,11 @@ async fn org_status(
     responses((status = 204, description = "Suspended"), (status = 404, description = "`NOT_FOUND`", body = Problem, content_type = "application/problem+json")))]
 #[post("/admin/organizations/{id}/suspend")]
 pub async fn suspend_organization(
-    _admin: SuperAdmin,
+    admin: SuperAdmin,
     services: web::Data<Services>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    org_status(&services, &path, OrganizationStatus::Suspended).await
+    org_status(&admin, &services, &path, OrganizationStatus::Suspended).await
 }
 
 /// Reactivates an organization.
@@ -253,20 +249,24 @@ pub async fn suspend_organization(
     responses((status = 204, description = "Active"), (status = 404, description = "`NOT_FOUND`", body = Problem, content_type = "application/problem+json")))]
 #[post("/admin/organizations/{id}/activate")]
 pub async fn activate_organization(
-    _admin: SuperAdmin,
+    admin: SuperAdmin,
     services: web::Data<Services>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    org_status(&services, &path, OrganizationStatus::Active).await
+    org_status(&admin, &services, &path, OrganizationStatus::Active).await
 }
 
 async fn tenant_status(
+    admin: &SuperAdmin,
     services: &Services,
     raw: &str,
     status: TenantStatus,
 ) -> Result<HttpResponse, ApiError> {
     let tenant: TenantId = id(raw, "tenant")?;
-    services.admin.set_tenant_status(tenant, status).await?;
+    services
+        .admin
+        .set_tenant_status(&admin.0.actor(), tenant, status)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -276,11 +276,11 @@ async fn tenant_status(
     responses((status = 204, description = "Suspended"), (status = 404, description = "`NOT_FOUND`", body = Problem, content_type = "application/problem+json")))]
 #[post("/admin/tenants/{id}/suspend")]
 pub async fn suspend_tenant(
-    _admin: SuperAdmin,
+    admin: SuperAdmin,
     services: web::Data<Services>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    tenant_status(&services, &path, TenantStatus::Suspended).await
+    tenant_status(&admin, &services, &path, TenantStatus::Suspended).await
 }
 
 /// Reactivates a tenant.
@@ -289,11 +289,11 @@ pub async fn suspend_tenant(
     responses((status = 204, description = "Active"), (status = 404, description = "`NOT_FOUND`", body = Problem, content_type = "application/problem+json")))]
 #[post("/admin/tenants/{id}/activate")]
 pub async fn activate_tenant(
-    _admin: SuperAdmin,
+    admin: SuperAdmin,
     services: web::Data<Services>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    tenant_status(&services, &path, TenantStatus::Active).await
+    tenant_status(&admin, &services, &path, TenantStatus::Active).await
 }
 
 /// Envelope.

@@ -95,7 +95,7 @@ pub async fn update_organization(
     let (org, _) = auth.authorize(Action::UpdateOrganization)?;
     services
         .admin
-        .rename_organization(org, &body.0.name)
+        .rename_organization(&auth.actor(), org, &body.0.name)
         .await?;
     Ok(HttpResponse::Ok().json(detail(&services, org).await?))
 }
@@ -253,6 +253,9 @@ pub async fn change_role(
         new_role,
     )
     .map_err(|e| ApiError::forbidden(e.to_string()))?;
-    services.admin.set_role(org, target_id, new_role).await?;
+    services
+        .admin
+        .set_role(&auth.actor(), org, target_id, new_role)
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

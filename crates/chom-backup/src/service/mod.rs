@@ -18,6 +18,8 @@ pub struct BackupPorts {
     pub store: Arc<dyn Store>,
     /// Site backup schedules.
     pub schedules: Arc<dyn ScheduleRepository>,
+    /// Records every change, in the change's unit of work.
+    pub audit: Arc<dyn chom_kernel::audit::AuditTrail>,
 }
 
 /// Backup use cases.

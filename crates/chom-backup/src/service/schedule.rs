@@ -2,6 +2,7 @@
 
 use super::{BackupError, Backups};
 use crate::model::{BackupSchedule, ScheduleInput};
+use chom_kernel::audit::AuditEvent;
 use chom_kernel::{SiteId, TenantContext};
 use chom_team::Action;
 use time::OffsetDateTime;
@@ -53,6 +54,7 @@ impl Backups {
             return Err(BackupError::Forbidden(role.as_str()));
         }
         let tenant = ctx.tenant_id();
+        let before = self.ports.schedules.get_schedule(tenant, site).await?;
         let mut uow = self.ports.store.begin().await?;
         // The site before the body: a foreign id is 404 whatever was sent.
         if !self
@@ -73,6 +75,12 @@ impl Backups {
             .schedules
             .put_schedule(uow.as_mut(), tenant, &schedule)
             .await?;
+        let event = AuditEvent::by_member(ctx, "backup_schedule.update", "site", site)
+            .with_summary(serde_json::json!({
+                "before": before.as_ref().map(summary),
+                "after": summary(&schedule),
+            }));
+        self.ports.audit.append(uow.as_mut(), &event).await?;
         uow.commit().await?;
         tracing::info!(
             frequency = schedule.frequency.as_str(),
@@ -82,4 +90,15 @@ impl Backups {
         );
         Ok(schedule)
     }
+}
+
+/// What the audit log keeps of a schedule.
+fn summary(s: &BackupSchedule) -> serde_json::Value {
+    serde_json::json!({
+        "frequency": s.frequency.as_str(),
+        "hour": s.hour,
+        "weekday": s.weekday.map(crate::model::Weekday::as_str),
+        "time_zone": s.time_zone,
+        "enabled": s.enabled,
+    })
 }

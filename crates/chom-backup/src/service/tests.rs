@@ -3,16 +3,23 @@
 use super::{BackupError, BackupPorts, Backups};
 use crate::model::{Frequency, ScheduleInput};
 use crate::testing::Fake;
+use chom_kernel::audit::MemoryTrail;
 use chom_kernel::{Role, SiteId, TenantContext, TenantId, UserId};
 use std::sync::Arc;
 
 fn service() -> (Backups, Fake) {
+    service_with_trail().0
+}
+
+fn service_with_trail() -> ((Backups, Fake), Arc<MemoryTrail>) {
     let fake = Fake::default();
+    let trail = Arc::new(MemoryTrail::default());
     let backups = Backups::new(BackupPorts {
         store: Arc::new(fake.clone()),
         schedules: Arc::new(fake.clone()),
+        audit: trail.clone(),
     });
-    (backups, fake)
+    ((backups, fake), trail)
 }
 
 fn member(tenant: TenantId, role: Role) -> TenantContext {
@@ -119,4 +126,44 @@ async fn an_invalid_body_is_refused_with_its_fields_after_the_site_check() {
         Err(BackupError::NotFound)
     ));
     assert_eq!(fake.state().commits, 0);
+}
+
+#[tokio::test]
+async fn every_saved_schedule_is_audited_with_before_and_after() {
+    let ((backups, fake), trail) = service_with_trail();
+    let tenant = TenantId::new();
+    let site = fake.add_site(tenant);
+    let ctx = member(tenant, Role::Member);
+    backups.set_schedule(&ctx, site, weekly()).await.unwrap();
+    let refused = ScheduleInput {
+        hour: Some(24),
+        ..weekly()
+    };
+    backups.set_schedule(&ctx, site, refused).await.unwrap_err();
+    let daily = ScheduleInput {
+        frequency: Some("daily".into()),
+        weekday: None,
+        ..weekly()
+    };
+    backups.set_schedule(&ctx, site, daily).await.unwrap();
+    let events = trail.events();
+    assert_eq!(events.len(), 2, "a refused change is not recorded");
+    let last = &events[1];
+    assert_eq!(
+        (
+            last.action,
+            last.target_id.clone(),
+            last.actor_id,
+            last.tenant_id
+        ),
+        (
+            "backup_schedule.update",
+            Some(site.to_string()),
+            Some(ctx.user_id()),
+            Some(tenant)
+        )
+    );
+    assert_eq!(last.summary["before"]["frequency"], "weekly");
+    assert_eq!(last.summary["after"]["frequency"], "daily");
+    assert_eq!(events[0].summary["before"], serde_json::Value::Null);
 }

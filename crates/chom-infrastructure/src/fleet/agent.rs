@@ -7,6 +7,7 @@ use crate::ports::GatewayError;
 use chom_agent_protocol::answers::VersionAnswer;
 use chom_agent_protocol::{Answer as _, Command, Request, Response};
 use chom_kernel::VpsId;
+use chom_kernel::audit::Actor;
 use time::OffsetDateTime;
 
 impl Fleet {
@@ -77,8 +78,23 @@ impl Fleet {
     /// # Errors
     /// `NotFound`, `Gateway`, `Agent`.
     #[tracing::instrument(name = "fleet.bootstrap", skip(self))]
-    pub async fn bootstrap(&self, id: VpsId) -> Result<serde_json::Value, FleetError> {
+    pub async fn bootstrap(
+        &self,
+        actor: &Actor,
+        id: VpsId,
+    ) -> Result<serde_json::Value, FleetError> {
         let vps = self.get(id).await?;
+        // Recorded before it starts: the install changes the server even if it fails half-way.
+        let mut uow = self.store.begin().await?;
+        self.audit(
+            uow.as_mut(),
+            actor,
+            "vps.bootstrap",
+            &vps,
+            serde_json::json!({}),
+        )
+        .await?;
+        uow.commit().await?;
         self.gateway.install_agent(&vps).await?;
         let version = self.call(&vps, Command::Version).await?;
         self.note_version(vps, &version).await?;

@@ -5,6 +5,7 @@ use super::{Fleet, FleetError};
 use crate::model::{HostKey, Vps, fingerprint_names};
 use crate::ports::GatewayError;
 use chom_kernel::VpsId;
+use chom_kernel::audit::Actor;
 
 /// How an administrator vouches for the key to pin.
 #[derive(Debug, Clone, Default)]
@@ -93,7 +94,12 @@ impl Fleet {
     /// `NotFound`, `Invalid` (the request), `HostKeyAlreadyPinned`, `HostKeyUnexpected`,
     /// `Gateway` (unreachable, or it offers no usable key), `Store`.
     #[tracing::instrument(name = "fleet.trust_host_key", skip(self, req))]
-    pub async fn trust_host_key(&self, id: VpsId, req: &TrustHostKey) -> Result<Vps, FleetError> {
+    pub async fn trust_host_key(
+        &self,
+        actor: &Actor,
+        id: VpsId,
+        req: &TrustHostKey,
+    ) -> Result<Vps, FleetError> {
         let expected = parse_trust(req)?;
         let mut vps = self.get(id).await?;
         // `Some(None)`: a key is pinned but unreadable (written outside this service).
@@ -149,6 +155,12 @@ impl Fleet {
                 "the pinned key changed meanwhile: read the server again".into(),
             ));
         }
+        let summary = serde_json::json!({
+            "fingerprint": presented.fingerprint(),
+            "replaced": pinned_fingerprint,
+        });
+        self.audit(uow.as_mut(), actor, "vps.trust_host_key", &vps, summary)
+            .await?;
         uow.commit().await?;
         tracing::info!(vps = %id, fingerprint = %presented.fingerprint(), replaced = ?pinned_fingerprint, "pinned a host key");
         vps.host_key = Some(key);

@@ -5,6 +5,7 @@ use super::{Fleet, FleetError};
 use crate::model::{Vps, VpsStatus};
 use chom_agent_protocol::answers::SiteListAnswer;
 use chom_agent_protocol::{Answer as _, Command};
+use chom_kernel::audit::Actor;
 use chom_kernel::{StoreError, VpsId};
 
 impl Fleet {
@@ -13,7 +14,12 @@ impl Fleet {
     /// # Errors
     /// `NotFound`, `Conflict` (decommissioned), `Store`.
     #[tracing::instrument(name = "fleet.set_maintenance", skip(self))]
-    pub async fn set_maintenance(&self, id: VpsId, on: bool) -> Result<Vps, FleetError> {
+    pub async fn set_maintenance(
+        &self,
+        actor: &Actor,
+        id: VpsId,
+        on: bool,
+    ) -> Result<Vps, FleetError> {
         let mut vps = self.get(id).await?;
         if vps.status == VpsStatus::Decommissioned {
             return Err(FleetError::Conflict("the server is decommissioned".into()));
@@ -23,7 +29,13 @@ impl Fleet {
         } else {
             VpsStatus::Active
         };
-        self.save(&vps).await?;
+        let action = if on {
+            "vps.maintenance_on"
+        } else {
+            "vps.maintenance_off"
+        };
+        self.save_by(actor, action, &vps, serde_json::json!({}))
+            .await?;
         Ok(vps)
     }
 
@@ -37,7 +49,7 @@ impl Fleet {
     /// `NotFound`, `HasSites` (in the database), `Conflict` (the agent reports sites, or cannot
     /// tell), `Store`.
     #[tracing::instrument(name = "fleet.decommission", skip(self))]
-    pub async fn decommission(&self, id: VpsId) -> Result<Vps, FleetError> {
+    pub async fn decommission(&self, actor: &Actor, id: VpsId) -> Result<Vps, FleetError> {
         let mut vps = self.get(id).await?;
         if vps.status == VpsStatus::Decommissioned {
             return Ok(vps);
@@ -68,7 +80,8 @@ impl Fleet {
             }
         }
         vps.status = VpsStatus::Decommissioned;
-        self.save(&vps).await?;
+        self.save_by(actor, "vps.decommission", &vps, serde_json::json!({}))
+            .await?;
         Ok(vps)
     }
 
@@ -79,7 +92,7 @@ impl Fleet {
     /// # Errors
     /// `NotFound`, `NotDecommissioned`, `HasSites`, `Store`.
     #[tracing::instrument(name = "fleet.remove", skip(self))]
-    pub async fn remove(&self, id: VpsId) -> Result<(), FleetError> {
+    pub async fn remove(&self, actor: &Actor, id: VpsId) -> Result<(), FleetError> {
         let vps = self.get(id).await?;
         if vps.status != VpsStatus::Decommissioned {
             return Err(FleetError::NotDecommissioned);
@@ -104,6 +117,14 @@ impl Fleet {
                 Some(_) => FleetError::HasSites(rows.ever),
             });
         }
+        self.audit(
+            uow.as_mut(),
+            actor,
+            "vps.remove",
+            &vps,
+            serde_json::json!({}),
+        )
+        .await?;
         uow.commit().await?;
         tracing::info!(vps = %id, hostname = %vps.hostname, "removed a decommissioned server");
         Ok(())

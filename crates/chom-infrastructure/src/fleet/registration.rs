@@ -2,6 +2,7 @@
 
 use super::{Fleet, FleetError, conflict};
 use crate::model::{Allocation, Health, Vps, VpsStatus};
+use chom_kernel::audit::Actor;
 use chom_kernel::{TenantId, VpsId};
 use time::OffsetDateTime;
 
@@ -115,7 +116,7 @@ impl Fleet {
     ///
     /// # Errors
     /// `Invalid`, `HostnameTaken`, `Store`.
-    pub async fn add(&self, input: NewVps) -> Result<Vps, FleetError> {
+    pub async fn add(&self, actor: &Actor, input: NewVps) -> Result<Vps, FleetError> {
         let (allocation, ssh_port, ssh_user, max_sites) = validate(&input)?;
         self.check_tenant(allocation, input.dedicated_tenant_id)
             .await?;
@@ -148,6 +149,8 @@ impl Fleet {
             .insert_vps(uow.as_mut(), &vps)
             .await
             .map_err(conflict)?;
+        self.audit(uow.as_mut(), actor, "vps.add", &vps, described(&vps))
+            .await?;
         uow.commit().await?;
         Ok(vps)
     }
@@ -156,7 +159,7 @@ impl Fleet {
     ///
     /// # Errors
     /// `NotFound`, `Invalid`, `HostnameTaken`, `Store`.
-    pub async fn edit(&self, id: VpsId, input: NewVps) -> Result<Vps, FleetError> {
+    pub async fn edit(&self, actor: &Actor, id: VpsId, input: NewVps) -> Result<Vps, FleetError> {
         let current = self.get(id).await?;
         let (allocation, ssh_port, ssh_user, max_sites) = validate(&input)?;
         self.check_tenant(allocation, input.dedicated_tenant_id)
@@ -183,9 +186,10 @@ impl Fleet {
             } else {
                 current.host_key.clone()
             },
-            ..current
+            ..current.clone()
         };
-        self.save(&vps).await?;
+        let summary = serde_json::json!({"before": described(&current), "after": described(&vps)});
+        self.save_by(actor, "vps.edit", &vps, summary).await?;
         Ok(vps)
     }
 
@@ -208,4 +212,19 @@ impl Fleet {
             _ => Ok(()),
         }
     }
+}
+
+/// What the audit log keeps of a server's settings.
+fn described(v: &Vps) -> serde_json::Value {
+    serde_json::json!({
+        "hostname": v.hostname,
+        "ip_address": v.ip_address,
+        "ssh_port": v.ssh_port,
+        "ssh_user": v.ssh_user,
+        "provider": v.provider,
+        "region": v.region,
+        "allocation": v.allocation.as_str(),
+        "dedicated_tenant_id": v.dedicated_tenant_id,
+        "max_sites": v.max_sites,
+    })
 }

@@ -8,6 +8,7 @@ use crate::model::{Operation, Site, SiteStatus};
 use crate::ports::VpsLoad;
 use chom_auth::ApprovalStatus;
 use chom_infrastructure::{Candidate, Vps, place};
+use chom_kernel::audit::AuditEvent;
 use chom_kernel::store::UnitOfWork;
 use chom_kernel::{Conflict, SiteId, StoreError, TenantContext, TenantId, UniqueKey, VpsId};
 use time::OffsetDateTime;
@@ -183,6 +184,17 @@ impl Sites {
             &provision_steps(request.ssl),
         );
         self.enqueue(uow.as_mut(), &op, None, request_id).await?;
+        let event = AuditEvent::by_member(ctx, "site.create", "site", site.id).with_summary(
+            serde_json::json!({
+                "domain": site.domain.as_str(),
+                "site_type": site.site_type.as_str(),
+                "php_version": site.php_version.as_str(),
+                "ssl": site.ssl_requested,
+                "vps_id": site.vps_id,
+                "operation_id": op.id,
+            }),
+        );
+        self.ports.audit.append(uow.as_mut(), &event).await?;
         uow.commit().await?;
         Ok((site, op))
     }

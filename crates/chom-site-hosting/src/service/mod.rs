@@ -86,6 +86,8 @@ pub struct SitesPorts {
     pub fleet: Fleet,
     /// Seals database passwords.
     pub sealer: Arc<Sealer>,
+    /// Records every requested change, in the change's unit of work.
+    pub audit: Arc<dyn chom_kernel::audit::AuditTrail>,
 }
 
 fn provision_steps(ssl: bool) -> Vec<&'static str> {

@@ -6,6 +6,7 @@ use super::{Sites, forbid_unless, provision_steps};
 use crate::admission::Refusal;
 use crate::model::{Operation, Site, SiteStatus};
 use chom_agent_protocol::PhpVersion;
+use chom_kernel::audit::AuditEvent;
 use chom_kernel::{SiteId, TenantContext};
 use chom_tenancy::model::TenantStatus;
 use time::OffsetDateTime;
@@ -49,6 +50,22 @@ impl SiteAction {
             Self::DbExport => ("db_export", vec!["db.export"]),
             Self::DbOptimize => ("db_optimize", vec!["db.optimize"]),
             Self::Retry => ("provision", provision_steps(site.ssl_requested)),
+        }
+    }
+
+    /// What the audit log calls it.
+    pub(super) const fn audit_action(self) -> &'static str {
+        match self {
+            Self::Enable => "site.enable",
+            Self::Disable => "site.disable",
+            Self::Delete => "site.delete",
+            Self::SetPhp(_) => "site.set_php",
+            Self::SslIssue => "site.ssl_issue",
+            Self::SslRenew => "site.ssl_renew",
+            Self::CacheClear => "site.cache_clear",
+            Self::DbExport => "site.db_export",
+            Self::DbOptimize => "site.db_optimize",
+            Self::Retry => "site.retry",
         }
     }
 
@@ -151,6 +168,18 @@ impl Sites {
             _ => None,
         };
         self.enqueue(uow.as_mut(), &op, php, request_id).await?;
+        let mut summary = serde_json::json!({
+            "domain": site.domain.as_str(),
+            "operation": kind,
+            "operation_id": op.id,
+        });
+        if let Some(v) = php {
+            summary["php_version"] =
+                serde_json::json!({"from": site.php_version.as_str(), "to": v.as_str()});
+        }
+        let event = AuditEvent::by_member(ctx, action.audit_action(), "site", site.id)
+            .with_summary(summary);
+        self.ports.audit.append(uow.as_mut(), &event).await?;
         uow.commit().await?;
         Ok((site, op))
     }

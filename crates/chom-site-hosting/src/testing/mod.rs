@@ -49,6 +49,8 @@ pub(crate) struct World {
     pub(crate) state: Shared,
     pub(crate) tenancy: Arc<FakeTenancy>,
     pub(crate) agent: Arc<FakeAgent>,
+    /// Every audit event the service appended.
+    pub(crate) trail: Arc<chom_kernel::audit::MemoryTrail>,
     pub(crate) tenant: TenantId,
     pub(crate) vps: VpsId,
 }
@@ -104,10 +106,12 @@ impl World {
         lock(&tenancy.tenants).insert(tenant.id, tenant);
         let servers = Arc::new(FakeServers(Mutex::new(vec![vps])));
         let agent = Arc::new(FakeAgent::default());
+        let trail = Arc::new(chom_kernel::audit::MemoryTrail::default());
         let fleet = Fleet::new(
             Arc::clone(&store),
             Arc::clone(&servers) as Arc<dyn VpsRepository>,
             Arc::clone(&agent) as Arc<dyn AgentGateway>,
+            Arc::clone(&trail) as Arc<dyn chom_kernel::audit::AuditTrail>,
         );
         let sealer = Arc::new(Sealer::new(&[7; 32]).expect("a 32-byte key"));
         let ports = SitesPorts {
@@ -118,12 +122,14 @@ impl World {
             servers,
             fleet,
             sealer,
+            audit: Arc::clone(&trail) as Arc<dyn chom_kernel::audit::AuditTrail>,
         };
         Self {
             sites: Sites::new(ports, SitesConfig::default()),
             state,
             tenancy,
             agent,
+            trail,
             tenant: tenant_id,
             vps: vps_id,
         }

@@ -123,13 +123,13 @@ impl Walker {
 mod tests {
     #![allow(clippy::unwrap_used)] // test code: a panic is a failed assertion
     use super::*;
-    use chom_kernel::audit::{ActorKind, AuditEvent};
+    use chom_kernel::audit::{Actor, AuditEvent};
 
     fn chain(n: i64) -> Vec<AuditEntry> {
         let mut out: Vec<AuditEntry> = Vec::new();
         for seq in 1..=n {
             let prev = out.last().map_or(GENESIS.to_owned(), |e| e.hash.clone());
-            let event = AuditEvent::by(ActorKind::System, None, None, "x.y", "x", seq);
+            let event = AuditEvent::new(&Actor::system(), "x.y", "x", seq);
             out.push(AuditEntry::link(&event, Uuid::now_v7(), seq, &prev));
         }
         out

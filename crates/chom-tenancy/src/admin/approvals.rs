@@ -1,11 +1,12 @@
 //! Approvals: the queue of pending sign-ups and a super admin's decisions on users and
 //! organizations (approve, reject with a reason), with the decision e-mails.
 
-use super::{Administration, not_found};
+use super::{Administration, not_found, operator_of};
 use crate::identity::{IdentityError, Invalidate, user_job};
 use crate::model::Organization;
 use chom_auth::mail::jobs as mail_jobs;
 use chom_auth::{ApprovalStatus, FieldError, User};
+use chom_kernel::audit::{Actor, AuditEvent};
 use chom_kernel::{OrganizationId, Role, UserId};
 use time::OffsetDateTime;
 use uuid::Uuid;
@@ -85,11 +86,12 @@ impl Administration {
     /// `NotFound`, `Conflict` (already decided), `Store`.
     pub async fn approve_user(
         &self,
-        admin: UserId,
+        actor: &Actor,
         user: UserId,
         note: Option<&str>,
     ) -> Result<(), IdentityError> {
         let _invalidate = Invalidate(&self.sessions);
+        let admin = operator_of(actor)?;
         let target = self
             .ports
             .users
@@ -102,6 +104,7 @@ impl Administration {
             ));
         }
         let now = OffsetDateTime::now_utc();
+        let membership = self.ports.orgs.membership_of(user).await?;
         let mut uow = self.ports.store.begin().await?;
         self.ports
             .users
@@ -115,11 +118,13 @@ impl Administration {
             )
             .await
             .map_err(not_found)?;
-        if let Some(m) = self.ports.orgs.membership_of(user).await?
+        let mut org_approved = None;
+        if let Some(m) = &membership
             && m.role == Role::Owner
             && let Some(org) = self.ports.orgs.get_organization(m.organization_id).await?
             && org.approval == ApprovalStatus::Pending
         {
+            org_approved = Some(org.id);
             self.ports
                 .orgs
                 .decide_organization(
@@ -139,6 +144,14 @@ impl Administration {
             note.map(ToOwned::to_owned),
         ))
         .await?;
+        let event = AuditEvent::new(actor, "user.approve", "user", user)
+            .in_organization(membership.map(|m| m.organization_id))
+            .with_summary(serde_json::json!({
+                "username": target.username.as_str(),
+                "note": note,
+                "organization_approved": org_approved,
+            }));
+        self.audit(uow.as_mut(), event).await?;
         uow.commit().await?;
         Ok(())
     }
@@ -150,11 +163,12 @@ impl Administration {
     /// `Invalid` (reason), `NotFound`, `Store`.
     pub async fn reject_user(
         &self,
-        admin: UserId,
+        actor: &Actor,
         user: UserId,
         reason: &str,
     ) -> Result<(), IdentityError> {
         let _invalidate = Invalidate(&self.sessions);
+        let admin = operator_of(actor)?;
         let reason = reason_of(reason)?;
         let target = self
             .ports
@@ -168,6 +182,7 @@ impl Administration {
             ));
         }
         let now = OffsetDateTime::now_utc();
+        let membership = self.ports.orgs.membership_of(user).await?;
         let mut uow = self.ports.store.begin().await?;
         self.ports
             .users
@@ -189,11 +204,13 @@ impl Administration {
             .tokens
             .revoke_all_tokens(uow.as_mut(), user, now)
             .await?;
-        if let Some(m) = self.ports.orgs.membership_of(user).await?
+        let mut org_rejected = None;
+        if let Some(m) = &membership
             && m.role == Role::Owner
             && let Some(org) = self.ports.orgs.get_organization(m.organization_id).await?
             && org.approval == ApprovalStatus::Pending
         {
+            org_rejected = Some(org.id);
             self.ports
                 .orgs
                 .decide_organization(
@@ -210,9 +227,17 @@ impl Administration {
             mail_jobs::SEND_DECISION,
             user,
             Some(false),
-            Some(reason),
+            Some(reason.clone()),
         ))
         .await?;
+        let event = AuditEvent::new(actor, "user.reject", "user", user)
+            .in_organization(membership.map(|m| m.organization_id))
+            .with_summary(serde_json::json!({
+                "username": target.username.as_str(),
+                "reason": reason,
+                "organization_rejected": org_rejected,
+            }));
+        self.audit(uow.as_mut(), event).await?;
         uow.commit().await?;
         Ok(())
     }
@@ -223,12 +248,13 @@ impl Administration {
     /// `Invalid` (reason for a rejection), `NotFound`, `Store`.
     pub async fn decide_organization(
         &self,
-        admin: UserId,
+        actor: &Actor,
         org: OrganizationId,
         approve: bool,
         reason: Option<&str>,
     ) -> Result<(), IdentityError> {
         let _invalidate = Invalidate(&self.sessions);
+        let admin = operator_of(actor)?;
         let reason = match (approve, reason) {
             (false, r) => Some(reason_of(r.unwrap_or_default())?),
             (true, r) => r.map(ToOwned::to_owned),
@@ -262,6 +288,15 @@ impl Administration {
                 .await?;
             }
         }
+        let action = if approve {
+            "organization.approve"
+        } else {
+            "organization.reject"
+        };
+        let event = AuditEvent::new(actor, action, "organization", org)
+            .in_organization(Some(org))
+            .with_summary(serde_json::json!({ "reason": reason }));
+        self.audit(uow.as_mut(), event).await?;
         uow.commit().await?;
         Ok(())
     }

@@ -4,6 +4,7 @@ use super::Administration;
 use crate::identity::{FieldErrors, IdentityError, insert_new_user};
 use chom_auth::{ApprovalStatus, PersonName, User};
 use chom_kernel::UserId;
+use chom_kernel::audit::{Actor, AuditEvent};
 use time::OffsetDateTime;
 
 impl Administration {
@@ -58,6 +59,9 @@ impl Administration {
         };
         let mut uow = self.ports.store.begin().await?;
         insert_new_user(&self.ports, uow.as_mut(), &user).await?;
+        let event = AuditEvent::new(&Actor::system(), "user.create_super_admin", "user", user.id)
+            .with_summary(serde_json::json!({"username": user.username.as_str()}));
+        self.audit(uow.as_mut(), event).await?;
         uow.commit().await?;
         self.ports
             .users

@@ -5,6 +5,7 @@ use super::{Administration, not_found};
 use crate::identity::{IdentityError, Invalidate};
 use crate::model::Membership;
 use chom_auth::User;
+use chom_kernel::audit::{Actor, AuditEvent};
 use chom_kernel::{OrganizationId, Role, UserId};
 
 impl Administration {
@@ -45,11 +46,20 @@ impl Administration {
     /// `NotFound` (not a member of `org`), `Conflict` (last owner), `Store`.
     pub async fn set_role(
         &self,
+        actor: &Actor,
         org: OrganizationId,
         user: UserId,
         role: Role,
     ) -> Result<(), IdentityError> {
         let _invalidate = Invalidate(&self.sessions);
+        let before = self
+            .ports
+            .orgs
+            .list_members(org)
+            .await?
+            .into_iter()
+            .find(|m| m.user_id == user)
+            .map(|m| m.role);
         let mut uow = self.ports.store.begin().await?;
         let owners_left = self
             .ports
@@ -63,6 +73,13 @@ impl Administration {
                 "the last owner cannot be demoted; make someone else owner first".into(),
             ));
         }
+        let event = AuditEvent::new(actor, "member.role_change", "user", user)
+            .in_organization(Some(org))
+            .with_summary(serde_json::json!({
+                "from": before.map(Role::as_str),
+                "to": role.as_str(),
+            }));
+        self.audit(uow.as_mut(), event).await?;
         uow.commit().await?;
         Ok(())
     }

@@ -5,6 +5,7 @@ use crate::identity::{IdentityError, Invalidate};
 use crate::model::{Organization, Tenant};
 use crate::plans::PlanCode;
 use chom_auth::{FieldError, PersonName};
+use chom_kernel::audit::{Actor, AuditEvent};
 use chom_kernel::{OrganizationId, TenantContext};
 use time::OffsetDateTime;
 
@@ -35,18 +36,24 @@ impl Administration {
     /// `Invalid`, `NotFound`, `Store`.
     pub async fn rename_organization(
         &self,
+        actor: &Actor,
         org: OrganizationId,
         name: &str,
     ) -> Result<Organization, IdentityError> {
         let _invalidate = Invalidate(&self.sessions);
         let name =
             PersonName::parse(name).map_err(|e| IdentityError::Invalid(vec![("name", e)]))?;
+        let before = self.ports.orgs.get_organization(org).await?.map(|o| o.name);
         let mut uow = self.ports.store.begin().await?;
         self.ports
             .orgs
             .rename_organization(uow.as_mut(), org, name.as_str())
             .await
             .map_err(not_found)?;
+        let event = AuditEvent::new(actor, "organization.rename", "organization", org)
+            .in_organization(Some(org))
+            .with_summary(serde_json::json!({"from": before, "to": name.as_str()}));
+        self.audit(uow.as_mut(), event).await?;
         uow.commit().await?;
         self.ports
             .orgs
@@ -75,12 +82,24 @@ impl Administration {
             Some(p) if p.is_active => {}
             _ => return Err(invalid("no such plan on offer (see GET /api/v1/plans)")),
         }
+        let before = self
+            .ports
+            .orgs
+            .get_tenant(tenant)
+            .await?
+            .and_then(|t| t.plan_code);
         let mut uow = self.ports.store.begin().await?;
         self.ports
             .orgs
             .select_plan(uow.as_mut(), tenant, &code, OffsetDateTime::now_utc())
             .await
             .map_err(not_found)?;
+        let event = AuditEvent::by_member(ctx, "tenant.select_plan", "tenant", tenant)
+            .with_summary(serde_json::json!({
+                "from": before.as_ref().map(PlanCode::as_str),
+                "to": code.as_str(),
+            }));
+        self.audit(uow.as_mut(), event).await?;
         uow.commit().await?;
         self.ports
             .orgs

@@ -4,6 +4,7 @@
 use super::{Administration, not_found};
 use crate::identity::{IdentityError, Invalidate};
 use crate::model::{OrganizationStatus, TenantStatus, standing};
+use chom_kernel::audit::{Actor, AuditEvent};
 use chom_kernel::jobs::NewJob;
 use chom_kernel::{OrganizationId, StoreError, TenantId};
 use serde::{Deserialize, Serialize};
@@ -45,6 +46,7 @@ impl Administration {
     /// `NotFound`, `Store`.
     pub async fn set_organization_status(
         &self,
+        actor: &Actor,
         org: OrganizationId,
         status: OrganizationStatus,
     ) -> Result<(), IdentityError> {
@@ -78,6 +80,12 @@ impl Administration {
             let effective = standing(status, tenant.status);
             enqueue_status_event(uow.as_mut(), tenant.id, effective).await?;
         }
+        let action = match status {
+            OrganizationStatus::Suspended => "organization.suspend",
+            OrganizationStatus::Active => "organization.reactivate",
+        };
+        let event = AuditEvent::new(actor, action, "organization", org).in_organization(Some(org));
+        self.audit(uow.as_mut(), event).await?;
         uow.commit().await?;
         Ok(())
     }
@@ -88,12 +96,14 @@ impl Administration {
     /// `NotFound`, `Store`.
     pub async fn set_tenant_status(
         &self,
+        actor: &Actor,
         tenant: TenantId,
         status: TenantStatus,
     ) -> Result<(), IdentityError> {
         let _invalidate = Invalidate(&self.sessions);
         // Read before the unit of work, not while holding it.
-        let org_status = match self.ports.orgs.get_tenant(tenant).await? {
+        let record = self.ports.orgs.get_tenant(tenant).await?;
+        let org_status = match &record {
             Some(t) => self
                 .ports
                 .orgs
@@ -113,6 +123,11 @@ impl Administration {
         // stays suspended. (The handler reads the current standing anyway.)
         let announced = org_status.map_or(status, |org| standing(org, status));
         enqueue_status_event(uow.as_mut(), tenant, announced).await?;
+        let event = AuditEvent::new(actor, "tenant.set_status", "tenant", tenant)
+            .in_organization(record.map(|t| t.organization_id))
+            .for_tenant(tenant)
+            .with_summary(serde_json::json!({"status": status.as_str()}));
+        self.audit(uow.as_mut(), event).await?;
         uow.commit().await?;
         Ok(())
     }

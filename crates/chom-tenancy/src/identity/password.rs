@@ -1,6 +1,7 @@
 //! Forgotten, reset and changed passwords: every token dies with the old password.
 
 use super::*;
+use chom_kernel::audit::{Actor, AuditEvent, Origin};
 
 impl Identity {
     /// Starts a password reset: e-mails a link if the address is known. Same answer either way.
@@ -67,6 +68,15 @@ impl Identity {
             .tokens
             .revoke_all_tokens(uow.as_mut(), user_id, now)
             .await?;
+        let org = self
+            .ports
+            .orgs
+            .membership_of(user_id)
+            .await?
+            .map(|m| m.organization_id);
+        let actor = Actor::user(user_id, org, Origin::default());
+        let event = AuditEvent::new(&actor, "user.password_reset", "user", user_id);
+        self.ports.audit.append(uow.as_mut(), &event).await?;
         uow.commit().await?;
         Ok(())
     }
@@ -113,6 +123,8 @@ impl Identity {
             .tokens
             .revoke_all_tokens(uow.as_mut(), user.id, now)
             .await?;
+        let event = AuditEvent::new(&session.actor(), "user.password_change", "user", user.id);
+        self.ports.audit.append(uow.as_mut(), &event).await?;
         uow.commit().await?;
         Ok(())
     }

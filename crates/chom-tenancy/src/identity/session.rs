@@ -166,6 +166,7 @@ impl Identity {
             default_tenant: membership.and_then(|m| m.default_tenant),
             user,
             token,
+            origin: chom_kernel::audit::Origin::default(),
         })
     }
 

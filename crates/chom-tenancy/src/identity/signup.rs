@@ -2,6 +2,7 @@
 
 use super::*;
 use chom_kernel::UniqueKey;
+use chom_kernel::audit::{Actor, AuditEvent, Origin};
 
 impl Identity {
     /// Signs up: user (pending, unverified), organization (pending) with its default tenant,
@@ -101,6 +102,23 @@ impl Identity {
             uow.enqueue(user_job(kind, user.id, None, None).request_id(request_id.clone()))
                 .await?;
         }
+        let actor = Actor::user(
+            user.id,
+            Some(organization.id),
+            Origin::new(None, None, request_id.clone()),
+        );
+        let event = AuditEvent::new(
+            &actor,
+            "organization.register",
+            "organization",
+            organization.id,
+        )
+        .with_summary(serde_json::json!({
+            "name": organization.name,
+            "owner": user.username.as_str(),
+            "tenant_id": tenant.id,
+        }));
+        self.ports.audit.append(uow.as_mut(), &event).await?;
         uow.commit().await?;
         let user = self
             .ports

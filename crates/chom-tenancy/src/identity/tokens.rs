@@ -1,6 +1,7 @@
 //! Named API tokens: create (never stronger than the creator's), list, revoke.
 
 use super::*;
+use chom_kernel::audit::AuditEvent;
 
 impl Identity {
     /// Creates a named token with at most the session's abilities.
@@ -61,6 +62,13 @@ impl Identity {
             .tokens
             .insert_token(uow.as_mut(), &issued.token)
             .await?;
+        let event = AuditEvent::new(&session.actor(), "token.create", "token", issued.token.id)
+            .with_summary(serde_json::json!({
+                "name": issued.token.name,
+                "abilities": issued.token.abilities.to_storage(),
+                "expires_at": issued.token.expires_at.unix_timestamp(),
+            }));
+        self.ports.audit.append(uow.as_mut(), &event).await?;
         uow.commit().await?;
         Ok(issued)
     }
@@ -102,6 +110,8 @@ impl Identity {
         {
             return Err(IdentityError::NotFound);
         }
+        let event = AuditEvent::new(&session.actor(), "token.revoke", "token", id);
+        self.ports.audit.append(uow.as_mut(), &event).await?;
         uow.commit().await?;
         Ok(())
     }

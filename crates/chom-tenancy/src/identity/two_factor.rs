@@ -1,6 +1,7 @@
 //! TOTP two-factor authentication: enrolment, confirmation with recovery codes, removal.
 
 use super::*;
+use chom_kernel::audit::AuditEvent;
 
 impl Identity {
     /// Checks a TOTP code against the user's secret, once (the step is recorded atomically).
@@ -102,6 +103,8 @@ impl Identity {
             .recovery
             .replace_recovery_codes(uow.as_mut(), user.id, &hashes)
             .await?;
+        let event = AuditEvent::new(&session.actor(), "user.two_factor_enable", "user", user.id);
+        self.ports.audit.append(uow.as_mut(), &event).await?;
         uow.commit().await?;
         Ok(codes)
     }
@@ -152,6 +155,8 @@ impl Identity {
             .recovery
             .replace_recovery_codes(uow.as_mut(), user.id, &[])
             .await?;
+        let event = AuditEvent::new(&session.actor(), "user.two_factor_disable", "user", user.id);
+        self.ports.audit.append(uow.as_mut(), &event).await?;
         uow.commit().await?;
         Ok(())
     }

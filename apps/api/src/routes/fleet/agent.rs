@@ -34,11 +34,14 @@ pub async fn test_connection(
         (status = 502, description = "`HOST_KEY_MISMATCH`, `VPS_UNREACHABLE`, `AGENT_ERROR`", body = Problem, content_type = "application/problem+json")))]
 #[post("/admin/vps/{id}/bootstrap")]
 pub async fn bootstrap(
-    _a: SuperAdmin,
+    a: SuperAdmin,
     services: web::Data<Services>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let answer = services.fleet.bootstrap(vps_id(&path)?).await?;
+    let answer = services
+        .fleet
+        .bootstrap(&a.0.actor(), vps_id(&path)?)
+        .await?;
     Ok(HttpResponse::Ok().json(AgentAnswer { data: answer }))
 }
 

@@ -52,7 +52,7 @@ pub struct TrustRequest {
         (status = 502, description = "`VPS_UNREACHABLE`, `AGENT_ERROR` (no usable key offered)", body = Problem, content_type = "application/problem+json")))]
 #[post("/admin/vps/{id}/trust-host-key")]
 pub async fn trust_host_key(
-    _a: SuperAdmin,
+    a: SuperAdmin,
     services: web::Data<Services>,
     path: web::Path<String>,
     body: OptionalBody<TrustRequest>,
@@ -62,6 +62,7 @@ pub async fn trust_host_key(
     let vps = services
         .fleet
         .trust_host_key(
+            &a.0.actor(),
             id,
             &TrustHostKey {
                 expected_key: req.expected_key,

@@ -112,11 +112,11 @@ fn new_vps(r: VpsRequest) -> Result<NewVps, ApiError> {
         (status = 422, description = "`VALIDATION_FAILED`", body = Problem, content_type = "application/problem+json")))]
 #[post("/admin/vps")]
 pub async fn add_vps(
-    _a: SuperAdmin,
+    a: SuperAdmin,
     services: web::Data<Services>,
     body: Body<VpsRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let vps = services.fleet.add(new_vps(body.0)?).await?;
+    let vps = services.fleet.add(&a.0.actor(), new_vps(body.0)?).await?;
     Ok(HttpResponse::Created().json(VpsResponse {
         data: VpsView::from(&vps),
     }))
@@ -168,14 +168,14 @@ pub async fn get_vps(
         (status = 422, description = "`VALIDATION_FAILED`", body = Problem, content_type = "application/problem+json")))]
 #[patch("/admin/vps/{id}")]
 pub async fn edit_vps(
-    _a: SuperAdmin,
+    a: SuperAdmin,
     services: web::Data<Services>,
     path: web::Path<String>,
     body: Body<VpsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let vps = services
         .fleet
-        .edit(vps_id(&path)?, new_vps(body.0)?)
+        .edit(&a.0.actor(), vps_id(&path)?, new_vps(body.0)?)
         .await?;
     Ok(HttpResponse::Ok().json(VpsResponse {
         data: VpsView::from(&vps),

@@ -24,14 +24,14 @@ pub struct MaintenanceRequest {
     responses((status = 200, description = "Updated", body = VpsResponse), (status = 409, description = "`CONFLICT`: decommissioned", body = Problem, content_type = "application/problem+json")))]
 #[post("/admin/vps/{id}/maintenance")]
 pub async fn maintenance(
-    _a: SuperAdmin,
+    a: SuperAdmin,
     services: web::Data<Services>,
     path: web::Path<String>,
     body: Body<MaintenanceRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let vps = services
         .fleet
-        .set_maintenance(vps_id(&path)?, body.0.enabled)
+        .set_maintenance(&a.0.actor(), vps_id(&path)?, body.0.enabled)
         .await?;
     Ok(HttpResponse::Ok().json(VpsResponse {
         data: VpsView::from(&vps),
@@ -50,11 +50,14 @@ pub async fn maintenance(
         (status = 409, description = "`VPS_HAS_SITES`: sites are placed there; `CONFLICT`: the agent reports sites, or cannot be asked", body = Problem, content_type = "application/problem+json")))]
 #[post("/admin/vps/{id}/decommission")]
 pub async fn decommission(
-    _a: SuperAdmin,
+    a: SuperAdmin,
     services: web::Data<Services>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    let vps = services.fleet.decommission(vps_id(&path)?).await?;
+    let vps = services
+        .fleet
+        .decommission(&a.0.actor(), vps_id(&path)?)
+        .await?;
     Ok(HttpResponse::Ok().json(VpsResponse {
         data: VpsView::from(&vps),
     }))
@@ -71,10 +74,10 @@ pub async fn decommission(
         (status = 409, description = "`VPS_NOT_DECOMMISSIONED`: decommission it first; `VPS_HAS_SITES`: site records name it", body = Problem, content_type = "application/problem+json")))]
 #[delete("/admin/vps/{id}")]
 pub async fn remove_vps(
-    _a: SuperAdmin,
+    a: SuperAdmin,
     services: web::Data<Services>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    services.fleet.remove(vps_id(&path)?).await?;
+    services.fleet.remove(&a.0.actor(), vps_id(&path)?).await?;
     Ok(HttpResponse::NoContent().finish())
 }

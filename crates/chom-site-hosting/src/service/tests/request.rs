@@ -85,6 +85,7 @@ async fn each_action_is_allowed_only_in_its_site_statuses() {
                     "{case}"
                 );
                 assert_eq!(after.sites[&site.id], site, "{case}: the site changed");
+                assert!(w.trail.events().is_empty(), "{case}: a refusal was audited");
                 continue;
             }
             let (returned, op) = result.unwrap_or_else(|e| panic!("{case}: {e:?}"));
@@ -123,6 +124,24 @@ async fn each_action_is_allowed_only_in_its_site_statuses() {
             };
             assert_eq!(returned.status, expected, "{case}");
             assert_eq!(after.sites[&site.id].status, expected, "{case}");
+            // Audited once, in the same unit: who, what, on which site, which operation.
+            let [event] = w
+                .trail
+                .events()
+                .try_into()
+                .unwrap_or_else(|e| panic!("{case}: one audit event expected, got {e:?}"));
+            assert_eq!(
+                (event.action, event.target_type, event.tenant_id),
+                (action.audit_action(), "site", Some(w.tenant)),
+                "{case}"
+            );
+            assert_eq!(event.target_id, Some(site.id.to_string()), "{case}");
+            assert_eq!(
+                event.summary["operation_id"],
+                serde_json::json!(op.id),
+                "{case}"
+            );
+            assert_eq!(event.summary["operation"], kind, "{case}");
         }
     }
 }
