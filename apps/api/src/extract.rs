@@ -27,6 +27,12 @@ pub struct Auth {
     pub tenant: Option<TenantContext>,
     /// That tenant's record, as read while authenticating.
     pub tenant_record: Option<chom_tenancy::model::Tenant>,
+    /// The organization this request acts in and the caller's role there: the one of the
+    /// tenant `X-Tenant-Id` names (any organization the caller is a member of), else the
+    /// caller's oldest membership.
+    pub membership: Option<(OrganizationId, Role)>,
+    /// That organization's record.
+    pub organization: Option<chom_tenancy::model::Organization>,
 }
 
 impl Auth {
@@ -51,8 +57,7 @@ impl Auth {
     /// # Errors
     /// 403 when the caller belongs to no organization (a bare super admin).
     pub fn membership(&self) -> Result<(OrganizationId, Role), ApiError> {
-        self.session
-            .membership
+        self.membership
             .ok_or_else(|| ApiError::forbidden("this account belongs to no organization"))
     }
 
@@ -136,7 +141,7 @@ async fn authenticate(req: HttpRequest) -> Result<Auth, ApiError> {
         .headers()
         .get(TENANT_HEADER)
         .map(|v| v.to_str().ok().and_then(|s| s.parse::<TenantId>().ok()));
-    let record = match (session.membership, requested) {
+    let (membership, record, organization) = match (session.membership, requested) {
         (_, Some(None)) => {
             return Err(ApiError::field(
                 TENANT_HEADER,
@@ -144,35 +149,58 @@ async fn authenticate(req: HttpRequest) -> Result<Auth, ApiError> {
                 "X-Tenant-Id must be a UUID",
             ));
         }
-        (Some((org, _)), Some(Some(wanted))) => {
-            let granted = services.identity.ports().orgs.get_tenant(wanted).await?;
-            match granted {
-                Some(t) if t.organization_id == org => Some(t),
-                // Existing or not, a tenant outside the caller's organization is unknown to
-                // it: 404, like any foreign id (no existence oracle).
-                _ => return Err(tenant_not_found()),
-            }
+        (_, Some(Some(wanted))) => {
+            let ports = services.identity.ports();
+            let Some(t) = ports.orgs.get_tenant(wanted).await? else {
+                return Err(tenant_not_found());
+            };
+            // The caller's own organization, or another one they are a member of; existing
+            // or not, a tenant of any other organization is unknown to them: 404, like any
+            // foreign id (no existence oracle).
+            let (role, organization) = match session.membership {
+                Some((org, role)) if org == t.organization_id => {
+                    (role, session.organization.clone())
+                }
+                _ => {
+                    let Some(m) = ports
+                        .orgs
+                        .membership_in(session.user_id, t.organization_id)
+                        .await?
+                    else {
+                        return Err(tenant_not_found());
+                    };
+                    // That organization passes the same gate as the caller's own did.
+                    let o = ports.orgs.get_organization(t.organization_id).await?;
+                    if let Some(o) = &o {
+                        chom_tenancy::identity::org_gate(o.approval, o.status)?;
+                    }
+                    (m.role, o)
+                }
+            };
+            (Some((t.organization_id, role)), Some(t), organization)
         }
-        (None, Some(Some(_))) => return Err(tenant_not_found()),
-        (Some(_), None) => session.default_tenant.clone(),
-        (None, None) => None,
+        (m @ Some(_), None) => (
+            m,
+            session.default_tenant.clone(),
+            session.organization.clone(),
+        ),
+        (None, None) => (None, None, None),
     };
     let decision =
         crate::ratelimit::api_token(&services, session.token.id, record.as_ref()).await?;
     // The middleware copies it into the answer's `RateLimit-*` headers.
     actix_web::HttpMessage::extensions_mut(&req).insert(decision);
     // A tenant is only ever granted through a membership (above), whose role it carries.
-    let tenant = record
-        .as_ref()
-        .zip(session.membership)
-        .map(|(t, (org, role))| {
-            TenantContext::authenticated(org, t.id, session.user_id, role)
-                .with_origin(session.origin.clone())
-        });
+    let tenant = record.as_ref().zip(membership).map(|(t, (org, role))| {
+        TenantContext::authenticated(org, t.id, session.user_id, role)
+            .with_origin(session.origin.clone())
+    });
     Ok(Auth {
         session,
         tenant,
         tenant_record: record,
+        membership,
+        organization,
     })
 }
 

@@ -55,6 +55,7 @@ pub async fn saves_are_upserts_inside_a_unit_of_work(b: &Backend) {
         max_storage_gb: None,
         backup_retention_days: 60,
         api_requests_per_minute: 240,
+        max_members: Some(4),
         is_active: false,
     };
 

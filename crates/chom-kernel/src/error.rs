@@ -34,6 +34,9 @@ crate::str_enum! {
         SiteTenantDomain = "site_tenant_domain",
         /// A live site's domain on its server (`sites (vps_id, domain)`).
         SiteVpsDomain = "site_vps_domain",
+        /// An open invitation of an address to an organization (`invitations (organization_id,
+        /// email)` while neither accepted nor revoked).
+        InvitationOpenEmail = "invitation_open_email",
     }
 }
 

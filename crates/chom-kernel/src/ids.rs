@@ -77,6 +77,8 @@ typed_id!(
     BackupId,
     /// A long-running operation whose progress the API exposes.
     OperationId,
+    /// An invitation to join an organization.
+    InvitationId,
 );
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ const UNIQUE_KEYS: &[(&str, UniqueKey)] = &[
     ("vps_servers_hostname_key", UniqueKey::VpsHostname),
     ("sites_tenant_domain_key", UniqueKey::SiteTenantDomain),
     ("sites_vps_domain_key", UniqueKey::SiteVpsDomain),
+    ("invitations_open_email_key", UniqueKey::InvitationOpenEmail),
 ];
 
 /// The key of the unique constraint named `constraint`, if callers tell it apart.

@@ -10,7 +10,7 @@ pub mod testing;
 pub use error::map_err;
 pub use queue::PgJobQueue;
 pub use shared::{
-    PgAudit, PgBackups, PgFleet, PgIdempotency, PgIdentity, PgPlanRepository, PgSites,
+    PgAudit, PgBackups, PgFleet, PgIdempotency, PgIdentity, PgPlanRepository, PgSites, PgTeam,
     SESSION_QUERY,
 };
 pub use store::{MIGRATOR, PgStore, PgUnitOfWork};

@@ -15,6 +15,7 @@ mod idempotency;
 mod identity;
 mod plans;
 mod sites;
+mod team;
 
 pub use audit::PgAudit;
 pub use backups::PgBackups;
@@ -23,3 +24,4 @@ pub use idempotency::PgIdempotency;
 pub use identity::{PgIdentity, SESSION_QUERY};
 pub use plans::PgPlanRepository;
 pub use sites::PgSites;
+pub use team::PgTeam;

@@ -24,6 +24,11 @@ pub fn registrations(services: &Services) -> Vec<Registration> {
     all.extend(chom_infrastructure::jobs::jobs(&services.fleet));
     all.extend(chom_site_hosting::jobs::jobs(&services.sites));
     all.extend(chom_backup::jobs::jobs(&services.backups));
+    all.extend(chom_team::jobs::jobs(
+        &services.team,
+        services.mailer.clone(),
+        &services.public_url,
+    ));
     let queue = services.queue.clone();
     let idempotency = services.idempotency.clone();
     all.push(Registration::periodic(PRUNE_JOBS, move || {

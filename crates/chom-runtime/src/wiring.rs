@@ -72,6 +72,8 @@ pub struct Services {
     pub admin: Administration,
     /// Reading and verifying the audit log.
     pub audit: chom_team::audit::Audit,
+    /// Invitations, members, ownership transfer.
+    pub team: chom_team::Team,
     /// Outgoing e-mail.
     pub mailer: Arc<dyn Mailer>,
     /// Base URL of links in e-mails.
@@ -116,6 +118,7 @@ struct Backend {
     idempotency: Arc<dyn chom_kernel::idempotency::IdempotencyStore>,
     audit: Arc<dyn AuditTrail>,
     audit_log: Arc<dyn chom_team::audit::AuditLog>,
+    team: Arc<dyn chom_team::ports::TeamRepository>,
 }
 
 fn identity_ports<R>(
@@ -185,6 +188,7 @@ impl Services {
                     ),
                     audit: trail,
                     audit_log: audit,
+                    team: Arc::new(chom_postgres::PgTeam::new(store.pool().clone())),
                     servers: Arc::new(chom_postgres::PgFleet::new(store.pool().clone())),
                     sites: Arc::new(chom_postgres::PgSites::new(store.pool().clone())),
                     backups: Arc::new(chom_postgres::PgBackups::new(store.pool().clone())),
@@ -211,6 +215,7 @@ impl Services {
                     ),
                     audit: trail,
                     audit_log: audit,
+                    team: Arc::new(chom_sqlite::SqliteTeam::new(store.pool().clone())),
                     servers: Arc::new(chom_sqlite::SqliteFleet::new(store.pool().clone())),
                     sites: Arc::new(chom_sqlite::SqliteSites::new(store.pool().clone())),
                     backups: Arc::new(chom_sqlite::SqliteBackups::new(store.pool().clone())),
@@ -231,6 +236,7 @@ impl Services {
             idempotency,
             audit: trail,
             audit_log,
+            team: team_repo,
         } = backend;
         let (cache, rate_limiter): (Arc<dyn Cache>, Arc<dyn RateLimiter>) =
             match &settings.redis.url {
@@ -280,6 +286,12 @@ impl Services {
             config,
         );
         let orgs = identity_ports.orgs.clone();
+        let team = chom_team::Team::new(
+            identity_ports.clone(),
+            team_repo,
+            plans.clone(),
+            identity.session_cache(),
+        );
         let admin = Administration::new(identity_ports, plans.clone(), identity.session_cache());
         let mailer: Arc<dyn Mailer> = match &settings.mail.smtp_url {
             Some(url) => Arc::new(chom_mail::SmtpMailer::new(
@@ -349,6 +361,7 @@ impl Services {
             identity,
             admin,
             audit: chom_team::audit::Audit::new(audit_log),
+            team,
             mailer,
             public_url,
             key_names,

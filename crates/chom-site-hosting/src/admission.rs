@@ -156,6 +156,7 @@ mod tests {
             max_storage_gb: Some(10),
             backup_retention_days: 7,
             api_requests_per_minute: 60,
+            max_members: Some(3),
             is_active: true,
         }
     }

@@ -73,7 +73,7 @@ where
 
 /// SQLite units of work hold the database's single write lock (`BEGIN IMMEDIATE`): role
 /// changes are already serialised.
-#[expect(
+#[allow(
     clippy::unused_async,
     reason = "same signature as the PostgreSQL codec"
 )]

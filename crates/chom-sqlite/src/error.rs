@@ -14,6 +14,10 @@ const UNIQUE_KEYS: &[(&str, UniqueKey)] = &[
     ("vps_servers.hostname", UniqueKey::VpsHostname),
     ("sites.tenant_id, sites.domain", UniqueKey::SiteTenantDomain),
     ("sites.vps_id, sites.domain", UniqueKey::SiteVpsDomain),
+    (
+        "invitations.organization_id, invitations.email",
+        UniqueKey::InvitationOpenEmail,
+    ),
 ];
 
 /// The key of the unique constraint a violation `message` reports, if callers tell it apart.

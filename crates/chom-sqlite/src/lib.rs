@@ -10,6 +10,6 @@ pub use error::map_err;
 pub use queue::SqliteJobQueue;
 pub use shared::{
     SESSION_QUERY, SqliteAudit, SqliteBackups, SqliteFleet, SqliteIdempotency, SqliteIdentity,
-    SqlitePlanRepository, SqliteSites,
+    SqlitePlanRepository, SqliteSites, SqliteTeam,
 };
 pub use store::{MIGRATOR, SqliteStore, SqliteUnitOfWork};

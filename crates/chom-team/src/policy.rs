@@ -2,36 +2,145 @@
 
 use chom_kernel::{Role, UserId};
 
-/// Things a member may try to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Things a member may try to do. Every route of every context names the one it needs; the
+/// table below ([`POLICY`]) says which roles may, and is what `docs/SECURITY.md` and each
+/// operation's OpenAPI description show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
-    /// See the organization, its tenants and members.
+    /// Read the organization, its tenants, members, invitations, sites, operations and
+    /// backup schedules.
     ViewOrganization,
+    /// Manage one's own account: API tokens, password, two-factor authentication, leaving.
+    ManageOwnTokens,
+    /// Create and operate sites (enable, disable, PHP, certificates, caches, database tools),
+    /// and their backup schedules.
+    ManageSites,
+    /// Delete sites.
+    DeleteSites,
     /// Rename the organization.
     UpdateOrganization,
-    /// Choose or change the plan (billing).
-    ManageBilling,
-    /// Change other members' roles, invite, remove.
+    /// Invite, revoke invitations, change roles, remove members.
     ManageMembers,
-    /// Create, change and delete sites and backups.
-    ManageSites,
-    /// Create and revoke one's own API tokens.
-    ManageOwnTokens,
     /// Read and verify the organization's audit log.
     ReadAudit,
+    /// Choose or change the plan (billing).
+    ManageBilling,
+    /// Hand the organization to another owner.
+    TransferOwnership,
+}
+
+/// The policy: each action, the least role that may perform it, its stable name, and what it
+/// covers. One table for every route of every context.
+pub const POLICY: &[(Action, Role, &str, &str)] = &[
+    (
+        Action::ViewOrganization,
+        Role::Viewer,
+        "organization.read",
+        "read the organization, members, invitations, sites, operations, backup schedules",
+    ),
+    (
+        Action::ManageOwnTokens,
+        Role::Viewer,
+        "account.manage",
+        "one's own API tokens, password, two-factor authentication; leaving",
+    ),
+    (
+        Action::ManageSites,
+        Role::Member,
+        "sites.operate",
+        "create and operate sites, their backup schedules",
+    ),
+    (
+        Action::DeleteSites,
+        Role::Admin,
+        "sites.delete",
+        "delete sites",
+    ),
+    (
+        Action::UpdateOrganization,
+        Role::Admin,
+        "organization.update",
+        "rename the organization",
+    ),
+    (
+        Action::ManageMembers,
+        Role::Admin,
+        "team.manage",
+        "invite, revoke invitations, change roles (owners: by owners only), remove members",
+    ),
+    (
+        Action::ReadAudit,
+        Role::Admin,
+        "audit.read",
+        "read and verify the audit log",
+    ),
+    (
+        Action::ManageBilling,
+        Role::Owner,
+        "billing.manage",
+        "choose or change the plan",
+    ),
+    (
+        Action::TransferOwnership,
+        Role::Owner,
+        "ownership.transfer",
+        "propose handing the organization to an admin",
+    ),
+];
+
+impl Action {
+    /// The least role allowed.
+    #[must_use]
+    pub fn minimum(self) -> Role {
+        POLICY
+            .iter()
+            .find(|(a, ..)| *a == self)
+            .map_or(Role::Owner, |(_, role, ..)| *role)
+    }
+
+    /// Its stable name (`sites.operate`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        POLICY
+            .iter()
+            .find(|(a, ..)| *a == self)
+            .map_or("unknown", |(_, _, name, _)| name)
+    }
+
+    /// What it covers, for messages.
+    #[must_use]
+    pub fn describe(self) -> &'static str {
+        POLICY
+            .iter()
+            .find(|(a, ..)| *a == self)
+            .map_or("do this", |(.., what)| what)
+    }
 }
 
 /// Whether `role` may perform `action`.
 #[must_use]
 pub fn allows(role: Role, action: Action) -> bool {
-    match action {
-        Action::ViewOrganization | Action::ManageOwnTokens => true,
-        Action::ManageSites => role >= Role::Member,
-        Action::UpdateOrganization | Action::ManageMembers | Action::ReadAudit => {
-            role >= Role::Admin
-        }
-        Action::ManageBilling => role == Role::Owner,
+    role >= action.minimum()
+}
+
+/// The policy as a Markdown table (action, name, owner/admin/member/viewer), as
+/// `docs/SECURITY.md` shows it (a test keeps the two equal).
+#[must_use]
+pub fn markdown() -> String {
+    let mut out = String::from(
+        "| action | covers | owner | admin | member | viewer |\n|---|---|---|---|---|---|\n",
+    );
+    for (action, _, name, what) in POLICY {
+        let cell = |r: Role| if allows(r, *action) { "yes" } else { "—" };
+        out.push_str(&format!(
+            "| `{name}` | {what} | {} | {} | {} | {} |\n",
+            cell(Role::Owner),
+            cell(Role::Admin),
+            cell(Role::Member),
+            cell(Role::Viewer)
+        ));
     }
+    out
 }
 
 /// Why a role change is refused.
@@ -96,6 +205,27 @@ pub fn after_change(owners_left: i64) -> Result<(), RoleChangeError> {
 mod tests {
     use super::*;
     use Role::{Admin, Member, Owner, Viewer};
+
+    #[test]
+    fn every_action_is_in_the_table_once() {
+        let all = [
+            Action::ViewOrganization,
+            Action::ManageOwnTokens,
+            Action::ManageSites,
+            Action::DeleteSites,
+            Action::UpdateOrganization,
+            Action::ManageMembers,
+            Action::ReadAudit,
+            Action::ManageBilling,
+            Action::TransferOwnership,
+        ];
+        assert_eq!(POLICY.len(), all.len());
+        for a in all {
+            assert_eq!(POLICY.iter().filter(|(x, ..)| *x == a).count(), 1, "{a:?}");
+        }
+        let names: std::collections::BTreeSet<_> = POLICY.iter().map(|(_, _, n, _)| n).collect();
+        assert_eq!(names.len(), POLICY.len(), "names are unique");
+    }
 
     #[test]
     fn the_role_matrix() {

@@ -4,11 +4,13 @@
 
 mod password;
 mod session;
+
+pub use session::org_gate;
 mod signup;
 mod tokens;
 mod two_factor;
 
-pub(crate) use signup::insert_new_user;
+pub use signup::insert_new_user;
 
 use crate::model::{
     Membership, Organization, OrganizationStatus, SessionRecord, Tenant, TenantStatus,

@@ -77,6 +77,8 @@ pub struct Plan {
     pub backup_retention_days: i32,
     /// API requests per token per minute.
     pub api_requests_per_minute: i32,
+    /// Seats: members plus open invitations (`None`: unlimited).
+    pub max_members: Option<i32>,
     /// Offered to new customers.
     pub is_active: bool,
 }
@@ -135,6 +137,7 @@ mod tests {
             max_storage_gb: Some(10),
             backup_retention_days: 7,
             api_requests_per_minute: 60,
+            max_members: Some(3),
             is_active: true,
         };
         assert!(plan.allows_another_site(4));

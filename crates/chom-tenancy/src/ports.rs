@@ -139,6 +139,29 @@ pub trait OrganizationRepository: Send + Sync {
     /// `Unavailable`, `Unexpected`.
     async fn membership_of(&self, user: UserId) -> Result<Option<Membership>, StoreError>;
 
+    /// The user's membership of `org`, if any.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn membership_in(
+        &self,
+        user: UserId,
+        org: OrganizationId,
+    ) -> Result<Option<Membership>, StoreError>;
+
+    /// Removes a member inside `uow` (the organization's row locked for the transaction);
+    /// returns the owners left afterwards, so the caller can refuse (roll back) a removal that
+    /// leaves none.
+    ///
+    /// # Errors
+    /// `NotFound` when `user` is not a member of `org`.
+    async fn delete_membership(
+        &self,
+        uow: &mut dyn UnitOfWork,
+        org: OrganizationId,
+        user: UserId,
+    ) -> Result<i64, StoreError>;
+
     /// The members of an organization.
     ///
     /// # Errors

@@ -54,6 +54,7 @@ impl Modify for BearerAuth {
         (name = "fleet", description = "Super admin: the VPS fleet, host keys, bootstrap, health"),
         (name = "sites", description = "A tenant's sites and the operations that change them"),
         (name = "backups", description = "A tenant's site backups: today, each site's backup schedule"),
+        (name = "team", description = "Members, invitations, ownership transfer"),
         (name = "audit", description = "The organization's tamper-evident audit log: every change, hash-chained"),
     )
 )]

@@ -79,11 +79,26 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "select a plan first (PUT /api/v1/tenant/plan)",
     ),
     ("SITE_LIMIT_EXCEEDED", 403, "the plan allows 5 sites"),
+    (
+        "SEAT_LIMIT_EXCEEDED",
+        403,
+        "the plan allows 3 members (open invitations count): upgrade, or revoke an invitation",
+    ),
+    (
+        "INVITATION_EMAIL_MISMATCH",
+        403,
+        "this invitation is for another e-mail address",
+    ),
     ("NOT_FOUND", 404, "no such resource"),
     (
         "TENANT_NOT_FOUND",
         404,
         "no such tenant in your organization",
+    ),
+    (
+        "INVITATION_NOT_FOUND",
+        404,
+        "no invitation has this token (a newer e-mail may have replaced it)",
     ),
     (
         "METHOD_NOT_ALLOWED",
@@ -144,6 +159,37 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "VPS_NOT_DECOMMISSIONED",
         409,
         "decommission the server first",
+    ),
+    (
+        "INVITATION_PENDING",
+        409,
+        "this address has an open invitation already: resend or revoke it",
+    ),
+    (
+        "ALREADY_MEMBER",
+        409,
+        "already a member of this organization",
+    ),
+    (
+        "ACCOUNT_EXISTS",
+        409,
+        "an account exists for this address: log in, then accept with your token",
+    ),
+    (
+        "LAST_OWNER",
+        409,
+        "the last owner cannot leave, be removed or be demoted: make someone else owner first",
+    ),
+    (
+        "INVITATION_EXPIRED",
+        410,
+        "the invitation has expired: ask for a new one",
+    ),
+    ("INVITATION_REVOKED", 410, "the invitation was revoked"),
+    (
+        "INVITATION_ALREADY_USED",
+        410,
+        "the invitation was used already",
     ),
     (
         "PAYLOAD_TOO_LARGE",

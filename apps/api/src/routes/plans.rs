@@ -37,6 +37,8 @@ pub struct PlanView {
     pub backup_retention_days: i32,
     /// API requests per token per minute (`RateLimit-*` headers show what is left).
     pub api_requests_per_minute: i32,
+    /// Seats: members plus open invitations; `null` means unlimited.
+    pub max_members: Option<i32>,
 }
 
 impl From<Plan> for PlanView {
@@ -50,6 +52,7 @@ impl From<Plan> for PlanView {
             max_storage_gb: p.max_storage_gb,
             backup_retention_days: p.backup_retention_days,
             api_requests_per_minute: p.api_requests_per_minute,
+            max_members: p.max_members,
         }
     }
 }

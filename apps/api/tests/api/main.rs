@@ -17,3 +17,4 @@ mod lists;
 mod metrics;
 mod plans;
 mod sites;
+mod team;

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 macro_rules! columns {
     () => {
         "code, name, price_monthly_cents, max_sites, max_storage_gb, backup_retention_days, \
-         api_requests_per_minute, is_active"
+         api_requests_per_minute, max_members, is_active"
     };
 }
 
@@ -26,6 +26,7 @@ fn plan(row: &DbRow) -> Result<Plan, StoreError> {
         max_storage_gb: get(row, "max_storage_gb")?,
         backup_retention_days: get(row, "backup_retention_days")?,
         api_requests_per_minute: get(row, "api_requests_per_minute")?,
+        max_members: get(row, "max_members")?,
         is_active: get(row, "is_active")?,
     })
 }
@@ -77,13 +78,15 @@ impl PlanRepository for PgPlanRepository {
     async fn save(&self, uow: &mut dyn UnitOfWork, p: &Plan) -> Result<(), StoreError> {
         let upsert = sqlx::query(
             "INSERT INTO plans (code, name, price_monthly_cents, max_sites, max_storage_gb,
-                                backup_retention_days, is_active, api_requests_per_minute)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                backup_retention_days, is_active, api_requests_per_minute,
+                                max_members)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10)
              ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name,
                  price_monthly_cents = EXCLUDED.price_monthly_cents,
                  max_sites = EXCLUDED.max_sites, max_storage_gb = EXCLUDED.max_storage_gb,
                  backup_retention_days = EXCLUDED.backup_retention_days,
                  api_requests_per_minute = EXCLUDED.api_requests_per_minute,
+                 max_members = EXCLUDED.max_members,
                  is_active = EXCLUDED.is_active, updated_at = $9",
         )
         .bind(p.code.as_str())
@@ -94,7 +97,8 @@ impl PlanRepository for PgPlanRepository {
         .bind(p.backup_retention_days)
         .bind(p.is_active)
         .bind(p.api_requests_per_minute)
-        .bind(ts(OffsetDateTime::now_utc()));
+        .bind(ts(OffsetDateTime::now_utc()))
+        .bind(p.max_members);
         execute(upsert, tx(uow)?.conn()).await.map(drop)
     }
 }

@@ -120,6 +120,23 @@ impl OrganizationRepository for FakeTenancy {
         Err(unsupported("membership_of"))
     }
 
+    async fn membership_in(
+        &self,
+        _user: UserId,
+        _org: OrganizationId,
+    ) -> Result<Option<Membership>, StoreError> {
+        Err(unsupported("membership_in"))
+    }
+
+    async fn delete_membership(
+        &self,
+        _uow: &mut dyn UnitOfWork,
+        _org: OrganizationId,
+        _user: UserId,
+    ) -> Result<i64, StoreError> {
+        Err(unsupported("delete_membership"))
+    }
+
     async fn list_members(&self, _org: OrganizationId) -> Result<Vec<Membership>, StoreError> {
         Err(unsupported("list_members"))
     }

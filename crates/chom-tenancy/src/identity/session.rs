@@ -141,7 +141,13 @@ impl Identity {
                 ApprovalStatus::Pending => return Err(IdentityError::PendingApproval),
                 ApprovalStatus::Approved => {}
             }
-            let m = membership.as_ref().ok_or(IdentityError::PendingApproval)?;
+            // No membership: a member removed from their only organization (their tokens
+            // were revoked with it) is simply signed out; anyone else waits for approval.
+            let m = match membership.as_ref() {
+                Some(m) => m,
+                None if token.revoked_at.is_some() => return Err(IdentityError::Unauthenticated),
+                None => return Err(IdentityError::PendingApproval),
+            };
             org_gate(m.organization.approval, m.organization.status)?;
         }
         if token.revoked_at.is_some() || token.created_at < password_changed_at {
@@ -229,7 +235,11 @@ impl Identity {
     }
 }
 
-fn org_gate(approval: ApprovalStatus, status: OrganizationStatus) -> Result<(), IdentityError> {
+/// Whether an organization in this standing may be acted in: approved and not suspended.
+///
+/// # Errors
+/// `Rejected`, `PendingApproval`, `OrganizationSuspended`.
+pub fn org_gate(approval: ApprovalStatus, status: OrganizationStatus) -> Result<(), IdentityError> {
     match approval {
         ApprovalStatus::Rejected => return Err(IdentityError::Rejected),
         ApprovalStatus::Pending => return Err(IdentityError::PendingApproval),

@@ -224,7 +224,7 @@ fn collect<T>(
 ///
 /// # Errors
 /// `EmailTaken`, `UsernameTaken`, `Store`.
-pub(crate) async fn insert_new_user(
+pub async fn insert_new_user(
     ports: &IdentityPorts,
     uow: &mut dyn chom_kernel::store::UnitOfWork,
     user: &NewUser,

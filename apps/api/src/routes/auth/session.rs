@@ -148,12 +148,12 @@ pub struct MeResponse {
 
 /// Who the token belongs to, and what it may do.
 #[utoipa::path(get, path = "/api/v1/auth/me", tag = "auth", security(("bearer" = [])),
-    params(("X-Tenant-Id" = Option<String>, Header, description = "Tenant to act for (default: the organization's default tenant)")),
+    params(("X-Tenant-Id" = Option<String>, Header, description = "Tenant to act for, in any organization the caller belongs to (default: the default tenant of the caller's oldest membership)")),
     responses(
         (status = 200, description = "The caller", body = MeResponse),
         (status = 401, description = "`UNAUTHENTICATED`, `TOKEN_EXPIRED`", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`EMAIL_NOT_VERIFIED`, `ACCOUNT_PENDING_APPROVAL`, `ACCOUNT_REJECTED`, `ORGANIZATION_SUSPENDED`", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`TENANT_NOT_FOUND`: `X-Tenant-Id` names no tenant of the caller's organization", body = Problem, content_type = "application/problem+json")))]
+        (status = 404, description = "`TENANT_NOT_FOUND`: `X-Tenant-Id` names no tenant of an organization the caller belongs to", body = Problem, content_type = "application/problem+json")))]
 #[get("/auth/me")]
 pub async fn me(auth: Auth) -> Result<HttpResponse, ApiError> {
     auth.require(Ability::Read)?;
@@ -162,9 +162,9 @@ pub async fn me(auth: Auth) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(MeResponse {
         data: MeView {
             user: UserView::from(&s.user),
-            organization: s.organization.as_ref().map(OrganizationView::from),
+            organization: auth.organization.as_ref().map(OrganizationView::from),
             tenant: auth.tenant_record.as_ref().map(TenantView::from),
-            role: s.membership.map(|(_, r)| r.as_str().to_owned()),
+            role: auth.membership.map(|(_, r)| r.as_str().to_owned()),
             abilities: s
                 .token
                 .abilities

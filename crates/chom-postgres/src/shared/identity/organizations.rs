@@ -230,6 +230,41 @@ impl OrganizationRepository for PgIdentity {
         fetch_opt(select, &self.pool, membership).await
     }
 
+    async fn membership_in(
+        &self,
+        user_id: UserId,
+        org: OrganizationId,
+    ) -> Result<Option<Membership>, StoreError> {
+        let select = sqlx::query(
+            "SELECT user_id, organization_id, role FROM memberships
+             WHERE user_id = $1 AND organization_id = $2",
+        )
+        .bind(id(user_id.as_uuid()))
+        .bind(id(org.as_uuid()));
+        fetch_opt(select, &self.pool, membership).await
+    }
+
+    async fn delete_membership(
+        &self,
+        uow: &mut dyn UnitOfWork,
+        org: OrganizationId,
+        user_id: UserId,
+    ) -> Result<i64, StoreError> {
+        let conn = tx(uow)?.conn();
+        codec::lock_organization(&mut *conn, id(org.as_uuid())).await?;
+        let delete =
+            sqlx::query("DELETE FROM memberships WHERE organization_id = $1 AND user_id = $2")
+                .bind(id(org.as_uuid()))
+                .bind(id(user_id.as_uuid()));
+        one(execute(delete, &mut *conn).await?)?;
+        let owners = sqlx::query(
+            "SELECT count(*) AS n FROM memberships WHERE organization_id = $1 AND role = $2",
+        )
+        .bind(id(org.as_uuid()))
+        .bind(Role::Owner.as_str());
+        fetch_one(owners, &mut *conn, |r| get(r, "n")).await
+    }
+
     async fn list_members(&self, org: OrganizationId) -> Result<Vec<Membership>, StoreError> {
         let select = sqlx::query(
             "SELECT user_id, organization_id, role FROM memberships WHERE organization_id = $1
