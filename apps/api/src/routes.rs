@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod organization;
 pub mod paging;
 pub mod plans;
+pub mod policy;
 pub mod sites;
 pub mod team;
 pub mod views;

@@ -26,6 +26,7 @@ pub fn registrations(services: &Services) -> Vec<Registration> {
     all.extend(chom_backup::jobs::jobs(&services.backups));
     all.extend(chom_team::jobs::jobs(
         &services.team,
+        &services.audit,
         services.mailer.clone(),
         &services.public_url,
     ));
@@ -73,6 +74,7 @@ pub fn schedules() -> Vec<Schedule> {
     all.extend(chom_infrastructure::jobs::schedules());
     all.extend(chom_site_hosting::jobs::schedules());
     all.extend(chom_backup::jobs::schedules());
+    all.extend(chom_team::jobs::schedules());
     all
 }
 

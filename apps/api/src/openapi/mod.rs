@@ -72,7 +72,37 @@ pub fn document() -> utoipa::openapi::OpenApi {
     shape::Shape.modify(&mut doc);
     OpenApiHeader.modify(&mut doc);
     refusals::Refusals.modify(&mut doc);
+    Policy.modify(&mut doc);
     doc
+}
+
+/// Quotes the team policy on every organization member's operation
+/// ([`crate::routes::policy::OPERATIONS`]).
+struct Policy;
+
+impl Modify for Policy {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in &mut doc.paths.paths {
+            let operations = [
+                ("GET", item.get.as_mut()),
+                ("PUT", item.put.as_mut()),
+                ("POST", item.post.as_mut()),
+                ("DELETE", item.delete.as_mut()),
+                ("PATCH", item.patch.as_mut()),
+            ];
+            for (method, op) in operations {
+                let (Some(op), Some(action)) = (op, crate::routes::policy::action_of(method, path))
+                else {
+                    continue;
+                };
+                let text = crate::routes::policy::describe(action);
+                op.description = Some(match op.description.take() {
+                    Some(d) if !d.is_empty() => format!("{d}\n\n{text}"),
+                    _ => text,
+                });
+            }
+        }
+    }
 }
 
 /// The document as pretty JSON (what `cargo xtask openapi` writes to `docs/openapi.json`).

@@ -11,6 +11,7 @@ use chom_infrastructure::{Candidate, Vps, place};
 use chom_kernel::audit::AuditEvent;
 use chom_kernel::store::UnitOfWork;
 use chom_kernel::{Conflict, SiteId, StoreError, TenantContext, TenantId, UniqueKey, VpsId};
+use chom_team::Action;
 use time::OffsetDateTime;
 
 /// A creation request (raw: the admission validates it).
@@ -93,7 +94,7 @@ impl Sites {
     ) -> Result<(Site, Operation), SiteError> {
         let (tenant, role) = (ctx.tenant_id(), ctx.role());
         // The role first: nothing is read for a viewer.
-        forbid_unless(role).map_err(|_| Refusal::Forbidden(role.as_str()))?;
+        forbid_unless(role, Action::ManageSites).map_err(|_| Refusal::Forbidden(role.as_str()))?;
         // Reads through the pool come first: a unit of work must not wait for a second
         // connection while it holds one (and the tenant's lock).
         let record = self

@@ -129,13 +129,16 @@ fn db_password_context(site: SiteId) -> String {
     format!("sites.db_password:{site}")
 }
 
-fn forbid_unless(role: Role) -> Result<(), SiteError> {
-    if chom_team::allows(role, Action::ManageSites) {
+/// Refuses unless the team policy lets `role` perform `action` (`sites.operate` to change a
+/// site, `sites.delete` to delete one).
+fn forbid_unless(role: Role, action: Action) -> Result<(), SiteError> {
+    if chom_team::allows(role, action) {
         Ok(())
     } else {
         Err(SiteError::Forbidden(format!(
-            "the {} role may not change sites",
-            role.as_str()
+            "the {} role may not {}",
+            role.as_str(),
+            action.describe()
         )))
     }
 }

@@ -68,15 +68,17 @@ impl Sites {
             .await?)
     }
 
-    /// The site's database name, user and password (unsealed).
+    /// The site's database name, user and password (unsealed): members and above.
     ///
     /// # Errors
-    /// `NotFound`, `Conflict` (not provisioned yet), `Store`.
+    /// `Forbidden` (viewers), `NotFound`, `Conflict` (not provisioned yet), `Store`.
     pub async fn credentials(
         &self,
         ctx: &TenantContext,
         id: SiteId,
     ) -> Result<(String, String, String), SiteError> {
+        // A viewer reads sites, not the keys to their databases.
+        super::forbid_unless(ctx.role(), chom_team::Action::ManageSites)?;
         let site = self.get(ctx, id).await?;
         let (Some(name), Some(user), Some(sealed)) =
             (site.db_name, site.db_user, site.db_password_sealed)

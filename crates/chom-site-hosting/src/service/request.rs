@@ -8,6 +8,7 @@ use crate::model::{Operation, Site, SiteStatus};
 use chom_agent_protocol::PhpVersion;
 use chom_kernel::audit::AuditEvent;
 use chom_kernel::{SiteId, TenantContext};
+use chom_team::Action;
 use chom_tenancy::model::TenantStatus;
 use time::OffsetDateTime;
 
@@ -113,7 +114,11 @@ impl Sites {
         action: SiteAction,
         request_id: Option<String>,
     ) -> Result<(Site, Operation), SiteError> {
-        forbid_unless(ctx.role())?;
+        let needed = match action {
+            SiteAction::Delete => Action::DeleteSites,
+            _ => Action::ManageSites,
+        };
+        forbid_unless(ctx.role(), needed)?;
         let tenant = ctx.tenant_id();
         // A suspended tenant may take its sites down, not bring them back or change them.
         if !matches!(action, SiteAction::Delete | SiteAction::Disable)

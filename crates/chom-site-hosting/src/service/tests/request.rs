@@ -69,7 +69,7 @@ async fn each_action_is_allowed_only_in_its_site_statuses() {
             let result = w
                 .sites
                 .request(
-                    &w.member(Role::Member),
+                    &w.member(Role::Admin),
                     site.id,
                     action,
                     Some("req-1".into()),
@@ -156,7 +156,7 @@ async fn an_operation_in_flight_blocks_every_action_in_every_status() {
             w.operation(running.clone());
             let e = w
                 .sites
-                .request(&w.member(Role::Member), site.id, action, None)
+                .request(&w.member(Role::Admin), site.id, action, None)
                 .await
                 .expect_err("refused");
             let case = format!("{action:?} on a {} site", status.as_str());
@@ -186,7 +186,7 @@ async fn an_ended_operation_blocks_nothing() {
         done.status = end;
         w.operation(done);
         w.sites
-            .request(&w.member(Role::Member), site.id, SiteAction::Disable, None)
+            .request(&w.member(Role::Admin), site.id, SiteAction::Disable, None)
             .await
             .unwrap_or_else(|e| panic!("after a {end:?} operation: {e:?}"));
     }
@@ -199,7 +199,7 @@ async fn switching_to_the_php_version_it_runs_is_an_invalid_state() {
     let e = w
         .sites
         .request(
-            &w.member(Role::Member),
+            &w.member(Role::Admin),
             site.id,
             SiteAction::SetPhp(site.php_version),
             None,
@@ -219,7 +219,7 @@ async fn a_suspended_tenant_may_only_take_its_sites_down() {
             let site = w.site(allowed[0]);
             let result = w
                 .sites
-                .request(&w.member(Role::Member), site.id, action, None)
+                .request(&w.member(Role::Admin), site.id, action, None)
                 .await;
             let case = format!("{action:?} for a {} tenant", tenant_status.as_str());
             if matches!(action, SiteAction::Delete | SiteAction::Disable) {
@@ -258,4 +258,33 @@ async fn a_viewer_may_not_request_anything_and_another_tenant_sees_nothing() {
         .await
         .expect_err("refused");
     assert!(matches!(e, SiteError::NotFound), "{e:?}");
+}
+
+#[tokio::test]
+async fn members_operate_sites_and_only_admins_and_owners_delete_them() {
+    for (role, operates, deletes) in [
+        (Role::Viewer, false, false),
+        (Role::Member, true, false),
+        (Role::Admin, true, true),
+        (Role::Owner, true, true),
+    ] {
+        let w = World::new();
+        let site = w.site(Active);
+        let disable = w
+            .sites
+            .request(&w.member(role), site.id, SiteAction::Disable, None)
+            .await;
+        assert_eq!(disable.is_ok(), operates, "{role:?} disable: {disable:?}");
+        let w = World::new();
+        let site = w.site(Active);
+        let delete = w
+            .sites
+            .request(&w.member(role), site.id, SiteAction::Delete, None)
+            .await;
+        assert_eq!(delete.is_ok(), deletes, "{role:?} delete: {delete:?}");
+        if !deletes {
+            assert!(matches!(delete, Err(SiteError::Forbidden(_))), "{delete:?}");
+            assert!(w.committed().operations.is_empty() && w.trail.events().is_empty());
+        }
+    }
 }
