@@ -32,8 +32,6 @@ pub const ACCOUNT_WINDOW: Duration = Duration::from_secs(15 * 60);
 pub const TOTP_FAILURES: u32 = 5;
 /// The longest pause between two password attempts of a throttled account.
 pub const MAX_DELAY: Duration = ACCOUNT_WINDOW;
-/// Sensitive operations per tenant per minute.
-pub const SENSITIVE_PER_MINUTE: u32 = 10;
 
 /// The client address used as a rate-limit key and in logs: the TCP peer, or the right-most
 /// untrusted hop when the peer is a trusted proxy.
@@ -116,8 +114,8 @@ pub async fn auth_route(services: &Services, req: &HttpRequest) -> Result<(), Ap
     .map(drop)
 }
 
-/// At most [`SENSITIVE_PER_MINUTE`] sensitive operations (database export, site delete…) per
-/// tenant per minute.
+/// At most `security.sensitive_operations_per_minute` (default 10) sensitive operations
+/// (database export, site delete…) per tenant per minute.
 ///
 /// # Errors
 /// 429 `RATE_LIMITED`.
@@ -125,7 +123,7 @@ pub async fn sensitive(services: &Services, tenant: chom_kernel::TenantId) -> Re
     check(
         services,
         &format!("sensitive:{tenant}"),
-        SENSITIVE_PER_MINUTE,
+        services.limits.sensitive_per_minute,
         Duration::from_secs(60),
     )
     .await

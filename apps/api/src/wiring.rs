@@ -15,6 +15,8 @@ pub struct AuthLimits {
     pub password_attempts: u32,
     /// API requests per token per minute when no plan says otherwise.
     pub api_per_minute: u32,
+    /// Sensitive operations per tenant per minute.
+    pub sensitive_per_minute: u32,
     /// Super admins need 2FA on to use the admin API.
     pub admin_two_factor: bool,
 }
@@ -81,6 +83,7 @@ impl Services {
                 per_ip_per_minute: settings.security.auth_requests_per_minute,
                 password_attempts: settings.security.password_attempts_per_15_min,
                 api_per_minute: settings.security.api_requests_per_minute,
+                sensitive_per_minute: settings.security.sensitive_operations_per_minute,
                 admin_two_factor: settings.security.require_admin_two_factor,
             },
             plan_limits: crate::ratelimit::state::PlanLimits::default(),

@@ -357,3 +357,54 @@ fn nullable_response_fields_are_required() {
         );
     }
 }
+
+/// utoipa names a component after its Rust type and a second type of the same name silently
+/// replaces the first (an answer then fails its own schema): every `ToSchema` type of the API
+/// has a name of its own.
+#[test]
+fn schema_names_are_unique() {
+    fn sources(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                sources(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    sources(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        &mut files,
+    );
+    let mut seen: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        let mut derives_schema = false;
+        for line in text.lines().map(str::trim) {
+            if line.starts_with("#[derive(") && line.contains("ToSchema") {
+                derives_schema = true;
+            } else if derives_schema
+                && let Some(rest) = line
+                    .strip_prefix("pub struct ")
+                    .or_else(|| line.strip_prefix("pub enum "))
+                    .or_else(|| line.strip_prefix("struct "))
+            {
+                let name: String = rest
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                seen.entry(name)
+                    .or_default()
+                    .push(file.display().to_string());
+                derives_schema = false;
+            } else if !line.starts_with("#[") && !line.starts_with("///") && !line.is_empty() {
+                derives_schema = false;
+            }
+        }
+    }
+    let twice: Vec<_> = seen.iter().filter(|(_, files)| files.len() > 1).collect();
+    assert!(seen.len() > 50, "found only {} schema types", seen.len());
+    assert!(twice.is_empty(), "{twice:#?}");
+}

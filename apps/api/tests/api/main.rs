@@ -16,5 +16,6 @@ mod identity;
 mod lists;
 mod metrics;
 mod plans;
+mod roles;
 mod sites;
 mod team;

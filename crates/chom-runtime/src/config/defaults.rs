@@ -42,6 +42,7 @@ impl Default for Settings {
                 password_attempts_per_15_min: 10,
                 session_cache_ms: 1000,
                 api_requests_per_minute: 120,
+                sensitive_operations_per_minute: 10,
                 require_admin_two_factor: false,
                 hash_slots: None,
             },

@@ -40,6 +40,8 @@ pub struct SecuritySettings {
     /// API requests per token per minute for tokens whose tenant has no plan yet (and super
     /// admins); a plan's own limit applies otherwise.
     pub api_requests_per_minute: u32,
+    /// Sensitive operations (site deletion, database export) per tenant per minute.
+    pub sensitive_operations_per_minute: u32,
     /// Super admins must have two-factor authentication on to use the admin API (until then
     /// their sessions can only turn it on).
     pub require_admin_two_factor: bool,
@@ -216,6 +218,10 @@ impl std::fmt::Debug for SecuritySettings {
                 &self.password_attempts_per_15_min,
             )
             .field("api_requests_per_minute", &self.api_requests_per_minute)
+            .field(
+                "sensitive_operations_per_minute",
+                &self.sensitive_operations_per_minute,
+            )
             .field("require_admin_two_factor", &self.require_admin_two_factor)
             .field("hash_slots", &self.hash_slots)
             .finish()

@@ -73,6 +73,12 @@ impl Settings {
                 "at most 60000 (revocations must apply within a minute)",
             ));
         }
+        if self.security.sensitive_operations_per_minute == 0 {
+            return Err(ConfigError::new(
+                "security.sensitive_operations_per_minute",
+                "must be at least 1",
+            ));
+        }
         if self.security.api_requests_per_minute == 0 {
             return Err(ConfigError::new(
                 "security.api_requests_per_minute",

@@ -54,6 +54,15 @@ impl SiteAction {
         }
     }
 
+    /// The team policy's action it needs (`sites.delete` to delete, `sites.operate` else).
+    #[must_use]
+    pub const fn needs(self) -> Action {
+        match self {
+            Self::Delete => Action::DeleteSites,
+            _ => Action::ManageSites,
+        }
+    }
+
     /// What the audit log calls it.
     pub(super) const fn audit_action(self) -> &'static str {
         match self {
@@ -114,11 +123,7 @@ impl Sites {
         action: SiteAction,
         request_id: Option<String>,
     ) -> Result<(Site, Operation), SiteError> {
-        let needed = match action {
-            SiteAction::Delete => Action::DeleteSites,
-            _ => Action::ManageSites,
-        };
-        forbid_unless(ctx.role(), needed)?;
+        forbid_unless(ctx.role(), action.needs())?;
         let tenant = ctx.tenant_id();
         // A suspended tenant may take its sites down, not bring them back or change them.
         if !matches!(action, SiteAction::Delete | SiteAction::Disable)

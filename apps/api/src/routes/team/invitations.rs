@@ -2,8 +2,8 @@
 
 use super::path_id;
 use super::views::{
-    AcceptRequest, AcceptedResponse, AcceptedView, InvitationList, InvitationRequest,
-    InvitationResponse, InvitationView,
+    AcceptRequest, InvitationList, InvitationRequest, InvitationResponse, InvitationView,
+    JoinedResponse, JoinedView,
 };
 use crate::error::{ApiError, Problem};
 use crate::extract::{Auth, Body};
@@ -115,7 +115,7 @@ pub async fn revoke_invitation(
 /// verified by the link) and joins; it then logs in.
 #[utoipa::path(post, path = "/api/v1/invitations/accept", tag = "team", security((), ("bearer" = [])), request_body = AcceptRequest,
     responses(
-        (status = 201, description = "Joined", body = AcceptedResponse),
+        (status = 201, description = "Joined", body = JoinedResponse),
         (status = 401, description = "`UNAUTHENTICATED`: a bearer token was sent and is not valid", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`INVITATION_EMAIL_MISMATCH`: the account's e-mail is not the invited one", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`INVITATION_NOT_FOUND`: unknown token (a newer e-mail replaces the older link)", body = Problem, content_type = "application/problem+json"),
@@ -160,8 +160,8 @@ pub async fn accept_invitation(
         ),
     };
     let (invitation, user) = services.team.accept(&body.token, who).await?;
-    Ok(HttpResponse::Created().json(AcceptedResponse {
-        data: AcceptedView {
+    Ok(HttpResponse::Created().json(JoinedResponse {
+        data: JoinedView {
             organization_id: invitation.organization_id.to_string(),
             role: invitation.role.as_str().to_owned(),
             user_id: user.to_string(),

@@ -144,7 +144,7 @@ pub struct AcceptRequest {
 
 /// What accepting did.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AcceptedView {
+pub struct JoinedView {
     /// The organization joined.
     pub organization_id: String,
     /// The role held there.
@@ -158,9 +158,9 @@ pub struct AcceptedView {
 
 /// Envelope.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct AcceptedResponse {
+pub struct JoinedResponse {
     /// The membership.
-    pub data: AcceptedView,
+    pub data: JoinedView,
 }
 
 /// Proposing a new owner.
