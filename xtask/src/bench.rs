@@ -42,6 +42,16 @@ pub enum Which {
         #[arg(long, default_value_t = 5)]
         servers: usize,
     },
+    /// Audit: site-update throughput through the sites service on PostgreSQL with the audit
+    /// trail vs the same service wired without one, rounds interleaved in one run.
+    Audit {
+        /// Sites updated per round.
+        #[arg(long, default_value_t = 400)]
+        sites: usize,
+        /// Rounds per variant.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// Job queue: jobs/s and enqueue→start latency (p50/p99), SQLite and PostgreSQL side by side.
     Queue {
         /// Backlog drained for the throughput figure.
@@ -104,6 +114,14 @@ pub fn run(which: Which) -> anyhow::Result<()> {
                     .status()?;
                 anyhow::ensure!(status.success(), "the sites benchmark failed");
             }
+            Ok(())
+        }
+        Which::Audit { sites, rounds } => {
+            let bin = release(&["chom-bench"])?;
+            let status = std::process::Command::new(bin.join("chom-bench"))
+                .args(["audit", "--sites", &sites.to_string(), "--rounds", &rounds.to_string()])
+                .status()?;
+            anyhow::ensure!(status.success(), "the audit benchmark failed");
             Ok(())
         }
         Which::Login { seconds } => {

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod api;
+mod audit;
 mod login;
 mod queue;
 mod sites;
@@ -71,6 +72,16 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
-        other => anyhow::bail!("unknown benchmark {other:?}; available: queue, api, ssh, sites"),
+        Some("audit") => {
+            audit::run(
+                arg(&args, "--sites", 400),
+                arg(&args, "--rounds", 5),
+                arg(&args, "--concurrency", 8),
+            )
+            .await
+        }
+        other => {
+            anyhow::bail!("unknown benchmark {other:?}; available: queue, api, ssh, sites, audit")
+        }
     }
 }

@@ -61,7 +61,7 @@ fn clean(bin: &Path, root: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn seed_tenant(db: &TestDatabase) -> anyhow::Result<TenantId> {
+pub(crate) async fn seed_tenant(db: &TestDatabase) -> anyhow::Result<TenantId> {
     let (org, tenant) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     let now = time::OffsetDateTime::now_utc();
     sqlx::query(

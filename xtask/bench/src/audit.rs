@@ -1,0 +1,163 @@
+//! The cost of auditing: site-update throughput through the sites service on PostgreSQL, with
+//! the audit trail (every request appends to its organization's hash chain, under the chain's
+//! lock, in the request's transaction) against the same service wired without one — both in
+//! this binary, rounds interleaved, on one database. All sites belong to one organization, so
+//! every append contends for the same chain head: the worst case.
+
+use chom_kernel::audit::{AuditTrail, NoTrail};
+use chom_kernel::crypto::Sealer;
+use chom_kernel::{OrganizationId, Role, SiteId, TenantContext, UserId};
+use chom_postgres::testing::TestDatabase;
+use chom_runtime::Settings;
+use chom_site_hosting::{CreateSite, SiteAction, Sites, SitesConfig, SitesPorts};
+use std::sync::Arc;
+use std::time::Instant;
+
+fn sites(db: &TestDatabase, audit: Arc<dyn AuditTrail>, settings: &Settings) -> Sites {
+    let pool = db.store.pool().clone();
+    let store: Arc<dyn chom_kernel::store::Store> = Arc::new(db.store.clone());
+    let servers = Arc::new(chom_postgres::PgFleet::new(pool.clone()));
+    let fleet = chom_infrastructure::Fleet::new(
+        store.clone(),
+        servers.clone(),
+        Arc::new(chom_ssh::SshGateway::new(&settings.ssh)),
+        audit.clone(),
+    );
+    let sealer = Sealer::new(&[7; 32]).map(Arc::new);
+    Sites::new(
+        SitesPorts {
+            store,
+            sites: Arc::new(chom_postgres::PgSites::new(pool.clone())),
+            orgs: Arc::new(chom_postgres::PgIdentity::new(pool)),
+            plans: Arc::new(db.store.plans()),
+            servers,
+            fleet,
+            sealer: sealer.unwrap_or_else(|_| unreachable_sealer()),
+            audit,
+        },
+        SitesConfig::default(),
+    )
+}
+
+#[expect(clippy::panic, reason = "a 32-byte key always makes a sealer")]
+fn unreachable_sealer() -> Arc<Sealer> {
+    panic!("a 32-byte key makes a sealer")
+}
+
+/// Puts every site back to `active` with no operation running.
+async fn reset(db: &TestDatabase) -> anyhow::Result<()> {
+    for sql in [
+        "UPDATE sites SET status = 'active'",
+        "UPDATE operations SET status = 'succeeded'",
+        "DELETE FROM jobs",
+    ] {
+        sqlx::query(sql).execute(db.store.pool()).await?;
+    }
+    Ok(())
+}
+
+/// Disables every site once, `concurrency` at a time; requests per second.
+async fn round(
+    service: &Sites,
+    ctx: &TenantContext,
+    ids: &[SiteId],
+    concurrency: usize,
+) -> anyhow::Result<f64> {
+    let started = Instant::now();
+    let chunks: Vec<Vec<SiteId>> = ids
+        .chunks(ids.len().div_ceil(concurrency.max(1)))
+        .map(<[SiteId]>::to_vec)
+        .collect();
+    let mut tasks = Vec::new();
+    for chunk in chunks {
+        let (service, ctx) = (service.clone(), ctx.clone());
+        tasks.push(tokio::spawn(async move {
+            for id in chunk {
+                service
+                    .request(&ctx, id, SiteAction::Disable, None)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("disable {id}: {e}"))?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    #[expect(clippy::cast_precision_loss, reason = "a count of requests")]
+    Ok(ids.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// Runs the comparison.
+///
+/// # Errors
+/// PostgreSQL is missing, or a request failed.
+pub async fn run(sites_n: usize, rounds: usize, concurrency: usize) -> anyhow::Result<()> {
+    let db = TestDatabase::new().await?;
+    let work = tempfile::tempdir()?;
+    let mut settings = Settings::default();
+    settings.ssh.state_dir = work.path().join("ssh-state");
+    let tenant = crate::sites::seed_tenant(&db).await?;
+    sqlx::query(
+        "INSERT INTO vps_servers (id, hostname, ip_address, ssh_port, ssh_user, provider, cpu_cores,
+             memory_mb, disk_gb, allocation, max_sites, host_key, status, health, created_at, updated_at)
+         VALUES ($1, 'audit.bench', '127.0.0.1', 22, 'root', 'bench', 2, 2048, 20, 'shared',
+             100000, 'ssh-ed25519 AAAAbench', 'active', 'healthy', now(), now())",
+    )
+    .bind(uuid::Uuid::now_v7())
+    .execute(db.store.pool())
+    .await?;
+    let ctx = TenantContext::authenticated(OrganizationId::new(), tenant, UserId::new(), Role::Owner);
+    let audited = sites(&db, Arc::new(chom_postgres::PgAudit::new(db.store.pool().clone())), &settings);
+    let silent = sites(&db, Arc::new(NoTrail), &settings);
+    let mut ids = Vec::with_capacity(sites_n);
+    for i in 0..sites_n {
+        let (site, _) = audited
+            .create(
+                &ctx,
+                CreateSite {
+                    domain: format!("s{i}.audit-bench.example"),
+                    ..CreateSite::default()
+                },
+                None,
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("create: {e}"))?;
+        ids.push(site.id);
+    }
+    println!(
+        "audit: {sites_n} site updates (disable) per round, {concurrency} at a time, one organization, PostgreSQL"
+    );
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for r in 0..rounds {
+        // Interleaved, alternating which goes first.
+        let order: [bool; 2] = if r % 2 == 0 { [true, false] } else { [false, true] };
+        for audit_on in order {
+            reset(&db).await?;
+            let service = if audit_on { &audited } else { &silent };
+            let rate = round(service, &ctx, &ids, concurrency).await?;
+            if audit_on { with.push(rate) } else { without.push(rate) }
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (w, wo) = (median(&mut with), median(&mut without));
+    let entries: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+        .fetch_one(db.store.pool())
+        .await?;
+    println!("  with the audit trail     {w:>9.0} updates/s   (rounds: {with:.0?})");
+    println!("  without (no trail wired) {wo:>9.0} updates/s   (rounds: {without:.0?})");
+    println!(
+        "  audit cost: {:.1} % slower (goal < 15 %); {entries} entries appended",
+        (1.0 - w / wo) * 100.0
+    );
+    let chain = chom_team::audit::Audit::new(Arc::new(chom_postgres::PgAudit::new(
+        db.store.pool().clone(),
+    )))
+    .verify(ctx.organization_id().as_uuid())
+    .await?;
+    anyhow::ensure!(chain.broken.is_none(), "the chain broke: {chain:?}");
+    Ok(())
+}
