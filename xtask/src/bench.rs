@@ -119,7 +119,13 @@ pub fn run(which: Which) -> anyhow::Result<()> {
         Which::Audit { sites, rounds } => {
             let bin = release(&["chom-bench"])?;
             let status = std::process::Command::new(bin.join("chom-bench"))
-                .args(["audit", "--sites", &sites.to_string(), "--rounds", &rounds.to_string()])
+                .args([
+                    "audit",
+                    "--sites",
+                    &sites.to_string(),
+                    "--rounds",
+                    &rounds.to_string(),
+                ])
                 .status()?;
             anyhow::ensure!(status.success(), "the audit benchmark failed");
             Ok(())

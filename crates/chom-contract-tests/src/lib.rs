@@ -11,6 +11,7 @@ pub mod identity;
 pub mod plans;
 pub mod queue;
 pub mod sites;
+pub mod team;
 
 use chom_backup::ports::ScheduleRepository;
 use chom_infrastructure::ports::VpsRepository;
@@ -43,6 +44,8 @@ pub struct Backend {
     pub audit: Arc<dyn chom_kernel::audit::AuditTrail>,
     /// Reading the audit log (team).
     pub audit_log: Arc<dyn chom_team::audit::AuditLog>,
+    /// Invitations and ownership transfers (team).
+    pub team: Arc<dyn chom_team::ports::TeamRepository>,
     /// Runs one SQL statement directly on the database (tampering, as an attacker with
     /// database access would).
     pub sql: Sql,
@@ -107,6 +110,11 @@ macro_rules! contract_tests {
             a_deleted_row_breaks_the_chain_at_that_row,
             swapped_rows_break_the_chain_at_the_first,
             a_concurrent_burst_leaves_one_unbroken_chain);
+        $crate::contract_tests!(@each $setup; team:
+            invitations_belong_to_their_organization_and_their_current_token,
+            acceptance_is_one_compare_and_set,
+            seats_are_members_and_open_unexpired_invitations,
+            one_transfer_per_organization);
     };
     (@each $setup:ident; $module:ident: $($name:ident),+ $(,)?) => {
         mod $module {

@@ -31,6 +31,7 @@ async fn backend() -> Backend {
         fleet: Arc::new(chom_postgres::PgFleet::new(db.store.pool().clone())),
         backups: Arc::new(chom_postgres::PgBackups::new(db.store.pool().clone())),
         audit: Arc::new(chom_postgres::PgAudit::new(db.store.pool().clone())),
+        team: Arc::new(chom_postgres::PgTeam::new(db.store.pool().clone())),
         audit_log: Arc::new(chom_postgres::PgAudit::new(db.store.pool().clone())),
         sql: {
             let pool = db.store.pool().clone();

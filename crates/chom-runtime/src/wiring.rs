@@ -42,19 +42,9 @@ fn encryption_key(settings: &Settings, target: &DatabaseTarget) -> anyhow::Resul
         .with_context(|| format!("{} does not hold a 32-byte base64url key", path.display()))
 }
 
-/// The audit trail every context appends to. A build with the `bench-no-audit` feature
-/// (benchmarks only: `cargo xtask bench audit`) records nothing, to measure what auditing costs.
+/// The audit trail every context appends to: the backend's own adapter.
 fn audit_trail<T: AuditTrail + 'static>(adapter: Arc<T>) -> Arc<dyn AuditTrail> {
-    #[cfg(feature = "bench-no-audit")]
-    {
-        drop(adapter);
-        tracing::warn!("built with bench-no-audit: nothing is audited");
-        Arc::new(chom_kernel::audit::NoTrail)
-    }
-    #[cfg(not(feature = "bench-no-audit"))]
-    {
-        adapter
-    }
+    adapter
 }
 
 /// The ports, wired to their adapters.

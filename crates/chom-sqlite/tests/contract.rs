@@ -34,6 +34,7 @@ async fn backend() -> Backend {
         fleet: Arc::new(chom_sqlite::SqliteFleet::new(store.pool().clone())),
         backups: Arc::new(chom_sqlite::SqliteBackups::new(store.pool().clone())),
         audit: Arc::new(chom_sqlite::SqliteAudit::new(store.pool().clone())),
+        team: Arc::new(chom_sqlite::SqliteTeam::new(store.pool().clone())),
         audit_log: Arc::new(chom_sqlite::SqliteAudit::new(store.pool().clone())),
         sql: {
             let pool = store.pool().clone();

@@ -107,8 +107,13 @@ pub async fn run(sites_n: usize, rounds: usize, concurrency: usize) -> anyhow::R
     .bind(uuid::Uuid::now_v7())
     .execute(db.store.pool())
     .await?;
-    let ctx = TenantContext::authenticated(OrganizationId::new(), tenant, UserId::new(), Role::Owner);
-    let audited = sites(&db, Arc::new(chom_postgres::PgAudit::new(db.store.pool().clone())), &settings);
+    let ctx =
+        TenantContext::authenticated(OrganizationId::new(), tenant, UserId::new(), Role::Owner);
+    let audited = sites(
+        &db,
+        Arc::new(chom_postgres::PgAudit::new(db.store.pool().clone())),
+        &settings,
+    );
     let silent = sites(&db, Arc::new(NoTrail), &settings);
     let mut ids = Vec::with_capacity(sites_n);
     for i in 0..sites_n {
@@ -131,12 +136,20 @@ pub async fn run(sites_n: usize, rounds: usize, concurrency: usize) -> anyhow::R
     let (mut with, mut without) = (Vec::new(), Vec::new());
     for r in 0..rounds {
         // Interleaved, alternating which goes first.
-        let order: [bool; 2] = if r % 2 == 0 { [true, false] } else { [false, true] };
+        let order: [bool; 2] = if r % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
         for audit_on in order {
             reset(&db).await?;
             let service = if audit_on { &audited } else { &silent };
             let rate = round(service, &ctx, &ids, concurrency).await?;
-            if audit_on { with.push(rate) } else { without.push(rate) }
+            if audit_on {
+                with.push(rate)
+            } else {
+                without.push(rate)
+            }
         }
     }
     let median = |v: &mut Vec<f64>| {

@@ -2,8 +2,8 @@
 //! reading (the team context's `AuditLog`). Appends lock the chain's head row, so concurrent
 //! transactions of one organization link one after the other, never to the same predecessor.
 
-use crate::codec::{DbRow, get, get_id, get_opt_id, get_ts, id, lock_row, ts};
-use crate::shared::exec::{execute, execute_one, fetch_all, fetch_opt, tx};
+use crate::codec::{DbRow, get, get_id, get_opt_id, get_ts, id, ts};
+use crate::shared::exec::{execute, execute_one, fetch_all, fetch_one, fetch_opt, tx};
 use async_trait::async_trait;
 use chom_kernel::StoreError;
 use chom_kernel::audit::{AuditEntry, AuditEvent, AuditTrail, GENESIS};
@@ -61,21 +61,20 @@ impl AuditTrail for PgAudit {
     ) -> Result<AuditEntry, StoreError> {
         let conn = tx(uow)?.conn();
         let chain = event.chain();
-        // The head row exists from the chain's first append on; creating it races harmlessly
-        // (the loser waits for the winner's commit, then finds it).
-        let create = sqlx::query(
-            "INSERT INTO audit_heads (id, seq, hash) VALUES ($1, 0, $2) ON CONFLICT (id) DO NOTHING",
+        // One round trip creates the head row (a chain's first append) or locks it for the
+        // rest of the unit (the no-op update takes the row lock), and reads it: concurrent
+        // appends to this chain wait here until this unit ends, then read its head.
+        let head = sqlx::query(
+            "INSERT INTO audit_heads (id, seq, hash) VALUES ($1, 0, $2)
+             ON CONFLICT (id) DO UPDATE SET seq = audit_heads.seq
+             RETURNING seq, hash",
         )
         .bind(id(chain))
         .bind(GENESIS);
-        execute(create, &mut *conn).await?;
-        lock_row(&mut *conn, "audit_heads", id(chain)).await?;
-        let read = sqlx::query("SELECT seq, hash FROM audit_heads WHERE id = $1").bind(id(chain));
-        let (seq, prev) = fetch_opt(read, &mut *conn, |r| {
+        let (seq, prev) = fetch_one(head, &mut *conn, |r| {
             Ok((get::<i64>(r, "seq")?, get::<String>(r, "hash")?))
         })
-        .await?
-        .ok_or(StoreError::NotFound)?;
+        .await?;
         let e = AuditEntry::link(event, Uuid::now_v7(), seq + 1, &prev);
         let insert = sqlx::query(
             "INSERT INTO audit_log (id, chain, seq, occurred_at, organization_id, tenant_id,
