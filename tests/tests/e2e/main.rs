@@ -4,5 +4,6 @@
 //! `cargo nextest run -p chom-e2e`.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
 
+mod audit;
 mod first_start;
 mod sites;
