@@ -322,12 +322,12 @@ impl AuditEntry {
     }
 }
 
-/// The hash of an entry: SHA-256 over a versioned, length-prefixed encoding of every field but
-/// `hash` itself (the previous hash included), as lower-case hex.
+/// The hash of an entry's content: SHA-256 over a versioned, length-prefixed encoding of every
+/// field but its place in the chain (`seq`, `prev_hash`, `hash`), as lower-case hex.
 #[must_use]
-pub fn link_hash(e: &AuditEntry) -> String {
+pub fn content_hash(e: &AuditEntry) -> String {
     fn field(out: &mut Vec<u8>, bytes: &[u8]) {
-        out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
+        out.extend_from_slice(&u64::try_from(bytes.len()).unwrap_or(u64::MAX).to_be_bytes());
         out.extend_from_slice(bytes);
     }
     fn opt(out: &mut Vec<u8>, value: Option<&str>) {
@@ -344,7 +344,6 @@ pub fn link_hash(e: &AuditEntry) -> String {
     field(&mut out, b"chom-audit-v1");
     field(&mut out, e.id.as_bytes());
     field(&mut out, e.chain.as_bytes());
-    field(&mut out, &e.seq.to_be_bytes());
     let ms = e.occurred_at.unix_timestamp_nanos() / 1_000_000;
     field(&mut out, &ms.to_be_bytes());
     let uuid = |u: Option<Uuid>| u.map(|u| u.to_string());
@@ -359,8 +358,34 @@ pub fn link_hash(e: &AuditEntry) -> String {
     opt(&mut out, e.client_addr.as_deref());
     opt(&mut out, e.user_agent.as_deref());
     opt(&mut out, e.request_id.as_deref());
-    field(&mut out, e.prev_hash.as_bytes());
     data_encoding::HEXLOWER.encode(&crate::crypto::sha256(&out))
+}
+
+/// A link of the chain: lower-case hex SHA-256 of the previous entry's hash followed by this
+/// entry's content hash (both as bytes). PostgreSQL computes the same in SQL
+/// (`sha256(decode(prev, 'hex') || decode(content, 'hex'))`), so an append is one statement
+/// there. An argument that is not hex yields a hash no entry has.
+#[must_use]
+pub fn chain_link(prev_hash: &str, content_hash: &str) -> String {
+    let hex = data_encoding::HEXLOWER_PERMISSIVE;
+    match (
+        hex.decode(prev_hash.as_bytes()),
+        hex.decode(content_hash.as_bytes()),
+    ) {
+        (Ok(mut bytes), Ok(content)) => {
+            bytes.extend_from_slice(&content);
+            data_encoding::HEXLOWER.encode(&crate::crypto::sha256(&bytes))
+        }
+        _ => String::new(),
+    }
+}
+
+/// The hash an entry must carry: its link from `prev_hash` over its content. Editing any field
+/// but `seq` changes it; `seq` is held by the order of the links (a renumbered or reordered
+/// entry no longer follows its predecessor).
+#[must_use]
+pub fn link_hash(e: &AuditEntry) -> String {
+    chain_link(&e.prev_hash, &content_hash(e))
 }
 
 /// Appends events to their chains. Implemented by the storage adapters.
@@ -402,7 +427,6 @@ mod tests {
         let edits: Vec<fn(&mut AuditEntry)> = vec![
             |e| e.id = Uuid::now_v7(),
             |e| e.chain = Uuid::now_v7(),
-            |e| e.seq += 1,
             |e| e.occurred_at += time::Duration::milliseconds(1),
             |e| e.organization_id = None,
             |e| e.tenant_id = Some(Uuid::nil()),
@@ -422,6 +446,18 @@ mod tests {
             edit(&mut changed);
             assert_ne!(link_hash(&changed), e.hash, "field {i} is not hashed");
         }
+        // The link is what PostgreSQL computes in SQL: sha256(prev bytes || content bytes).
+        let mut bytes = data_encoding::HEXLOWER.decode(GENESIS.as_bytes()).unwrap();
+        bytes.extend(
+            data_encoding::HEXLOWER
+                .decode(content_hash(&e).as_bytes())
+                .unwrap(),
+        );
+        assert_eq!(
+            e.hash,
+            data_encoding::HEXLOWER.encode(&crate::crypto::sha256(&bytes))
+        );
+        assert_eq!(chain_link("not hex", &content_hash(&e)), "");
     }
 
     #[test]

@@ -29,16 +29,24 @@ async fn audit_verify_reports_an_intact_chain_then_the_edited_entry() {
 
     let out = verify(&config);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("operators: intact, 2 entries, head "), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("operators: intact, 2 entries, head "),
+        "{stdout}"
+    );
 
     let store = chom_sqlite::SqliteStore::open(&dir.path().join("var/chom.db"), 1)
         .await
         .unwrap();
-    let edited = sqlx::query("UPDATE audit_log SET summary = '{\"username\":\"mallory\"}' WHERE seq = 1")
-        .execute(store.pool())
-        .await
-        .unwrap();
+    let edited =
+        sqlx::query("UPDATE audit_log SET summary = '{\"username\":\"mallory\"}' WHERE seq = 1")
+            .execute(store.pool())
+            .await
+            .unwrap();
     assert_eq!(edited.rows_affected(), 1);
     let first: String = sqlx::query_scalar("SELECT id FROM audit_log WHERE seq = 1")
         .fetch_one(store.pool())

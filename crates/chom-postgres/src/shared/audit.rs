@@ -1,12 +1,13 @@
 //! The audit log: appending (the kernel's `AuditTrail`, inside the caller's unit of work) and
 //! reading (the team context's `AuditLog`). Appends lock the chain's head row, so concurrent
-//! transactions of one organization link one after the other, never to the same predecessor.
+//! transactions of one organization link one after the other, never to the same predecessor;
+//! on PostgreSQL an append is one statement (the database computes the link's SHA-256).
 
 use crate::codec::{DbRow, get, get_id, get_opt_id, get_ts, id, ts};
-use crate::shared::exec::{execute, execute_one, fetch_all, fetch_one, fetch_opt, tx};
+use crate::shared::exec::{Query, execute, execute_one, fetch_all, fetch_one, fetch_opt, tx};
 use async_trait::async_trait;
 use chom_kernel::StoreError;
-use chom_kernel::audit::{AuditEntry, AuditEvent, AuditTrail, GENESIS};
+use chom_kernel::audit::{AuditEntry, AuditEvent, AuditTrail, GENESIS, chain_link, content_hash};
 use chom_kernel::store::UnitOfWork;
 use chom_team::audit::{AuditFilter, AuditLog};
 use sqlx::PgPool;
@@ -60,31 +61,81 @@ impl AuditTrail for PgAudit {
         event: &AuditEvent,
     ) -> Result<AuditEntry, StoreError> {
         let conn = tx(uow)?.conn();
-        let chain = event.chain();
-        // One round trip creates the head row (a chain's first append) or locks it for the
-        // rest of the unit (the no-op update takes the row lock), and reads it: concurrent
-        // appends to this chain wait here until this unit ends, then read its head.
-        let head = sqlx::query(
-            "INSERT INTO audit_heads (id, seq, hash) VALUES ($1, 0, $2)
-             ON CONFLICT (id) DO UPDATE SET seq = audit_heads.seq
-             RETURNING seq, hash",
-        )
-        .bind(id(chain))
-        .bind(GENESIS);
-        let (seq, prev) = fetch_one(head, &mut *conn, |r| {
-            Ok((get::<i64>(r, "seq")?, get::<String>(r, "hash")?))
-        })
-        .await?;
-        let e = AuditEntry::link(event, Uuid::now_v7(), seq + 1, &prev);
-        let insert = sqlx::query(
-            "INSERT INTO audit_log (id, chain, seq, occurred_at, organization_id, tenant_id,
-                 actor_id, actor_kind, action, target_type, target_id, summary, client_addr,
-                 user_agent, request_id, prev_hash, hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-        )
-        .bind(id(e.id))
-        .bind(id(e.chain))
-        .bind(e.seq)
+        // The entry's content and its hash are known before its place in the chain.
+        let mut e = AuditEntry::link(event, Uuid::now_v7(), 0, GENESIS);
+        let content = content_hash(&e);
+        let (seq, prev, hash) = if crate::codec::SQL_SHA256 {
+            // One statement: the head is created (a chain's first entry) or advanced, which
+            // locks its row for the rest of the unit (concurrent appends of this chain wait
+            // for this unit to end, then link after it), and the entry is inserted with the
+            // link the database computed: sha256(previous hash || content hash).
+            let append = sqlx::query(
+                "WITH head AS (
+                     INSERT INTO audit_heads AS h (id, seq, prev_hash, hash)
+                     VALUES ($1, 1, $2, encode(sha256(decode($2, 'hex') || decode($3, 'hex')), 'hex'))
+                     ON CONFLICT (id) DO UPDATE SET seq = h.seq + 1, prev_hash = h.hash,
+                         hash = encode(sha256(decode(h.hash, 'hex') || decode($3, 'hex')), 'hex')
+                     RETURNING seq, prev_hash, hash)
+                 INSERT INTO audit_log (id, chain, seq, occurred_at, organization_id, tenant_id,
+                     actor_id, actor_kind, action, target_type, target_id, summary, client_addr,
+                     user_agent, request_id, prev_hash, hash)
+                 SELECT $4, $1, head.seq, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                     head.prev_hash, head.hash FROM head
+                 RETURNING seq, prev_hash, hash",
+            );
+            let append = bind_content(append.bind(id(e.chain)).bind(GENESIS).bind(content), &e);
+            fetch_one(append, &mut *conn, |r| {
+                Ok((
+                    get::<i64>(r, "seq")?,
+                    get::<String>(r, "prev_hash")?,
+                    get::<String>(r, "hash")?,
+                ))
+            })
+            .await?
+        } else {
+            // Read and lock the head (the no-op update takes the row lock), link here, insert
+            // the entry, advance the head.
+            let head = sqlx::query(
+                "INSERT INTO audit_heads (id, seq, hash) VALUES ($1, 0, $2)
+                 ON CONFLICT (id) DO UPDATE SET seq = audit_heads.seq
+                 RETURNING seq, hash",
+            )
+            .bind(id(e.chain))
+            .bind(GENESIS);
+            let (seq, prev) = fetch_one(head, &mut *conn, |r| {
+                Ok((get::<i64>(r, "seq")?, get::<String>(r, "hash")?))
+            })
+            .await?;
+            let (seq, hash) = (seq + 1, chain_link(&prev, &content));
+            let insert = sqlx::query(
+                "INSERT INTO audit_log (id, chain, seq, occurred_at, organization_id, tenant_id,
+                     actor_id, actor_kind, action, target_type, target_id, summary, client_addr,
+                     user_agent, request_id, prev_hash, hash)
+                 VALUES ($4, $1, $2, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $3, $17)",
+            );
+            let insert = bind_content(insert.bind(id(e.chain)).bind(seq).bind(prev.clone()), &e)
+                .bind(hash.clone());
+            execute(insert, &mut *conn).await?;
+            let advance = sqlx::query(
+                "UPDATE audit_heads SET seq = $2, prev_hash = $3, hash = $4 WHERE id = $1",
+            )
+            .bind(id(e.chain))
+            .bind(seq)
+            .bind(prev.clone())
+            .bind(hash.clone());
+            execute_one(advance, &mut *conn).await?;
+            (seq, prev, hash)
+        };
+        e.seq = seq;
+        e.prev_hash = prev;
+        e.hash = hash;
+        Ok(e)
+    }
+}
+
+/// Binds the entry's content as parameters `$4`…`$16` (after the first three).
+fn bind_content(q: Query, e: &AuditEntry) -> Query {
+    q.bind(id(e.id))
         .bind(ts(e.occurred_at))
         .bind(e.organization_id.map(id))
         .bind(e.tenant_id.map(id))
@@ -97,16 +148,6 @@ impl AuditTrail for PgAudit {
         .bind(e.client_addr.clone())
         .bind(e.user_agent.clone())
         .bind(e.request_id.clone())
-        .bind(e.prev_hash.clone())
-        .bind(e.hash.clone());
-        execute(insert, &mut *conn).await?;
-        let advance = sqlx::query("UPDATE audit_heads SET seq = $2, hash = $3 WHERE id = $1")
-            .bind(id(chain))
-            .bind(e.seq)
-            .bind(e.hash.clone());
-        execute_one(advance, &mut *conn).await?;
-        Ok(e)
-    }
 }
 
 #[async_trait]
