@@ -207,7 +207,7 @@ async fn roles_guard_ownership(db: Db) {
     assert_problem(
         role(owner_token.clone(), owner.user_id.clone(), "admin").await,
         409,
-        "CONFLICT",
+        "LAST_OWNER",
     )
     .await;
     assert_eq!(
