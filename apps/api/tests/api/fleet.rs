@@ -543,14 +543,18 @@ async fn l12_a_changed_host_key_fails_the_operation_at_once(db: Db) {
     // Tenants see the stable code (L7); the transport's words go to the logs.
     assert!(why.contains("SERVER_IDENTITY_CHANGED"), "{ended}");
     assert_eq!(ended["steps"][0]["status"], "failed", "{ended}");
-    // One attempt, no retry scheduled.
-    assert_eq!(
-        app.count(
-            "SELECT COUNT(*) FROM jobs WHERE kind = 'site_hosting::run_operation' AND attempt = 1 AND state = 'done'"
-        )
-        .await,
-        1
-    );
+    // One attempt, no retry scheduled. The job is marked done just after the operation ends
+    // (its own commit): wait for it, briefly.
+    let done = "SELECT COUNT(*) FROM jobs WHERE kind = 'site_hosting::run_operation' AND attempt = 1 AND state = 'done'";
+    let mut finished = app.count(done).await;
+    for _ in 0..50 {
+        if finished == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        finished = app.count(done).await;
+    }
+    assert_eq!(finished, 1, "one attempt, done");
     let shown = body(app.get_as(&owner, &format!("/api/v1/sites/{site}")).await).await;
     assert_eq!(shown["data"]["status"], "failed", "{shown}");
     let server = body(app.get_as(&admin, &format!("/api/v1/admin/vps/{id}")).await).await;
