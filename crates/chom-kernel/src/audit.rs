@@ -298,10 +298,21 @@ impl AuditEntry {
     /// The entry an adapter stores for `event` at `seq` after `prev_hash`, hash included.
     #[must_use]
     pub fn link(event: &AuditEvent, id: Uuid, seq: i64, prev_hash: &str) -> Self {
-        let mut entry = Self {
+        let mut entry = Self::unlinked(event, id);
+        entry.seq = seq;
+        entry.prev_hash = prev_hash.to_owned();
+        entry.hash = link_hash(&entry);
+        entry
+    }
+
+    /// The entry of `event` before its place in a chain is known (`seq` 0, no hashes): what
+    /// [`content_hash`] reads.
+    #[must_use]
+    pub fn unlinked(event: &AuditEvent, id: Uuid) -> Self {
+        Self {
             id,
             chain: event.chain(),
-            seq,
+            seq: 0,
             occurred_at: event.occurred_at,
             organization_id: event.organization_id.map(|o| o.as_uuid()),
             tenant_id: event.tenant_id.map(|t| t.as_uuid()),
@@ -314,11 +325,9 @@ impl AuditEntry {
             client_addr: event.origin.client_addr.clone(),
             user_agent: event.origin.user_agent.clone(),
             request_id: event.origin.request_id.clone(),
-            prev_hash: prev_hash.to_owned(),
+            prev_hash: String::new(),
             hash: String::new(),
-        };
-        entry.hash = link_hash(&entry);
-        entry
+        }
     }
 }
 

@@ -42,11 +42,6 @@ fn encryption_key(settings: &Settings, target: &DatabaseTarget) -> anyhow::Resul
         .with_context(|| format!("{} does not hold a 32-byte base64url key", path.display()))
 }
 
-/// The audit trail every context appends to: the backend's own adapter.
-fn audit_trail<T: AuditTrail + 'static>(adapter: Arc<T>) -> Arc<dyn AuditTrail> {
-    adapter
-}
-
 /// The ports, wired to their adapters.
 #[derive(Clone)]
 pub struct Services {
@@ -165,7 +160,7 @@ impl Services {
                 store.migrate().await.context("migrating PostgreSQL")?;
                 let repos = Arc::new(chom_postgres::PgIdentity::new(store.pool().clone()));
                 let audit = Arc::new(chom_postgres::PgAudit::new(store.pool().clone()));
-                let trail = audit_trail(audit.clone());
+                let trail: Arc<dyn AuditTrail> = audit.clone();
                 Backend {
                     store: Arc::new(store.clone()),
                     queue: Arc::new(store.queue()),
@@ -192,7 +187,7 @@ impl Services {
                 store.migrate().await.context("migrating SQLite")?;
                 let repos = Arc::new(chom_sqlite::SqliteIdentity::new(store.pool().clone()));
                 let audit = Arc::new(chom_sqlite::SqliteAudit::new(store.pool().clone()));
-                let trail = audit_trail(audit.clone());
+                let trail: Arc<dyn AuditTrail> = audit.clone();
                 Backend {
                     store: Arc::new(store.clone()),
                     queue: Arc::new(store.queue()),

@@ -123,6 +123,28 @@ pub fn allows(role: Role, action: Action) -> bool {
     role >= action.minimum()
 }
 
+/// A role below an action: its message is the same wherever a route refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the {} role may not {}", .role.as_str(), .action.describe())]
+pub struct Denied {
+    /// The caller's role.
+    pub role: Role,
+    /// What it tried.
+    pub action: Action,
+}
+
+/// Refuses unless `role` may perform `action`.
+///
+/// # Errors
+/// `Denied` naming both.
+pub fn require(role: Role, action: Action) -> Result<(), Denied> {
+    if allows(role, action) {
+        Ok(())
+    } else {
+        Err(Denied { role, action })
+    }
+}
+
 /// The policy as a Markdown table (action, name, owner/admin/member/viewer), as
 /// `docs/SECURITY.md` shows it (a test keeps the two equal).
 #[must_use]

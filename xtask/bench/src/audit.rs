@@ -14,7 +14,11 @@ use chom_site_hosting::{CreateSite, SiteAction, Sites, SitesConfig, SitesPorts};
 use std::sync::Arc;
 use std::time::Instant;
 
-fn sites(db: &TestDatabase, audit: Arc<dyn AuditTrail>, settings: &Settings) -> Sites {
+fn sites(
+    db: &TestDatabase,
+    audit: Arc<dyn AuditTrail>,
+    settings: &Settings,
+) -> anyhow::Result<Sites> {
     let pool = db.store.pool().clone();
     let store: Arc<dyn chom_kernel::store::Store> = Arc::new(db.store.clone());
     let servers = Arc::new(chom_postgres::PgFleet::new(pool.clone()));
@@ -24,8 +28,8 @@ fn sites(db: &TestDatabase, audit: Arc<dyn AuditTrail>, settings: &Settings) -> 
         Arc::new(chom_ssh::SshGateway::new(&settings.ssh)),
         audit.clone(),
     );
-    let sealer = Sealer::new(&[7; 32]).map(Arc::new);
-    Sites::new(
+    let sealer = Arc::new(Sealer::new(&[7; 32])?);
+    Ok(Sites::new(
         SitesPorts {
             store,
             sites: Arc::new(chom_postgres::PgSites::new(pool.clone())),
@@ -33,16 +37,11 @@ fn sites(db: &TestDatabase, audit: Arc<dyn AuditTrail>, settings: &Settings) -> 
             plans: Arc::new(db.store.plans()),
             servers,
             fleet,
-            sealer: sealer.unwrap_or_else(|_| unreachable_sealer()),
+            sealer,
             audit,
         },
         SitesConfig::default(),
-    )
-}
-
-#[expect(clippy::panic, reason = "a 32-byte key always makes a sealer")]
-fn unreachable_sealer() -> Arc<Sealer> {
-    panic!("a 32-byte key makes a sealer")
+    ))
 }
 
 /// Puts every site back to `active` with no operation running.
@@ -115,8 +114,8 @@ pub async fn run(sites_n: usize, rounds: usize, concurrency: usize) -> anyhow::R
         &db,
         Arc::new(chom_postgres::PgAudit::new(db.store.pool().clone())),
         &settings,
-    );
-    let silent = sites(&db, Arc::new(NoTrail), &settings);
+    )?;
+    let silent = sites(&db, Arc::new(NoTrail), &settings)?;
     let mut ids = Vec::with_capacity(sites_n);
     for i in 0..sites_n {
         let (site, _) = audited

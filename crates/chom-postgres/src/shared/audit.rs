@@ -62,7 +62,7 @@ impl AuditTrail for PgAudit {
     ) -> Result<AuditEntry, StoreError> {
         let conn = tx(uow)?.conn();
         // The entry's content and its hash are known before its place in the chain.
-        let mut e = AuditEntry::link(event, Uuid::now_v7(), 0, GENESIS);
+        let mut e = AuditEntry::unlinked(event, Uuid::now_v7());
         let content = content_hash(&e);
         let (seq, prev, hash) = if crate::codec::SQL_SHA256 {
             // One statement: the head is created (a chain's first entry) or advanced, which

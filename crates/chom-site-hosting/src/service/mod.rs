@@ -132,15 +132,7 @@ fn db_password_context(site: SiteId) -> String {
 /// Refuses unless the team policy lets `role` perform `action` (`sites.operate` to change a
 /// site, `sites.delete` to delete one).
 fn forbid_unless(role: Role, action: Action) -> Result<(), SiteError> {
-    if chom_team::allows(role, action) {
-        Ok(())
-    } else {
-        Err(SiteError::Forbidden(format!(
-            "the {} role may not {}",
-            role.as_str(),
-            action.describe()
-        )))
-    }
+    chom_team::policy::require(role, action).map_err(|d| SiteError::Forbidden(d.to_string()))
 }
 
 impl Sites {

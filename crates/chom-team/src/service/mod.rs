@@ -11,7 +11,7 @@ pub use accept::{Acceptor, NewAccount};
 pub use error::TeamError;
 pub use invitations::{InvitationJob, SEND_INVITATION};
 
-use crate::policy::{Action, allows};
+use crate::policy::{Action, require};
 use crate::ports::TeamRepository;
 use chom_kernel::TenantContext;
 use chom_kernel::audit::AuditEvent;
@@ -78,13 +78,5 @@ impl Team {
 
 /// Refuses unless the caller's role allows `action`.
 fn authorize(ctx: &TenantContext, action: Action) -> Result<(), TeamError> {
-    if allows(ctx.role(), action) {
-        Ok(())
-    } else {
-        Err(TeamError::Forbidden(format!(
-            "the {} role may not {}",
-            ctx.role().as_str(),
-            action.describe()
-        )))
-    }
+    require(ctx.role(), action).map_err(|d| TeamError::Forbidden(d.to_string()))
 }

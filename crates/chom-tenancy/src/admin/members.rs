@@ -20,20 +20,4 @@ impl Administration {
     ) -> Result<Vec<(Membership, User)>, IdentityError> {
         Ok(self.ports.orgs.page_members(org, after, limit).await?)
     }
-
-    /// Every member of an organization.
-    ///
-    /// # Errors
-    /// `Store`.
-    pub async fn members(
-        &self,
-        org: OrganizationId,
-    ) -> Result<Vec<(Membership, Option<User>)>, IdentityError> {
-        let mut out = Vec::new();
-        for m in self.ports.orgs.list_members(org).await? {
-            let user = self.ports.users.get_user(m.user_id).await?;
-            out.push((m, user));
-        }
-        Ok(out)
-    }
 }

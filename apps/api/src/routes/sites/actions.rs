@@ -32,13 +32,8 @@ async fn act(
     let ctx = writer(auth)?;
     // The role before the budget: a viewer's refused attempts must not use up the tenant's
     // sensitive operations and lock its admins out.
-    if !chom_team::allows(ctx.role(), action.needs()) {
-        return Err(ApiError::forbidden(format!(
-            "the {} role may not {}",
-            ctx.role().as_str(),
-            action.needs().describe()
-        )));
-    }
+    chom_team::policy::require(ctx.role(), action.needs())
+        .map_err(|d| ApiError::forbidden(d.to_string()))?;
     if matches!(action, SiteAction::Delete | SiteAction::DbExport) {
         // Sensitive: a stolen token must not delete or dump a tenant's sites in bulk.
         crate::ratelimit::sensitive(services, ctx.tenant_id()).await?;
