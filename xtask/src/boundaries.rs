@@ -86,6 +86,7 @@ const ADAPTERS: &[&str] = &[
     "chom-observability",
     "chom-stripe",
     "chom-mail",
+    "chom-restic-server",
 ];
 
 /// The composition root: settings, wiring, job registry and schedules, telemetry.

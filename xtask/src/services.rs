@@ -309,6 +309,13 @@ pub fn ensure() -> anyhow::Result<()> {
         )?;
     }
     println!("    promtool: present");
+    if !succeeds("restic", &["version"]) {
+        apt_install(
+            &["restic"],
+            "backups are restic repositories: the agent drives restic, and the tests restore with it",
+        )?;
+    }
+    println!("    restic: present");
     if !succeeds("python3", &["-c", "import openapi_spec_validator"]) {
         println!("    pip install openapi-spec-validator");
         run(

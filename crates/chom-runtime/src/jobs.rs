@@ -110,7 +110,12 @@ pub async fn run_worker(
         registry(&services),
         runner_config(&settings, role),
     );
-    let scheduler = Scheduler::new(services.queue.clone(), schedules(), Duration::from_secs(30));
+    let schedules = if settings.worker.schedule {
+        schedules()
+    } else {
+        Vec::new()
+    };
+    let scheduler = Scheduler::new(services.queue.clone(), schedules, Duration::from_secs(30));
     let scheduling = tokio::spawn(scheduler.run(shutdown.clone()));
     let stats = runner.run(shutdown).await;
     scheduling.await?;
@@ -183,6 +188,35 @@ mod tests {
                 Some(Duration::from_secs(300)),
                 "{kind} every 5 minutes"
             );
+        }
+    }
+
+    /// `worker.schedule = false` keeps a process from enqueueing periodic jobs (it still runs
+    /// what others enqueue); the default enqueues every schedule's occurrence at start.
+    #[tokio::test]
+    async fn a_process_schedules_periodic_jobs_unless_told_not_to() {
+        for (schedule, expect_jobs) in [(false, false), (true, true)] {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let services = services(dir.path()).await;
+            let queue = services.queue.clone();
+            let mut settings = Settings::default();
+            settings.worker.schedule = schedule;
+            let shutdown = CancellationToken::new();
+            let stop = shutdown.clone();
+            let worker = tokio::spawn(run_worker(services, settings, "test", shutdown));
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+            let mut total = 0;
+            while tokio::time::Instant::now() < deadline {
+                let c = queue.counts().await.expect("counts");
+                total = c.queued + c.running + c.done + c.dead;
+                if total >= i64::try_from(schedules().len()).expect("count") {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            stop.cancel();
+            worker.await.expect("joined").expect("worker");
+            assert_eq!(total > 0, expect_jobs, "schedule = {schedule}: {total} jobs");
         }
     }
 }

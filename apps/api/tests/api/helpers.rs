@@ -239,6 +239,10 @@ pub async fn spawn_app_checked(
     settings.security.auth_requests_per_minute = 10_000;
     // Jobs (e-mails) run in the app under test on both backends.
     settings.worker.embedded = chom_api::config::EmbeddedWorker::On;
+    // No periodic jobs: the fleet health check would mark the tests' agentless servers
+    // unreachable at any five-minute boundary (and at start), and sites could no longer be
+    // placed on them. The tests of periodic jobs run them explicitly.
+    settings.worker.schedule = false;
     settings.security.password_attempts_per_15_min = 10_000;
     // Flows poll operations with one token: per-token API limits (by plan, and this default)
     // are raised too; the tests of those limits lower them again.

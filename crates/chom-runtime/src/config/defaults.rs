@@ -30,6 +30,7 @@ impl Default for Settings {
                 lease_secs: 60,
                 shutdown_grace_secs: 20,
                 metrics_listen: "127.0.0.1:9465".into(),
+                schedule: true,
             },
             log: LogSettings {
                 format: LogFormat::Json,

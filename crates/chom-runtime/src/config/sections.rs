@@ -148,6 +148,11 @@ pub struct WorkerSettings {
     /// Where `chom-worker` serves its own Prometheus `/metrics` (`host:port`; empty: nowhere).
     /// `chom-api` serves the embedded worker's metrics on its own `/metrics`.
     pub metrics_listen: String,
+    /// Whether this process enqueues the periodic jobs (health checks, reaper, pruning…). Every
+    /// occurrence is enqueued once whichever process gets there first, so any number of
+    /// processes may; turn it off where periodic work must not start (a process that only
+    /// drains the queue, or a test that places sites on a server no agent answers on).
+    pub schedule: bool,
 }
 
 /// Log output.
