@@ -40,6 +40,13 @@ pub struct Dir {
     path: PathBuf,
 }
 
+impl std::os::fd::AsFd for Dir {
+    /// The descriptor, for walks that go on relative to it (never by path).
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.fd)
+    }
+}
+
 fn io(path: &Path, e: impl Into<std::io::Error>) -> AgentError {
     AgentError::new(ErrorCode::Io, format!("{}: {}", path.display(), e.into()))
 }

@@ -1,6 +1,7 @@
 //! One module per command family.
 
 mod app;
+mod backup;
 mod health;
 mod maintenance;
 mod site;
@@ -37,5 +38,8 @@ pub fn dispatch(ctx: &Context, command: &Command) -> Result<serde_json::Value, A
         Command::SslStatus(r) => ssl::status(ctx, &r.domain),
         Command::Stats => maintenance::stats(ctx),
         Command::SecurityAudit => maintenance::security_audit(ctx),
+        Command::BackupCreate(r) => backup::create(ctx, r),
+        Command::BackupList(r) => backup::list(ctx, r),
+        Command::BackupRestore(r) => backup::restore(ctx, r),
     }
 }

@@ -113,6 +113,11 @@ impl Layout {
         self.at("/var/lib/chom-agent/sites.json")
     }
 
+    /// Where each restore in progress records how far it got (`<restore id>.json`).
+    pub fn restores(&self) -> PathBuf {
+        self.at("/var/lib/chom-agent/restores")
+    }
+
     /// Held while a changing command runs.
     pub fn lock_file(&self) -> PathBuf {
         self.at("/var/lib/chom-agent/agent.lock")

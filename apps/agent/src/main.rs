@@ -75,6 +75,15 @@ const COMMANDS: &[(&str, &str)] = &[
         "ssl.status",
         "the site's certificate: issuer, expiry, days left",
     ),
+    (
+        "backup.create",
+        "back the site's files and database up into its restic repository",
+    ),
+    ("backup.list", "the backups in the site's restic repository"),
+    (
+        "backup.restore",
+        "restore a backup into the site (staged, checked, then swapped in)",
+    ),
 ];
 
 /// What `--help` prints.
@@ -384,9 +393,20 @@ fn main() -> ExitCode {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use chom_agent_protocol::backup::{
+        BackupCreate, BackupKind, BackupList, BackupRestore, RepositoryAccess, Tag,
+    };
     use chom_agent_protocol::{
         Command, Domain, PhpVersion, SetPhp, SiteRef, SiteSpec, SiteType, SslRequest,
     };
+
+    fn access() -> RepositoryAccess {
+        RepositoryAccess {
+            location: "/srv/repo".into(),
+            password: "p".into(),
+            environment: std::collections::BTreeMap::new(),
+        }
+    }
 
     #[test]
     fn the_help_lists_every_command_of_the_protocol() {
@@ -424,6 +444,25 @@ mod tests {
             Command::SslStatus(site()),
             Command::Stats,
             Command::SecurityAudit,
+            Command::BackupCreate(BackupCreate {
+                domain: domain.clone(),
+                backup_id: Tag::parse("b1").unwrap(),
+                kind: BackupKind::Full,
+                exclude: Vec::new(),
+                repository: access(),
+            }),
+            Command::BackupList(BackupList {
+                domain: domain.clone(),
+                repository: access(),
+            }),
+            Command::BackupRestore(BackupRestore {
+                domain: domain.clone(),
+                backup_id: Tag::parse("b1").unwrap(),
+                restore_id: Tag::parse("r1").unwrap(),
+                kind: BackupKind::Full,
+                dry_run: false,
+                repository: access(),
+            }),
         ];
         // A new variant makes this match fail to compile until it is listed above.
         for c in &every {
@@ -445,7 +484,10 @@ mod tests {
                 | Command::SslRenew(_)
                 | Command::SslStatus(_)
                 | Command::Stats
-                | Command::SecurityAudit => {}
+                | Command::SecurityAudit
+                | Command::BackupCreate(_)
+                | Command::BackupList(_)
+                | Command::BackupRestore(_) => {}
             }
         }
         let names: Vec<&str> = COMMANDS.iter().map(|(n, _)| *n).collect();

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod answers;
+pub mod backup;
 pub mod names;
 pub mod wire;
 

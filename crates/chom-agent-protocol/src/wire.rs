@@ -109,6 +109,15 @@ pub enum Command {
     /// A security self-audit (score and failed checks); never fails.
     #[serde(rename = "security.audit")]
     SecurityAudit,
+    /// Back the site up into its repository (files, database, manifest).
+    #[serde(rename = "backup.create")]
+    BackupCreate(crate::backup::BackupCreate),
+    /// The backups in the site's repository.
+    #[serde(rename = "backup.list")]
+    BackupList(crate::backup::BackupList),
+    /// Restore a backup into the site (staged, then swapped in), or report what would change.
+    #[serde(rename = "backup.restore")]
+    BackupRestore(crate::backup::BackupRestore),
 }
 
 impl Command {
@@ -126,6 +135,10 @@ impl Command {
                 | Self::SslStatus(_)
                 | Self::Stats
                 | Self::SecurityAudit
+                | Self::BackupList(_)
+                // It reads the site and writes only to the repository: a long backup must not
+                // hold up the server's changes.
+                | Self::BackupCreate(_)
         )
     }
 
@@ -152,6 +165,9 @@ impl Command {
             Self::SslStatus(_) => "ssl.status",
             Self::Stats => "stats",
             Self::SecurityAudit => "security.audit",
+            Self::BackupCreate(_) => "backup.create",
+            Self::BackupList(_) => "backup.list",
+            Self::BackupRestore(_) => "backup.restore",
         }
     }
 }
@@ -261,6 +277,14 @@ pub enum ErrorCode {
     UnsafePath,
     /// Another changing command held the server too long; nothing was done, try again.
     Busy,
+    /// The site's repository could not be opened or written (address, credential, password,
+    /// network); nothing of the site was changed.
+    RepositoryFailed,
+    /// The backup's data failed its checks (a pack's hash, a file's SHA-256 against the
+    /// manifest, a table's row count); nothing of the site was changed.
+    BackupCorrupted,
+    /// No such backup in the repository.
+    BackupNotFound,
     /// A bug: the agent panicked.
     Internal,
 }

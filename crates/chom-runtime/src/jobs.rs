@@ -216,7 +216,11 @@ mod tests {
             }
             stop.cancel();
             worker.await.expect("joined").expect("worker");
-            assert_eq!(total > 0, expect_jobs, "schedule = {schedule}: {total} jobs");
+            assert_eq!(
+                total > 0,
+                expect_jobs,
+                "schedule = {schedule}: {total} jobs"
+            );
         }
     }
 }

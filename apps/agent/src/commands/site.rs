@@ -13,6 +13,7 @@ mod php;
 mod serving;
 mod tree;
 
+pub(super) use create::crash_point;
 pub use create::create;
 pub use delete::delete;
 pub use info::{info, list};

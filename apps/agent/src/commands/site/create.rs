@@ -91,8 +91,8 @@ pub fn create(ctx: &Context, spec: &SiteSpec) -> Result<serde_json::Value, Agent
 }
 
 /// Test hook (debug builds only): `CHOM_AGENT_CRASH_AFTER=<step>` kills the process after that
-/// step of `site.create`, as `kill -9` would, so tests can prove a re-run converges.
-fn crash_point(step: &str) {
+/// step of `site.create` (or of `backup.create`, `backup.restore`), as `kill -9` would, so tests can prove a re-run converges.
+pub(in crate::commands) fn crash_point(step: &str) {
     if cfg!(debug_assertions) && std::env::var("CHOM_AGENT_CRASH_AFTER").is_ok_and(|s| s == step) {
         std::process::exit(137);
     }

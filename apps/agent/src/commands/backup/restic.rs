@@ -1,0 +1,292 @@
+//! Driving Debian's `restic` (ADR 0008). The repository's location (which carries its
+//! credential) and password reach restic through pipes it reads as `/dev/fd/N`, never argv nor
+//! its environment; restic's environment is cleared but for `PATH` and the S3 names the
+//! request may give. The site's tree is read by restic running as the site's user
+//! (`setpriv`), so a symlink or a swapped directory can never make it read what that user
+//! cannot.
+
+use chom_agent_protocol::backup::{REPOSITORY_ENVIRONMENT, RepositoryAccess};
+use chom_agent_protocol::{AgentError, ErrorCode};
+use serde::Deserialize;
+use std::io::{Read as _, Write as _};
+use std::os::fd::AsRawFd as _;
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+/// What a snapshot is (the fields used).
+#[derive(Debug, Clone, Deserialize)]
+pub(super) struct Snapshot {
+    pub id: String,
+    pub time: String,
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+impl Snapshot {
+    /// The value of the tag `key=value`.
+    pub(super) fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find_map(|t| t.strip_prefix(key)?.strip_prefix('='))
+    }
+}
+
+/// The summary `restic backup --json` ends with.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct Summary {
+    pub snapshot_id: String,
+    #[serde(default)]
+    pub data_added: u64,
+}
+
+/// What writes a `backup --stdin`'s input; an error kills restic before the input ends.
+pub(super) type Feed<'f> = &'f mut dyn FnMut(&mut ChildStdin) -> Result<(), AgentError>;
+
+/// restic, opening one repository.
+pub(super) struct Restic<'a> {
+    access: &'a RepositoryAccess,
+    user: Option<(u32, u32)>,
+}
+
+/// What restic's messages say went wrong.
+pub(super) fn classify(stderr: &str) -> ErrorCode {
+    let s = stderr.to_ascii_lowercase();
+    let corrupted = [
+        "ciphertext verification failed",
+        "hash does not match",
+        "does not match",
+        "checksum",
+        "corrupt",
+        "invalid data returned",
+        "pack file cannot be listed",
+        "unexpected eof",
+    ];
+    if corrupted.iter().any(|c| s.contains(c)) {
+        ErrorCode::BackupCorrupted
+    } else {
+        ErrorCode::RepositoryFailed
+    }
+}
+
+fn failed(what: &str, code: ErrorCode, stderr: &str) -> AgentError {
+    // restic's messages name files and snapshots, never the pipes' content.
+    let tail: Vec<&str> = stderr.lines().rev().take(6).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    AgentError::new(code, format!("restic {what}: {}", tail.join(" | ")))
+}
+
+/// A pipe holding `content`, its read end inheritable (and owned by `user`, who must be able to
+/// reopen it as `/dev/fd/N`).
+fn secret(content: &str, user: Option<(u32, u32)>) -> Result<std::io::PipeReader, AgentError> {
+    let io = |e: std::io::Error| AgentError::new(ErrorCode::Io, format!("pipe: {e}"));
+    let (reader, mut writer) = std::io::pipe().map_err(io)?;
+    // Far below a pipe's capacity: written whole before restic starts, then closed (EOF).
+    writer.write_all(content.as_bytes()).map_err(io)?;
+    drop(writer);
+    if let Some((uid, gid)) = user {
+        rustix::fs::fchown(
+            &reader,
+            Some(rustix::fs::Uid::from_raw(uid)),
+            Some(rustix::fs::Gid::from_raw(gid)),
+        )
+        .map_err(|e| io(e.into()))?;
+    }
+    rustix::io::fcntl_setfd(&reader, rustix::io::FdFlags::empty()).map_err(|e| io(e.into()))?;
+    Ok(reader)
+}
+
+impl<'a> Restic<'a> {
+    /// restic for `access`, run as root.
+    ///
+    /// # Errors
+    /// `INVALID_REQUEST` for an environment name restic must not get.
+    pub(super) fn new(access: &'a RepositoryAccess) -> Result<Self, AgentError> {
+        if let Some(bad) = access
+            .environment
+            .keys()
+            .find(|k| !REPOSITORY_ENVIRONMENT.contains(&k.as_str()))
+        {
+            return Err(AgentError::new(
+                ErrorCode::InvalidRequest,
+                format!("repository.environment: {bad} is not one restic is given"),
+            ));
+        }
+        if access.location.is_empty() || access.password.is_empty() {
+            return Err(AgentError::new(
+                ErrorCode::InvalidRequest,
+                "repository: location and password are required",
+            ));
+        }
+        Ok(Self { access, user: None })
+    }
+
+    /// The same repository, restic running as `user` (`None`: as the agent).
+    pub(super) fn as_user(&self, user: Option<(u32, u32)>) -> Self {
+        Self {
+            access: self.access,
+            user,
+        }
+    }
+
+    /// Starts restic with `args`; the pipes are closed in this process once it runs.
+    pub(super) fn spawn(
+        &self,
+        args: &[String],
+        stdin: Stdio,
+        stdout: Stdio,
+    ) -> Result<Child, AgentError> {
+        let password = secret(&self.access.password, self.user)?;
+        let location = secret(&self.access.location, self.user)?;
+        let mut cmd = match self.user {
+            Some((uid, gid)) => {
+                let mut c = Command::new("setpriv");
+                c.arg(format!("--reuid={uid}"))
+                    .arg(format!("--regid={gid}"))
+                    .arg("--clear-groups")
+                    .arg("--")
+                    .arg("restic");
+                c
+            }
+            None => Command::new("restic"),
+        };
+        cmd.arg(format!("--password-file=/dev/fd/{}", password.as_raw_fd()))
+            .arg(format!(
+                "--repository-file=/dev/fd/{}",
+                location.as_raw_fd()
+            ))
+            .args(["--no-cache", "--json"])
+            .args(args)
+            .env_clear()
+            .env(
+                "PATH",
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into()),
+            )
+            .env("HOME", "/nonexistent")
+            .envs(&self.access.environment)
+            .stdin(stdin)
+            .stdout(stdout)
+            .stderr(Stdio::piped());
+        let child = cmd.spawn().map_err(|e| {
+            AgentError::new(
+                ErrorCode::CommandFailed,
+                format!("cannot run restic (is it installed?): {e}"),
+            )
+        });
+        drop((password, location));
+        child
+    }
+
+    /// Runs restic with `args` to the end: its standard output.
+    ///
+    /// # Errors
+    /// `REPOSITORY_FAILED` or `BACKUP_CORRUPTED` (from its messages), `COMMAND_FAILED`.
+    pub(super) fn run(&self, what: &str, args: &[String]) -> Result<String, AgentError> {
+        let child = self.spawn(args, Stdio::null(), Stdio::piped())?;
+        let out = child.wait_with_output().map_err(|e| {
+            AgentError::new(ErrorCode::CommandFailed, format!("restic {what}: {e}"))
+        })?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(failed(what, classify(&stderr), &stderr))
+        }
+    }
+
+    /// Makes the repository if there is none (the first backup of a site).
+    ///
+    /// # Errors
+    /// As [`Restic::run`].
+    pub(super) fn ensure_repository(&self) -> Result<(), AgentError> {
+        match self.run("cat config", &["cat".into(), "config".into()]) {
+            Ok(_) => Ok(()),
+            Err(e) if e.message.contains("Is there a repository") => {
+                self.run("init", &["init".into()]).map(drop)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The snapshots carrying every tag of `tags`.
+    ///
+    /// # Errors
+    /// As [`Restic::run`]; `COMMAND_FAILED` when restic's JSON cannot be read.
+    pub(super) fn snapshots(&self, tags: &[String]) -> Result<Vec<Snapshot>, AgentError> {
+        let mut args = vec!["snapshots".to_owned()];
+        if !tags.is_empty() {
+            args.push(format!("--tag={}", tags.join(",")));
+        }
+        let out = self.run("snapshots", &args)?;
+        serde_json::from_str(out.trim()).map_err(|e| {
+            AgentError::new(
+                ErrorCode::CommandFailed,
+                format!("restic snapshots: unreadable answer: {e}"),
+            )
+        })
+    }
+
+    /// `restic backup` with `args`, `feed` writing its standard input (`None`: no input);
+    /// `feed` answering `false` kills restic before its input ends, so no snapshot is made of
+    /// an incomplete stream.
+    ///
+    /// # Errors
+    /// As [`Restic::run`]; `feed`'s own.
+    pub(super) fn backup(
+        &self,
+        args: &[String],
+        feed: Option<Feed<'_>>,
+    ) -> Result<Summary, AgentError> {
+        let mut full = vec!["backup".to_owned()];
+        full.extend(args.iter().cloned());
+        let stdin = if feed.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        };
+        let mut child = self.spawn(&full, stdin, Stdio::piped())?;
+        // stdout and stderr are drained by threads so restic never blocks on them while it is
+        // fed.
+        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                if let Some(mut p) = pipe {
+                    let _ = p.read_to_string(&mut text);
+                }
+                text
+            })
+        };
+        let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+        let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+        if let Some(feed) = feed {
+            let fed = match child.stdin.take() {
+                Some(mut stdin) => feed(&mut stdin),
+                None => Err(AgentError::new(ErrorCode::Internal, "restic has no stdin")),
+            };
+            if let Err(e) = fed {
+                // Killed before its input ended: restic saves no snapshot.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        }
+        let status = child.wait().map_err(|e| {
+            AgentError::new(ErrorCode::CommandFailed, format!("restic backup: {e}"))
+        })?;
+        let stdout = out.join().unwrap_or_default();
+        let stderr = err.join().unwrap_or_default();
+        if !status.success() {
+            // Exit 3: some files could not be read; the snapshot would not be the whole tree.
+            return Err(failed("backup", classify(&stderr), &stderr));
+        }
+        stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .rfind(|v| v["message_type"] == "summary")
+            .and_then(|v| serde_json::from_value(v).ok())
+            .ok_or_else(|| {
+                AgentError::new(
+                    ErrorCode::CommandFailed,
+                    format!("restic backup printed no summary: {}", stderr.trim()),
+                )
+            })
+    }
+}
