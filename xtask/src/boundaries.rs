@@ -71,6 +71,7 @@ const PURE: &[(&str, &[&str])] = &[
             "chom-team",
             "chom-infrastructure",
             "chom-site-hosting",
+            "chom-agent-protocol",
         ],
     ),
     ("chom-agent-protocol", &[KERNEL]),

@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod middleware;
 pub mod openapi;
 pub mod ratelimit;
+pub mod repository_server;
 pub mod request_id;
 pub mod routes;
 pub mod startup;

@@ -52,6 +52,8 @@ pub struct Application {
     host: String,
     services: Services,
     worker: Option<(CancellationToken, JoinHandle<anyhow::Result<RunStats>>)>,
+    /// The backup repositories' REST server and its address.
+    repositories: Option<(Server, std::net::SocketAddr)>,
 }
 
 impl std::fmt::Debug for Application {
@@ -144,6 +146,9 @@ impl Application {
             // Links in e-mails name the port really bound (`server.port = 0` picks one).
             services.core.public_url = base_url(&settings.server.host, port);
         }
+        // Before anything clones the services: agents must be told the address really bound.
+        let repositories =
+            crate::repository_server::build(&settings, &services.core.backup_repositories)?;
         let max_body = settings.server.max_body_bytes;
         let data_services = web::Data::new(services.clone());
         // The breaker's own handle: its middleware needs nothing else from the state.
@@ -226,6 +231,7 @@ impl Application {
             host: settings.server.host,
             services,
             worker,
+            repositories,
         })
     }
 
@@ -239,6 +245,12 @@ impl Application {
     #[must_use]
     pub fn base_url(&self) -> String {
         base_url(&self.host, self.port)
+    }
+
+    /// Where the backup repositories' REST server listens (`backup.listen`), if it runs.
+    #[must_use]
+    pub fn repository_addr(&self) -> Option<std::net::SocketAddr> {
+        self.repositories.as_ref().map(|(_, addr)| *addr)
     }
 
     /// Whether jobs run in this process.
@@ -259,7 +271,15 @@ impl Application {
     /// # Errors
     /// The server failed, or the worker panicked.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let repositories = self.repositories.map(|(server, _)| {
+            let handle = server.handle();
+            (handle, tokio::spawn(server))
+        });
         let result = self.server.await;
+        if let Some((handle, task)) = repositories {
+            handle.stop(true).await;
+            task.await??;
+        }
         if let Some((token, handle)) = self.worker {
             token.cancel();
             let stats = handle.await??;

@@ -34,6 +34,15 @@ impl BackupKind {
         matches!(self, Self::Full | Self::Database)
     }
 
+    /// Every kind.
+    pub const ALL: [Self; 3] = [Self::Full, Self::Files, Self::Database];
+
+    /// The kind spelled `s`.
+    #[must_use]
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
     /// `full`, `files`, `database`.
     #[must_use]
     pub const fn as_str(self) -> &'static str {

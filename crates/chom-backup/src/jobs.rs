@@ -1,21 +1,74 @@
 //! The jobs of this context, collected by `chom-runtime` (`jobs()` for the handlers,
-//! `schedules()` for the periodic ones). None yet: the scheduled-backup, pruning and
-//! verified-restore jobs are planned (issue 13). The first one is declared here as in
-//! `chom-site-hosting/src/jobs.rs`: `impl Job for <Payload> { const KIND = "backup::<verb>" }`,
-//! a `Registration` in `jobs()` and, when periodic, its `Schedule` in `schedules()` (a runtime
-//! test fails when a periodic handler has no schedule).
+//! `schedules()` for the periodic ones): `backup::run` has the site's agent write a backup,
+//! `backup::restore` has the target site's agent restore one, `backup::schedule` (every 5
+//! minutes) starts the scheduled backups that are due.
+//! Scheduled backups, pruning and verified restores are planned (issue 13).
 
-use crate::service::Backups;
-use chom_kernel::jobs::{Registration, Schedule};
+use crate::service::{
+    BackupJob, Backups, JobOutcome, RUN_BACKUP, RUN_RESTORE, RestoreJob, SCHEDULE_BACKUPS,
+};
+use chom_kernel::jobs::{Job, JobError, Registration, Schedule};
+use std::time::Duration;
+
+impl Job for BackupJob {
+    const KIND: &'static str = RUN_BACKUP;
+}
+
+impl Job for RestoreJob {
+    const KIND: &'static str = RUN_RESTORE;
+}
+
+fn outcome(e: JobOutcome) -> JobError {
+    match e {
+        JobOutcome::Retry(m) => JobError::Retryable(anyhow::anyhow!(m)),
+        JobOutcome::Permanent(m) => JobError::Permanent(anyhow::anyhow!(m)),
+    }
+}
 
 /// Every handler of this context.
 #[must_use]
-pub fn jobs(_backups: &Backups) -> Vec<Registration> {
-    Vec::new()
+pub fn jobs(backups: &Backups) -> Vec<Registration> {
+    let run = backups.clone();
+    let restore = backups.clone();
+    let schedule = backups.clone();
+    vec![
+        Registration::periodic(SCHEDULE_BACKUPS, move || {
+            let backups = schedule.clone();
+            async move {
+                let tick = backups
+                    .schedule_due(time::OffsetDateTime::now_utc())
+                    .await
+                    .map_err(|e| JobError::Retryable(anyhow::anyhow!("{e}")))?;
+                if tick.started + tick.deferred + tick.refused > 0 {
+                    tracing::info!(?tick, "scheduled backups");
+                }
+                Ok(())
+            }
+        }),
+        Registration::job(move |job: BackupJob, claimed| {
+            let backups = run.clone();
+            async move {
+                let last = claimed.attempt >= claimed.max_attempts;
+                backups.run_backup(&job, last).await.map_err(outcome)
+            }
+        }),
+        Registration::job(move |job: RestoreJob, claimed| {
+            let backups = restore.clone();
+            async move {
+                let last = claimed.attempt >= claimed.max_attempts;
+                backups.run_restore(&job, last).await.map_err(outcome)
+            }
+        }),
+    ]
 }
 
 /// When this context's periodic handlers run.
 #[must_use]
 pub fn schedules() -> Vec<Schedule> {
-    Vec::new()
+    // Every 5 minutes: a site's backup starts within its hour's spread plus one tick.
+    vec![Schedule::every(
+        "backup scheduling",
+        SCHEDULE_BACKUPS,
+        Duration::from_secs(300),
+    )]
 }

@@ -3,10 +3,17 @@
 pub mod jobs;
 pub mod model;
 pub mod ports;
+pub mod repository;
 pub mod service;
 #[cfg(test)]
 mod testing;
 
-pub use model::{BackupSchedule, Frequency, ScheduleInput, Weekday};
-pub use ports::ScheduleRepository;
-pub use service::{BackupError, BackupPorts, Backups};
+pub use model::{
+    Backup, BackupFilter, BackupSchedule, BackupStatus, Frequency, ScheduleInput, Trigger, Weekday,
+};
+pub use ports::{BackupRepository, ScheduleRepository};
+pub use repository::{Access, Repositories};
+pub use service::{
+    BackupError, BackupJob, BackupPorts, Backups, JobOutcome, RUN_BACKUP, RUN_RESTORE, RestoreJob,
+    SCHEDULE_BACKUPS, Tick, WorkPorts,
+};

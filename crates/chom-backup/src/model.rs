@@ -1,7 +1,15 @@
-//! Backup schedules: what a site's schedule says, and the rules a new one must follow.
+//! Backups (`backup`) and schedules: what a site's schedule says, and the rules a new one must
+//! follow.
 
 use chom_kernel::SiteId;
 use time::OffsetDateTime;
+
+mod backup;
+pub mod timing;
+
+pub use backup::{
+    Backup, BackupFilter, BackupStatus, Contents, Trigger, Verification, VerificationStatus,
+};
 
 chom_kernel::str_enum! {
     /// How often a site is backed up.

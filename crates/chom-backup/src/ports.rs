@@ -1,10 +1,10 @@
 //! What the backup context needs from storage. Reads of tenant data take the tenant and never
 //! return another tenant's row; writes take the unit of work they belong to.
 
-use crate::model::BackupSchedule;
+use crate::model::{Backup, BackupFilter, BackupSchedule};
 use async_trait::async_trait;
 use chom_kernel::store::UnitOfWork;
-use chom_kernel::{SiteId, StoreError, TenantId};
+use chom_kernel::{BackupId, SiteId, StoreError, TenantId, VpsId};
 
 /// Site backup schedules.
 #[async_trait]
@@ -32,6 +32,15 @@ pub trait ScheduleRepository: Send + Sync {
         site: SiteId,
     ) -> Result<Option<BackupSchedule>, StoreError>;
 
+    /// Every enabled schedule of a live site (every tenant: the scheduling job), with the time
+    /// of the site's latest scheduled backup.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn enabled_schedules(
+        &self,
+    ) -> Result<Vec<(TenantId, BackupSchedule, Option<time::OffsetDateTime>)>, StoreError>;
+
     /// Inserts or replaces the schedule of the tenant's site.
     ///
     /// # Errors
@@ -42,4 +51,76 @@ pub trait ScheduleRepository: Send + Sync {
         tenant: TenantId,
         schedule: &BackupSchedule,
     ) -> Result<(), StoreError>;
+}
+
+/// Backups and each site's repository password.
+#[async_trait]
+pub trait BackupRepository: Send + Sync {
+    /// Stores a new backup.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn insert_backup(
+        &self,
+        uow: &mut dyn UnitOfWork,
+        backup: &Backup,
+    ) -> Result<(), StoreError>;
+
+    /// Saves a backup's state, contents, error, expiry and verification.
+    ///
+    /// # Errors
+    /// `NotFound` (no such backup in its tenant), `Unavailable`, `Unexpected`.
+    async fn save_backup(
+        &self,
+        uow: &mut dyn UnitOfWork,
+        backup: &Backup,
+    ) -> Result<(), StoreError>;
+
+    /// A backup of the tenant; `None` for another tenant's or an unknown id.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn get_backup(
+        &self,
+        tenant: TenantId,
+        id: BackupId,
+    ) -> Result<Option<Backup>, StoreError>;
+
+    /// The tenant's backups, newest first, after the cursor `after` (an id of the previous
+    /// page), narrowed by `filter`.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn list_backups(
+        &self,
+        tenant: TenantId,
+        filter: &BackupFilter,
+        after: Option<BackupId>,
+        limit: i64,
+    ) -> Result<Vec<Backup>, StoreError>;
+
+    /// Pending or running backups per server (every tenant: the scheduling job's concurrency
+    /// limit).
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn active_backups_by_server(&self) -> Result<Vec<(VpsId, i64)>, StoreError>;
+
+    /// Bytes the tenant's kept (completed, not expired) backups added to their repositories.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn storage_used(&self, tenant: TenantId) -> Result<i64, StoreError>;
+
+    /// The sealed password of `site`'s repository, stored on first use: the value already
+    /// stored wins over `sealed` (two first backups racing agree on one password).
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn repository_password(
+        &self,
+        tenant: TenantId,
+        site: SiteId,
+        sealed: &str,
+    ) -> Result<String, StoreError>;
 }

@@ -49,8 +49,10 @@ pub struct Services {
     pub fleet: chom_infrastructure::Fleet,
     /// Hosted sites.
     pub sites: chom_site_hosting::Sites,
-    /// Backups (today: site backup schedules).
+    /// Backups and their schedules.
     pub backups: chom_backup::Backups,
+    /// Repository credentials (the REST server checks them) and the address agents use.
+    pub backup_repositories: Arc<chom_backup::Repositories>,
     /// Identity use cases.
     pub identity: Identity,
     /// Organization and approval use cases.
@@ -100,6 +102,7 @@ struct Backend {
     servers: Arc<dyn chom_infrastructure::VpsRepository>,
     sites: Arc<dyn chom_site_hosting::SiteRepository>,
     backups: Arc<dyn chom_backup::ScheduleRepository>,
+    backup_records: Arc<dyn chom_backup::BackupRepository>,
     idempotency: Arc<dyn chom_kernel::idempotency::IdempotencyStore>,
     audit: Arc<dyn AuditTrail>,
     audit_log: Arc<dyn chom_team::audit::AuditLog>,
@@ -177,6 +180,7 @@ impl Services {
                     servers: Arc::new(chom_postgres::PgFleet::new(store.pool().clone())),
                     sites: Arc::new(chom_postgres::PgSites::new(store.pool().clone())),
                     backups: Arc::new(chom_postgres::PgBackups::new(store.pool().clone())),
+                    backup_records: Arc::new(chom_postgres::PgBackups::new(store.pool().clone())),
                     idempotency: Arc::new(chom_postgres::PgIdempotency::new(store.pool().clone())),
                 }
             }
@@ -204,6 +208,7 @@ impl Services {
                     servers: Arc::new(chom_sqlite::SqliteFleet::new(store.pool().clone())),
                     sites: Arc::new(chom_sqlite::SqliteSites::new(store.pool().clone())),
                     backups: Arc::new(chom_sqlite::SqliteBackups::new(store.pool().clone())),
+                    backup_records: Arc::new(chom_sqlite::SqliteBackups::new(store.pool().clone())),
                     idempotency: Arc::new(chom_sqlite::SqliteIdempotency::new(
                         store.pool().clone(),
                     )),
@@ -218,6 +223,7 @@ impl Services {
             servers: vps_repo,
             sites: site_repo,
             backups: schedule_repo,
+            backup_records,
             idempotency,
             audit: trail,
             audit_log,
@@ -318,8 +324,8 @@ impl Services {
         let sites = chom_site_hosting::Sites::new(
             chom_site_hosting::SitesPorts {
                 store: store.clone(),
-                sites: site_repo,
-                orgs,
+                sites: site_repo.clone(),
+                orgs: orgs.clone(),
                 plans: plans.clone(),
                 servers: vps_repo,
                 fleet: fleet.clone(),
@@ -334,15 +340,34 @@ impl Services {
                 ),
             },
         );
+        let backup_repositories = Arc::new(chom_backup::Repositories::new(
+            chom_kernel::crypto::KeyedHash::with_previous(
+                &app_key,
+                &previous_keys,
+                "backup.repository",
+            ),
+            settings.backup.agent_url(),
+        ));
         let backups = chom_backup::Backups::new(chom_backup::service::BackupPorts {
             store: store.clone(),
             schedules: schedule_repo,
             audit: trail,
+        })
+        .with_work(chom_backup::WorkPorts {
+            backups: backup_records,
+            sites: site_repo,
+            orgs,
+            plans: plans.clone(),
+            fleet: fleet.clone(),
+            sealer: sealer.clone(),
+            repositories: backup_repositories.clone(),
+            max_backups_per_server: i64::from(settings.backup.max_per_server),
         });
         Ok(Self {
             fleet,
             sites,
             backups,
+            backup_repositories,
             identity,
             admin,
             audit: chom_team::audit::Audit::new(audit_log),

@@ -12,6 +12,7 @@ use std::time::Duration;
 pub struct SshGateway {
     transport: AgentTransport,
     agent_binary: PathBuf,
+    backup_timeout: Duration,
 }
 
 impl std::fmt::Debug for SshGateway {
@@ -44,6 +45,7 @@ impl SshGateway {
                 sudo: config.sudo,
             }),
             agent_binary,
+            backup_timeout: Duration::from_secs(config.backup_timeout_secs),
         }
     }
 
@@ -87,7 +89,18 @@ impl AgentGateway for SshGateway {
     )]
     async fn call(&self, vps: &Vps, request: &Request) -> Result<Response, GatewayError> {
         let ep = Self::endpoint(vps)?;
-        let result = self.transport.call(&ep, request, None).await.map_err(map);
+        // Backups and restores read or write a whole site: their own, longer, bound.
+        let timeout = matches!(
+            request.command,
+            chom_agent_protocol::Command::BackupCreate(_)
+                | chom_agent_protocol::Command::BackupRestore(_)
+        )
+        .then_some(self.backup_timeout);
+        let result = self
+            .transport
+            .call(&ep, request, timeout)
+            .await
+            .map_err(map);
         if let Err(GatewayError::HostKeyMismatch(_)) = &result {
             metrics::counter!("chom_ssh_host_key_mismatch_total", "vps" => vps.hostname.clone())
                 .increment(1);

@@ -41,6 +41,9 @@ pub struct GatewaySettings {
     pub connect_timeout_secs: u64,
     /// Per-command timeout, seconds.
     pub command_timeout_secs: u64,
+    /// Timeout of a backup or a restore on a server, seconds (they read or write the whole
+    /// site).
+    pub backup_timeout_secs: u64,
     /// The agent binary installed by bootstrap (default: `chom-agent` next to this program).
     pub agent_binary: Option<PathBuf>,
 }

@@ -7,8 +7,8 @@ use chom_kernel::{Role, UserId};
 /// operation's OpenAPI description show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
-    /// Read the organization, its tenants, members, invitations, sites, operations and
-    /// backup schedules.
+    /// Read the organization, its tenants, members, invitations, sites, operations, backups
+    /// and backup schedules.
     ViewOrganization,
     /// Manage one's own account: API tokens, password, two-factor authentication, leaving.
     ManageOwnTokens,
@@ -17,6 +17,10 @@ pub enum Action {
     ManageSites,
     /// Delete sites.
     DeleteSites,
+    /// Back sites up.
+    CreateBackups,
+    /// Restore, download and delete backups.
+    ManageBackups,
     /// Rename the organization.
     UpdateOrganization,
     /// Invite, revoke invitations, change roles, remove members.
@@ -36,7 +40,7 @@ pub const POLICY: &[(Action, Role, &str, &str)] = &[
         Action::ViewOrganization,
         Role::Viewer,
         "organization.read",
-        "read the organization, members, invitations, sites, operations, backup schedules",
+        "read the organization, members, invitations, sites, operations, backups and their schedules",
     ),
     (
         Action::ManageOwnTokens,
@@ -55,6 +59,18 @@ pub const POLICY: &[(Action, Role, &str, &str)] = &[
         Role::Admin,
         "sites.delete",
         "delete sites",
+    ),
+    (
+        Action::CreateBackups,
+        Role::Member,
+        "backups.create",
+        "back sites up",
+    ),
+    (
+        Action::ManageBackups,
+        Role::Admin,
+        "backups.manage",
+        "restore, download and delete backups",
     ),
     (
         Action::UpdateOrganization,
@@ -235,12 +251,30 @@ mod tests {
             Action::ManageOwnTokens,
             Action::ManageSites,
             Action::DeleteSites,
+            Action::CreateBackups,
+            Action::ManageBackups,
             Action::UpdateOrganization,
             Action::ManageMembers,
             Action::ReadAudit,
             Action::ManageBilling,
             Action::TransferOwnership,
         ];
+        // A new variant makes this match fail to compile until it is listed above.
+        for a in all {
+            match a {
+                Action::ViewOrganization
+                | Action::ManageOwnTokens
+                | Action::ManageSites
+                | Action::DeleteSites
+                | Action::CreateBackups
+                | Action::ManageBackups
+                | Action::UpdateOrganization
+                | Action::ManageMembers
+                | Action::ReadAudit
+                | Action::ManageBilling
+                | Action::TransferOwnership => {}
+            }
+        }
         assert_eq!(POLICY.len(), all.len());
         for a in all {
             assert_eq!(POLICY.iter().filter(|(x, ..)| *x == a).count(), 1, "{a:?}");

@@ -80,6 +80,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ),
     ("SITE_LIMIT_EXCEEDED", 403, "the plan allows 5 sites"),
     (
+        "STORAGE_LIMIT_EXCEEDED",
+        403,
+        "the plan allows 10737418240 bytes of backups and the tenant uses 10737418240",
+    ),
+    (
         "SEAT_LIMIT_EXCEEDED",
         403,
         "the plan allows 3 members (open invitations count): upgrade, or revoke an invitation",
@@ -135,6 +140,7 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "operation 0190f5c2-7b1e-7c3a-9d4e-2f6a8b0c1d2e is still running on this site",
     ),
     ("NO_DATABASE", 409, "the site has no database yet"),
+    ("BACKUP_NOT_COMPLETED", 409, "the backup is running"),
     (
         "HOST_KEY_NOT_TRUSTED",
         409,
@@ -226,6 +232,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
     ("VPS_UNREACHABLE", 502, "connection refused"),
     ("AGENT_ERROR", 502, "CommandFailed: nginx -t failed"),
     (
+        "SERVER_ERROR",
+        502,
+        "SERVER_UNREACHABLE: the server could not be reached",
+    ),
+    (
         "SERVICE_UNAVAILABLE",
         503,
         "the database is unavailable; retry shortly",
@@ -262,6 +273,14 @@ fn example_value(code: &'static str, status: u16, detail: &str) -> serde_json::V
             [("current".to_owned(), 5.into()), ("limit".to_owned(), 5.into())]
                 .into_iter()
                 .collect(),
+        ),
+        "STORAGE_LIMIT_EXCEEDED" => ApiError::new(status, code, detail).with_extensions(
+            [
+                ("used_bytes".to_owned(), 10_737_418_240_i64.into()),
+                ("limit_bytes".to_owned(), 10_737_418_240_i64.into()),
+            ]
+            .into_iter()
+            .collect(),
         ),
         "NOT_READY" => ApiError::new(status, code, detail).with_extensions(
             [

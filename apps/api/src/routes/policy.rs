@@ -5,8 +5,8 @@
 //! listed; a test fails when an operation is missing or a row names none.
 
 use chom_team::Action::{
-    self, DeleteSites, ManageBilling, ManageMembers, ManageOwnTokens, ManageSites, ReadAudit,
-    TransferOwnership, UpdateOrganization, ViewOrganization,
+    self, CreateBackups, DeleteSites, ManageBackups, ManageBilling, ManageMembers, ManageOwnTokens,
+    ManageSites, ReadAudit, TransferOwnership, UpdateOrganization, ViewOrganization,
 };
 
 /// `(method, path template, action)`.
@@ -85,6 +85,12 @@ pub const OPERATIONS: &[(&str, &str, Action)] = &[
         ViewOrganization,
     ),
     ("PUT", "/api/v1/sites/{id}/backup-schedule", ManageSites),
+    ("POST", "/api/v1/sites/{id}/backups", CreateBackups),
+    ("GET", "/api/v1/backups", ViewOrganization),
+    ("GET", "/api/v1/backups/{id}", ViewOrganization),
+    ("DELETE", "/api/v1/backups/{id}", ManageBackups),
+    ("GET", "/api/v1/sites/{id}/backup-repository", ManageBackups),
+    ("POST", "/api/v1/backups/{id}/restore", ManageBackups),
 ];
 
 /// The action an operation performs, if it is an organization member's.

@@ -2,7 +2,7 @@
 //! invalid field at once, a viewer who reads but cannot save, and another tenant's (or an
 //! unknown) site answering 404 for reading and writing without its schedule changing.
 
-use crate::helpers::{Db, TestApp, assert_problem, spawn_app};
+use crate::helpers::{Db, TestApp, assert_problem, spawn_app, spawn_app_with};
 use crate::identity::isolation::add_member;
 use crate::identity::super_admin;
 use crate::sites::{body, create_site, customer, dead_server};
@@ -164,4 +164,410 @@ async fn a_sites_backup_schedule_is_its_tenants_alone(db: Db) {
     );
 }
 
-crate::both_backends!(a_sites_backup_schedule_is_its_tenants_alone);
+/// Makes `site` (created on a dead server) backup-ready: active, its provisioning ended.
+pub(crate) async fn make_ready(app: &TestApp, site: &str) {
+    app.exec(&format!(
+        "UPDATE sites SET status = 'active' WHERE id = '{site}'"
+    ))
+    .await;
+    app.exec(&format!(
+        "UPDATE operations SET status = 'failed' WHERE site_id = '{site}'"
+    ))
+    .await;
+}
+
+/// A backup of `site` asked for by `token` (the site made ready first): its id.
+pub(crate) async fn a_backup_of(app: &TestApp, token: &str, site: &str) -> String {
+    make_ready(app, site).await;
+    let res = app
+        .post_as(
+            token,
+            &format!("/api/v1/sites/{site}/backups"),
+            json!({"kind": "full"}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 202);
+    let accepted = body(res).await;
+    assert_eq!(
+        accepted["data"]["backup"]["status"], "pending",
+        "{accepted}"
+    );
+    assert_eq!(
+        accepted["data"]["operation"]["kind"], "backup",
+        "{accepted}"
+    );
+    accepted["data"]["backup"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Asking for, listing, reading and deleting backups: another tenant's backup or site is 404
+/// for every one of them (and stays untouched), a viewer reads but neither backs up nor
+/// deletes, bad fields are 422, a site busy with an operation is 409, a running backup cannot
+/// be deleted, and the plan's storage refuses a backup before it starts.
+async fn backups_are_their_tenants_alone(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = super_admin(&app).await;
+    dead_server(&app, &admin, "vps-backups.test", 50).await;
+    let (org, _, owner) = customer(&app, &admin, "olga", "starter").await;
+    let (_, _, stranger) = customer(&app, &admin, "bob", "starter").await;
+    let (site, _, _) = create_site(&app, &owner, json!({"domain": "kept.example.com"})).await;
+    let (their_site, _, _) =
+        create_site(&app, &stranger, json!({"domain": "theirs.example.com"})).await;
+
+    // A site still being created cannot be backed up.
+    assert_problem(
+        app.post_as(
+            &owner,
+            &format!("/api/v1/sites/{site}/backups"),
+            json!({"kind": "full"}),
+        )
+        .await,
+        409,
+        "INVALID_STATE",
+    )
+    .await;
+    let ours = a_backup_of(&app, &owner, &site).await;
+    let theirs = a_backup_of(&app, &stranger, &their_site).await;
+
+    // Busy: the backup's operation runs on the site.
+    assert_problem(
+        app.post_as(
+            &owner,
+            &format!("/api/v1/sites/{site}/backups"),
+            json!({"kind": "files"}),
+        )
+        .await,
+        409,
+        "OPERATION_IN_PROGRESS",
+    )
+    .await;
+    // Bad fields.
+    for bad in [
+        json!({}),
+        json!({"kind": "everything"}),
+        json!({"kind": "full", "x": 1}),
+    ] {
+        assert_problem(
+            app.post_as(&owner, &format!("/api/v1/sites/{site}/backups"), bad)
+                .await,
+            422,
+            "VALIDATION_FAILED",
+        )
+        .await;
+    }
+    assert_problem(
+        app.get_as(&owner, "/api/v1/backups?status=lost").await,
+        422,
+        "VALIDATION_FAILED",
+    )
+    .await;
+
+    // Reading: one's own, listed and by id; filtered by site.
+    let shown = body(app.get_as(&owner, &format!("/api/v1/backups/{ours}")).await).await;
+    assert_eq!(shown["data"]["site_id"], site.as_str(), "{shown}");
+    assert_eq!(shown["data"]["kind"], "full");
+    let listed = body(app.get_as(&owner, "/api/v1/backups").await).await;
+    let ids: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [ours.as_str()], "only the tenant's own");
+    let by_site = body(
+        app.get_as(&owner, &format!("/api/v1/backups?site_id={site}&kind=full"))
+            .await,
+    )
+    .await;
+    assert_eq!(by_site["data"].as_array().unwrap().len(), 1);
+    let none = body(
+        app.get_as(
+            &owner,
+            &format!("/api/v1/backups?site_id={site}&kind=database"),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(none["data"].as_array().unwrap().len(), 0);
+
+    // Another tenant's backup or site, an unknown id, a malformed one: 404 everywhere.
+    let unknown = uuid::Uuid::now_v7().to_string();
+    for foreign in [theirs.as_str(), unknown.as_str(), "not-an-id"] {
+        assert_problem(
+            app.get_as(&owner, &format!("/api/v1/backups/{foreign}"))
+                .await,
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+        assert_problem(
+            app.send(
+                Method::DELETE,
+                &format!("/api/v1/backups/{foreign}"),
+                Some(&owner),
+                None,
+            )
+            .await,
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+    }
+    for foreign in [their_site.as_str(), unknown.as_str(), "not-an-id"] {
+        assert_problem(
+            app.post_as(
+                &owner,
+                &format!("/api/v1/sites/{foreign}/backups"),
+                json!({"kind": "full"}),
+            )
+            .await,
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+        assert_problem(
+            app.get_as(&owner, &format!("/api/v1/backups?site_id={foreign}"))
+                .await,
+            404,
+            "NOT_FOUND",
+        )
+        .await;
+    }
+    let still = body(
+        app.get_as(&stranger, &format!("/api/v1/backups/{theirs}"))
+            .await,
+    )
+    .await;
+    assert!(
+        ["pending", "running"].contains(&still["data"]["status"].as_str().unwrap()),
+        "the foreign backup is untouched (its job runs): {still}"
+    );
+
+    // A viewer reads; it neither backs up nor deletes. A member backs up but does not delete.
+    let (_, viewer) = add_member(&app, &org, "vic", chom_kernel::Role::Viewer).await;
+    assert_eq!(
+        app.get_as(&viewer, &format!("/api/v1/backups/{ours}"))
+            .await
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_problem(
+        app.post_as(
+            &viewer,
+            &format!("/api/v1/sites/{site}/backups"),
+            json!({"kind": "full"}),
+        )
+        .await,
+        403,
+        "FORBIDDEN",
+    )
+    .await;
+    let (_, member) = add_member(&app, &org, "mel", chom_kernel::Role::Member).await;
+    for token in [&viewer, &member] {
+        assert_problem(
+            app.send(
+                Method::DELETE,
+                &format!("/api/v1/backups/{ours}"),
+                Some(token),
+                None,
+            )
+            .await,
+            403,
+            "FORBIDDEN",
+        )
+        .await;
+    }
+    // A backup not finished cannot be deleted.
+    app.exec(&format!(
+        "UPDATE backups SET status = 'running' WHERE id = '{ours}'"
+    ))
+    .await;
+    assert_problem(
+        app.send(
+            Method::DELETE,
+            &format!("/api/v1/backups/{ours}"),
+            Some(&owner),
+            None,
+        )
+        .await,
+        409,
+        "BACKUP_NOT_COMPLETED",
+    )
+    .await;
+    // Once failed, the owner deletes it: expired, and it stops counting.
+    app.exec(&format!(
+        "UPDATE backups SET status = 'failed' WHERE id = '{ours}'"
+    ))
+    .await;
+    let res = app
+        .send(
+            Method::DELETE,
+            &format!("/api/v1/backups/{ours}"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(body(res).await["data"]["status"], "expired");
+
+    // The plan's storage: the site measured at 11 GB on a 10 GB plan is refused up front.
+    make_ready(&app, &site).await;
+    app.exec("UPDATE plans SET max_storage_gb = 10 WHERE code = 'starter'")
+        .await;
+    app.exec(&format!(
+        "UPDATE sites SET storage_used_mb = 11264 WHERE id = '{site}'"
+    ))
+    .await;
+    let problem = assert_problem(
+        app.post_as(
+            &owner,
+            &format!("/api/v1/sites/{site}/backups"),
+            json!({"kind": "full"}),
+        )
+        .await,
+        403,
+        "STORAGE_LIMIT_EXCEEDED",
+    )
+    .await;
+    assert_eq!(problem["limit_bytes"], 10_i64 << 30, "{problem}");
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM backups WHERE site_id = '{site}'"
+        ))
+        .await,
+        1,
+        "nothing was started"
+    );
+}
+
+/// The scheduling job with a fixed clock: a due daily schedule gets one backup per occurrence
+/// (not two on the next tick), a disabled one none, a second due site on the same server waits
+/// for the server's limit, and a backup the plan's storage refuses is recorded as failed, once.
+/// (No repository server here: each started backup fails at once, `REPOSITORY_NOT_CONFIGURED`,
+/// which frees its server deterministically.)
+async fn scheduled_backups_start_when_due_once_per_server_limit(db: Db) {
+    let app = spawn_app_with(db, |s| {
+        s.backup.max_per_server = 1;
+        s.backup.listen = String::new();
+    })
+    .await;
+    let admin = super_admin(&app).await;
+    dead_server(&app, &admin, "vps-sched.test", 50).await;
+    let (_, _, owner) = customer(&app, &admin, "olga", "starter").await;
+    let mut sites = Vec::new();
+    for name in ["one", "two", "off"] {
+        let (site, _, _) = create_site(
+            &app,
+            &owner,
+            json!({"domain": format!("{name}.example.com")}),
+        )
+        .await;
+        make_ready(&app, &site).await;
+        let enabled = name != "off";
+        let res = put(
+            &app,
+            &owner,
+            &site,
+            json!({"frequency": "daily", "hour": 3, "enabled": enabled}),
+        )
+        .await;
+        assert_eq!(res.status().as_u16(), 200);
+        sites.push(site);
+    }
+    let failed_backups = || async {
+        app.count("SELECT COUNT(*) FROM backups WHERE trigger = 'scheduled' AND status = 'failed'")
+            .await
+    };
+    let settle = |n: i64| async move {
+        for _ in 0..200 {
+            if failed_backups().await == n {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{n} scheduled backups did not fail in time");
+    };
+    // Two days on, an hour after the 03:00 occurrence (each site starts within that hour).
+    let day = time::OffsetDateTime::now_utc().date() + time::Duration::days(2);
+    let at = day.with_hms(4, 0, 0).unwrap().assume_utc();
+    let backups = &app.app_services.core.backups;
+    let tick = backups.schedule_due(at).await.unwrap();
+    assert_eq!(
+        (tick.started, tick.deferred, tick.refused),
+        (1, 1, 0),
+        "the server's limit: {tick:?}"
+    );
+    settle(1).await;
+    // Next tick: the started one is not made again; the waiting one starts.
+    let tick = backups
+        .schedule_due(at + time::Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        (tick.started, tick.deferred, tick.refused),
+        (1, 0, 0),
+        "{tick:?}"
+    );
+    settle(2).await;
+    let tick = backups
+        .schedule_due(at + time::Duration::minutes(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        (tick.started, tick.deferred, tick.refused),
+        (0, 0, 0),
+        "once per occurrence: {tick:?}"
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT COUNT(*) FROM backups WHERE site_id = '{}'",
+            sites[2]
+        ))
+        .await,
+        0,
+        "a disabled schedule starts nothing"
+    );
+    let failed = body(app.get_as(&owner, "/api/v1/backups?status=failed").await).await;
+    assert!(
+        failed["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["trigger"] == "scheduled"
+                && b["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("REPOSITORY_NOT_CONFIGURED")),
+        "{failed}"
+    );
+    // The next day, the plan's storage is used up: both are refused up front, recorded once.
+    app.exec("UPDATE plans SET max_storage_gb = 10 WHERE code = 'starter'")
+        .await;
+    app.exec("UPDATE sites SET storage_used_mb = 11264").await;
+    app.exec("UPDATE operations SET status = 'failed'").await;
+    let next = at + time::Duration::days(1);
+    let tick = backups.schedule_due(next).await.unwrap();
+    assert_eq!((tick.started, tick.refused), (0, 2), "{tick:?}");
+    let tick = backups
+        .schedule_due(next + time::Duration::minutes(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        (tick.started, tick.refused),
+        (0, 0),
+        "recorded once: {tick:?}"
+    );
+    let refused = app
+        .count("SELECT COUNT(*) FROM backups WHERE error LIKE 'STORAGE_LIMIT_EXCEEDED%'")
+        .await;
+    assert_eq!(refused, 2);
+}
+
+crate::both_backends!(
+    a_sites_backup_schedule_is_its_tenants_alone,
+    backups_are_their_tenants_alone,
+    scheduled_backups_start_when_due_once_per_server_limit
+);

@@ -261,6 +261,8 @@ pub async fn spawn_app_checked(
     // under the crate's `var/` (a generated private key must not land in the tree).
     settings.ssh.key_file = dir.path().join("ssh/id_ed25519");
     settings.ssh.state_dir = dir.path().join("ssh");
+    // The backup repositories in the test's directory (their REST server on any free port).
+    settings.backup.repository_root = dir.path().join("repositories");
     let sqlite_path = dir.path().join("chom.db");
     let pg = match db {
         Db::Sqlite => {

@@ -67,6 +67,7 @@ struct Objects {
     member: String,
     invitation: String,
     tenant: String,
+    backup: String,
 }
 
 impl Objects {
@@ -79,6 +80,8 @@ impl Objects {
             Some(&self.operation)
         } else if path.starts_with("/api/v1/invitations/{id}") {
             Some(&self.invitation)
+        } else if path.starts_with("/api/v1/backups/{id}") {
+            Some(&self.backup)
         } else {
             None
         }
@@ -90,6 +93,9 @@ fn body_for(method: &str, path: &str, n: usize, other_member: &str) -> Option<Va
         ("POST", "/api/v1/sites") => json!({"domain": format!("matrix{n}.example.com")}),
         ("PATCH", "/api/v1/sites/{id}") => json!({"php_version": "8.3"}),
         ("POST", "/api/v1/sites/{id}/ssl") => json!({}),
+        ("POST", "/api/v1/sites/{id}/backups") => json!({"kind": "files"}),
+        // The backup is still pending: refused (409) before the server is asked.
+        ("POST", "/api/v1/backups/{id}/restore") => json!({"dry_run": true}),
         ("PUT", "/api/v1/sites/{id}/backup-schedule") => {
             json!({"frequency": "daily", "hour": 1, "enabled": true})
         }
@@ -116,6 +122,13 @@ async fn organization(app: &TestApp, admin: &str, name: &str) -> (Objects, Strin
         json!({"domain": format!("{name}-site.example.com")}),
     )
     .await;
+    let backup = crate::backups::a_backup_of(app, &owner, &site).await;
+    // Back to `creating`, as the rest of the matrix expects: routes that would ask the (dead)
+    // server answer 409 instead.
+    app.exec(&format!(
+        "UPDATE sites SET status = 'creating' WHERE id = '{site}'"
+    ))
+    .await;
     let (member, _) = add_member(app, &org, &format!("{name}tgt"), Role::Member).await;
     let res = app
         .post_as(
@@ -132,6 +145,7 @@ async fn organization(app: &TestApp, admin: &str, name: &str) -> (Objects, Strin
         member,
         invitation,
         tenant,
+        backup,
     };
     (objects, owner)
 }

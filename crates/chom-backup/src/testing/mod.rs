@@ -118,6 +118,18 @@ impl ScheduleRepository for Fake {
             .map(|(_, s)| s.clone()))
     }
 
+    async fn enabled_schedules(
+        &self,
+    ) -> Result<Vec<(TenantId, BackupSchedule, Option<time::OffsetDateTime>)>, StoreError> {
+        // No backups in this fake: none was made.
+        Ok(lock(&self.0)
+            .schedules
+            .values()
+            .filter(|(_, s)| s.enabled)
+            .map(|(t, s)| (*t, s.clone(), None))
+            .collect())
+    }
+
     async fn put_schedule(
         &self,
         uow: &mut dyn UnitOfWork,

@@ -62,12 +62,20 @@ impl Default for Settings {
                 sudo: true,
                 connect_timeout_secs: 10,
                 command_timeout_secs: 120,
+                backup_timeout_secs: 21_600,
                 agent_binary: None,
             },
             sites: SitesSettings {
                 acme_email: "hostmaster@chom.localhost".into(),
                 acme_directory: None,
                 renew_within_days: 30,
+            },
+            backup: BackupSettings {
+                listen: "127.0.0.1:0".into(),
+                public_url: String::new(),
+                repository_root: "var/repositories".into(),
+                max_file_mb: 512,
+                max_per_server: 2,
             },
         }
     }

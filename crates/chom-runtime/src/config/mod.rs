@@ -39,6 +39,8 @@ pub struct Settings {
     pub ssh: GatewaySettings,
     /// Hosting sites.
     pub sites: SitesSettings,
+    /// Backups.
+    pub backup: BackupSettings,
 }
 
 /// Decodes a base64url (padded or not) 32-byte key.

@@ -16,6 +16,38 @@ pub struct SitesSettings {
     pub renew_within_days: u32,
 }
 
+/// Backups: where the sites' repositories live and how the agents reach them (ADR 0008).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupSettings {
+    /// Where `chom-api` serves the restic REST server (`host:port`; empty: not served).
+    pub listen: String,
+    /// The address agents reach it at (`https://backups.example.com`); empty:
+    /// `http://<listen>`.
+    pub public_url: String,
+    /// The repositories' directory (one per site).
+    pub repository_root: std::path::PathBuf,
+    /// The largest repository file accepted, MiB.
+    pub max_file_mb: u64,
+    /// Scheduled backups pending or running on one server at most.
+    pub max_per_server: u32,
+}
+
+impl BackupSettings {
+    /// What agents are told: `public_url`, else `http://<listen>`; empty while that is not
+    /// known (no listener here, or port 0: `chom-api` fills it in once it has bound one).
+    #[must_use]
+    pub fn agent_url(&self) -> String {
+        if !self.public_url.is_empty() {
+            self.public_url.clone()
+        } else if self.listen.is_empty() || self.listen.ends_with(":0") {
+            String::new()
+        } else {
+            format!("http://{}", self.listen)
+        }
+    }
+}
+
 /// Keys and authentication limits.
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

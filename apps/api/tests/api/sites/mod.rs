@@ -9,6 +9,7 @@ use crate::identity::{onboard, super_admin};
 use reqwest::Method;
 use serde_json::{Value, json};
 
+mod backup;
 mod lifecycle;
 mod ssl;
 

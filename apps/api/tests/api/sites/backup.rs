@@ -1,0 +1,270 @@
+//! A site backed up for real, in-process on both backends: the API asks, the embedded worker
+//! has the real agent (over a loopback sshd, in its sandbox) run Debian's `restic` into the
+//! site's repository behind the app's own REST server, with the site's append-only credential.
+//! The stock `restic`, given what `GET /sites/{id}/backup-repository` tells the site's admin,
+//! lists and restores the snapshot without CHOM; the site's credential can delete nothing and
+//! opens no other site's repository. Then the site is damaged and restored through the API: a
+//! dry run names the changes, the restore puts back every file and row.
+
+use super::body;
+use super::lifecycle::{Hosting, hosting};
+use crate::helpers::Db;
+use chom_test_support::Sshd;
+use chom_test_support::hosting::{create_site, finished, mariadb};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+/// SHA-256 of every regular file beneath `dir`, by relative path.
+fn files(dir: &Path) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            let meta = p.symlink_metadata().unwrap();
+            if meta.is_dir() {
+                stack.push(p);
+            } else if meta.is_file() {
+                let digest =
+                    ring::digest::digest(&ring::digest::SHA256, &std::fs::read(&p).unwrap());
+                out.insert(
+                    p.strip_prefix(dir).unwrap().display().to_string(),
+                    data_encoding::HEXLOWER.encode(digest.as_ref()),
+                );
+            }
+        }
+    }
+    out
+}
+
+fn restic(location: &str, password: &str, args: &[&str]) -> std::process::Output {
+    Command::new("restic")
+        .args(["--no-cache", "--json"])
+        .args(args)
+        .env("RESTIC_REPOSITORY", location)
+        .env("RESTIC_PASSWORD", password)
+        .output()
+        .expect("restic runs (cargo xtask services installs it)")
+}
+
+async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
+    let work = tempfile::tempdir().unwrap();
+    let repositories = work.path().join("repositories");
+    let root = repositories.clone();
+    let Hosting {
+        app,
+        admin,
+        owner,
+        rig,
+        _sshd,
+    } = hosting(db, &work, Sshd::start(), move |s| {
+        s.backup.repository_root = root;
+    })
+    .await;
+    let domain = format!("bk{}.example.com", uuid::Uuid::new_v4().simple());
+    let (site, op, _) = create_site(&app, &owner, json!({"domain": domain})).await;
+    assert_eq!(finished(&app, &owner, &op).await["status"], "succeeded");
+
+    // Content: uploads in the tree, 1,000 rows in the site's database.
+    let dir = rig.sandbox.join("var/www/sites").join(&domain);
+    let uploads = dir.join("public/wp-content/uploads");
+    std::fs::create_dir_all(&uploads).unwrap();
+    for i in 0..100 {
+        std::fs::write(uploads.join(format!("{i}.bin")), vec![i as u8; 3000 + i]).unwrap();
+    }
+    let shown = body(app.get_as(&owner, &format!("/api/v1/sites/{site}")).await).await;
+    let db_name = shown["data"]["db_name"].as_str().unwrap().to_owned();
+    mariadb(&format!(
+        "CREATE TABLE `{db_name}`.wp_posts (id INT PRIMARY KEY, title TEXT);\
+         INSERT INTO `{db_name}`.wp_posts SELECT seq, CONCAT('post ', seq) FROM `{db_name}`.seq_1_to_1000;"
+    ));
+
+    // Backed up through the API.
+    let res = app
+        .post_as(
+            &owner,
+            &format!("/api/v1/sites/{site}/backups"),
+            json!({"kind": "full"}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 202);
+    let accepted = body(res).await;
+    let backup = accepted["data"]["backup"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let op = accepted["data"]["operation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let done = finished(&app, &owner, &op).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let shown = body(
+        app.get_as(&owner, &format!("/api/v1/backups/{backup}"))
+            .await,
+    )
+    .await["data"]
+        .clone();
+    assert_eq!(shown["status"], "completed", "{shown}");
+    assert_eq!(shown["tables"]["wp_posts"], 1000, "{shown}");
+    let parts: Vec<&str> = shown["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["part"].as_str().unwrap())
+        .collect();
+    assert_eq!(parts, ["files", "database"]);
+    assert!(shown["added_bytes"].as_i64().unwrap() > 0, "{shown}");
+    assert!(
+        shown["expires_at"].is_string(),
+        "retention sets the expiry: {shown}"
+    );
+    let expected = files(&dir);
+    assert!(shown["file_count"].as_u64().unwrap() >= 100, "{shown}");
+
+    // The repository is the app's, on its disk, in restic's layout, named after the site.
+    assert!(repositories.join(&site).join("config").is_file());
+
+    // What the site's admin is told opens it with the stock restic.
+    let res = app
+        .get_as(&owner, &format!("/api/v1/sites/{site}/backup-repository"))
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    let repo = body(res).await["data"].clone();
+    let (location, password) = (
+        repo["location"].as_str().unwrap(),
+        repo["password"].as_str().unwrap(),
+    );
+    let out = restic(location, password, &["snapshots"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let snaps: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        snaps.as_array().unwrap().len(),
+        3,
+        "files, database, manifest"
+    );
+    let target = tempfile::tempdir().unwrap();
+    let files_snap = shown["parts"][0]["snapshot"].as_str().unwrap();
+    let out = restic(
+        location,
+        password,
+        &[
+            "restore",
+            files_snap,
+            "--target",
+            target.path().to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let restored = files(&target.path().join(dir.strip_prefix("/").unwrap()));
+    let wanted: BTreeMap<_, _> = expected
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with("tmp/") && !p.starts_with("sessions/"))
+        .collect();
+    assert_eq!(restored, wanted, "restic restores every file byte for byte");
+    let out = restic(
+        location,
+        password,
+        &[
+            "dump",
+            shown["parts"][1]["snapshot"].as_str().unwrap(),
+            &format!("/{db_name}.sql"),
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("INSERT INTO `wp_posts`"));
+
+    // The site's credential deletes nothing, and opens no other repository.
+    let server = location.strip_prefix("rest:").unwrap();
+    let http = chom_test_support::api::client();
+    let snapshots = repositories.join(&site).join("snapshots");
+    let first = std::fs::read_dir(&snapshots)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let res = http
+        .delete(format!("{server}snapshots/{}", first.to_string_lossy()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403, "append-only");
+    assert!(snapshots.join(&first).is_file());
+    let other = server.replace(&format!("/{site}/"), &format!("/{}/", uuid::Uuid::now_v7()));
+    let res = http.get(format!("{other}config")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 403, "another site's repository");
+
+    // Damaged, then restored through the API: a dry run first (nothing changes), then the
+    // restore's operation; every file and row is back.
+    let before = files(&dir);
+    for i in 0..10 {
+        std::fs::remove_file(uploads.join(format!("{i}.bin"))).unwrap();
+    }
+    std::fs::write(uploads.join("10.bin"), b"defaced").unwrap();
+    std::fs::write(dir.join("public/shell.php"), b"<?php system($_GET['c']);").unwrap();
+    mariadb(&format!("DELETE FROM `{db_name}`.wp_posts WHERE id > 500"));
+    let damaged = files(&dir);
+    let restore = format!("/api/v1/backups/{backup}/restore");
+    let res = app
+        .post_as(&owner, &restore, json!({"dry_run": true}))
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    let preview = body(res).await["data"].clone();
+    assert_eq!(
+        (
+            &preview["files"]["added"],
+            &preview["files"]["changed"],
+            &preview["files"]["removed"]
+        ),
+        (&json!(10), &json!(1), &json!(1)),
+        "{preview}"
+    );
+    assert_eq!(preview["tables"]["wp_posts"], 1000);
+    assert_eq!(files(&dir), damaged, "a dry run changes nothing");
+    // Another tenant's site as the target is a bad field.
+    let (_, _, stranger) = crate::sites::customer(&app, &admin, "bob", "starter").await;
+    let (their_site, _, _) = create_site(
+        &app,
+        &stranger,
+        json!({"domain": format!("x{}.example.com", uuid::Uuid::new_v4().simple())}),
+    )
+    .await;
+    let problem = crate::helpers::assert_problem(
+        app.post_as(&owner, &restore, json!({"site_id": their_site}))
+            .await,
+        422,
+        "VALIDATION_FAILED",
+    )
+    .await;
+    assert_eq!(problem["errors"][0]["field"], "site_id", "{problem}");
+    let res = app
+        .post_as(&owner, &restore, json!({"dry_run": false}))
+        .await;
+    assert_eq!(res.status().as_u16(), 202);
+    let op = body(res).await["data"]["id"].as_str().unwrap().to_owned();
+    let done = finished(&app, &owner, &op).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    assert_eq!(done["kind"], "restore");
+    assert_eq!(
+        files(&dir),
+        before,
+        "every file as backed up, the planted one gone"
+    );
+    assert_eq!(
+        mariadb(&format!("SELECT COUNT(*) FROM `{db_name}`.wp_posts")).trim(),
+        "1000"
+    );
+    mariadb(&format!("DROP DATABASE IF EXISTS `{db_name}`"));
+}
+
+crate::both_backends!(a_site_is_backed_up_into_its_append_only_repository);

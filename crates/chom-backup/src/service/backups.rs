@@ -1,0 +1,279 @@
+//! Asking for a backup, listing, reading and deleting them. Every read is scoped by the
+//! caller's tenant: another tenant's backup or site is `NotFound`, like an unknown id.
+
+use super::run::BackupJob;
+use super::{BackupError, Backups};
+use crate::model::{Backup, BackupFilter, BackupStatus, Trigger};
+use chom_agent_protocol::backup::BackupKind;
+use chom_kernel::audit::{Actor, AuditEvent};
+use chom_kernel::jobs::NewJob;
+use chom_kernel::{BackupId, OrganizationId, SiteId, StoreError, TenantContext, TenantId};
+use chom_site_hosting::model::{Operation, Site, SiteStatus};
+use chom_team::Action;
+use time::OffsetDateTime;
+
+/// The job that has the agent write a backup.
+pub const RUN_BACKUP: &str = "backup::run";
+
+const GIB: i64 = 1 << 30;
+const MIB: i64 = 1 << 20;
+
+fn require(ctx: &TenantContext, action: Action) -> Result<(), BackupError> {
+    let role = ctx.role();
+    chom_team::policy::require(role, action).map_err(|_| BackupError::Forbidden(role.as_str()))
+}
+
+impl Backups {
+    /// The tenant's live site, or `NotFound`.
+    pub(super) async fn live_site(
+        &self,
+        tenant: TenantId,
+        site: SiteId,
+    ) -> Result<Site, BackupError> {
+        self.work()?
+            .sites
+            .get_site(tenant, site)
+            .await?
+            .filter(|s| s.deleted_at.is_none())
+            .ok_or(BackupError::NotFound)
+    }
+
+    /// Refuses a backup that would take the tenant past its plan's storage: the bytes its kept
+    /// backups added, plus the site's measured size (what a first backup of it may add).
+    pub(super) async fn check_storage(
+        &self,
+        tenant: TenantId,
+        site: &Site,
+    ) -> Result<(), BackupError> {
+        let Some(record) = self.work()?.orgs.get_tenant(tenant).await? else {
+            return Err(BackupError::NotFound);
+        };
+        let plan = match &record.plan_code {
+            Some(code) => self.work()?.plans.find(code).await?,
+            None => None,
+        };
+        let Some(limit_gb) = plan.and_then(|p| p.max_storage_gb) else {
+            return Ok(());
+        };
+        let limit_bytes = i64::from(limit_gb).saturating_mul(GIB);
+        let used = self.work()?.backups.storage_used(tenant).await?;
+        let used_bytes = used.saturating_add(site.storage_used_mb.saturating_mul(MIB));
+        if used_bytes > limit_bytes {
+            return Err(BackupError::StorageLimitExceeded {
+                used_bytes,
+                limit_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Asks for a backup of one of the caller's tenant's sites (members and above): the backup,
+    /// its operation (progress) and the job, committed together. Refused before anything starts
+    /// when the site is not active or disabled, another operation runs on it, or the plan's
+    /// storage is used up.
+    ///
+    /// # Errors
+    /// `Forbidden` (checked first), `NotFound`, `SiteNotReady`, `Busy`,
+    /// `StorageLimitExceeded`, `Store`.
+    #[tracing::instrument(name = "backups.create", skip_all, fields(tenant = %ctx.tenant_id(), user = %ctx.user_id(), %site))]
+    pub async fn create_backup(
+        &self,
+        ctx: &TenantContext,
+        site: SiteId,
+        kind: BackupKind,
+        request_id: Option<String>,
+    ) -> Result<(Backup, Operation), BackupError> {
+        require(ctx, Action::CreateBackups)?;
+        let origin = Some(ctx.organization_id());
+        self.enqueue_backup(
+            ctx.tenant_id(),
+            site,
+            kind,
+            (
+                Trigger::Manual,
+                &ctx.actor(),
+                origin,
+                OffsetDateTime::now_utc(),
+            ),
+            request_id,
+        )
+        .await
+    }
+
+    /// Everything of [`Backups::create_backup`] after the role: for a member, or the system (a
+    /// schedule), recorded in the audit log as that actor in `organization`'s chain.
+    pub(super) async fn enqueue_backup(
+        &self,
+        tenant: TenantId,
+        site: SiteId,
+        kind: BackupKind,
+        (trigger, actor, organization, at): (
+            Trigger,
+            &Actor,
+            Option<OrganizationId>,
+            OffsetDateTime,
+        ),
+        request_id: Option<String>,
+    ) -> Result<(Backup, Operation), BackupError> {
+        let found = self.live_site(tenant, site).await?;
+        self.check_storage(tenant, &found).await?;
+        let mut uow = self.ports.store.begin().await?;
+        let Some(locked) = self
+            .work()?
+            .sites
+            .lock_site(uow.as_mut(), tenant, site)
+            .await?
+        else {
+            return Err(BackupError::NotFound);
+        };
+        if !matches!(locked.status, SiteStatus::Active | SiteStatus::Disabled) {
+            return Err(BackupError::SiteNotReady(locked.status.as_str()));
+        }
+        if let Some(running) = self
+            .work()?
+            .sites
+            .active_operation(uow.as_mut(), site)
+            .await?
+        {
+            return Err(BackupError::Busy(running));
+        }
+        let mut backup = Backup::new(tenant, site, kind, trigger);
+        backup.created_at = at;
+        let op = Operation::new(tenant, Some(site), "backup", &["backup.create"]);
+        backup.operation_id = Some(op.id);
+        self.work()?
+            .backups
+            .insert_backup(uow.as_mut(), &backup)
+            .await?;
+        let payload = serde_json::to_value(BackupJob {
+            tenant_id: tenant,
+            backup_id: backup.id,
+        })
+        .map_err(|e| StoreError::Unexpected(anyhow::anyhow!(e)))?;
+        let job = uow
+            .enqueue(
+                NewJob::new(RUN_BACKUP, payload)
+                    .max_attempts(5)
+                    .tenant(tenant)
+                    .request_id(request_id),
+            )
+            .await?;
+        self.work()?
+            .sites
+            .insert_operation(uow.as_mut(), &op, job)
+            .await?;
+        let event = AuditEvent::new(actor, "backup.create", "backup", backup.id)
+            .for_tenant(tenant)
+            .in_organization(organization)
+            .with_summary(serde_json::json!({"site_id": site, "kind": kind.as_str(), "trigger": trigger.as_str()}));
+        self.ports.audit.append(uow.as_mut(), &event).await?;
+        uow.commit().await?;
+        Ok((backup, op))
+    }
+
+    /// One of the caller's tenant's backups.
+    ///
+    /// # Errors
+    /// `NotFound` (foreign or unknown), `Store`.
+    pub async fn backup(&self, ctx: &TenantContext, id: BackupId) -> Result<Backup, BackupError> {
+        require(ctx, Action::ViewOrganization)?;
+        self.work()?
+            .backups
+            .get_backup(ctx.tenant_id(), id)
+            .await?
+            .ok_or(BackupError::NotFound)
+    }
+
+    /// A page of the caller's tenant's backups, newest first.
+    ///
+    /// # Errors
+    /// `NotFound` for a `site_id` filter naming a foreign, deleted or unknown site; `Store`.
+    pub async fn backups(
+        &self,
+        ctx: &TenantContext,
+        filter: &BackupFilter,
+        after: Option<BackupId>,
+        limit: i64,
+    ) -> Result<Vec<Backup>, BackupError> {
+        require(ctx, Action::ViewOrganization)?;
+        if let Some(site) = filter.site_id {
+            self.live_site(ctx.tenant_id(), site).await?;
+        }
+        Ok(self
+            .work()?
+            .backups
+            .list_backups(ctx.tenant_id(), filter, after, limit)
+            .await?)
+    }
+
+    /// Deletes one of the caller's tenant's backups (admins and above): it is marked
+    /// `expired` at once (no longer listed as restorable, no longer counted against the plan);
+    /// its snapshots are forgotten by the pruning job, which alone holds the repository's
+    /// full credential. A running backup cannot be deleted.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NotFound`, `NotCompleted` (pending or running), `Store`.
+    pub async fn delete_backup(
+        &self,
+        ctx: &TenantContext,
+        id: BackupId,
+    ) -> Result<Backup, BackupError> {
+        require(ctx, Action::ManageBackups)?;
+        let tenant = ctx.tenant_id();
+        let mut backup = self
+            .work()?
+            .backups
+            .get_backup(tenant, id)
+            .await?
+            .ok_or(BackupError::NotFound)?;
+        if matches!(backup.status, BackupStatus::Pending | BackupStatus::Running) {
+            return Err(BackupError::NotCompleted(backup.status.as_str()));
+        }
+        let before = backup.status;
+        backup.status = BackupStatus::Expired;
+        backup.expires_at = Some(OffsetDateTime::now_utc());
+        let mut uow = self.ports.store.begin().await?;
+        self.work()?
+            .backups
+            .save_backup(uow.as_mut(), &backup)
+            .await?;
+        let event = AuditEvent::by_member(ctx, "backup.delete", "backup", backup.id).with_summary(
+            serde_json::json!({"site_id": backup.site_id, "status": before.as_str()}),
+        );
+        self.ports.audit.append(uow.as_mut(), &event).await?;
+        uow.commit().await?;
+        Ok(backup)
+    }
+}
+
+impl Backups {
+    /// How to open one of the caller's tenant's sites' repository without CHOM: the restic
+    /// location (with the site's append-only credential: it reads and adds, never deletes)
+    /// and the repository's password (made now if the site was never backed up). Admins and
+    /// above; audited.
+    ///
+    /// # Errors
+    /// `Forbidden`, `NotFound`, `Store`.
+    pub async fn repository_access(
+        &self,
+        ctx: &TenantContext,
+        site: SiteId,
+    ) -> Result<chom_agent_protocol::backup::RepositoryAccess, BackupError> {
+        require(ctx, Action::ManageBackups)?;
+        let tenant = ctx.tenant_id();
+        self.live_site(tenant, site).await?;
+        let password = self
+            .repository_password(tenant, site)
+            .await
+            .map_err(|e| BackupError::Store(StoreError::Unexpected(anyhow::anyhow!("{e}"))))?;
+        let work = self.work()?;
+        let access =
+            work.repositories
+                .access(site, crate::repository::Access::AppendOnly, password);
+        let mut uow = self.ports.store.begin().await?;
+        let event = AuditEvent::by_member(ctx, "backup_repository.reveal", "site", site);
+        self.ports.audit.append(uow.as_mut(), &event).await?;
+        uow.commit().await?;
+        Ok(access)
+    }
+}

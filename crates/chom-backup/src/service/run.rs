@@ -1,0 +1,232 @@
+//! The job that has the site's agent write a backup: the repository's password (made and
+//! sealed on the site's first backup), the site's append-only credential, `backup.create`,
+//! and what it answered recorded on the backup and its operation. A transient failure (the
+//! server unreachable or busy) is retried; the agent converges on a repeated backup id.
+
+use super::Backups;
+use crate::model::{Backup, BackupStatus, Contents};
+use crate::repository::Access;
+use chom_agent_protocol::backup::{BackupCreate, BackupCreated, Tag};
+use chom_agent_protocol::{Answer as _, Command};
+use chom_infrastructure::{FleetError, GatewayError};
+use chom_kernel::{BackupId, SiteId, StoreError, TenantId};
+use chom_site_hosting::model::Operation;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+/// What the backup job carries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupJob {
+    /// Tenant (every read is scoped by it).
+    pub tenant_id: TenantId,
+    /// The backup.
+    pub backup_id: BackupId,
+}
+
+/// How a job ended when it did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobOutcome {
+    /// Try again later.
+    #[error("{0}")]
+    Retry(String),
+    /// Retrying cannot help.
+    #[error("{0}")]
+    Permanent(String),
+}
+
+impl From<StoreError> for JobOutcome {
+    fn from(e: StoreError) -> Self {
+        Self::Retry(e.to_string())
+    }
+}
+
+const STEP: &str = "backup.create";
+
+pub(super) fn transient(e: &FleetError) -> bool {
+    matches!(
+        e,
+        FleetError::Gateway(GatewayError::Unreachable(_)) | FleetError::Busy(_)
+    )
+}
+
+/// The associated data a repository password is sealed with: it opens only for this site.
+fn password_context(site: SiteId) -> String {
+    format!("backup_repositories.password:{site}")
+}
+
+impl Backups {
+    /// The plain password of `site`'s repository, made (random, sealed, stored) on first use.
+    pub(super) async fn repository_password(
+        &self,
+        tenant: TenantId,
+        site: SiteId,
+    ) -> Result<String, JobOutcome> {
+        let fresh =
+            chom_kernel::crypto::random_token(32).map_err(|e| JobOutcome::Retry(e.to_string()))?;
+        let context = password_context(site);
+        let sealed = self
+            .work()?
+            .sealer
+            .seal_for(&context, fresh.as_bytes())
+            .map_err(|e| JobOutcome::Retry(e.to_string()))?;
+        let stored = self
+            .work()?
+            .backups
+            .repository_password(tenant, site, &sealed)
+            .await?;
+        let plain = self
+            .work()?
+            .sealer
+            .open_for(&context, &stored)
+            .map_err(|e| JobOutcome::Permanent(format!("repository password: {e}")))?;
+        String::from_utf8(plain).map_err(|e| JobOutcome::Permanent(e.to_string()))
+    }
+
+    /// Saves the backup and its operation in one unit.
+    async fn record(&self, backup: &Backup, op: Option<&Operation>) -> Result<(), StoreError> {
+        let mut uow = self.ports.store.begin().await?;
+        self.work()?
+            .backups
+            .save_backup(uow.as_mut(), backup)
+            .await?;
+        if let Some(op) = op {
+            match self.work()?.sites.save_operation(uow.as_mut(), op).await {
+                // Ended elsewhere (the reaper): the backup's own state still counts.
+                Ok(()) | Err(StoreError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        uow.commit().await
+    }
+
+    /// Ends the backup as failed with `why`.
+    async fn fail(
+        &self,
+        mut backup: Backup,
+        mut op: Option<Operation>,
+        why: &str,
+    ) -> Result<(), JobOutcome> {
+        let now = OffsetDateTime::now_utc();
+        backup.status = BackupStatus::Failed;
+        backup.error = Some(why.to_owned());
+        backup.finished_at = Some(now);
+        if let Some(op) = op.as_mut() {
+            op.fail(STEP, why, now);
+        }
+        self.record(&backup, op.as_ref()).await?;
+        tracing::warn!(backup = %backup.id, site = %backup.site_id, why, "backup failed");
+        Ok(())
+    }
+
+    /// Days the tenant's plan keeps backups (7 without a plan).
+    async fn retention_days(&self, tenant: TenantId) -> Result<i64, StoreError> {
+        let code = self
+            .work()?
+            .orgs
+            .get_tenant(tenant)
+            .await?
+            .and_then(|t| t.plan_code);
+        let plan = match code {
+            Some(c) => self.work()?.plans.find(&c).await?,
+            None => None,
+        };
+        Ok(plan.map_or(7, |p| i64::from(p.backup_retention_days)))
+    }
+
+    /// Carries a backup out (the job handler).
+    ///
+    /// # Errors
+    /// `Retry` (transient, before the last attempt), `Permanent` (no such backup).
+    #[tracing::instrument(name = "backups.run", skip_all, fields(tenant = %job.tenant_id, backup = %job.backup_id))]
+    pub async fn run_backup(&self, job: &BackupJob, last_attempt: bool) -> Result<(), JobOutcome> {
+        let Some(mut backup) = self
+            .work()?
+            .backups
+            .get_backup(job.tenant_id, job.backup_id)
+            .await?
+        else {
+            return Err(JobOutcome::Permanent(format!(
+                "no backup {}",
+                job.backup_id
+            )));
+        };
+        if !matches!(backup.status, BackupStatus::Pending | BackupStatus::Running) {
+            return Ok(());
+        }
+        let mut op = match backup.operation_id {
+            Some(id) => self.work()?.sites.get_operation(job.tenant_id, id).await?,
+            None => None,
+        };
+        let site = match self.live_site(job.tenant_id, backup.site_id).await {
+            Ok(site) => site,
+            Err(_) => {
+                return self
+                    .fail(backup, op, "SITE_NOT_FOUND: the site is gone")
+                    .await;
+            }
+        };
+        let now = OffsetDateTime::now_utc();
+        backup.status = BackupStatus::Running;
+        if let Some(op) = op.as_mut() {
+            op.start(STEP, now);
+        }
+        self.record(&backup, op.as_ref()).await?;
+
+        let repositories = &self.work()?.repositories;
+        if repositories.public_url().is_empty() {
+            return self
+                .fail(
+                    backup,
+                    op,
+                    "REPOSITORY_NOT_CONFIGURED: set backup.public_url (or a fixed backup.listen port) so servers can reach the repositories",
+                )
+                .await;
+        }
+        let password = self.repository_password(job.tenant_id, site.id).await?;
+        let command = Command::BackupCreate(BackupCreate {
+            domain: site.domain.clone(),
+            backup_id: Tag::parse(&backup.tag()).map_err(JobOutcome::Permanent)?,
+            kind: backup.kind,
+            exclude: Vec::new(),
+            repository: repositories.access(site.id, Access::AppendOnly, password),
+        });
+        let answer = match self.work()?.fleet.run(site.vps_id, command).await {
+            Ok(answer) => answer,
+            Err(e) if transient(&e) && !last_attempt => {
+                if let Some(op) = op.as_mut() {
+                    op.retrying(STEP, &e.to_string(), OffsetDateTime::now_utc());
+                    self.record(&backup, Some(op)).await?;
+                }
+                return Err(JobOutcome::Retry(e.to_string()));
+            }
+            Err(e) => {
+                let why = chom_site_hosting::service::public_reason(&e);
+                return self.fail(backup, op, &why).await;
+            }
+        };
+        let created = match BackupCreated::read(&answer) {
+            Ok(c) => c,
+            Err(e) => return self.fail(backup, op, &format!("SERVER_ERROR: {e}")).await,
+        };
+        let now = OffsetDateTime::now_utc();
+        let days = self.retention_days(job.tenant_id).await?;
+        backup.status = BackupStatus::Completed;
+        backup.error = None;
+        backup.finished_at = Some(now);
+        backup.expires_at = Some(now + time::Duration::days(days));
+        backup.contents = Some(Contents {
+            parts: created.parts,
+            manifest_sha256: created.manifest_sha256,
+            file_count: i64::try_from(created.file_count).unwrap_or(i64::MAX),
+            total_bytes: i64::try_from(created.total_bytes).unwrap_or(i64::MAX),
+            added_bytes: i64::try_from(created.added_bytes).unwrap_or(i64::MAX),
+            tables: created.tables,
+        });
+        if let Some(op) = op.as_mut() {
+            op.finish(STEP, now);
+        }
+        self.record(&backup, op.as_ref()).await?;
+        tracing::info!(site = %site.id, added = created.added_bytes, "backup completed");
+        Ok(())
+    }
+}
