@@ -88,6 +88,7 @@ const ADAPTERS: &[&str] = &[
     "chom-stripe",
     "chom-mail",
     "chom-restic-server",
+    "chom-restic",
 ];
 
 /// The composition root: settings, wiring, job registry and schedules, telemetry.

@@ -1,11 +1,13 @@
 //! The jobs of this context, collected by `chom-runtime` (`jobs()` for the handlers,
 //! `schedules()` for the periodic ones): `backup::run` has the site's agent write a backup,
 //! `backup::restore` has the target site's agent restore one, `backup::schedule` (every 5
-//! minutes) starts the scheduled backups that are due.
+//! minutes) starts the scheduled backups that are due, `backup::prune` (daily) applies the
+//! plans' retention to the records and the repositories.
 //! Scheduled backups, pruning and verified restores are planned (issue 13).
 
 use crate::service::{
-    BackupJob, Backups, JobOutcome, RUN_BACKUP, RUN_RESTORE, RestoreJob, SCHEDULE_BACKUPS,
+    BackupJob, Backups, JobOutcome, PRUNE_BACKUPS, RUN_BACKUP, RUN_RESTORE, RestoreJob,
+    SCHEDULE_BACKUPS,
 };
 use chom_kernel::jobs::{Job, JobError, Registration, Schedule};
 use std::time::Duration;
@@ -31,7 +33,19 @@ pub fn jobs(backups: &Backups) -> Vec<Registration> {
     let run = backups.clone();
     let restore = backups.clone();
     let schedule = backups.clone();
+    let prune = backups.clone();
     vec![
+        Registration::periodic(PRUNE_BACKUPS, move || {
+            let backups = prune.clone();
+            async move {
+                let pruned = backups
+                    .prune(time::OffsetDateTime::now_utc())
+                    .await
+                    .map_err(|e| JobError::Retryable(anyhow::anyhow!("{e}")))?;
+                tracing::info!(?pruned, "backup retention applied");
+                Ok(())
+            }
+        }),
         Registration::periodic(SCHEDULE_BACKUPS, move || {
             let backups = schedule.clone();
             async move {
@@ -66,9 +80,17 @@ pub fn jobs(backups: &Backups) -> Vec<Registration> {
 #[must_use]
 pub fn schedules() -> Vec<Schedule> {
     // Every 5 minutes: a site's backup starts within its hour's spread plus one tick.
-    vec![Schedule::every(
-        "backup scheduling",
-        SCHEDULE_BACKUPS,
-        Duration::from_secs(300),
-    )]
+    vec![
+        Schedule::every(
+            "backup scheduling",
+            SCHEDULE_BACKUPS,
+            Duration::from_secs(300),
+        ),
+        // Daily: retention is counted in days.
+        Schedule::every(
+            "backup retention",
+            PRUNE_BACKUPS,
+            Duration::from_secs(86_400),
+        ),
+    ]
 }

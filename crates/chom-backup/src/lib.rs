@@ -14,6 +14,6 @@ pub use model::{
 pub use ports::{BackupRepository, ScheduleRepository};
 pub use repository::{Access, Repositories};
 pub use service::{
-    BackupError, BackupJob, BackupPorts, Backups, JobOutcome, RUN_BACKUP, RUN_RESTORE, RestoreJob,
-    SCHEDULE_BACKUPS, Tick, WorkPorts,
+    BackupError, BackupJob, BackupPorts, Backups, JobOutcome, PRUNE_BACKUPS, Pruned, RUN_BACKUP,
+    RUN_RESTORE, RestoreJob, SCHEDULE_BACKUPS, Tick, WorkPorts,
 };

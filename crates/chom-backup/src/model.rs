@@ -5,6 +5,7 @@ use chom_kernel::SiteId;
 use time::OffsetDateTime;
 
 mod backup;
+pub mod retention;
 pub mod timing;
 
 pub use backup::{

@@ -106,6 +106,29 @@ pub trait BackupRepository: Send + Sync {
     /// `Unavailable`, `Unexpected`.
     async fn active_backups_by_server(&self) -> Result<Vec<(VpsId, i64)>, StoreError>;
 
+    /// Every completed backup (every tenant: the pruning job).
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn completed_backups(&self) -> Result<Vec<Backup>, StoreError>;
+
+    /// Expired and failed backups whose snapshots were not forgotten yet (every tenant).
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn unforgotten_backups(&self) -> Result<Vec<Backup>, StoreError>;
+
+    /// Records that the snapshots of `backup` (of `tenant`) left the repository at `at`.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn mark_forgotten(
+        &self,
+        tenant: TenantId,
+        backup: BackupId,
+        at: time::OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
     /// Bytes the tenant's kept (completed, not expired) backups added to their repositories.
     ///
     /// # Errors
@@ -123,4 +146,19 @@ pub trait BackupRepository: Send + Sync {
         site: SiteId,
         sealed: &str,
     ) -> Result<String, StoreError>;
+}
+
+/// What the control plane does to a repository with its full credential.
+#[async_trait]
+pub trait RepositoryMaintenance: Send + Sync {
+    /// Forgets every snapshot of the backups `backup_ids` (their `chom-backup=<id>` tag), then
+    /// prunes the data no snapshot needs any more.
+    ///
+    /// # Errors
+    /// Why restic failed (the repository unreachable, locked, damaged).
+    async fn forget(
+        &self,
+        access: &chom_agent_protocol::backup::RepositoryAccess,
+        backup_ids: &[String],
+    ) -> Result<(), String>;
 }

@@ -362,6 +362,9 @@ impl Services {
             sealer: sealer.clone(),
             repositories: backup_repositories.clone(),
             max_backups_per_server: i64::from(settings.backup.max_per_server),
+            maintenance: Arc::new(chom_restic::ResticCli::new(Duration::from_secs(
+                settings.ssh.backup_timeout_secs,
+            ))),
         });
         Ok(Self {
             fleet,

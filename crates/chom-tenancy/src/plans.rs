@@ -75,6 +75,13 @@ pub struct Plan {
     pub max_storage_gb: Option<i32>,
     /// Days backups are kept.
     pub backup_retention_days: i32,
+    /// Beyond those days, the newest backup of each of this many most recent days (weeks,
+    /// months) that have one is kept too.
+    pub keep_daily: i32,
+    /// See `keep_daily`: ISO weeks.
+    pub keep_weekly: i32,
+    /// See `keep_daily`: calendar months.
+    pub keep_monthly: i32,
     /// API requests per token per minute.
     pub api_requests_per_minute: i32,
     /// Seats: members plus open invitations (`None`: unlimited).
@@ -136,6 +143,9 @@ mod tests {
             max_sites: Some(5),
             max_storage_gb: Some(10),
             backup_retention_days: 7,
+            keep_daily: 7,
+            keep_weekly: 0,
+            keep_monthly: 0,
             api_requests_per_minute: 60,
             max_members: Some(3),
             is_active: true,

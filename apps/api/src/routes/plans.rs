@@ -35,6 +35,13 @@ pub struct PlanView {
     pub max_storage_gb: Option<i32>,
     /// Days backups are kept.
     pub backup_retention_days: i32,
+    /// Beyond those days, the newest backup of each of this many most recent days that have
+    /// one is kept too.
+    pub keep_daily: i32,
+    /// The same, for ISO weeks.
+    pub keep_weekly: i32,
+    /// The same, for calendar months.
+    pub keep_monthly: i32,
     /// API requests per token per minute (`RateLimit-*` headers show what is left).
     pub api_requests_per_minute: i32,
     /// Seats: members plus open invitations; `null` means unlimited.
@@ -51,6 +58,9 @@ impl From<Plan> for PlanView {
             max_sites: p.max_sites,
             max_storage_gb: p.max_storage_gb,
             backup_retention_days: p.backup_retention_days,
+            keep_daily: p.keep_daily,
+            keep_weekly: p.keep_weekly,
+            keep_monthly: p.keep_monthly,
             api_requests_per_minute: p.api_requests_per_minute,
             max_members: p.max_members,
         }

@@ -566,8 +566,124 @@ async fn scheduled_backups_start_when_due_once_per_server_limit(db: Db) {
     assert_eq!(refused, 2);
 }
 
+/// Retention with a fixed clock, records and repository: ten daily backups of a starter site
+/// (7 days, 7 daily) made with the stock restic into the app's own repository server; pruning
+/// expires exactly the 3 oldest records and forgets exactly their snapshots; the 7 kept ones
+/// stay restorable; a second run does nothing.
+async fn retention_prunes_records_and_snapshots_exactly(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = super_admin(&app).await;
+    dead_server(&app, &admin, "vps-prune.test", 50).await;
+    let (_, tenant, owner) = customer(&app, &admin, "olga", "starter").await;
+    let (site, _, _) = create_site(&app, &owner, json!({"domain": "kept.example.com"})).await;
+    make_ready(&app, &site).await;
+    let repo = body(
+        app.get_as(&owner, &format!("/api/v1/sites/{site}/backup-repository"))
+            .await,
+    )
+    .await["data"]
+        .clone();
+    let restic = |args: &[&str], input: &[u8]| {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("restic")
+            .args(["--no-cache", "--json"])
+            .args(args)
+            .env("RESTIC_REPOSITORY", repo["location"].as_str().unwrap())
+            .env("RESTIC_PASSWORD", repo["password"].as_str().unwrap())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "restic {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    restic(&["init"], b"");
+    let newest = time::OffsetDateTime::now_utc()
+        .date()
+        .with_hms(3, 0, 0)
+        .unwrap()
+        .assume_utc();
+    let mut ids = Vec::new();
+    for day in 0..10 {
+        let id = uuid::Uuid::now_v7().to_string();
+        restic(
+            &[
+                "backup",
+                "--stdin",
+                "--stdin-filename",
+                "db.sql",
+                &format!("--tag=chom-backup={id},part=database"),
+            ],
+            format!("day {day}").as_bytes(),
+        );
+        let at = newest - time::Duration::days(day);
+        let created = match app.db {
+            Db::Postgres => format!(
+                "'{}'",
+                at.format(&time::format_description::well_known::Rfc3339)
+                    .unwrap()
+            ),
+            Db::Sqlite => (at.unix_timestamp() * 1000).to_string(),
+        };
+        app.exec(&format!(
+            "INSERT INTO backups (id, tenant_id, site_id, kind, status, trigger, created_at, parts, added_bytes)
+             VALUES ('{id}', '{tenant}', '{site}', 'full', 'completed', 'scheduled', {created}, '[]', 1)"
+        ))
+        .await;
+        ids.push(id);
+    }
+    let backups = &app.app_services.core.backups;
+    let now = newest + time::Duration::hours(1);
+    let pruned = backups.prune(now).await.unwrap();
+    assert_eq!(
+        (pruned.expired, pruned.forgotten, pruned.failed),
+        (3, 3, 0),
+        "{pruned:?}"
+    );
+    for (day, id) in ids.iter().enumerate() {
+        let shown = body(app.get_as(&owner, &format!("/api/v1/backups/{id}")).await).await;
+        let want = if day < 7 { "completed" } else { "expired" };
+        assert_eq!(shown["data"]["status"], want, "day {day}: {shown}");
+    }
+    let left: serde_json::Value = serde_json::from_str(restic(&["snapshots"], b"").trim()).unwrap();
+    let mut tags: Vec<String> = left
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            s["tags"][0]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("chom-backup=")
+                .to_owned()
+        })
+        .collect();
+    tags.sort();
+    let mut kept: Vec<String> = ids[..7].to_vec();
+    kept.sort();
+    assert_eq!(tags, kept, "exactly the kept backups' snapshots are left");
+    restic(&["check"], b"");
+    let again = backups
+        .prune(now + time::Duration::minutes(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.expired, again.forgotten, again.failed),
+        (0, 0, 0),
+        "{again:?}"
+    );
+}
+
 crate::both_backends!(
     a_sites_backup_schedule_is_its_tenants_alone,
     backups_are_their_tenants_alone,
-    scheduled_backups_start_when_due_once_per_server_limit
+    scheduled_backups_start_when_due_once_per_server_limit,
+    retention_prunes_records_and_snapshots_exactly
 );

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 mod backups;
 mod error;
+mod prune;
 mod restore;
 mod run;
 mod schedule;
@@ -22,6 +23,7 @@ mod tests;
 
 pub use backups::RUN_BACKUP;
 pub use error::BackupError;
+pub use prune::{PRUNE_BACKUPS, Pruned};
 pub use restore::{RUN_RESTORE, RestoreJob};
 pub use run::{BackupJob, JobOutcome};
 pub use scheduled::{SCHEDULE_BACKUPS, Tick};
@@ -57,6 +59,8 @@ pub struct WorkPorts {
     pub repositories: Arc<Repositories>,
     /// Scheduled backups pending or running on one server at most (manual ones are not held).
     pub max_backups_per_server: i64,
+    /// Forgets and prunes snapshots with the full credential.
+    pub maintenance: Arc<dyn crate::ports::RepositoryMaintenance>,
 }
 
 /// Backup use cases.

@@ -312,6 +312,42 @@ impl BackupRepository for PgBackups {
         .await
     }
 
+    async fn completed_backups(&self) -> Result<Vec<Backup>, StoreError> {
+        let select = sqlx::query(concat!(
+            "SELECT ",
+            backup_columns!(),
+            " FROM backups WHERE status = $1 ORDER BY site_id, id"
+        ))
+        .bind(BackupStatus::Completed.as_str());
+        fetch_all(select, &self.pool, backup).await
+    }
+
+    async fn unforgotten_backups(&self) -> Result<Vec<Backup>, StoreError> {
+        let select = sqlx::query(concat!(
+            "SELECT ",
+            backup_columns!(),
+            " FROM backups WHERE status IN ($1, $2) AND forgotten_at IS NULL
+             ORDER BY site_id, id"
+        ))
+        .bind(BackupStatus::Expired.as_str())
+        .bind(BackupStatus::Failed.as_str());
+        fetch_all(select, &self.pool, backup).await
+    }
+
+    async fn mark_forgotten(
+        &self,
+        tenant: TenantId,
+        b: BackupId,
+        at: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let update =
+            sqlx::query("UPDATE backups SET forgotten_at = $3 WHERE tenant_id = $1 AND id = $2")
+                .bind(id(tenant.as_uuid()))
+                .bind(id(b.as_uuid()))
+                .bind(ts(at));
+        execute(update, &self.pool).await.map(drop)
+    }
+
     async fn storage_used(&self, tenant: TenantId) -> Result<i64, StoreError> {
         let select = sqlx::query(
             "SELECT CAST(COALESCE(SUM(added_bytes), 0) AS BIGINT) AS n FROM backups

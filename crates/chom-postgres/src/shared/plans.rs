@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 macro_rules! columns {
     () => {
         "code, name, price_monthly_cents, max_sites, max_storage_gb, backup_retention_days, \
-         api_requests_per_minute, max_members, is_active"
+         keep_daily, keep_weekly, keep_monthly, api_requests_per_minute, max_members, is_active"
     };
 }
 
@@ -25,6 +25,9 @@ fn plan(row: &DbRow) -> Result<Plan, StoreError> {
         max_sites: get(row, "max_sites")?,
         max_storage_gb: get(row, "max_storage_gb")?,
         backup_retention_days: get(row, "backup_retention_days")?,
+        keep_daily: get(row, "keep_daily")?,
+        keep_weekly: get(row, "keep_weekly")?,
+        keep_monthly: get(row, "keep_monthly")?,
         api_requests_per_minute: get(row, "api_requests_per_minute")?,
         max_members: get(row, "max_members")?,
         is_active: get(row, "is_active")?,
@@ -79,14 +82,16 @@ impl PlanRepository for PgPlanRepository {
         let upsert = sqlx::query(
             "INSERT INTO plans (code, name, price_monthly_cents, max_sites, max_storage_gb,
                                 backup_retention_days, is_active, api_requests_per_minute,
-                                max_members)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10)
+                                max_members, keep_daily, keep_weekly, keep_monthly)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $10, $11, $12, $13)
              ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name,
                  price_monthly_cents = EXCLUDED.price_monthly_cents,
                  max_sites = EXCLUDED.max_sites, max_storage_gb = EXCLUDED.max_storage_gb,
                  backup_retention_days = EXCLUDED.backup_retention_days,
                  api_requests_per_minute = EXCLUDED.api_requests_per_minute,
                  max_members = EXCLUDED.max_members,
+                 keep_daily = EXCLUDED.keep_daily, keep_weekly = EXCLUDED.keep_weekly,
+                 keep_monthly = EXCLUDED.keep_monthly,
                  is_active = EXCLUDED.is_active, updated_at = $9",
         )
         .bind(p.code.as_str())
@@ -98,7 +103,10 @@ impl PlanRepository for PgPlanRepository {
         .bind(p.is_active)
         .bind(p.api_requests_per_minute)
         .bind(ts(OffsetDateTime::now_utc()))
-        .bind(p.max_members);
+        .bind(p.max_members)
+        .bind(p.keep_daily)
+        .bind(p.keep_weekly)
+        .bind(p.keep_monthly);
         execute(upsert, tx(uow)?.conn()).await.map(drop)
     }
 }

@@ -1,0 +1,89 @@
+#![doc = include_str!("../README.md")]
+
+use async_trait::async_trait;
+use chom_agent_protocol::backup::RepositoryAccess;
+use chom_backup::ports::RepositoryMaintenance;
+use std::time::Duration;
+use tokio::process::Command;
+
+/// restic on the control plane's host.
+#[derive(Debug, Clone)]
+pub struct ResticCli {
+    timeout: Duration,
+}
+
+impl ResticCli {
+    /// restic, each run bounded by `timeout`.
+    #[must_use]
+    pub fn new(timeout: Duration) -> Self {
+        Self { timeout }
+    }
+
+    async fn run(&self, access: &RepositoryAccess, args: &[&str]) -> Result<String, String> {
+        let mut cmd = Command::new("restic");
+        cmd.args(["--no-cache", "--json"])
+            .args(args)
+            .env_clear()
+            .env(
+                "PATH",
+                std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into()),
+            )
+            .env("HOME", "/nonexistent")
+            .env("RESTIC_REPOSITORY", &access.location)
+            .env("RESTIC_PASSWORD", &access.password)
+            .envs(&access.environment)
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(self.timeout, cmd.output())
+            .await
+            .map_err(|_| format!("restic {}: timed out after {:?}", args[0], self.timeout))?
+            .map_err(|e| format!("cannot run restic (is it installed?): {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            let err = String::from_utf8_lossy(&out.stderr);
+            let tail: Vec<&str> = err.lines().rev().take(4).collect();
+            Err(format!(
+                "restic {}: {}",
+                args[0],
+                tail.into_iter().rev().collect::<Vec<_>>().join(" | ")
+            ))
+        }
+    }
+}
+
+#[async_trait]
+impl RepositoryMaintenance for ResticCli {
+    async fn forget(&self, access: &RepositoryAccess, backup_ids: &[String]) -> Result<(), String> {
+        let listed = self.run(access, &["snapshots"]).await?;
+        let snapshots: serde_json::Value =
+            serde_json::from_str(listed.trim()).map_err(|e| format!("restic snapshots: {e}"))?;
+        let wanted: Vec<String> = backup_ids
+            .iter()
+            .map(|b| format!("chom-backup={b}"))
+            .collect();
+        let ids: Vec<String> = snapshots
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|s| {
+                s["tags"].as_array().is_some_and(|tags| {
+                    tags.iter()
+                        .any(|t| t.as_str().is_some_and(|t| wanted.iter().any(|w| w == t)))
+                })
+            })
+            .filter_map(|s| s["id"].as_str().map(str::to_owned))
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut args = vec!["forget", "--prune"];
+        args.extend(ids.iter().map(String::as_str));
+        self.run(access, &args).await?;
+        tracing::info!(
+            snapshots = ids.len(),
+            backups = backup_ids.len(),
+            "snapshots forgotten and pruned"
+        );
+        Ok(())
+    }
+}
