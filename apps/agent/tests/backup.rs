@@ -476,7 +476,12 @@ fn a_flipped_byte_in_any_pack_fails_the_restore_and_leaves_the_site_alone() {
         let pack = &all[(round as usize * 7) % all.len()];
         let pristine = std::fs::read(pack).unwrap();
         let mut bytes = pristine.clone();
-        let at = ((round * 7919 + 13) % bytes.len() as u64) as usize;
+        // The last rounds hit the pack's header (at its end), which a restore never reads.
+        let at = match round {
+            8 => bytes.len() - 5,
+            9 => bytes.len() - 40,
+            _ => ((round * 7919 + 13) % bytes.len() as u64) as usize,
+        };
         bytes[at] ^= 0x40;
         // restic leaves its files read-only.
         let mut perm = std::fs::metadata(pack).unwrap().permissions();

@@ -3,6 +3,7 @@
 pub mod answers;
 pub mod backup;
 pub mod names;
+pub mod rows;
 pub mod wire;
 
 pub use answers::{Answer, BadAnswer};

@@ -2,12 +2,13 @@
 //! `schedules()` for the periodic ones): `backup::run` has the site's agent write a backup,
 //! `backup::restore` has the target site's agent restore one, `backup::schedule` (every 5
 //! minutes) starts the scheduled backups that are due, `backup::prune` (daily) applies the
-//! plans' retention to the records and the repositories.
+//! plans' retention to the records and the repositories, `backup::verify` (daily) restores a
+//! sample off the servers and checks it against the manifests.
 //! Scheduled backups, pruning and verified restores are planned (issue 13).
 
 use crate::service::{
     BackupJob, Backups, JobOutcome, PRUNE_BACKUPS, RUN_BACKUP, RUN_RESTORE, RestoreJob,
-    SCHEDULE_BACKUPS,
+    SCHEDULE_BACKUPS, VERIFY_BACKUPS,
 };
 use chom_kernel::jobs::{Job, JobError, Registration, Schedule};
 use std::time::Duration;
@@ -34,7 +35,19 @@ pub fn jobs(backups: &Backups) -> Vec<Registration> {
     let restore = backups.clone();
     let schedule = backups.clone();
     let prune = backups.clone();
+    let verify = backups.clone();
     vec![
+        Registration::periodic(VERIFY_BACKUPS, move || {
+            let backups = verify.clone();
+            async move {
+                let verified = backups
+                    .verify_sample(time::OffsetDateTime::now_utc(), 20)
+                    .await
+                    .map_err(|e| JobError::Retryable(anyhow::anyhow!("{e}")))?;
+                tracing::info!(?verified, "backups verified");
+                Ok(())
+            }
+        }),
         Registration::periodic(PRUNE_BACKUPS, move || {
             let backups = prune.clone();
             async move {
@@ -90,6 +103,12 @@ pub fn schedules() -> Vec<Schedule> {
         Schedule::every(
             "backup retention",
             PRUNE_BACKUPS,
+            Duration::from_secs(86_400),
+        ),
+        // Daily: up to 20 sites' newest backups restored off their servers and checked.
+        Schedule::every(
+            "backup verification",
+            VERIFY_BACKUPS,
             Duration::from_secs(86_400),
         ),
     ]

@@ -15,5 +15,5 @@ pub use ports::{BackupRepository, ScheduleRepository};
 pub use repository::{Access, Repositories};
 pub use service::{
     BackupError, BackupJob, BackupPorts, Backups, JobOutcome, PRUNE_BACKUPS, Pruned, RUN_BACKUP,
-    RUN_RESTORE, RestoreJob, SCHEDULE_BACKUPS, Tick, WorkPorts,
+    RUN_RESTORE, RestoreJob, SCHEDULE_BACKUPS, Tick, VERIFY_BACKUPS, Verified, WorkPorts,
 };

@@ -129,6 +129,17 @@ pub trait BackupRepository: Send + Sync {
         at: time::OffsetDateTime,
     ) -> Result<(), StoreError>;
 
+    /// Completed backups never verified, or last verified before `before`, newest first (every
+    /// tenant: the verification job's sample).
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn unverified_backups(
+        &self,
+        before: time::OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<Backup>, StoreError>;
+
     /// Bytes the tenant's kept (completed, not expired) backups added to their repositories.
     ///
     /// # Errors
@@ -148,6 +159,16 @@ pub trait BackupRepository: Send + Sync {
     ) -> Result<String, StoreError>;
 }
 
+/// The outcome of a verified restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every file's SHA-256 and every table's row count matched, the data read back clean:
+    /// what was checked.
+    Passed(String),
+    /// What did not.
+    Failed(String),
+}
+
 /// What the control plane does to a repository with its full credential.
 #[async_trait]
 pub trait RepositoryMaintenance: Send + Sync {
@@ -161,4 +182,17 @@ pub trait RepositoryMaintenance: Send + Sync {
         access: &chom_agent_protocol::backup::RepositoryAccess,
         backup_ids: &[String],
     ) -> Result<(), String>;
+
+    /// Restores backup `backup_id` off the server (a scratch directory on this host), checks
+    /// every file's SHA-256 and the dump's SHA-256 and rows per table against its manifest
+    /// (whose own SHA-256 must be `manifest_sha256`), then reads the repository's data back.
+    ///
+    /// # Errors
+    /// The repository could not be opened (nothing was verified; try later).
+    async fn verify(
+        &self,
+        access: &chom_agent_protocol::backup::RepositoryAccess,
+        backup_id: &str,
+        manifest_sha256: &str,
+    ) -> Result<Verdict, String>;
 }

@@ -1,8 +1,10 @@
 #![doc = include_str!("../README.md")]
 
+mod verify;
+
 use async_trait::async_trait;
 use chom_agent_protocol::backup::RepositoryAccess;
-use chom_backup::ports::RepositoryMaintenance;
+use chom_backup::ports::{RepositoryMaintenance, Verdict};
 use std::time::Duration;
 use tokio::process::Command;
 
@@ -19,7 +21,7 @@ impl ResticCli {
         Self { timeout }
     }
 
-    async fn run(&self, access: &RepositoryAccess, args: &[&str]) -> Result<String, String> {
+    fn command(access: &RepositoryAccess, args: &[&str]) -> Command {
         let mut cmd = Command::new("restic");
         cmd.args(["--no-cache", "--json"])
             .args(args)
@@ -33,6 +35,11 @@ impl ResticCli {
             .env("RESTIC_PASSWORD", &access.password)
             .envs(&access.environment)
             .kill_on_drop(true);
+        cmd
+    }
+
+    async fn run(&self, access: &RepositoryAccess, args: &[&str]) -> Result<String, String> {
+        let mut cmd = Self::command(access, args);
         let out = tokio::time::timeout(self.timeout, cmd.output())
             .await
             .map_err(|_| format!("restic {}: timed out after {:?}", args[0], self.timeout))?
@@ -85,5 +92,13 @@ impl RepositoryMaintenance for ResticCli {
             "snapshots forgotten and pruned"
         );
         Ok(())
+    }
+    async fn verify(
+        &self,
+        access: &RepositoryAccess,
+        backup_id: &str,
+        manifest_sha256: &str,
+    ) -> Result<Verdict, String> {
+        verify::run(self, access, backup_id, manifest_sha256).await
     }
 }

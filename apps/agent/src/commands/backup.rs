@@ -10,7 +10,6 @@
 mod manifest;
 mod restic;
 mod restore;
-mod rows;
 
 pub use restore::restore;
 
@@ -168,7 +167,7 @@ fn dump_into(
             s
         })
     });
-    let mut counter = rows::RowCounter::new();
+    let mut counter = chom_agent_protocol::rows::RowCounter::new();
     let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
     let mut buf = vec![0u8; 1 << 16];
     let streamed = match dump.stdout.take() {

@@ -20,6 +20,7 @@ mod schedule;
 mod scheduled;
 #[cfg(test)]
 mod tests;
+mod verify;
 
 pub use backups::RUN_BACKUP;
 pub use error::BackupError;
@@ -27,6 +28,7 @@ pub use prune::{PRUNE_BACKUPS, Pruned};
 pub use restore::{RUN_RESTORE, RestoreJob};
 pub use run::{BackupJob, JobOutcome};
 pub use scheduled::{SCHEDULE_BACKUPS, Tick};
+pub use verify::{VERIFY_BACKUPS, Verified};
 
 /// The ports the service works through.
 #[derive(Clone)]

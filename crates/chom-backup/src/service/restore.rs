@@ -57,7 +57,7 @@ impl Backups {
             Some(site) => self.live_site(tenant, site).await.map_err(|_| {
                 BackupError::Invalid(vec![(
                     "site_id",
-                    "NOT_FOUND",
+                    "INVALID_VALUE",
                     "no such site in your tenant".into(),
                 )])
             })?,

@@ -348,6 +348,23 @@ impl BackupRepository for PgBackups {
         execute(update, &self.pool).await.map(drop)
     }
 
+    async fn unverified_backups(
+        &self,
+        before: time::OffsetDateTime,
+        limit: i64,
+    ) -> Result<Vec<Backup>, StoreError> {
+        let select = sqlx::query(concat!(
+            "SELECT ",
+            backup_columns!(),
+            " FROM backups WHERE status = $1 AND (verified_at IS NULL OR verified_at < $2)
+             ORDER BY created_at DESC, id DESC LIMIT $3"
+        ))
+        .bind(BackupStatus::Completed.as_str())
+        .bind(ts(before))
+        .bind(limit);
+        fetch_all(select, &self.pool, backup).await
+    }
+
     async fn storage_used(&self, tenant: TenantId) -> Result<i64, StoreError> {
         let select = sqlx::query(
             "SELECT CAST(COALESCE(SUM(added_bytes), 0) AS BIGINT) AS n FROM backups

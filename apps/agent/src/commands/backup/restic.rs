@@ -59,6 +59,7 @@ pub(super) fn classify(stderr: &str) -> ErrorCode {
         "invalid data returned",
         "pack file cannot be listed",
         "unexpected eof",
+        "contains errors",
     ];
     if corrupted.iter().any(|c| s.contains(c)) {
         ErrorCode::BackupCorrupted

@@ -4,7 +4,9 @@
 //!    checked file by file against the manifest's SHA-256 (`BACKUP_CORRUPTED` otherwise), and
 //!    given to the site's user by number (nothing is owned by root or www-data's user).
 //! 2. The dump is loaded into a scratch database, its SHA-256 and each table's row count
-//!    checked against the manifest.
+//!    checked against the manifest; then every pack of the repository is read back and
+//!    checked (`restic check --read-data`): a damaged pack fails the restore even where the
+//!    blobs it needs happened to read clean.
 //! 3. Only then is the site switched: the staging directory and the site's exchanged in one
 //!    `renameat2(RENAME_EXCHANGE)` (the site directory always exists, whole), and the tables
 //!    moved in one `RENAME TABLE` (atomic): the live tables into a keeping database, the
@@ -18,7 +20,7 @@
 //! the site changes before step 3.
 
 use super::restic::{Restic, Snapshot};
-use super::{find_manifest, holds, manifest, rows};
+use super::{find_manifest, holds, manifest};
 use crate::Context;
 use crate::commands::site::{crash_point, db_client_args, existing_site, owners, sql};
 use crate::registry::Registry;
@@ -298,7 +300,7 @@ fn load_database(
     let dump_err = drain(dump.stderr.take().map(|p| Box::new(p) as _));
     let load_err = drain(load.stderr.take().map(|p| Box::new(p) as _));
     let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut counter = rows::RowCounter::new();
+    let mut counter = chom_agent_protocol::rows::RowCounter::new();
     let mut buf = vec![0u8; 1 << 16];
     let copied: Result<(), String> = match (dump.stdout.take(), load.stdin.take()) {
         (Some(mut from), Some(mut to)) => loop {
@@ -410,6 +412,12 @@ fn prepare(
         if database {
             load_database(r, restic, m, scratch)?;
         }
+        // A restore reads only the blobs it needs, through the index: a damaged pack header,
+        // or a pack whose content no longer hashes to its name, would go unnoticed. Every
+        // pack is read back before anything of the site changes.
+        restic
+            .run("check", &["check".into(), "--read-data".into()])
+            .map_err(|e| corrupted(format!("the repository's data check failed: {}", e.message)))?;
         journal.set(Phase::DatabaseLoaded)?;
         crash_point("database_loaded");
     }

@@ -26,7 +26,7 @@ use chom_kernel::SiteId;
         (status = 403, description = "`FORBIDDEN` (below admin), `INSUFFICIENT_ABILITY` (a read-only token)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`NOT_FOUND`: no such backup in your tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`BACKUP_NOT_COMPLETED`, `INVALID_STATE` (the site is creating, failed or deleted), `OPERATION_IN_PROGRESS`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`VALIDATION_FAILED`: `site_id` (`NOT_FOUND`: not a site of your tenant)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`VALIDATION_FAILED`: `site_id` (`INVALID_VALUE`: not a site of your tenant)", body = Problem, content_type = "application/problem+json"),
         (status = 502, description = "`SERVER_ERROR`: a dry run the server could not answer", body = Problem, content_type = "application/problem+json")))]
 #[post("/backups/{id}/restore")]
 pub async fn restore_backup(
@@ -44,7 +44,7 @@ pub async fn restore_backup(
         Some(raw) => Some(raw.parse::<SiteId>().map_err(|_| {
             ApiError::validation(ApiError::field_errors(vec![(
                 "site_id",
-                "NOT_FOUND",
+                "INVALID_VALUE",
                 "no such site in your tenant".into(),
             )]))
         })?),

@@ -264,7 +264,60 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
         mariadb(&format!("SELECT COUNT(*) FROM `{db_name}`.wp_posts")).trim(),
         "1000"
     );
+    // Verified off the server: passed, recorded on the backup. Then one byte of a pack is
+    // flipped in the repository: the next verification fails, and says so.
+    let backups = &app.app_services.core.backups;
+    let now = time::OffsetDateTime::now_utc();
+    let verified = backups.verify_sample(now, 5).await.unwrap();
+    assert_eq!(
+        (verified.passed, verified.failed, verified.skipped),
+        (1, 0, 0),
+        "{verified:?}"
+    );
+    let shown = body(
+        app.get_as(&owner, &format!("/api/v1/backups/{backup}"))
+            .await,
+    )
+    .await["data"]
+        .clone();
+    assert_eq!(shown["verification"]["status"], "passed", "{shown}");
+    let mut packs: Vec<std::path::PathBuf> = walkdir(&repositories.join(&site).join("data"));
+    packs.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
+    let pack = packs.last().unwrap();
+    let mut bytes = std::fs::read(pack).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    let mut perm = std::fs::metadata(pack).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    std::fs::set_permissions(pack, perm).unwrap();
+    std::fs::write(pack, &bytes).unwrap();
+    let verified = backups
+        .verify_sample(now + time::Duration::days(8), 5)
+        .await
+        .unwrap();
+    assert_eq!((verified.passed, verified.failed), (0, 1), "{verified:?}");
+    let shown = body(
+        app.get_as(&owner, &format!("/api/v1/backups/{backup}"))
+            .await,
+    )
+    .await["data"]
+        .clone();
+    assert_eq!(shown["verification"]["status"], "failed", "{shown}");
     mariadb(&format!("DROP DATABASE IF EXISTS `{db_name}`"));
+}
+
+fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walkdir(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 crate::both_backends!(a_site_is_backed_up_into_its_append_only_repository);

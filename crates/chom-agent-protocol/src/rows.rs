@@ -1,5 +1,6 @@
 //! Counting each table's rows in a `mariadb-dump` stream as it passes, so the counts recorded
-//! with a backup are the dump's own (the same consistent snapshot), not a second query's.
+//! with a backup are the dump's own (the same consistent snapshot), not a second query's; the
+//! agent counts when it backs up, the control plane again when it verifies.
 //!
 //! The dump's lines that matter are `CREATE TABLE \`t\` (` (a table, maybe empty) and
 //! `INSERT INTO \`t\` VALUES (…),(…);` (extended inserts: one tuple per row). Strings are
@@ -29,14 +30,22 @@ enum State {
 
 /// Rows per table of the dump fed so far.
 #[derive(Debug)]
-pub(super) struct RowCounter {
+pub struct RowCounter {
     tables: BTreeMap<String, u64>,
     state: State,
     line: Vec<u8>,
 }
 
+impl Default for RowCounter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl RowCounter {
-    pub(super) fn new() -> Self {
+    /// An empty count.
+    #[must_use]
+    pub fn new() -> Self {
         Self {
             tables: BTreeMap::new(),
             state: State::Start,
@@ -45,12 +54,13 @@ impl RowCounter {
     }
 
     /// The counts.
-    pub(super) fn finish(self) -> BTreeMap<String, u64> {
+    #[must_use]
+    pub fn finish(self) -> BTreeMap<String, u64> {
         self.tables
     }
 
     /// Reads the next bytes of the dump.
-    pub(super) fn feed(&mut self, data: &[u8]) {
+    pub fn feed(&mut self, data: &[u8]) {
         for &b in data {
             self.byte(b);
         }
