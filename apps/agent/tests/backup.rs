@@ -72,31 +72,7 @@ fn mysql(sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// SHA-256 of every regular file beneath `dir` (symlinks by target), by relative path.
-fn tree(dir: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let meta = p.symlink_metadata().unwrap();
-            let rel = p.strip_prefix(dir).unwrap().display().to_string();
-            if meta.is_dir() {
-                stack.push(p);
-            } else if meta.is_symlink() {
-                out.insert(
-                    rel,
-                    format!("-> {}", std::fs::read_link(&p).unwrap().display()),
-                );
-            } else {
-                let bytes = std::fs::read(&p).unwrap();
-                let h = ring::digest::digest(&ring::digest::SHA256, &bytes);
-                out.insert(rel, data_encoding::HEXLOWER.encode(h.as_ref()));
-            }
-        }
-    }
-    out
-}
+use chom_test_support::files::{digests as tree, flip_byte, regular_files};
 
 struct Site {
     sandbox: tempfile::TempDir,
@@ -452,14 +428,7 @@ fn a_backup_killed_midway_is_completed_by_its_rerun() {
 }
 
 fn packs(repo: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for d in std::fs::read_dir(repo.join("data")).unwrap() {
-        for f in std::fs::read_dir(d.unwrap().path()).unwrap() {
-            out.push(f.unwrap().path());
-        }
-    }
-    out.sort();
-    out
+    regular_files(&repo.join("data"))
 }
 
 #[test]
@@ -474,21 +443,14 @@ fn a_flipped_byte_in_any_pack_fails_the_restore_and_leaves_the_site_alone() {
     for round in 0..10u64 {
         // A different pack and offset each round (deterministic).
         let pack = &all[(round as usize * 7) % all.len()];
-        let pristine = std::fs::read(pack).unwrap();
-        let mut bytes = pristine.clone();
+        let len = std::fs::metadata(pack).unwrap().len() as usize;
         // The last rounds hit the pack's header (at its end), which a restore never reads.
         let at = match round {
-            8 => bytes.len() - 5,
-            9 => bytes.len() - 40,
-            _ => ((round * 7919 + 13) % bytes.len() as u64) as usize,
+            8 => len - 5,
+            9 => len - 40,
+            _ => ((round * 7919 + 13) % len as u64) as usize,
         };
-        bytes[at] ^= 0x40;
-        // restic leaves its files read-only.
-        let mut perm = std::fs::metadata(pack).unwrap().permissions();
-        #[allow(clippy::permissions_set_readonly_false)]
-        perm.set_readonly(false);
-        std::fs::set_permissions(pack, perm).unwrap();
-        std::fs::write(pack, &bytes).unwrap();
+        let pristine = flip_byte(pack, at);
         let (code, v) = site.restore("b-1", &format!("r-t{round}"), false, None);
         assert_eq!(
             code,

@@ -159,6 +159,10 @@ pub trait BackupRepository: Send + Sync {
     ) -> Result<String, StoreError>;
 }
 
+/// Bytes as they come (a download): each chunk, or why the stream broke.
+pub type ByteStream =
+    std::pin::Pin<Box<dyn futures::Stream<Item = Result<Vec<u8>, String>> + Send>>;
+
 /// The outcome of a verified restore.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -182,6 +186,16 @@ pub trait RepositoryMaintenance: Send + Sync {
         access: &chom_agent_protocol::backup::RepositoryAccess,
         backup_ids: &[String],
     ) -> Result<(), String>;
+
+    /// The snapshot `snapshot` as a tar archive, streamed as restic decrypts it.
+    ///
+    /// # Errors
+    /// restic could not start.
+    async fn dump(
+        &self,
+        access: &chom_agent_protocol::backup::RepositoryAccess,
+        snapshot: &str,
+    ) -> Result<ByteStream, String>;
 
     /// Restores backup `backup_id` off the server (a scratch directory on this host), checks
     /// every file's SHA-256 and the dump's SHA-256 and rows per table against its manifest

@@ -93,6 +93,45 @@ impl RepositoryMaintenance for ResticCli {
         );
         Ok(())
     }
+    async fn dump(
+        &self,
+        access: &RepositoryAccess,
+        snapshot: &str,
+    ) -> Result<chom_backup::ports::ByteStream, String> {
+        let mut child = Self::command(access, &["dump", snapshot, "/"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot run restic (is it installed?): {e}"))?;
+        let stdout = child.stdout.take().ok_or("restic has no stdout")?;
+        let timeout = self.timeout;
+        // The child is polled to its end with the stream: a failed dump ends the stream with
+        // an error (the client sees a broken transfer, never a short "complete" one).
+        let stream = futures::stream::unfold(
+            (Some((stdout, child)), vec![0u8; 1 << 16]),
+            move |(state, mut buf)| async move {
+                use tokio::io::AsyncReadExt as _;
+                let (mut out, mut child) = state?;
+                match out.read(&mut buf).await {
+                    Ok(0) => match tokio::time::timeout(timeout, child.wait()).await {
+                        Ok(Ok(status)) if status.success() => None,
+                        Ok(Ok(status)) => {
+                            Some((Err(format!("restic dump ended with {status}")), (None, buf)))
+                        }
+                        Ok(Err(e)) => Some((Err(e.to_string()), (None, buf))),
+                        Err(_) => Some((Err("restic dump timed out".into()), (None, buf))),
+                    },
+                    Ok(n) => {
+                        let chunk = buf[..n].to_vec();
+                        Some((Ok(chunk), (Some((out, child)), buf)))
+                    }
+                    Err(e) => Some((Err(e.to_string()), (None, buf))),
+                }
+            },
+        );
+        Ok(Box::pin(stream))
+    }
+
     async fn verify(
         &self,
         access: &RepositoryAccess,

@@ -6,6 +6,7 @@ pub mod acme;
 pub mod api;
 pub mod binaries;
 pub mod conformance;
+pub mod files;
 pub mod hosting;
 pub mod onboarding;
 pub mod smtp;

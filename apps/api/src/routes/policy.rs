@@ -91,6 +91,7 @@ pub const OPERATIONS: &[(&str, &str, Action)] = &[
     ("DELETE", "/api/v1/backups/{id}", ManageBackups),
     ("GET", "/api/v1/sites/{id}/backup-repository", ManageBackups),
     ("POST", "/api/v1/backups/{id}/restore", ManageBackups),
+    ("GET", "/api/v1/backups/{id}/download", ManageBackups),
 ];
 
 /// The action an operation performs, if it is an organization member's.

@@ -295,6 +295,20 @@ async fn backups_are_their_tenants_alone(db: Db) {
     // Another tenant's backup or site, an unknown id, a malformed one: 404 everywhere.
     let unknown = uuid::Uuid::now_v7().to_string();
     for foreign in [theirs.as_str(), unknown.as_str(), "not-an-id"] {
+        for route in ["download", "restore"] {
+            let res = if route == "download" {
+                app.get_as(&owner, &format!("/api/v1/backups/{foreign}/download"))
+                    .await
+            } else {
+                app.post_as(
+                    &owner,
+                    &format!("/api/v1/backups/{foreign}/restore"),
+                    json!({"dry_run": true}),
+                )
+                .await
+            };
+            assert_problem(res, 404, "NOT_FOUND").await;
+        }
         assert_problem(
             app.get_as(&owner, &format!("/api/v1/backups/{foreign}"))
                 .await,

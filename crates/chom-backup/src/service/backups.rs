@@ -277,3 +277,81 @@ impl Backups {
         Ok(access)
     }
 }
+
+/// A backup's part as a tar archive, streamed.
+pub struct Download {
+    /// `<site id>-<backup id>-<part>.tar`.
+    pub file_name: String,
+    /// The archive.
+    pub stream: crate::ports::ByteStream,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download")
+            .field("file_name", &self.file_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Backups {
+    /// One part (`files` or `database`) of one of the caller's tenant's completed backups, as
+    /// a tar archive decrypted on the fly (admins and above; audited).
+    ///
+    /// # Errors
+    /// `Forbidden`, `NotFound`, `NotCompleted`, `Invalid` (`part`: the backup has none such),
+    /// `Server` (restic could not start), `Store`.
+    pub async fn download(
+        &self,
+        ctx: &TenantContext,
+        id: BackupId,
+        part: &str,
+    ) -> Result<Download, BackupError> {
+        require(ctx, Action::ManageBackups)?;
+        let tenant = ctx.tenant_id();
+        let work = self.work()?;
+        let backup = work
+            .backups
+            .get_backup(tenant, id)
+            .await?
+            .ok_or(BackupError::NotFound)?;
+        if backup.status != BackupStatus::Completed {
+            return Err(BackupError::NotCompleted(backup.status.as_str()));
+        }
+        let Some(snapshot) = backup
+            .contents
+            .as_ref()
+            .and_then(|c| c.parts.iter().find(|p| p.part == part))
+            .map(|p| p.snapshot.clone())
+        else {
+            return Err(BackupError::Invalid(vec![(
+                "part",
+                "INVALID_VALUE",
+                format!("this backup has no {part:?} part"),
+            )]));
+        };
+        let password = self
+            .repository_password(tenant, backup.site_id)
+            .await
+            .map_err(|e| BackupError::Server(e.to_string()))?;
+        let access = work.repositories.access(
+            backup.site_id,
+            crate::repository::Access::AppendOnly,
+            password,
+        );
+        let stream = work
+            .maintenance
+            .dump(&access, &snapshot)
+            .await
+            .map_err(BackupError::Server)?;
+        let mut uow = self.ports.store.begin().await?;
+        let event = AuditEvent::by_member(ctx, "backup.download", "backup", backup.id)
+            .with_summary(serde_json::json!({"part": part}));
+        self.ports.audit.append(uow.as_mut(), &event).await?;
+        uow.commit().await?;
+        Ok(Download {
+            file_name: format!("{}-{}-{part}.tar", backup.site_id, backup.id),
+            stream,
+        })
+    }
+}

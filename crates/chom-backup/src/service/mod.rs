@@ -22,7 +22,7 @@ mod scheduled;
 mod tests;
 mod verify;
 
-pub use backups::RUN_BACKUP;
+pub use backups::{Download, RUN_BACKUP};
 pub use error::BackupError;
 pub use prune::{PRUNE_BACKUPS, Pruned};
 pub use restore::{RUN_RESTORE, RestoreJob};

@@ -27,7 +27,8 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(get_backup)
         .service(delete_backup)
         .service(get_backup_repository)
-        .service(restore_backup);
+        .service(restore_backup)
+        .service(download_backup);
 }
 
 impl From<BackupError> for ApiError {

@@ -218,3 +218,63 @@ pub async fn get_backup_repository(
         },
     }))
 }
+
+/// `?part=`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DownloadQuery {
+    /// `files` (the default) or `database`.
+    pub part: Option<String>,
+}
+
+/// One part of a completed backup as a tar archive (`files`: the site's tree; `database`: the
+/// dump), decrypted on the fly and streamed (chunked: its length is not known before the end;
+/// a transfer that breaks is never a short archive that looks complete). Check it against the
+/// backup's manifest (`restic` with `GET /sites/{id}/backup-repository`). Admins and owners, a
+/// token with `read:sensitive`, the sensitive-operation budget; audited.
+#[utoipa::path(get, path = "/api/v1/backups/{id}/download", tag = "backups", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Backup id"), DownloadQuery),
+    responses(
+        (status = 200, description = "The archive", content_type = "application/x-tar", body = Vec<u8>),
+        (status = 403, description = "`FORBIDDEN` (below admin), `INSUFFICIENT_ABILITY` (the token lacks `read:sensitive`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`NOT_FOUND`: no such backup in your tenant", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`BACKUP_NOT_COMPLETED`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`VALIDATION_FAILED`: `part` (`INVALID_VALUE`)", body = Problem, content_type = "application/problem+json"),
+        (status = 502, description = "`SERVER_ERROR`: the archive cannot be produced", body = Problem, content_type = "application/problem+json")))]
+#[get("/backups/{id}/download")]
+pub async fn download_backup(
+    auth: Auth,
+    services: web::Data<Services>,
+    path: web::Path<String>,
+    query: web::Query<DownloadQuery>,
+) -> Result<HttpResponse, ApiError> {
+    use futures::StreamExt as _;
+    auth.require(Ability::ReadSensitive)?;
+    let ctx = auth.tenant()?;
+    let id = backup_id(&path)?;
+    let part = query.into_inner().part.unwrap_or_else(|| "files".into());
+    if part != "files" && part != "database" {
+        return Err(ApiError::validation(ApiError::field_errors(vec![(
+            "part",
+            "INVALID_VALUE",
+            "files or database".into(),
+        )])));
+    }
+    // The role before the budget: a viewer must not use up its admins' sensitive operations.
+    if chom_team::allows(ctx.role(), chom_team::Action::ManageBackups) {
+        crate::ratelimit::sensitive(&services, ctx.tenant_id()).await?;
+    }
+    let download = services.backups.download(ctx, id, &part).await?;
+    let body = download.stream.map(|chunk| {
+        chunk
+            .map(actix_web::web::Bytes::from)
+            .map_err(std::io::Error::other)
+    });
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-tar")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{}\"", download.file_name),
+        ))
+        .streaming(body))
+}

@@ -10,34 +10,11 @@ use super::body;
 use super::lifecycle::{Hosting, hosting};
 use crate::helpers::Db;
 use chom_test_support::Sshd;
+use chom_test_support::files::{digests as files, flip_byte, regular_files};
 use chom_test_support::hosting::{create_site, finished, mariadb};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Command;
-
-/// SHA-256 of every regular file beneath `dir`, by relative path.
-fn files(dir: &Path) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            let meta = p.symlink_metadata().unwrap();
-            if meta.is_dir() {
-                stack.push(p);
-            } else if meta.is_file() {
-                let digest =
-                    ring::digest::digest(&ring::digest::SHA256, &std::fs::read(&p).unwrap());
-                out.insert(
-                    p.strip_prefix(dir).unwrap().display().to_string(),
-                    data_encoding::HEXLOWER.encode(digest.as_ref()),
-                );
-            }
-        }
-    }
-    out
-}
 
 fn restic(location: &str, password: &str, args: &[&str]) -> std::process::Output {
     Command::new("restic")
@@ -204,6 +181,31 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
     let res = http.get(format!("{other}config")).send().await.unwrap();
     assert_eq!(res.status().as_u16(), 403, "another site's repository");
 
+    // Downloaded: the same archive, byte for byte, as the stock restic's `dump` of the snapshot.
+    let res = app
+        .get_as(
+            &owner,
+            &format!("/api/v1/backups/{backup}/download?part=files"),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.headers()["content-type"], "application/x-tar");
+    let downloaded = res.bytes().await.unwrap().to_vec();
+    let out = restic(location, password, &["dump", files_snap, "/"]);
+    assert!(out.status.success());
+    assert!(downloaded.len() > 300_000, "{} bytes", downloaded.len());
+    assert!(
+        downloaded == out.stdout,
+        "the download is restic's own archive"
+    );
+    let res = app
+        .get_as(
+            &owner,
+            &format!("/api/v1/backups/{backup}/download?part=logs"),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 422);
+
     // Damaged, then restored through the API: a dry run first (nothing changes), then the
     // restore's operation; every file and row is back.
     let before = files(&dir);
@@ -281,17 +283,11 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
     .await["data"]
         .clone();
     assert_eq!(shown["verification"]["status"], "passed", "{shown}");
-    let mut packs: Vec<std::path::PathBuf> = walkdir(&repositories.join(&site).join("data"));
+    let mut packs = regular_files(&repositories.join(&site).join("data"));
     packs.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
     let pack = packs.last().unwrap();
-    let mut bytes = std::fs::read(pack).unwrap();
-    let at = bytes.len() / 2;
-    bytes[at] ^= 0x01;
-    let mut perm = std::fs::metadata(pack).unwrap().permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    perm.set_readonly(false);
-    std::fs::set_permissions(pack, perm).unwrap();
-    std::fs::write(pack, &bytes).unwrap();
+    let middle = std::fs::metadata(pack).unwrap().len() as usize / 2;
+    flip_byte(pack, middle);
     let verified = backups
         .verify_sample(now + time::Duration::days(8), 5)
         .await
@@ -305,19 +301,6 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
         .clone();
     assert_eq!(shown["verification"]["status"], "failed", "{shown}");
     mariadb(&format!("DROP DATABASE IF EXISTS `{db_name}`"));
-}
-
-fn walkdir(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(walkdir(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 crate::both_backends!(a_site_is_backed_up_into_its_append_only_repository);
