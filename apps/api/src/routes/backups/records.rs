@@ -219,6 +219,11 @@ pub async fn get_backup_repository(
     }))
 }
 
+/// A binary download.
+#[derive(Debug, utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Archive(pub Vec<u8>);
+
 /// `?part=`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -235,7 +240,7 @@ pub struct DownloadQuery {
 #[utoipa::path(get, path = "/api/v1/backups/{id}/download", tag = "backups", security(("bearer" = [])),
     params(("id" = String, Path, description = "Backup id"), DownloadQuery),
     responses(
-        (status = 200, description = "The archive", content_type = "application/x-tar", body = Vec<u8>),
+        (status = 200, description = "The tar archive (`Content-Disposition` names it `….tar`)", content_type = "application/octet-stream", body = Archive),
         (status = 403, description = "`FORBIDDEN` (below admin), `INSUFFICIENT_ABILITY` (the token lacks `read:sensitive`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`NOT_FOUND`: no such backup in your tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`BACKUP_NOT_COMPLETED`", body = Problem, content_type = "application/problem+json"),
@@ -271,7 +276,7 @@ pub async fn download_backup(
             .map_err(std::io::Error::other)
     });
     Ok(HttpResponse::Ok()
-        .content_type("application/x-tar")
+        .content_type("application/octet-stream")
         .insert_header((
             actix_web::http::header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{}\"", download.file_name),

@@ -189,7 +189,15 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
         )
         .await;
     assert_eq!(res.status().as_u16(), 200);
-    assert_eq!(res.headers()["content-type"], "application/x-tar");
+    assert_eq!(res.headers()["content-type"], "application/octet-stream");
+    assert!(
+        res.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .ends_with("-files.tar\""),
+        "{:?}",
+        res.headers()["content-disposition"]
+    );
     let downloaded = res.bytes().await.unwrap().to_vec();
     let out = restic(location, password, &["dump", files_snap, "/"]);
     assert!(out.status.success());
