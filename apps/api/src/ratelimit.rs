@@ -130,6 +130,22 @@ pub async fn sensitive(services: &Services, tenant: chom_kernel::TenantId) -> Re
     .map(drop)
 }
 
+/// [`sensitive`], counted only for a caller whose role may perform `action`: the use case
+/// refuses the others, and a refused viewer must not use up its admins' budget.
+///
+/// # Errors
+/// 429 `RATE_LIMITED`.
+pub async fn sensitive_for(
+    services: &Services,
+    ctx: &chom_kernel::TenantContext,
+    action: chom_team::Action,
+) -> Result<(), ApiError> {
+    if chom_team::allows(ctx.role(), action) {
+        sensitive(services, ctx.tenant_id()).await?;
+    }
+    Ok(())
+}
+
 /// Counts a request of `token` against its limit: the plan of `tenant` if it has one, else
 /// `security.api_requests_per_minute`. The decision goes into the `RateLimit-*` headers of the
 /// answer (see [`headers`]).

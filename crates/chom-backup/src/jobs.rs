@@ -7,8 +7,8 @@
 //! Scheduled backups, pruning and verified restores are planned (issue 13).
 
 use crate::service::{
-    BackupJob, Backups, JobOutcome, PRUNE_BACKUPS, RUN_BACKUP, RUN_RESTORE, RestoreJob,
-    SCHEDULE_BACKUPS, VERIFY_BACKUPS,
+    BackupJob, Backups, PRUNE_BACKUPS, RUN_BACKUP, RUN_RESTORE, RestoreJob, SCHEDULE_BACKUPS,
+    VERIFY_BACKUPS,
 };
 use chom_kernel::jobs::{Job, JobError, Registration, Schedule};
 use std::time::Duration;
@@ -19,13 +19,6 @@ impl Job for BackupJob {
 
 impl Job for RestoreJob {
     const KIND: &'static str = RUN_RESTORE;
-}
-
-fn outcome(e: JobOutcome) -> JobError {
-    match e {
-        JobOutcome::Retry(m) => JobError::Retryable(anyhow::anyhow!(m)),
-        JobOutcome::Permanent(m) => JobError::Permanent(anyhow::anyhow!(m)),
-    }
 }
 
 /// Every handler of this context.
@@ -76,14 +69,17 @@ pub fn jobs(backups: &Backups) -> Vec<Registration> {
             let backups = run.clone();
             async move {
                 let last = claimed.attempt >= claimed.max_attempts;
-                backups.run_backup(&job, last).await.map_err(outcome)
+                backups.run_backup(&job, last).await.map_err(JobError::from)
             }
         }),
         Registration::job(move |job: RestoreJob, claimed| {
             let backups = restore.clone();
             async move {
                 let last = claimed.attempt >= claimed.max_attempts;
-                backups.run_restore(&job, last).await.map_err(outcome)
+                backups
+                    .run_restore(&job, last)
+                    .await
+                    .map_err(JobError::from)
             }
         }),
     ]

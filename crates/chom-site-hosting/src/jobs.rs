@@ -2,8 +2,7 @@
 //! schedule. The composition root concatenates every context's `jobs()` and `schedules()`.
 
 use crate::service::{
-    JobOutcome, MEASURE_STORAGE, OperationJob, REAP_OPERATIONS, RENEW_CERTIFICATES, RUN_OPERATION,
-    Sites,
+    MEASURE_STORAGE, OperationJob, REAP_OPERATIONS, RENEW_CERTIFICATES, RUN_OPERATION, Sites,
 };
 use chom_kernel::jobs::{Job, JobError, Registration, Schedule};
 use chom_tenancy::admin::TenantStatusChanged;
@@ -11,13 +10,6 @@ use std::time::Duration;
 
 impl Job for OperationJob {
     const KIND: &'static str = RUN_OPERATION;
-}
-
-fn outcome(e: JobOutcome) -> JobError {
-    match e {
-        JobOutcome::Retry(m) => JobError::Retryable(anyhow::anyhow!(m)),
-        JobOutcome::Permanent(m) => JobError::Permanent(anyhow::anyhow!(m)),
-    }
 }
 
 fn retry(e: impl std::fmt::Display) -> JobError {
@@ -37,7 +29,10 @@ pub fn jobs(sites: &Sites) -> Vec<Registration> {
             let sites = run.clone();
             async move {
                 let last = claimed.attempt >= claimed.max_attempts;
-                sites.run_operation(&job, last).await.map_err(outcome)
+                sites
+                    .run_operation(&job, last)
+                    .await
+                    .map_err(JobError::from)
             }
         }),
         Registration::periodic(RENEW_CERTIFICATES, move || {
@@ -75,7 +70,7 @@ pub fn jobs(sites: &Sites) -> Vec<Registration> {
                 let changed = sites
                     .apply_tenant_status(event.tenant_id)
                     .await
-                    .map_err(outcome)?;
+                    .map_err(JobError::from)?;
                 tracing::info!(tenant = %event.tenant_id, announced = event.status.as_str(), changed, "tenant status applied to its sites");
                 Ok(())
             }

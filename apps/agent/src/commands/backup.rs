@@ -13,7 +13,7 @@ mod restore;
 
 pub use restore::restore;
 
-use super::site::{crash_point, db_client_args, existing_site, owners};
+use super::site::{crash_point, db_tool_args, existing_site, owners};
 use crate::Context;
 use crate::registry::{Registry, SiteRecord};
 use chom_agent_protocol::backup::{
@@ -138,21 +138,13 @@ fn dump_into(
     tables: &mut BTreeMap<String, u64>,
     sha: &mut String,
 ) -> Result<(), AgentError> {
-    let mut args: Vec<String> = db_client_args()
-        .into_iter()
-        .filter(|a| a != "--batch" && a != "--skip-column-names")
-        .collect();
-    args.extend(
-        [
-            "--single-transaction",
-            "--quick",
-            "--routines",
-            "--triggers",
-            database,
-        ]
-        .iter()
-        .map(|s| (*s).to_owned()),
-    );
+    let args = db_tool_args(&[
+        "--single-transaction",
+        "--quick",
+        "--routines",
+        "--triggers",
+        database,
+    ]);
     let mut dump = Command::new("mariadb-dump")
         .args(&args)
         .stdin(Stdio::null())
@@ -160,13 +152,7 @@ fn dump_into(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| AgentError::new(ErrorCode::CommandFailed, format!("mariadb-dump: {e}")))?;
-    let errors = dump.stderr.take().map(|mut p| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = p.read_to_string(&mut s);
-            s
-        })
-    });
+    let errors = restic::drain(dump.stderr.take());
     let mut counter = chom_agent_protocol::rows::RowCounter::new();
     let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
     let mut buf = vec![0u8; 1 << 16];
@@ -192,7 +178,7 @@ fn dump_into(
     let status = dump
         .wait()
         .map_err(|e| AgentError::new(ErrorCode::CommandFailed, format!("mariadb-dump: {e}")))?;
-    let stderr = errors.and_then(|t| t.join().ok()).unwrap_or_default();
+    let stderr = errors.join().unwrap_or_default();
     streamed.map_err(|e| AgentError::new(ErrorCode::CommandFailed, e))?;
     if !status.success() {
         return Err(AgentError::new(

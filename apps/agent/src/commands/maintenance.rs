@@ -1,22 +1,12 @@
 //! `db.export`, `db.optimize`, `cache.clear`, `stats`, `security.audit`.
 
-use super::site::{db_client_args, existing_site, owners, sql};
+use super::site::{db_tool_args, existing_site, owners, sql};
 use crate::Context;
 use crate::beneath::Perm;
 use crate::registry::Registry;
 use crate::runner::must;
 use chom_agent_protocol::{AgentError, Domain, ErrorCode, SiteType};
 use serde_json::json;
-
-fn db_tool_args(extra: &[&str]) -> Vec<String> {
-    // The client options minus the ones only `mariadb` (not the dump/check tools) accepts.
-    let mut args: Vec<String> = db_client_args()
-        .into_iter()
-        .filter(|a| a != "--batch" && a != "--skip-column-names")
-        .collect();
-    args.extend(extra.iter().map(|s| (*s).to_owned()));
-    args
-}
 
 /// `db.export`: `mariadb-dump --single-transaction` into `<site>/backups/export_<time>.sql`.
 ///

@@ -20,7 +20,7 @@ pub use info::{info, list};
 pub use php::set_php;
 pub use serving::set_enabled;
 
-pub(super) use database::{db_client_args, sql};
+pub(super) use database::{db_client_args, db_tool_args, sql};
 pub(super) use nginx::{apply_nginx, nginx_test, render_vhost};
 pub(super) use tree::{Owners, ensure_site_logs, existing_site, owners};
 

@@ -7,6 +7,7 @@ use crate::model::{Backup, BackupFilter, BackupStatus, Trigger};
 use chom_agent_protocol::backup::BackupKind;
 use chom_kernel::audit::{Actor, AuditEvent};
 use chom_kernel::jobs::NewJob;
+use chom_kernel::store::UnitOfWork;
 use chom_kernel::{BackupId, OrganizationId, SiteId, StoreError, TenantContext, TenantId};
 use chom_site_hosting::model::{Operation, Site, SiteStatus};
 use chom_team::Action;
@@ -18,7 +19,7 @@ pub const RUN_BACKUP: &str = "backup::run";
 const GIB: i64 = 1 << 30;
 const MIB: i64 = 1 << 20;
 
-fn require(ctx: &TenantContext, action: Action) -> Result<(), BackupError> {
+pub(super) fn require(ctx: &TenantContext, action: Action) -> Result<(), BackupError> {
     let role = ctx.role();
     chom_team::policy::require(role, action).map_err(|_| BackupError::Forbidden(role.as_str()))
 }
@@ -38,6 +39,23 @@ impl Backups {
             .ok_or(BackupError::NotFound)
     }
 
+    /// The plan of `tenant` (`None`: it has none, or the tenant is gone).
+    pub(super) async fn plan_of(
+        &self,
+        tenant: TenantId,
+    ) -> Result<Option<chom_tenancy::Plan>, StoreError> {
+        let work = self.work()?;
+        let code = work
+            .orgs
+            .get_tenant(tenant)
+            .await?
+            .and_then(|t| t.plan_code);
+        match code {
+            Some(c) => work.plans.find(&c).await,
+            None => Ok(None),
+        }
+    }
+
     /// Refuses a backup that would take the tenant past its plan's storage: the bytes its kept
     /// backups added, plus the site's measured size (what a first backup of it may add).
     pub(super) async fn check_storage(
@@ -45,14 +63,7 @@ impl Backups {
         tenant: TenantId,
         site: &Site,
     ) -> Result<(), BackupError> {
-        let Some(record) = self.work()?.orgs.get_tenant(tenant).await? else {
-            return Err(BackupError::NotFound);
-        };
-        let plan = match &record.plan_code {
-            Some(code) => self.work()?.plans.find(code).await?,
-            None => None,
-        };
-        let Some(limit_gb) = plan.and_then(|p| p.max_storage_gb) else {
+        let Some(limit_gb) = self.plan_of(tenant).await?.and_then(|p| p.max_storage_gb) else {
             return Ok(());
         };
         let limit_bytes = i64::from(limit_gb).saturating_mul(GIB);
@@ -115,52 +126,27 @@ impl Backups {
         ),
         request_id: Option<String>,
     ) -> Result<(Backup, Operation), BackupError> {
+        let work = self.work()?;
         let found = self.live_site(tenant, site).await?;
         self.check_storage(tenant, &found).await?;
         let mut uow = self.ports.store.begin().await?;
-        let Some(locked) = self
-            .work()?
-            .sites
-            .lock_site(uow.as_mut(), tenant, site)
-            .await?
-        else {
+        let Some(locked) = work.sites.lock_site(uow.as_mut(), tenant, site).await? else {
             return Err(BackupError::NotFound);
         };
         if !matches!(locked.status, SiteStatus::Active | SiteStatus::Disabled) {
             return Err(BackupError::SiteNotReady(locked.status.as_str()));
         }
-        if let Some(running) = self
-            .work()?
-            .sites
-            .active_operation(uow.as_mut(), site)
-            .await?
-        {
-            return Err(BackupError::Busy(running));
-        }
+        self.refuse_if_busy(uow.as_mut(), site).await?;
         let mut backup = Backup::new(tenant, site, kind, trigger);
         backup.created_at = at;
         let op = Operation::new(tenant, Some(site), "backup", &["backup.create"]);
         backup.operation_id = Some(op.id);
-        self.work()?
-            .backups
-            .insert_backup(uow.as_mut(), &backup)
-            .await?;
-        let payload = serde_json::to_value(BackupJob {
+        work.backups.insert_backup(uow.as_mut(), &backup).await?;
+        let job = BackupJob {
             tenant_id: tenant,
             backup_id: backup.id,
-        })
-        .map_err(|e| StoreError::Unexpected(anyhow::anyhow!(e)))?;
-        let job = uow
-            .enqueue(
-                NewJob::new(RUN_BACKUP, payload)
-                    .max_attempts(5)
-                    .tenant(tenant)
-                    .request_id(request_id),
-            )
-            .await?;
-        self.work()?
-            .sites
-            .insert_operation(uow.as_mut(), &op, job)
+        };
+        self.enqueue_operation(uow.as_mut(), &op, RUN_BACKUP, &job, request_id)
             .await?;
         let event = AuditEvent::new(actor, "backup.create", "backup", backup.id)
             .for_tenant(tenant)
@@ -169,6 +155,41 @@ impl Backups {
         self.ports.audit.append(uow.as_mut(), &event).await?;
         uow.commit().await?;
         Ok((backup, op))
+    }
+
+    /// Refuses when another operation runs on `site` (read in `uow`, under the site's lock).
+    pub(super) async fn refuse_if_busy(
+        &self,
+        uow: &mut dyn UnitOfWork,
+        site: SiteId,
+    ) -> Result<(), BackupError> {
+        match self.work()?.sites.active_operation(uow, site).await? {
+            Some(running) => Err(BackupError::Busy(running)),
+            None => Ok(()),
+        }
+    }
+
+    /// Records `op` in `uow` with the job (`kind`, `payload`; 5 attempts) that carries it out.
+    pub(super) async fn enqueue_operation(
+        &self,
+        uow: &mut dyn UnitOfWork,
+        op: &Operation,
+        kind: &str,
+        payload: &impl serde::Serialize,
+        request_id: Option<String>,
+    ) -> Result<(), BackupError> {
+        let payload = serde_json::to_value(payload)
+            .map_err(|e| StoreError::Unexpected(anyhow::anyhow!(e)))?;
+        let job = uow
+            .enqueue(
+                NewJob::new(kind, payload)
+                    .max_attempts(5)
+                    .tenant(op.tenant_id)
+                    .request_id(request_id),
+            )
+            .await?;
+        self.work()?.sites.insert_operation(uow, op, job).await?;
+        Ok(())
     }
 
     /// One of the caller's tenant's backups.

@@ -28,17 +28,8 @@ pub struct Pruned {
 
 impl Backups {
     /// The retention of `tenant`'s plan (7 days and 7 daily without one).
-    async fn policy(&self, tenant: TenantId) -> Result<Policy, StoreError> {
-        let work = self.work()?;
-        let code = work
-            .orgs
-            .get_tenant(tenant)
-            .await?
-            .and_then(|t| t.plan_code);
-        let plan = match code {
-            Some(c) => work.plans.find(&c).await?,
-            None => None,
-        };
+    pub(super) async fn policy(&self, tenant: TenantId) -> Result<Policy, StoreError> {
+        let plan = self.plan_of(tenant).await?;
         Ok(plan.map_or(
             Policy {
                 days: 7,

@@ -9,8 +9,7 @@ use crate::repository::Access;
 use chom_agent_protocol::backup::{BackupRestore, BackupRestored, Tag};
 use chom_agent_protocol::{Answer as _, Command};
 use chom_kernel::audit::AuditEvent;
-use chom_kernel::jobs::NewJob;
-use chom_kernel::{BackupId, OperationId, SiteId, StoreError, TenantContext, TenantId};
+use chom_kernel::{BackupId, OperationId, SiteId, TenantContext, TenantId};
 use chom_site_hosting::model::{Operation, Site, SiteStatus};
 use chom_team::Action;
 use serde::{Deserialize, Serialize};
@@ -42,9 +41,7 @@ impl Backups {
         id: BackupId,
         target: Option<SiteId>,
     ) -> Result<(Backup, Site), BackupError> {
-        let role = ctx.role();
-        chom_team::policy::require(role, Action::ManageBackups)
-            .map_err(|_| BackupError::Forbidden(role.as_str()))?;
+        super::backups::require(ctx, Action::ManageBackups)?;
         let tenant = ctx.tenant_id();
         let backup = self
             .work()?
@@ -150,40 +147,22 @@ impl Backups {
         {
             return Err(BackupError::NotFound);
         }
-        if let Some(running) = work.sites.active_operation(uow.as_mut(), site.id).await? {
-            return Err(BackupError::Busy(running));
-        }
+        self.refuse_if_busy(uow.as_mut(), site.id).await?;
         let op = Operation::new(tenant, Some(site.id), "restore", &[STEP]);
-        let payload = serde_json::to_value(RestoreJob {
+        let job = RestoreJob {
             tenant_id: tenant,
             backup_id: backup.id,
             site_id: site.id,
             operation_id: op.id,
-        })
-        .map_err(|e| StoreError::Unexpected(anyhow::anyhow!(e)))?;
-        let job = uow
-            .enqueue(
-                NewJob::new(RUN_RESTORE, payload)
-                    .max_attempts(5)
-                    .tenant(tenant)
-                    .request_id(request_id),
-            )
+        };
+        self.enqueue_operation(uow.as_mut(), &op, RUN_RESTORE, &job, request_id)
             .await?;
-        work.sites.insert_operation(uow.as_mut(), &op, job).await?;
         let event = AuditEvent::by_member(ctx, "backup.restore", "backup", backup.id).with_summary(
             serde_json::json!({"site_id": site.id, "from_site_id": backup.site_id, "kind": backup.kind.as_str()}),
         );
         self.ports.audit.append(uow.as_mut(), &event).await?;
         uow.commit().await?;
         Ok(op)
-    }
-
-    async fn save_op(&self, op: &Operation) -> Result<(), StoreError> {
-        let mut uow = self.ports.store.begin().await?;
-        match self.work()?.sites.save_operation(uow.as_mut(), op).await {
-            Ok(()) | Err(StoreError::NotFound) => uow.commit().await,
-            Err(e) => Err(e),
-        }
     }
 
     /// Carries a restore out (the job handler). The operation's id is the restore's id on the
@@ -222,11 +201,11 @@ impl Backups {
                 "NOT_FOUND: the backup or the site is gone",
                 OffsetDateTime::now_utc(),
             );
-            self.save_op(&op).await?;
+            self.record(None, Some(&op)).await?;
             return Ok(());
         };
         op.start(STEP, OffsetDateTime::now_utc());
-        self.save_op(&op).await?;
+        self.record(None, Some(&op)).await?;
         let command = self
             .restore_command(&backup, &site, &job.operation_id.to_string(), false)
             .await?;
@@ -241,7 +220,7 @@ impl Backups {
             },
             Err(e) if transient(&e) && !last_attempt => {
                 op.retrying(STEP, &e.to_string(), OffsetDateTime::now_utc());
-                self.save_op(&op).await?;
+                self.record(None, Some(&op)).await?;
                 return Err(JobOutcome::Retry(e.to_string()));
             }
             Err(e) => {
@@ -250,7 +229,7 @@ impl Backups {
                 tracing::warn!(why, "restore failed");
             }
         }
-        self.save_op(&op).await?;
+        self.record(None, Some(&op)).await?;
         Ok(())
     }
 }

@@ -23,22 +23,7 @@ pub struct BackupJob {
     pub backup_id: BackupId,
 }
 
-/// How a job ended when it did not succeed.
-#[derive(Debug, thiserror::Error)]
-pub enum JobOutcome {
-    /// Try again later.
-    #[error("{0}")]
-    Retry(String),
-    /// Retrying cannot help.
-    #[error("{0}")]
-    Permanent(String),
-}
-
-impl From<StoreError> for JobOutcome {
-    fn from(e: StoreError) -> Self {
-        Self::Retry(e.to_string())
-    }
-}
+pub use chom_site_hosting::service::JobOutcome;
 
 const STEP: &str = "backup.create";
 
@@ -82,13 +67,20 @@ impl Backups {
         String::from_utf8(plain).map_err(|e| JobOutcome::Permanent(e.to_string()))
     }
 
-    /// Saves the backup and its operation in one unit.
-    async fn record(&self, backup: &Backup, op: Option<&Operation>) -> Result<(), StoreError> {
+    /// Saves the backup and its operation (each when given) in one unit; an operation that
+    /// ended elsewhere (the reaper) is left as it is.
+    pub(super) async fn record(
+        &self,
+        backup: Option<&Backup>,
+        op: Option<&Operation>,
+    ) -> Result<(), StoreError> {
         let mut uow = self.ports.store.begin().await?;
-        self.work()?
-            .backups
-            .save_backup(uow.as_mut(), backup)
-            .await?;
+        if let Some(backup) = backup {
+            self.work()?
+                .backups
+                .save_backup(uow.as_mut(), backup)
+                .await?;
+        }
         if let Some(op) = op {
             match self.work()?.sites.save_operation(uow.as_mut(), op).await {
                 // Ended elsewhere (the reaper): the backup's own state still counts.
@@ -113,24 +105,9 @@ impl Backups {
         if let Some(op) = op.as_mut() {
             op.fail(STEP, why, now);
         }
-        self.record(&backup, op.as_ref()).await?;
+        self.record(Some(&backup), op.as_ref()).await?;
         tracing::warn!(backup = %backup.id, site = %backup.site_id, why, "backup failed");
         Ok(())
-    }
-
-    /// Days the tenant's plan keeps backups (7 without a plan).
-    async fn retention_days(&self, tenant: TenantId) -> Result<i64, StoreError> {
-        let code = self
-            .work()?
-            .orgs
-            .get_tenant(tenant)
-            .await?
-            .and_then(|t| t.plan_code);
-        let plan = match code {
-            Some(c) => self.work()?.plans.find(&c).await?,
-            None => None,
-        };
-        Ok(plan.map_or(7, |p| i64::from(p.backup_retention_days)))
     }
 
     /// Carries a backup out (the job handler).
@@ -170,7 +147,7 @@ impl Backups {
         if let Some(op) = op.as_mut() {
             op.start(STEP, now);
         }
-        self.record(&backup, op.as_ref()).await?;
+        self.record(Some(&backup), op.as_ref()).await?;
 
         let repositories = &self.work()?.repositories;
         if repositories.public_url().is_empty() {
@@ -195,7 +172,7 @@ impl Backups {
             Err(e) if transient(&e) && !last_attempt => {
                 if let Some(op) = op.as_mut() {
                     op.retrying(STEP, &e.to_string(), OffsetDateTime::now_utc());
-                    self.record(&backup, Some(op)).await?;
+                    self.record(Some(&backup), Some(op)).await?;
                 }
                 return Err(JobOutcome::Retry(e.to_string()));
             }
@@ -209,7 +186,7 @@ impl Backups {
             Err(e) => return self.fail(backup, op, &format!("SERVER_ERROR: {e}")).await,
         };
         let now = OffsetDateTime::now_utc();
-        let days = self.retention_days(job.tenant_id).await?;
+        let days = self.policy(job.tenant_id).await?.days;
         backup.status = BackupStatus::Completed;
         backup.error = None;
         backup.finished_at = Some(now);
@@ -225,7 +202,7 @@ impl Backups {
         if let Some(op) = op.as_mut() {
             op.finish(STEP, now);
         }
-        self.record(&backup, op.as_ref()).await?;
+        self.record(Some(&backup), op.as_ref()).await?;
         tracing::info!(site = %site.id, added = created.added_bytes, "backup completed");
         Ok(())
     }

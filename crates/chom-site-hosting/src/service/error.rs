@@ -48,6 +48,16 @@ impl From<StoreError> for JobOutcome {
     }
 }
 
+/// What the runner does with a job's outcome: retry it, or bury it.
+impl From<JobOutcome> for chom_kernel::jobs::JobError {
+    fn from(e: JobOutcome) -> Self {
+        match e {
+            JobOutcome::Retry(m) => Self::Retryable(anyhow::anyhow!(m)),
+            JobOutcome::Permanent(m) => Self::Permanent(anyhow::anyhow!(m)),
+        }
+    }
+}
+
 /// Whether a failed agent call may succeed later. A changed host key is not: retrying cannot
 /// make the server present the pinned key, only an administrator can re-pin it, so the
 /// operation fails at once with the reason (and the server is marked unhealthy).

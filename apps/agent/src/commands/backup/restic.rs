@@ -8,7 +8,7 @@
 use chom_agent_protocol::backup::{REPOSITORY_ENVIRONMENT, RepositoryAccess};
 use chom_agent_protocol::{AgentError, ErrorCode};
 use serde::Deserialize;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::os::fd::AsRawFd as _;
 use std::process::{Child, ChildStdin, Command, Stdio};
 
@@ -40,6 +40,20 @@ pub(super) struct Summary {
 
 /// What writes a `backup --stdin`'s input; an error kills restic before the input ends.
 pub(super) type Feed<'f> = &'f mut dyn FnMut(&mut ChildStdin) -> Result<(), AgentError>;
+
+/// Reads `pipe` to its end on a thread of its own (so the process writing it never blocks on
+/// a full pipe while this one is busy feeding or reading another): what it held, as text.
+pub(super) fn drain<R: std::io::Read + Send + 'static>(
+    pipe: Option<R>,
+) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut p) = pipe {
+            let _ = p.read_to_string(&mut text);
+        }
+        text
+    })
+}
 
 /// restic, opening one repository.
 pub(super) struct Restic<'a> {
@@ -246,17 +260,8 @@ impl<'a> Restic<'a> {
         let mut child = self.spawn(&full, stdin, Stdio::piped())?;
         // stdout and stderr are drained by threads so restic never blocks on them while it is
         // fed.
-        let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut text = String::new();
-                if let Some(mut p) = pipe {
-                    let _ = p.read_to_string(&mut text);
-                }
-                text
-            })
-        };
-        let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
-        let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+        let out = drain(child.stdout.take());
+        let err = drain(child.stderr.take());
         if let Some(feed) = feed {
             let fed = match child.stdin.take() {
                 Some(mut stdin) => feed(&mut stdin),

@@ -288,17 +288,8 @@ fn load_database(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| AgentError::new(ErrorCode::CommandFailed, format!("mariadb: {e}")))?;
-    let drain = |p: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(mut p) = p {
-                let _ = p.read_to_string(&mut s);
-            }
-            s
-        })
-    };
-    let dump_err = drain(dump.stderr.take().map(|p| Box::new(p) as _));
-    let load_err = drain(load.stderr.take().map(|p| Box::new(p) as _));
+    let dump_err = super::restic::drain(dump.stderr.take());
+    let load_err = super::restic::drain(load.stderr.take());
     let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
     let mut counter = chom_agent_protocol::rows::RowCounter::new();
     let mut buf = vec![0u8; 1 << 16];

@@ -20,6 +20,17 @@ pub(in crate::commands) fn db_client_args() -> Vec<String> {
     args
 }
 
+/// [`db_client_args`] minus the options only `mariadb` (not the dump and check tools) accepts,
+/// then `extra`.
+pub(in crate::commands) fn db_tool_args(extra: &[&str]) -> Vec<String> {
+    let mut args: Vec<String> = db_client_args()
+        .into_iter()
+        .filter(|a| a != "--batch" && a != "--skip-column-names")
+        .collect();
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    args
+}
+
 /// Runs SQL through the MariaDB client on stdin (never as an argument, never through a shell).
 pub(in crate::commands) fn sql(
     runner: &dyn Runner,

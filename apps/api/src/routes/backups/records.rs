@@ -203,10 +203,7 @@ pub async fn get_backup_repository(
 ) -> Result<HttpResponse, ApiError> {
     auth.require(Ability::ReadSensitive)?;
     let ctx = auth.tenant()?;
-    // The role before the budget: a viewer must not use up its admins' sensitive operations.
-    if chom_team::allows(ctx.role(), chom_team::Action::ManageBackups) {
-        crate::ratelimit::sensitive(&services, ctx.tenant_id()).await?;
-    }
+    crate::ratelimit::sensitive_for(&services, ctx, chom_team::Action::ManageBackups).await?;
     let access = services
         .backups
         .repository_access(ctx, site_id(&path)?)
@@ -265,10 +262,7 @@ pub async fn download_backup(
             "files or database".into(),
         )])));
     }
-    // The role before the budget: a viewer must not use up its admins' sensitive operations.
-    if chom_team::allows(ctx.role(), chom_team::Action::ManageBackups) {
-        crate::ratelimit::sensitive(&services, ctx.tenant_id()).await?;
-    }
+    crate::ratelimit::sensitive_for(&services, ctx, chom_team::Action::ManageBackups).await?;
     let download = services.backups.download(ctx, id, &part).await?;
     let body = download.stream.map(|chunk| {
         chunk
