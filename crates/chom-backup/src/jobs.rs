@@ -3,14 +3,17 @@
 //! `backup::restore` has the target site's agent restore one, `backup::schedule` (every 5
 //! minutes) starts the scheduled backups that are due, `backup::prune` (daily) applies the
 //! plans' retention to the records and the repositories, `backup::verify` (daily) restores a
-//! sample off the servers and checks it against the manifests.
-//! Scheduled backups, pruning and verified restores are planned (issue 13).
+//! sample off the servers and checks it against the manifests, `backup::watch` (hourly) alerts
+//! on sites whose schedule's latest occurrence has no completed backup, and
+//! `backup::send_alert` e-mails an alert to the organization's owners and admins.
 
 use crate::service::{
-    BackupJob, Backups, PRUNE_BACKUPS, RUN_BACKUP, RUN_RESTORE, RestoreJob, SCHEDULE_BACKUPS,
-    VERIFY_BACKUPS,
+    AlertJob, BackupJob, Backups, PRUNE_BACKUPS, RUN_BACKUP, RUN_RESTORE, RestoreJob,
+    SCHEDULE_BACKUPS, SEND_ALERT, VERIFY_BACKUPS, WATCH_BACKUPS,
 };
+use chom_auth::mail::Mailer;
 use chom_kernel::jobs::{Job, JobError, Registration, Schedule};
+use std::sync::Arc;
 use std::time::Duration;
 
 impl Job for BackupJob {
@@ -21,22 +24,52 @@ impl Job for RestoreJob {
     const KIND: &'static str = RUN_RESTORE;
 }
 
-/// Every handler of this context.
+fn retry(e: impl std::fmt::Display) -> JobError {
+    JobError::Retryable(anyhow::anyhow!("{e}"))
+}
+
+/// Every handler of this context; alerts are e-mailed through `mailer`, with links under
+/// `public_url`.
 #[must_use]
-pub fn jobs(backups: &Backups) -> Vec<Registration> {
+pub fn jobs(backups: &Backups, mailer: Arc<dyn Mailer>, public_url: &str) -> Vec<Registration> {
+    let base = public_url.trim_end_matches('/').to_owned();
+    let alert = backups.clone();
+    let watch = backups.clone();
     let run = backups.clone();
     let restore = backups.clone();
     let schedule = backups.clone();
     let prune = backups.clone();
     let verify = backups.clone();
     vec![
+        Registration::payload(SEND_ALERT, move |job: AlertJob, _claimed| {
+            let (backups, mailer, base) = (alert.clone(), mailer.clone(), base.clone());
+            async move {
+                for email in backups.alert_emails(&job, &base).await.map_err(retry)? {
+                    mailer.send(&email).await.map_err(JobError::Retryable)?;
+                }
+                Ok(())
+            }
+        }),
+        Registration::periodic(WATCH_BACKUPS, move || {
+            let backups = watch.clone();
+            async move {
+                let watched = backups
+                    .watch(time::OffsetDateTime::now_utc())
+                    .await
+                    .map_err(retry)?;
+                if watched.overdue > 0 {
+                    tracing::warn!(?watched, "sites without a recent backup");
+                }
+                Ok(())
+            }
+        }),
         Registration::periodic(VERIFY_BACKUPS, move || {
             let backups = verify.clone();
             async move {
                 let verified = backups
                     .verify_sample(time::OffsetDateTime::now_utc(), 20)
                     .await
-                    .map_err(|e| JobError::Retryable(anyhow::anyhow!("{e}")))?;
+                    .map_err(retry)?;
                 tracing::info!(?verified, "backups verified");
                 Ok(())
             }
@@ -47,7 +80,7 @@ pub fn jobs(backups: &Backups) -> Vec<Registration> {
                 let pruned = backups
                     .prune(time::OffsetDateTime::now_utc())
                     .await
-                    .map_err(|e| JobError::Retryable(anyhow::anyhow!("{e}")))?;
+                    .map_err(retry)?;
                 tracing::info!(?pruned, "backup retention applied");
                 Ok(())
             }
@@ -58,7 +91,7 @@ pub fn jobs(backups: &Backups) -> Vec<Registration> {
                 let tick = backups
                     .schedule_due(time::OffsetDateTime::now_utc())
                     .await
-                    .map_err(|e| JobError::Retryable(anyhow::anyhow!("{e}")))?;
+                    .map_err(retry)?;
                 if tick.started + tick.deferred + tick.refused > 0 {
                     tracing::info!(?tick, "scheduled backups");
                 }
@@ -101,6 +134,8 @@ pub fn schedules() -> Vec<Schedule> {
             PRUNE_BACKUPS,
             Duration::from_secs(86_400),
         ),
+        // Hourly: sites whose schedule's latest occurrence has no completed backup.
+        Schedule::every("backup watch", WATCH_BACKUPS, Duration::from_secs(3600)),
         // Daily: up to 20 sites' newest backups restored off their servers and checked.
         Schedule::every(
             "backup verification",

@@ -6,6 +6,19 @@ use async_trait::async_trait;
 use chom_kernel::store::UnitOfWork;
 use chom_kernel::{BackupId, SiteId, StoreError, TenantId, VpsId};
 
+/// An enabled schedule with what the scheduling and watch jobs need of its site's backups.
+#[derive(Debug, Clone)]
+pub struct ScheduledSite {
+    /// The site's tenant.
+    pub tenant_id: TenantId,
+    /// The schedule.
+    pub schedule: BackupSchedule,
+    /// When the site's newest scheduled backup (whatever became of it) was asked for.
+    pub last_scheduled: Option<time::OffsetDateTime>,
+    /// When the site's newest completed backup (scheduled or not) was asked for.
+    pub last_completed: Option<time::OffsetDateTime>,
+}
+
 /// Site backup schedules.
 #[async_trait]
 pub trait ScheduleRepository: Send + Sync {
@@ -32,14 +45,12 @@ pub trait ScheduleRepository: Send + Sync {
         site: SiteId,
     ) -> Result<Option<BackupSchedule>, StoreError>;
 
-    /// Every enabled schedule of a live site (every tenant: the scheduling job), with the time
-    /// of the site's latest scheduled backup.
+    /// Every enabled schedule of a live site (every tenant: the scheduling and watch jobs),
+    /// with when the site's latest scheduled and latest completed backups were asked for.
     ///
     /// # Errors
     /// `Unavailable`, `Unexpected`.
-    async fn enabled_schedules(
-        &self,
-    ) -> Result<Vec<(TenantId, BackupSchedule, Option<time::OffsetDateTime>)>, StoreError>;
+    async fn enabled_schedules(&self) -> Result<Vec<ScheduledSite>, StoreError>;
 
     /// Inserts or replaces the schedule of the tenant's site.
     ///

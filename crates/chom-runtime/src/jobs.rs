@@ -23,7 +23,11 @@ pub fn registrations(services: &Services) -> Vec<Registration> {
     );
     all.extend(chom_infrastructure::jobs::jobs(&services.fleet));
     all.extend(chom_site_hosting::jobs::jobs(&services.sites));
-    all.extend(chom_backup::jobs::jobs(&services.backups));
+    all.extend(chom_backup::jobs::jobs(
+        &services.backups,
+        services.mailer.clone(),
+        &services.public_url,
+    ));
     all.extend(chom_team::jobs::jobs(
         &services.team,
         &services.audit,

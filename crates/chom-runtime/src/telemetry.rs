@@ -99,6 +99,14 @@ fn describe() {
         "chom_http_panics_total",
         "Handler panics turned into 500 responses"
     );
+    describe_counter!(
+        "chom_backup_alerts_total",
+        "Backup alerts raised by reason (failed, verification_failed, overdue); each e-mails the organization's owners and admins"
+    );
+    describe_gauge!(
+        "chom_backup_overdue_sites",
+        "Sites whose schedule's latest occurrence has no completed backup past its deadline, at the last watch"
+    );
 }
 
 /// How long one scrape may take, from accepting it to the last byte written.

@@ -42,13 +42,21 @@ impl Received {
             .map(ToOwned::to_owned)
     }
 
-    /// The Subject header.
+    /// The Subject header, unfolded (a long one arrives on several lines, each continuation
+    /// starting with white space).
     pub fn subject(&self) -> String {
-        self.data
+        let mut lines = self
+            .data
             .lines()
-            .find_map(|l| l.strip_prefix("Subject: "))
-            .unwrap_or_default()
-            .to_owned()
+            .skip_while(|l| !l.starts_with("Subject: "));
+        let Some(first) = lines.next().and_then(|l| l.strip_prefix("Subject: ")) else {
+            return String::new();
+        };
+        let mut subject = first.to_owned();
+        for more in lines.take_while(|l| l.starts_with([' ', '\t'])) {
+            subject.push_str(more);
+        }
+        subject
     }
 }
 

@@ -580,6 +580,103 @@ async fn scheduled_backups_start_when_due_once_per_server_limit(db: Db) {
     assert_eq!(refused, 2);
 }
 
+/// No silent failures: a failed backup and a site past its schedule's deadline each e-mail the
+/// organization's owners and admins, once (a second watch of the same missed occurrence sends
+/// nothing), and never its members; a schedule saved after its latest occurrence is not
+/// overdue yet.
+async fn failed_and_missing_backups_are_told_to_owners_and_admins(db: Db) {
+    use chom_backup::service::Watched;
+    let app = spawn_app_with(db, |s| s.backup.listen = String::new()).await;
+    let admin = super_admin(&app).await;
+    dead_server(&app, &admin, "vps-alert.test", 50).await;
+    let (org, _, owner) = customer(&app, &admin, "alma", "starter").await;
+    add_member(&app, &org, "alex", chom_kernel::Role::Admin).await;
+    add_member(&app, &org, "milo", chom_kernel::Role::Member).await;
+    let (site, _, _) = create_site(&app, &owner, json!({"domain": "alerts.example.com"})).await;
+
+    // A backup fails (no repository server is reachable): the owner and the admin are told.
+    let backup = a_backup_of(&app, &owner, &site).await;
+    for who in ["alma", "alex"] {
+        let mail = app
+            .smtp
+            .wait_for(
+                &format!("{who}@example.com"),
+                "Backup failed: alerts.example.com",
+            )
+            .await;
+        assert!(mail.data.contains(&backup), "{}", mail.data);
+        assert!(
+            mail.data.contains("REPOSITORY_NOT_CONFIGURED"),
+            "{}",
+            mail.data
+        );
+    }
+
+    // A schedule saved now has no missed occurrence yet.
+    let res = put(
+        &app,
+        &owner,
+        &site,
+        json!({"frequency": "daily", "hour": 3, "enabled": true}),
+    )
+    .await;
+    assert_eq!(res.status().as_u16(), 200);
+    let backups = &app.app_services.core.backups;
+    let now = time::OffsetDateTime::now_utc();
+    assert_eq!(backups.watch(now).await.unwrap(), Watched::default());
+    // Two days on, past that day's 03:00 deadline, no backup completed: overdue, alerted once.
+    let day = now.date() + time::Duration::days(2);
+    let at = day.with_hms(12, 0, 0).unwrap().assume_utc();
+    let watched = backups.watch(at).await.unwrap();
+    assert_eq!((watched.overdue, watched.alerted), (1, 1), "{watched:?}");
+    let watched = backups
+        .watch(at + time::Duration::minutes(30))
+        .await
+        .unwrap();
+    assert_eq!(
+        (watched.overdue, watched.alerted),
+        (1, 0),
+        "the same occurrence is alerted once: {watched:?}"
+    );
+    for who in ["alma", "alex"] {
+        app.smtp
+            .wait_for(
+                &format!("{who}@example.com"),
+                "No recent backup: alerts.example.com",
+            )
+            .await;
+    }
+    let pending = "SELECT COUNT(*) FROM jobs WHERE kind = 'backup::send_alert' AND state <> 'done'";
+    for _ in 0..200 {
+        if app.count(pending).await == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.count(pending).await, 0, "every alert sent");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM jobs WHERE kind = 'backup::send_alert'")
+            .await,
+        2,
+        "one failure, one missed occurrence"
+    );
+    for who in ["alma", "alex"] {
+        assert_eq!(
+            app.smtp
+                .for_recipient(&format!("{who}@example.com"))
+                .iter()
+                .filter(|m| m.subject().contains("alerts.example.com"))
+                .count(),
+            2,
+            "{who}: one e-mail per alert"
+        );
+    }
+    assert!(
+        app.smtp.for_recipient("milo@example.com").is_empty(),
+        "members are not alerted"
+    );
+}
+
 /// Retention with a fixed clock, records and repository: ten daily backups of a starter site
 /// (7 days, 7 daily) made with the stock restic into the app's own repository server; pruning
 /// expires exactly the 3 oldest records and forgets exactly their snapshots; the 7 kept ones
@@ -699,5 +796,6 @@ crate::both_backends!(
     a_sites_backup_schedule_is_its_tenants_alone,
     backups_are_their_tenants_alone,
     scheduled_backups_start_when_due_once_per_server_limit,
-    retention_prunes_records_and_snapshots_exactly
+    retention_prunes_records_and_snapshots_exactly,
+    failed_and_missing_backups_are_told_to_owners_and_admins
 );

@@ -103,6 +103,34 @@ pub fn due(
     Ok((after_save && started && !done).then_some(occurrence))
 }
 
+/// How long after its start (the occurrence plus the site's offset) a scheduled backup may take
+/// to complete before the site counts as overdue.
+pub const GRACE: time::Duration = time::Duration::hours(3);
+
+/// The occurrence a site has no backup for although it should by `now`: the newest occurrence
+/// whose deadline (the site's offset plus [`GRACE`] after it) has passed, when it came after
+/// the schedule was saved and no backup completed since it (`last_completed`: when the
+/// newest completed backup, scheduled or not, was asked for).
+///
+/// # Errors
+/// The schedule's time zone is not in the tz database.
+pub fn overdue(
+    schedule: &BackupSchedule,
+    now: OffsetDateTime,
+    last_completed: Option<OffsetDateTime>,
+) -> Result<Option<OffsetDateTime>, UnknownZone> {
+    if !schedule.enabled {
+        return Ok(None);
+    }
+    let Some(occurrence) = last_occurrence(schedule, now - spread(schedule.site_id) - GRACE)?
+    else {
+        return Ok(None);
+    };
+    let after_save = schedule.updated_at.is_none_or(|saved| occurrence >= saved);
+    let covered = last_completed.is_some_and(|l| l >= occurrence);
+    Ok((after_save && !covered).then_some(occurrence))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,5 +222,60 @@ mod tests {
             "saved after today's occurrence"
         );
         assert!(spread(s.site_id) < time::Duration::hours(1));
+    }
+
+    #[test]
+    fn a_site_is_overdue_when_no_backup_completed_by_its_deadline() {
+        let s = schedule(Frequency::Daily, 3, None, "UTC");
+        let occurrence = datetime!(2026-07-15 3:00 UTC);
+        let deadline = occurrence + spread(s.site_id) + GRACE;
+        let yesterday = occurrence - time::Duration::days(1);
+        let cases = [
+            // (now, newest completed backup asked for at, overdue for)
+            (deadline - time::Duration::seconds(1), Some(yesterday), None),
+            (deadline - time::Duration::seconds(1), None, Some(yesterday)),
+            (deadline, Some(yesterday), Some(occurrence)),
+            (deadline, None, Some(occurrence)),
+            (
+                deadline,
+                Some(occurrence + time::Duration::minutes(20)),
+                None,
+            ),
+            (deadline + time::Duration::hours(20), Some(occurrence), None),
+            (
+                deadline + time::Duration::days(1),
+                Some(occurrence),
+                Some(occurrence + time::Duration::days(1)),
+            ),
+        ];
+        for (now, last, expected) in cases {
+            assert_eq!(overdue(&s, now, last).unwrap(), expected, "{now} {last:?}");
+        }
+        let mut off = s.clone();
+        off.enabled = false;
+        assert_eq!(overdue(&off, deadline, None).unwrap(), None, "disabled");
+        let mut fresh = s.clone();
+        fresh.updated_at = Some(occurrence + time::Duration::minutes(1));
+        assert_eq!(
+            overdue(&fresh, deadline, None).unwrap(),
+            None,
+            "saved after the occurrence"
+        );
+        let weekly = schedule(Frequency::Weekly, 23, Some(Weekday::Saturday), "UTC");
+        // Saturday 11 July 23:00; a backup on the Sunday covers the whole week after.
+        let saturday = datetime!(2026-07-11 23:00 UTC);
+        assert_eq!(
+            overdue(&weekly, datetime!(2026-07-17 12:00 UTC), Some(saturday)).unwrap(),
+            None
+        );
+        assert_eq!(
+            overdue(
+                &weekly,
+                datetime!(2026-07-17 12:00 UTC),
+                Some(saturday - time::Duration::days(1))
+            )
+            .unwrap(),
+            Some(saturday)
+        );
     }
 }

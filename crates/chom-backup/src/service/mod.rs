@@ -11,6 +11,7 @@ use chom_tenancy::PlanRepository;
 use chom_tenancy::ports::OrganizationRepository;
 use std::sync::Arc;
 
+mod alerts;
 mod backups;
 mod error;
 mod prune;
@@ -22,6 +23,7 @@ mod scheduled;
 mod tests;
 mod verify;
 
+pub use alerts::{AlertJob, AlertReason, SEND_ALERT, WATCH_BACKUPS, Watched};
 pub use backups::{Download, RUN_BACKUP};
 pub use error::BackupError;
 pub use prune::{PRUNE_BACKUPS, Pruned};

@@ -4,6 +4,7 @@
 //! server unreachable or busy) is retried; the agent converges on a repeated backup id.
 
 use super::Backups;
+use super::alerts::{AlertJob, AlertReason};
 use crate::model::{Backup, BackupStatus, Contents};
 use crate::repository::Access;
 use chom_agent_protocol::backup::{BackupCreate, BackupCreated, Tag};
@@ -26,6 +27,9 @@ pub struct BackupJob {
 pub use chom_site_hosting::service::JobOutcome;
 
 const STEP: &str = "backup.create";
+
+/// The failure of a backup whose site was deleted meanwhile.
+const SITE_GONE: &str = "SITE_NOT_FOUND";
 
 pub(super) fn transient(e: &FleetError) -> bool {
     matches!(
@@ -74,6 +78,16 @@ impl Backups {
         backup: Option<&Backup>,
         op: Option<&Operation>,
     ) -> Result<(), StoreError> {
+        self.record_raising(backup, op, None).await
+    }
+
+    /// [`Backups::record`], raising `alert` in the same unit.
+    pub(super) async fn record_raising(
+        &self,
+        backup: Option<&Backup>,
+        op: Option<&Operation>,
+        alert: Option<&AlertJob>,
+    ) -> Result<(), StoreError> {
         let mut uow = self.ports.store.begin().await?;
         if let Some(backup) = backup {
             self.work()?
@@ -88,10 +102,14 @@ impl Backups {
                 Err(e) => return Err(e),
             }
         }
+        if let Some(alert) = alert {
+            self.raise(uow.as_mut(), alert).await?;
+        }
         uow.commit().await
     }
 
-    /// Ends the backup as failed with `why`.
+    /// Ends the backup as failed with `why`, and alerts its organization (unless the site is
+    /// gone: nobody is left to restore it).
     async fn fail(
         &self,
         mut backup: Backup,
@@ -105,7 +123,15 @@ impl Backups {
         if let Some(op) = op.as_mut() {
             op.fail(STEP, why, now);
         }
-        self.record(Some(&backup), op.as_ref()).await?;
+        let alert = (!why.starts_with(SITE_GONE)).then_some(AlertJob {
+            tenant_id: backup.tenant_id,
+            site_id: backup.site_id,
+            reason: AlertReason::Failed,
+            backup_id: Some(backup.id),
+            at: None,
+        });
+        self.record_raising(Some(&backup), op.as_ref(), alert.as_ref())
+            .await?;
         tracing::warn!(backup = %backup.id, site = %backup.site_id, why, "backup failed");
         Ok(())
     }
@@ -138,7 +164,7 @@ impl Backups {
             Ok(site) => site,
             Err(_) => {
                 return self
-                    .fail(backup, op, "SITE_NOT_FOUND: the site is gone")
+                    .fail(backup, op, &format!("{SITE_GONE}: the site is gone"))
                     .await;
             }
         };

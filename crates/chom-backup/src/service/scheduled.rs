@@ -1,9 +1,10 @@
 //! The scheduling job: every few minutes, each enabled schedule whose occurrence (in its time
 //! zone, spread over the hour by site) has come gets its backup, at most `max_per_server`
 //! pending or running on one server; the rest wait for the next tick. A backup the plan's
-//! storage refuses is recorded as a failed scheduled backup (the owners see it; it is not
-//! retried until the next occurrence).
+//! storage refuses is recorded as a failed scheduled backup and alerted (the owners and admins
+//! are e-mailed); it is not retried until the next occurrence.
 
+use super::alerts::{AlertJob, AlertReason};
 use super::{BackupError, Backups};
 use crate::model::{Backup, BackupStatus, Trigger, timing};
 use chom_agent_protocol::backup::BackupKind;
@@ -27,7 +28,7 @@ pub struct Tick {
 }
 
 impl Backups {
-    /// Records a scheduled backup that could not start, with why.
+    /// Records a scheduled backup that could not start, with why, and alerts its organization.
     async fn record_refusal(
         &self,
         tenant: TenantId,
@@ -41,9 +42,17 @@ impl Backups {
         backup.status = BackupStatus::Failed;
         backup.error = Some(why.to_owned());
         backup.finished_at = Some(OffsetDateTime::now_utc());
+        let alert = AlertJob {
+            tenant_id: tenant,
+            site_id: site,
+            reason: AlertReason::Failed,
+            backup_id: Some(backup.id),
+            at: None,
+        };
         let mut uow = self.ports.store.begin().await?;
         work.backups.insert_backup(uow.as_mut(), &backup).await?;
         work.backups.save_backup(uow.as_mut(), &backup).await?;
+        self.raise(uow.as_mut(), &alert).await?;
         uow.commit().await
     }
 
@@ -62,8 +71,9 @@ impl Backups {
             .into_iter()
             .collect();
         let mut tick = Tick::default();
-        for (tenant, schedule, last) in self.ports.schedules.enabled_schedules().await? {
-            let occurrence = match timing::due(&schedule, now, last) {
+        for scheduled in self.ports.schedules.enabled_schedules().await? {
+            let (tenant, schedule) = (scheduled.tenant_id, &scheduled.schedule);
+            let occurrence = match timing::due(schedule, now, scheduled.last_scheduled) {
                 Ok(Some(o)) => o,
                 Ok(None) => continue,
                 Err(e) => {

@@ -1,10 +1,10 @@
 //! The verification job: a sample of recent completed backups (the newest of each site not
 //! verified this week) restored off the server and checked against their manifests
-//! (`RepositoryMaintenance::verify`); the verdict is recorded on the backup. A failed one is
-//! logged as an error for the operators' alerting (e-mailing the organization's owners is
-//! planned).
+//! (`RepositoryMaintenance::verify`); the verdict is recorded on the backup. A failed one
+//! raises an alert (its owners and admins are e-mailed) in the unit that records it.
 
 use super::Backups;
+use super::alerts::{AlertJob, AlertReason};
 use crate::model::{Verification, VerificationStatus};
 use crate::ports::Verdict;
 use crate::repository::Access;
@@ -100,6 +100,16 @@ impl Backups {
             });
             let mut uow = self.ports.store.begin().await?;
             work.backups.save_backup(uow.as_mut(), &backup).await?;
+            if status == VerificationStatus::Failed {
+                let alert = AlertJob {
+                    tenant_id: backup.tenant_id,
+                    site_id: backup.site_id,
+                    reason: AlertReason::VerificationFailed,
+                    backup_id: Some(backup.id),
+                    at: Some(now),
+                };
+                self.raise(uow.as_mut(), &alert).await?;
+            }
             uow.commit().await?;
         }
         Ok(done)

@@ -2,7 +2,7 @@
 //! work write a private copy of the state, made visible on commit.
 
 use crate::model::BackupSchedule;
-use crate::ports::ScheduleRepository;
+use crate::ports::{ScheduleRepository, ScheduledSite};
 use async_trait::async_trait;
 use chom_kernel::jobs::NewJob;
 use chom_kernel::store::{Store, UnitOfWork, downcast_uow};
@@ -118,15 +118,18 @@ impl ScheduleRepository for Fake {
             .map(|(_, s)| s.clone()))
     }
 
-    async fn enabled_schedules(
-        &self,
-    ) -> Result<Vec<(TenantId, BackupSchedule, Option<time::OffsetDateTime>)>, StoreError> {
+    async fn enabled_schedules(&self) -> Result<Vec<ScheduledSite>, StoreError> {
         // No backups in this fake: none was made.
         Ok(lock(&self.0)
             .schedules
             .values()
             .filter(|(_, s)| s.enabled)
-            .map(|(t, s)| (*t, s.clone(), None))
+            .map(|(t, s)| ScheduledSite {
+                tenant_id: *t,
+                schedule: s.clone(),
+                last_scheduled: None,
+                last_completed: None,
+            })
             .collect())
     }
 

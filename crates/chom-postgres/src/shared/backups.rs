@@ -9,7 +9,7 @@ use chom_backup::model::{
     Backup, BackupFilter, BackupSchedule, BackupStatus, Contents, Frequency, Trigger, Verification,
     VerificationStatus, Weekday,
 };
-use chom_backup::ports::{BackupRepository, ScheduleRepository};
+use chom_backup::ports::{BackupRepository, ScheduleRepository, ScheduledSite};
 use chom_kernel::store::UnitOfWork;
 use chom_kernel::{BackupId, OperationId, SiteId, StoreError, TenantId, VpsId};
 use sqlx::PgPool;
@@ -58,27 +58,29 @@ impl ScheduleRepository for PgBackups {
         Ok(fetch_one(count, tx(uow)?.conn(), |r| get::<i64>(r, "n")).await? > 0)
     }
 
-    async fn enabled_schedules(
-        &self,
-    ) -> Result<Vec<(TenantId, BackupSchedule, Option<time::OffsetDateTime>)>, StoreError> {
+    async fn enabled_schedules(&self) -> Result<Vec<ScheduledSite>, StoreError> {
         let select = sqlx::query(
             "SELECT s.tenant_id, s.site_id, s.frequency, s.hour, s.weekday, s.time_zone, s.enabled,
                     s.updated_at,
                     (SELECT MAX(b.created_at) FROM backups b
-                     WHERE b.site_id = s.site_id AND b.trigger = $2) AS last_scheduled
+                     WHERE b.site_id = s.site_id AND b.trigger = $2) AS last_scheduled,
+                    (SELECT MAX(b.created_at) FROM backups b
+                     WHERE b.site_id = s.site_id AND b.status = $3) AS last_completed
              FROM backup_schedules s
              JOIN sites t ON t.id = s.site_id AND t.tenant_id = s.tenant_id
              WHERE s.enabled = $1 AND t.deleted_at IS NULL
              ORDER BY s.site_id",
         )
         .bind(true)
-        .bind(Trigger::Scheduled.as_str());
+        .bind(Trigger::Scheduled.as_str())
+        .bind(BackupStatus::Completed.as_str());
         fetch_all(select, &self.pool, |r| {
-            Ok((
-                TenantId::from_uuid(get_id(r, "tenant_id")?),
-                schedule(r)?,
-                get_opt_ts(r, "last_scheduled")?,
-            ))
+            Ok(ScheduledSite {
+                tenant_id: TenantId::from_uuid(get_id(r, "tenant_id")?),
+                schedule: schedule(r)?,
+                last_scheduled: get_opt_ts(r, "last_scheduled")?,
+                last_completed: get_opt_ts(r, "last_completed")?,
+            })
         })
         .await
     }

@@ -1,10 +1,12 @@
-//! A site backed up for real, in-process on both backends: the API asks, the embedded worker
+//! A site (2,000 files, 10,000 rows) backed up for real, in-process on both backends: the API
+//! asks, the embedded worker
 //! has the real agent (over a loopback sshd, in its sandbox) run Debian's `restic` into the
 //! site's repository behind the app's own REST server, with the site's append-only credential.
 //! The stock `restic`, given what `GET /sites/{id}/backup-repository` tells the site's admin,
 //! lists and restores the snapshot without CHOM; the site's credential can delete nothing and
 //! opens no other site's repository. Then the site is damaged and restored through the API: a
-//! dry run names the changes, the restore puts back every file and row.
+//! dry run names the changes, the restore puts back every file and row. Verified off the server
+//! it passes; with one byte of a pack flipped it fails, and the owner is e-mailed.
 
 use super::body;
 use super::lifecycle::{Hosting, hosting};
@@ -44,18 +46,22 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
     let (site, op, _) = create_site(&app, &owner, json!({"domain": domain})).await;
     assert_eq!(finished(&app, &owner, &op).await["status"], "succeeded");
 
-    // Content: uploads in the tree, 1,000 rows in the site's database.
+    // Content: 2,000 uploads in the tree, 10,000 rows in the site's database.
     let dir = rig.sandbox.join("var/www/sites").join(&domain);
     let uploads = dir.join("public/wp-content/uploads");
     std::fs::create_dir_all(&uploads).unwrap();
-    for i in 0..100 {
-        std::fs::write(uploads.join(format!("{i}.bin")), vec![i as u8; 3000 + i]).unwrap();
+    for i in 0..2000 {
+        std::fs::write(
+            uploads.join(format!("{i}.bin")),
+            vec![(i % 251) as u8; 1000 + i],
+        )
+        .unwrap();
     }
     let shown = body(app.get_as(&owner, &format!("/api/v1/sites/{site}")).await).await;
     let db_name = shown["data"]["db_name"].as_str().unwrap().to_owned();
     mariadb(&format!(
         "CREATE TABLE `{db_name}`.wp_posts (id INT PRIMARY KEY, title TEXT);\
-         INSERT INTO `{db_name}`.wp_posts SELECT seq, CONCAT('post ', seq) FROM `{db_name}`.seq_1_to_1000;"
+         INSERT INTO `{db_name}`.wp_posts SELECT seq, CONCAT('post ', seq) FROM `{db_name}`.seq_1_to_10000;"
     ));
 
     // Backed up through the API.
@@ -85,7 +91,7 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
     .await["data"]
         .clone();
     assert_eq!(shown["status"], "completed", "{shown}");
-    assert_eq!(shown["tables"]["wp_posts"], 1000, "{shown}");
+    assert_eq!(shown["tables"]["wp_posts"], 10000, "{shown}");
     let parts: Vec<&str> = shown["parts"]
         .as_array()
         .unwrap()
@@ -99,7 +105,7 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
         "retention sets the expiry: {shown}"
     );
     let expected = files(&dir);
-    assert!(shown["file_count"].as_u64().unwrap() >= 100, "{shown}");
+    assert!(shown["file_count"].as_u64().unwrap() >= 2000, "{shown}");
 
     // The repository is the app's, on its disk, in restic's layout, named after the site.
     assert!(repositories.join(&site).join("config").is_file());
@@ -239,7 +245,7 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
         (&json!(10), &json!(1), &json!(1)),
         "{preview}"
     );
-    assert_eq!(preview["tables"]["wp_posts"], 1000);
+    assert_eq!(preview["tables"]["wp_posts"], 10000);
     assert_eq!(files(&dir), damaged, "a dry run changes nothing");
     // Another tenant's site as the target is a bad field.
     let (_, _, stranger) = crate::sites::customer(&app, &admin, "bob", "starter").await;
@@ -272,7 +278,7 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
     );
     assert_eq!(
         mariadb(&format!("SELECT COUNT(*) FROM `{db_name}`.wp_posts")).trim(),
-        "1000"
+        "10000"
     );
     // Verified off the server: passed, recorded on the backup. Then one byte of a pack is
     // flipped in the repository: the next verification fails, and says so.
@@ -308,6 +314,15 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
     .await["data"]
         .clone();
     assert_eq!(shown["verification"]["status"], "failed", "{shown}");
+    // No silent failure: the organization's owner is e-mailed.
+    let mail = app
+        .smtp
+        .wait_for(
+            "olga@example.com",
+            &format!("Backup verification failed: {domain}"),
+        )
+        .await;
+    assert!(mail.data.contains(&backup), "{}", mail.data);
     mariadb(&format!("DROP DATABASE IF EXISTS `{db_name}`"));
 }
 
