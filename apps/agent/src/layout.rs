@@ -118,6 +118,12 @@ impl Layout {
         self.at("/var/lib/chom-agent/restores")
     }
 
+    /// Held while a `backup.create` of `domain` runs: a rerun whose caller lost the first one
+    /// waits for it instead of writing a second manifest under the same backup id.
+    pub fn backup_lock(&self, domain: &str) -> PathBuf {
+        self.at(&format!("/var/lib/chom-agent/backups/{domain}.lock"))
+    }
+
     /// Held while a changing command runs.
     pub fn lock_file(&self) -> PathBuf {
         self.at("/var/lib/chom-agent/agent.lock")

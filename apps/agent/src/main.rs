@@ -281,7 +281,7 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(90);
 
 /// Waits (at most [`LOCK_WAIT`]) for, then holds, an exclusive lock on `path` (released when
 /// the file is dropped, or by the kernel when the process dies).
-fn exclusive(path: &std::path::Path) -> Result<std::fs::File, AgentError> {
+pub(crate) fn exclusive(path: &std::path::Path) -> Result<std::fs::File, AgentError> {
     let io =
         |e: std::io::Error| AgentError::new(ErrorCode::Io, format!("lock {}: {e}", path.display()));
     if let Some(dir) = path.parent() {

@@ -5,5 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
 
 mod audit;
+mod backups;
+mod deployment;
 mod first_start;
 mod sites;

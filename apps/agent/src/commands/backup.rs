@@ -13,7 +13,7 @@ mod restore;
 
 pub use restore::restore;
 
-use super::site::{crash_point, db_tool_args, existing_site, owners};
+use super::site::{crash_point, db_tool_args, existing_site, owners, slow_point};
 use crate::Context;
 use crate::registry::{Registry, SiteRecord};
 use chom_agent_protocol::backup::{
@@ -235,6 +235,9 @@ pub fn create(ctx: &Context, req: &BackupCreate) -> Result<serde_json::Value, Ag
     let registry = Registry::load(&ctx.layout.registry())?;
     let site = registry.get(&req.domain)?;
     let exclude = excludes(site.site_type, &req.exclude)?;
+    // One backup of a site at a time: the run of a caller that was killed may still be going;
+    // its rerun waits for it (then finds its manifest) rather than racing it.
+    let _running = crate::exclusive(&ctx.layout.backup_lock(req.domain.as_str()))?;
     let restic = Restic::new(&req.repository)?;
     restic.ensure_repository()?;
     let to_json = |a: BackupCreated| {
@@ -274,6 +277,7 @@ pub fn create(ctx: &Context, req: &BackupCreate) -> Result<serde_json::Value, Ag
             snapshot: summary.snapshot_id,
         });
         crash_point("files_part");
+        slow_point();
     }
     if req.kind.has_database() {
         let (part, db, bytes) = backup_database(&restic, req, site)?;

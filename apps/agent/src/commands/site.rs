@@ -13,8 +13,8 @@ mod php;
 mod serving;
 mod tree;
 
-pub(super) use create::crash_point;
 pub use create::create;
+pub(super) use create::{crash_point, slow_point};
 pub use delete::delete;
 pub use info::{info, list};
 pub use php::set_php;

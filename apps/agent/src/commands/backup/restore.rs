@@ -22,7 +22,7 @@
 use super::restic::{Restic, Snapshot};
 use super::{find_manifest, holds, manifest};
 use crate::Context;
-use crate::commands::site::{crash_point, db_client_args, existing_site, owners, sql};
+use crate::commands::site::{crash_point, db_client_args, existing_site, owners, slow_point, sql};
 use crate::registry::Registry;
 use crate::runner::Runner;
 use chom_agent_protocol::backup::{
@@ -398,6 +398,7 @@ fn prepare(
         }
         journal.set(Phase::FilesStaged)?;
         crash_point("files_staged");
+        slow_point();
     }
     if journal.state.phase < Phase::DatabaseLoaded {
         if database {

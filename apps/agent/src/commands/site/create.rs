@@ -99,8 +99,9 @@ pub(in crate::commands) fn crash_point(step: &str) {
 }
 
 /// Test hook (debug builds only): `CHOM_AGENT_SLOW_MS=<ms>` pauses `site.create` after the
-/// database step, so tests can kill the control plane in the middle of a provisioning.
-fn slow_point() {
+/// database step, `backup.create` after the files part and `backup.restore` after staging the
+/// files, so tests can kill the control plane in the middle of each.
+pub(in crate::commands) fn slow_point() {
     if cfg!(debug_assertions)
         && let Some(ms) = std::env::var("CHOM_AGENT_SLOW_MS")
             .ok()
