@@ -332,6 +332,22 @@ pub fn ensure() -> anyhow::Result<()> {
         .context("the OpenAPI test validates the document with openapi-spec-validator (PyPI)")?;
     }
     println!("    openapi-spec-validator: present");
+    if !succeeds("python3", &["-c", "import moto.server"]) {
+        println!("    pip install moto[server]");
+        run(
+            "python3",
+            &[
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--disable-pip-version-check",
+                "moto[server]",
+            ],
+        )
+        .context("backups in S3 are tested against a local moto S3 server (PyPI moto[server])")?;
+    }
+    println!("    moto (S3 server): present");
     ensure_python_venv()?;
     let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
         .iter()

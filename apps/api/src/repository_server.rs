@@ -1,12 +1,15 @@
 //! The restic REST server of the sites' backup repositories (`chom-restic-server`), served by
 //! `chom-api` on its own listener (`backup.listen`) and opened by the credentials the backup
 //! context derives (ADR 0008): each site's append-only one, the control plane's full one.
+//! The repositories live under `backup.repository_root`, or in an S3 bucket
+//! (`backup.storage = "s3"`): the servers reach only this server either way.
 
-use crate::config::Settings;
+use crate::config::{RepositoryStorage, Settings};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer};
 use chom_backup::{Access, Repositories};
-use chom_restic_server::{Authenticator, Grant, Mode, RepositoryServer};
+use chom_restic_server::{Authenticator, Grant, Mode, RepositoryServer, S3Bucket};
+use secrecy::ExposeSecret as _;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 
@@ -47,10 +50,30 @@ pub fn build(
     if settings.backup.public_url.is_empty() {
         repositories.set_public_url(&format!("http://{addr}"));
     }
-    let server = Arc::new(
-        RepositoryServer::new(root, Arc::new(Keys(repositories.clone())))
-            .with_max_file(settings.backup.max_file_mb.saturating_mul(1 << 20)),
-    );
+    let keys = Arc::new(Keys(repositories.clone()));
+    let server = match settings.backup.storage {
+        RepositoryStorage::Disk => RepositoryServer::new(root, keys),
+        RepositoryStorage::S3 => {
+            let s3 = &settings.backup.s3;
+            let bucket = S3Bucket {
+                endpoint: s3.endpoint.clone(),
+                bucket: s3.bucket.clone(),
+                region: s3.region.clone(),
+                access_key: s3.access_key.clone(),
+                secret_key: s3
+                    .secret_key
+                    .as_ref()
+                    .map(|k| k.expose_secret().to_owned())
+                    .unwrap_or_default(),
+                prefix: s3.prefix.clone(),
+                path_style: s3.path_style,
+            };
+            RepositoryServer::on_s3(bucket, root.join(".spool"), keys)
+                .map_err(|e| anyhow::anyhow!("backup.s3: {e}"))?
+        }
+    };
+    let server =
+        Arc::new(server.with_max_file(settings.backup.max_file_mb.saturating_mul(1 << 20)));
     let http = HttpServer::new(move || App::new().configure(server.clone().configure()))
         .workers(2)
         .listen(listener)?

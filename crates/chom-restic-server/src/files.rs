@@ -1,14 +1,41 @@
-//! A repository on disk, in restic's local layout (`config`, `keys/`, `locks/`, `snapshots/`,
-//! `index/`, `data/00`…`data/ff`): the directory can be copied and opened by `restic -r <dir>`.
+//! Where repositories are kept ([`Storage`]), and the default: on disk, in restic's local
+//! layout (`config`, `keys/`, `locks/`, `snapshots/`, `index/`, `data/00`…`data/ff`), so the
+//! directory can be copied and opened by `restic -r <dir>`.
 //!
-//! Files are written once: into a temporary name, flushed to disk, then linked under their
-//! final name, which fails if the name exists, so nothing is ever overwritten, even by two
-//! racing uploads.
+//! Every upload is first spooled to a temporary file, its size bounded and its SHA-256
+//! checked against its name, then stored once: on disk it is linked under its final name,
+//! which fails if the name exists, so nothing is ever overwritten, even by two racing uploads.
 
 use crate::path::{Kind, Target};
+use async_trait::async_trait;
+use futures::stream::BoxStream;
 use futures::{Stream, StreamExt as _};
 use std::io::{ErrorKind, Write as _};
 use std::path::{Path, PathBuf};
+
+/// A file's content as it is read.
+pub(crate) type ByteStream = BoxStream<'static, std::io::Result<actix_web::web::Bytes>>;
+
+/// Where the repositories' files are kept. Keys are `<repo>/<path in restic's layout>`.
+#[async_trait]
+pub(crate) trait Storage: Send + Sync + std::fmt::Debug + 'static {
+    /// Makes `repo` (again: nothing happens to an existing one).
+    async fn create(&self, repo: &str) -> std::io::Result<()>;
+    /// Whether `repo` was made.
+    async fn has_repository(&self, repo: &str) -> std::io::Result<bool>;
+    /// The files of one kind: `(name, size)`, sorted, only finished ones.
+    async fn list(&self, repo: &str, kind: Kind) -> std::io::Result<Vec<(String, u64)>>;
+    /// The size of the file at `key`; `None` when there is none.
+    async fn size(&self, key: &str) -> std::io::Result<Option<u64>>;
+    /// `len` bytes of `key` from `start` (within its size).
+    async fn read(&self, key: &str, start: u64, len: u64) -> std::io::Result<ByteStream>;
+    /// Where an upload for `key` is spooled before [`Storage::put_once`].
+    fn spool_dir(&self, key: &str) -> PathBuf;
+    /// Stores the checked upload `spooled` (`size` bytes) at `key`, unless `key` exists.
+    async fn put_once(&self, key: &str, spooled: &Path, size: u64) -> Result<(), SaveError>;
+    /// Removes `key`; `false` when there was nothing.
+    async fn remove(&self, key: &str) -> std::io::Result<bool>;
+}
 
 /// Why an upload was not stored.
 #[derive(Debug)]
@@ -33,19 +60,88 @@ impl From<std::io::Error> for SaveError {
     }
 }
 
-/// Where `target` of `repo` lives under `root` (`None` for the repository and listings).
-pub(crate) fn file_path(root: &Path, repo: &str, target: &Target) -> Option<PathBuf> {
-    let base = root.join(repo);
+/// The key of `target` in `repo` (`None` for the repository and listings).
+pub(crate) fn key(repo: &str, target: &Target) -> Option<String> {
     match target {
-        Target::Config => Some(base.join("config")),
-        Target::File(Kind::Data, id) => Some(base.join("data").join(&id[..2]).join(id)),
-        Target::File(kind, id) => Some(base.join(kind.dir()).join(id)),
+        Target::Config => Some(format!("{repo}/config")),
+        Target::File(Kind::Data, id) => Some(format!("{repo}/data/{}/{id}", &id[..2])),
+        Target::File(kind, id) => Some(format!("{repo}/{}/{id}", kind.dir())),
         Target::Repository | Target::List(_) => None,
     }
 }
 
+/// Repositories in directories under a root.
+#[derive(Debug)]
+pub(crate) struct Disk {
+    root: PathBuf,
+}
+
+impl Disk {
+    pub(crate) fn new(root: PathBuf) -> Self {
+        Self { root }
+    }
+}
+
+#[async_trait]
+impl Storage for Disk {
+    async fn create(&self, repo: &str) -> std::io::Result<()> {
+        create(&self.root, repo).await
+    }
+
+    async fn has_repository(&self, repo: &str) -> std::io::Result<bool> {
+        tokio::fs::try_exists(self.root.join(repo)).await
+    }
+
+    async fn list(&self, repo: &str, kind: Kind) -> std::io::Result<Vec<(String, u64)>> {
+        list(&self.root, repo, kind).await
+    }
+
+    async fn size(&self, key: &str) -> std::io::Result<Option<u64>> {
+        match tokio::fs::metadata(self.root.join(key)).await {
+            Ok(m) if m.is_file() => Ok(Some(m.len())),
+            Ok(_) => Ok(None),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn read(&self, key: &str, start: u64, len: u64) -> std::io::Result<ByteStream> {
+        use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+        let mut f = tokio::fs::File::open(self.root.join(key)).await?;
+        f.seek(std::io::SeekFrom::Start(start)).await?;
+        Ok(tokio_util::io::ReaderStream::new(f.take(len)).boxed())
+    }
+
+    fn spool_dir(&self, key: &str) -> PathBuf {
+        // Beside its final name: the link that publishes it stays on one file system.
+        let path = self.root.join(key);
+        path.parent()
+            .map_or_else(|| self.root.clone(), Path::to_path_buf)
+    }
+
+    async fn put_once(&self, key: &str, spooled: &Path, _size: u64) -> Result<(), SaveError> {
+        let (tmp, path) = (spooled.to_path_buf(), self.root.join(key));
+        tokio::task::spawn_blocking(move || -> Result<(), SaveError> {
+            // A hard link never replaces: an existing name fails here, atomically.
+            match std::fs::hard_link(&tmp, &path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(SaveError::Exists),
+                Err(e) => return Err(e.into()),
+            }
+            sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| SaveError::Io(std::io::Error::other(e)))?
+    }
+
+    async fn remove(&self, key: &str) -> std::io::Result<bool> {
+        remove(&self.root.join(key)).await
+    }
+}
+
 /// Creates the repository's directories (again: nothing happens to existing ones).
-pub(crate) async fn create(root: &Path, repo: &str) -> std::io::Result<()> {
+async fn create(root: &Path, repo: &str) -> std::io::Result<()> {
     let base = root.join(repo);
     let mut dirs: Vec<PathBuf> = Kind::ALL.iter().map(|k| base.join(k.dir())).collect();
     dirs.extend((0..=255u8).map(|b| base.join("data").join(format!("{b:02x}"))));
@@ -60,11 +156,7 @@ pub(crate) async fn create(root: &Path, repo: &str) -> std::io::Result<()> {
 }
 
 /// The files of one kind: `(name, size)`, names only as restic gives them.
-pub(crate) async fn list(
-    root: &Path,
-    repo: &str,
-    kind: Kind,
-) -> std::io::Result<Vec<(String, u64)>> {
+async fn list(root: &Path, repo: &str, kind: Kind) -> std::io::Result<Vec<(String, u64)>> {
     let dir = root.join(repo).join(kind.dir());
     tokio::task::spawn_blocking(move || {
         let mut out = Vec::new();
@@ -110,38 +202,30 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// Stores `body` at `path` once: `verify` is the SHA-256 (hex) the content must have.
-pub(crate) async fn save<S, E>(
-    path: PathBuf,
+/// Spools `body` into a new temporary file in `dir` (named after `name`): at most `max`
+/// bytes, and `verify` (hex) its SHA-256 when given. Returns the file and its size; the
+/// caller removes it.
+pub(crate) async fn spool<S, E>(
+    dir: &Path,
+    name: &str,
     mut body: S,
     verify: Option<String>,
     max: u64,
-) -> Result<(), SaveError>
+) -> Result<(PathBuf, u64), SaveError>
 where
     S: Stream<Item = Result<actix_web::web::Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let Some(dir) = path.parent().map(Path::to_path_buf) else {
-        return Err(SaveError::NoRepository);
-    };
-    if !tokio::fs::try_exists(&dir).await? {
+    if !tokio::fs::try_exists(dir).await? {
         return Err(SaveError::NoRepository);
     }
-    if tokio::fs::try_exists(&path).await? {
-        return Err(SaveError::Exists);
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let nonce = data_encoding::HEXLOWER.encode(&random8());
     let tmp = dir.join(format!(".{name}.{nonce}.upload"));
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<actix_web::web::Bytes, String>>(4);
     // The disk work runs on a blocking thread fed by the body; dropping `tx` ends it.
     let writer = {
         let tmp = tmp.clone();
-        let path = path.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), SaveError> {
+        tokio::task::spawn_blocking(move || -> Result<u64, SaveError> {
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
@@ -149,7 +233,7 @@ where
             let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
             let mut size: u64 = 0;
             while let Some(chunk) = rx.blocking_recv() {
-                // A body that broke off is never linked, even where no hash would tell.
+                // A body that broke off is never stored, even where no hash would tell.
                 let chunk = chunk.map_err(SaveError::Body)?;
                 size += chunk.len() as u64;
                 if size > max {
@@ -164,15 +248,7 @@ where
                 return Err(SaveError::HashMismatch);
             }
             file.sync_all()?;
-            drop(file);
-            // A hard link never replaces: an existing name fails here, atomically.
-            match std::fs::hard_link(&tmp, &path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => return Err(SaveError::Exists),
-                Err(e) => return Err(e.into()),
-            }
-            sync_dir(path.parent().unwrap_or(Path::new(".")))?;
-            Ok(())
+            Ok(size)
         })
     };
     while let Some(chunk) = body.next().await {
@@ -185,9 +261,15 @@ where
     drop(tx);
     let written = writer
         .await
-        .map_err(|e| SaveError::Io(std::io::Error::other(e)));
-    let _ = tokio::fs::remove_file(&tmp).await;
-    written?
+        .map_err(|e| SaveError::Io(std::io::Error::other(e)))
+        .and_then(|r| r);
+    match written {
+        Ok(size) => Ok((tmp, size)),
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&tmp).await;
+            Err(e)
+        }
+    }
 }
 
 fn random8() -> [u8; 8] {
@@ -203,7 +285,7 @@ fn random8() -> [u8; 8] {
 }
 
 /// Removes `path`; `false` when there was nothing.
-pub(crate) async fn remove(path: &Path) -> std::io::Result<bool> {
+async fn remove(path: &Path) -> std::io::Result<bool> {
     match tokio::fs::remove_file(path).await {
         Ok(()) => {
             if let Some(dir) = path.parent() {

@@ -3,21 +3,19 @@
 //! but a lock's, and no credential allowed to overwrite a file.
 
 use crate::auth::{Authenticator, Mode, basic};
-use crate::files::{self, SaveError};
+use crate::files::{self, Disk, SaveError, Storage};
 use crate::path::{self, Kind, Target};
 use actix_web::http::{Method, StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
-use std::io::SeekFrom;
 use std::path::PathBuf;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 const V2: &str = "application/vnd.x.restic.rest.v2";
 const V1: &str = "application/vnd.x.restic.rest.v1";
 
-/// The server: a root directory of repositories and who may open them.
+/// The server: where the repositories are kept and who may open them.
 pub struct RepositoryServer {
-    root: PathBuf,
+    storage: Arc<dyn Storage>,
     auth: Arc<dyn Authenticator>,
     max_file: u64,
 }
@@ -25,7 +23,7 @@ pub struct RepositoryServer {
 impl std::fmt::Debug for RepositoryServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RepositoryServer")
-            .field("root", &self.root)
+            .field("storage", &self.storage)
             .field("max_file", &self.max_file)
             .finish_non_exhaustive()
     }
@@ -82,8 +80,28 @@ impl RepositoryServer {
     /// the credentials `auth` grants; files up to 1 GiB.
     #[must_use]
     pub fn new(root: impl Into<PathBuf>, auth: Arc<dyn Authenticator>) -> Self {
+        Self::with_storage(Arc::new(Disk::new(root.into())), auth)
+    }
+
+    /// Repositories in an S3-compatible bucket (see [`crate::S3Bucket`]), uploads spooled in
+    /// `spool` (a local directory, made if missing) while they are checked.
+    ///
+    /// # Errors
+    /// The endpoint is not an http(s) URL, or the spool directory cannot be made.
+    pub fn on_s3(
+        bucket: crate::S3Bucket,
+        spool: PathBuf,
+        auth: Arc<dyn Authenticator>,
+    ) -> std::io::Result<Self> {
+        Ok(Self::with_storage(
+            Arc::new(crate::s3::S3::new(bucket, spool)?),
+            auth,
+        ))
+    }
+
+    fn with_storage(storage: Arc<dyn Storage>, auth: Arc<dyn Authenticator>) -> Self {
         Self {
-            root: root.into(),
+            storage,
             auth,
             max_file: 1 << 30,
         }
@@ -105,16 +123,10 @@ impl RepositoryServer {
         }
     }
 
-    async fn serve_file(&self, req: &HttpRequest, file: PathBuf) -> HttpResponse {
-        let mut f = match tokio::fs::File::open(&file).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return text(StatusCode::NOT_FOUND, "no such file");
-            }
-            Err(e) => return io_error(&e),
-        };
-        let size = match f.metadata().await {
-            Ok(m) => m.len(),
+    async fn serve_file(&self, req: &HttpRequest, key: &str) -> HttpResponse {
+        let size = match self.storage.size(key).await {
+            Ok(Some(size)) => size,
+            Ok(None) => return text(StatusCode::NOT_FOUND, "no such file"),
             Err(e) => return io_error(&e),
         };
         // A HEAD answer is built like a GET's: actix sends its length and never its body.
@@ -127,9 +139,17 @@ impl RepositoryServer {
                     .finish();
             }
         };
-        if let Err(e) = f.seek(SeekFrom::Start(start)).await {
-            return io_error(&e);
-        }
+        let stream = if req.method() == Method::HEAD {
+            futures::StreamExt::boxed(futures::stream::empty())
+        } else {
+            match self.storage.read(key, start, len).await {
+                Ok(s) => s,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return text(StatusCode::NOT_FOUND, "no such file");
+                }
+                Err(e) => return io_error(&e),
+            }
+        };
         let mut builder = HttpResponse::build(status);
         builder.content_type("application/octet-stream");
         if status == StatusCode::PARTIAL_CONTENT {
@@ -138,14 +158,33 @@ impl RepositoryServer {
                 format!("bytes {start}-{}/{size}", start + len - 1),
             ));
         }
-        builder.body(actix_web::body::SizedStream::new(
-            len,
-            tokio_util::io::ReaderStream::new(f.take(len)),
-        ))
+        builder.body(actix_web::body::SizedStream::new(len, stream))
+    }
+
+    /// Stores an upload at `key` once, its content checked against `verify` when given.
+    async fn save(
+        &self,
+        repo: &str,
+        key: &str,
+        body: web::Payload,
+        verify: Option<String>,
+    ) -> Result<(), SaveError> {
+        if !self.storage.has_repository(repo).await? {
+            return Err(SaveError::NoRepository);
+        }
+        if self.storage.size(key).await?.is_some() {
+            return Err(SaveError::Exists);
+        }
+        let name = key.rsplit('/').next().unwrap_or("file");
+        let dir = self.storage.spool_dir(key);
+        let (spooled, size) = files::spool(&dir, name, body, verify, self.max_file).await?;
+        let stored = self.storage.put_once(key, &spooled, size).await;
+        let _ = tokio::fs::remove_file(&spooled).await;
+        stored
     }
 
     async fn list(&self, req: &HttpRequest, repo: &str, kind: Kind) -> HttpResponse {
-        let files = match files::list(&self.root, repo, kind).await {
+        let files = match self.storage.list(repo, kind).await {
             Ok(f) => f,
             Err(e) => return io_error(&e),
         };
@@ -204,7 +243,7 @@ async fn handle(
     match (&method, &target) {
         (&Method::POST, Target::Repository) => {
             if req.query_string().split('&').any(|p| p == "create=true") {
-                match files::create(&server.root, &repo).await {
+                match server.storage.create(&repo).await {
                     Ok(()) => HttpResponse::Ok().finish(),
                     Err(e) => io_error(&e),
                 }
@@ -214,20 +253,20 @@ async fn handle(
         }
         (&Method::GET, Target::List(kind)) => server.list(&req, &repo, *kind).await,
         (&Method::GET | &Method::HEAD, Target::Config | Target::File(..)) => {
-            match files::file_path(&server.root, &repo, &target) {
-                Some(file) => server.serve_file(&req, file).await,
+            match files::key(&repo, &target) {
+                Some(key) => server.serve_file(&req, &key).await,
                 None => text(StatusCode::NOT_FOUND, "no such file"),
             }
         }
         (&Method::POST, Target::Config | Target::File(..)) => {
-            let Some(file) = files::file_path(&server.root, &repo, &target) else {
+            let Some(key) = files::key(&repo, &target) else {
                 return text(StatusCode::NOT_FOUND, "no such file");
             };
             let verify = match &target {
                 Target::File(_, id) => Some(id.clone()),
                 _ => None,
             };
-            match files::save(file, body, verify, server.max_file).await {
+            match server.save(&repo, &key, body, verify).await {
                 Ok(()) => HttpResponse::Ok().finish(),
                 Err(SaveError::Exists) => {
                     tracing::warn!(%repo, path = req.path(), "refused to overwrite a file");
@@ -257,10 +296,10 @@ async fn handle(
                     "append-only: only locks can be deleted with this credential",
                 );
             }
-            let Some(file) = files::file_path(&server.root, &repo, &target) else {
+            let Some(key) = files::key(&repo, &target) else {
                 return text(StatusCode::NOT_FOUND, "no such file");
             };
-            match files::remove(&file).await {
+            match server.storage.remove(&key).await {
                 Ok(true) => HttpResponse::Ok().finish(),
                 Ok(false) => text(StatusCode::NOT_FOUND, "no such file"),
                 Err(e) => io_error(&e),

@@ -9,6 +9,7 @@ pub mod conformance;
 pub mod files;
 pub mod hosting;
 pub mod onboarding;
+pub mod s3;
 pub mod smtp;
 
 pub use acme::Acme;

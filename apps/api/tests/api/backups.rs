@@ -682,12 +682,51 @@ async fn failed_and_missing_backups_are_told_to_owners_and_admins(db: Db) {
 /// expires exactly the 3 oldest records and forgets exactly their snapshots; the 7 kept ones
 /// stay restorable; a second run does nothing.
 async fn retention_prunes_records_and_snapshots_exactly(db: Db) {
-    let app = spawn_app(db).await;
-    let admin = super_admin(&app).await;
-    dead_server(&app, &admin, "vps-prune.test", 50).await;
-    let (_, tenant, owner) = customer(&app, &admin, "olga", "starter").await;
-    let (site, _, _) = create_site(&app, &owner, json!({"domain": "kept.example.com"})).await;
-    make_ready(&app, &site).await;
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().to_path_buf();
+    let app = spawn_app_with(db, move |s| s.backup.repository_root = root).await;
+    let site = retention_exactly(&app).await;
+    let snapshots = std::fs::read_dir(work.path().join(&site).join("snapshots")).unwrap();
+    assert_eq!(snapshots.count(), 7, "on the app's disk");
+}
+
+/// The same with the repositories in an S3 bucket (a local moto server): the stock restic
+/// and the pruning speak to the app's REST server, which keeps every file in the bucket and
+/// none on its disk.
+async fn retention_in_an_s3_bucket(db: Db) {
+    use chom_runtime::config::RepositoryStorage;
+    use chom_test_support::s3::Moto;
+    let s3 = Moto::start().await;
+    let endpoint = s3.endpoint();
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().to_path_buf();
+    let app = spawn_app_with(db, move |s| {
+        s.backup.repository_root = root;
+        s.backup.storage = RepositoryStorage::S3;
+        s.backup.s3.endpoint = endpoint;
+        s.backup.s3.bucket = chom_test_support::s3::BUCKET.into();
+        s.backup.s3.access_key = "chom".into();
+        s.backup.s3.secret_key = Some("secret".to_owned().into());
+        s.backup.s3.path_style = true;
+    })
+    .await;
+    let site = retention_exactly(&app).await;
+    let keys = s3.keys(&format!("chom/{site}/snapshots/")).await;
+    assert_eq!(keys.len(), 7, "in the bucket: {keys:?}");
+    assert!(
+        !work.path().join(&site).exists(),
+        "no repository on the app's disk"
+    );
+}
+
+/// Ten daily backups of a starter site in `app`'s repository server, pruned at a fixed clock;
+/// returns the site's id.
+async fn retention_exactly(app: &TestApp) -> String {
+    let admin = super_admin(app).await;
+    dead_server(app, &admin, "vps-prune.test", 50).await;
+    let (_, tenant, owner) = customer(app, &admin, "olga", "starter").await;
+    let (site, _, _) = create_site(app, &owner, json!({"domain": "kept.example.com"})).await;
+    make_ready(app, &site).await;
     let repo = body(
         app.get_as(&owner, &format!("/api/v1/sites/{site}/backup-repository"))
             .await,
@@ -790,6 +829,7 @@ async fn retention_prunes_records_and_snapshots_exactly(db: Db) {
         (0, 0, 0),
         "{again:?}"
     );
+    site
 }
 
 crate::both_backends!(
@@ -797,5 +837,6 @@ crate::both_backends!(
     backups_are_their_tenants_alone,
     scheduled_backups_start_when_due_once_per_server_limit,
     retention_prunes_records_and_snapshots_exactly,
+    retention_in_an_s3_bucket,
     failed_and_missing_backups_are_told_to_owners_and_admins
 );

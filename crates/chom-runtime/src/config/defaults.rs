@@ -76,6 +76,16 @@ impl Default for Settings {
                 repository_root: "var/repositories".into(),
                 max_file_mb: 512,
                 max_per_server: 2,
+                storage: RepositoryStorage::Disk,
+                s3: BackupS3Settings {
+                    endpoint: String::new(),
+                    bucket: String::new(),
+                    region: "us-east-1".into(),
+                    access_key: String::new(),
+                    secret_key: None,
+                    prefix: "chom/".into(),
+                    path_style: false,
+                },
             },
         }
     }

@@ -31,6 +31,58 @@ pub struct BackupSettings {
     pub max_file_mb: u64,
     /// Scheduled backups pending or running on one server at most.
     pub max_per_server: u32,
+    /// Where the repositories are kept: `disk` (under `repository_root`) or `s3` (in the
+    /// bucket of `backup.s3`; `repository_root` then only spools uploads while they are
+    /// checked).
+    pub storage: RepositoryStorage,
+    /// The bucket, when `storage` is `s3`.
+    pub s3: BackupS3Settings,
+}
+
+/// Where the backup repositories are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RepositoryStorage {
+    /// Directories under `backup.repository_root`.
+    Disk,
+    /// An S3-compatible bucket (AWS S3, Backblaze B2, Cloudflare R2, MinIO…).
+    S3,
+}
+
+/// An S3-compatible bucket for the backup repositories.
+#[derive(Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackupS3Settings {
+    /// The endpoint (`https://s3.eu-west-1.amazonaws.com`, `https://<account>.r2.cloudflarestorage.com`).
+    pub endpoint: String,
+    /// The bucket (made beforehand).
+    pub bucket: String,
+    /// Its region (`us-east-1` where the provider has none; R2: `auto`).
+    pub region: String,
+    /// Access key id.
+    pub access_key: String,
+    /// Secret access key.
+    #[serde(serialize_with = "ser_opt_secret")]
+    pub secret_key: Option<SecretString>,
+    /// Keys start with it (`chom/`), so one bucket can hold other things.
+    pub prefix: String,
+    /// Path-style addresses (`endpoint/bucket/key`: MinIO and most self-hosted servers)
+    /// instead of virtual-host ones (`bucket.endpoint/key`).
+    pub path_style: bool,
+}
+
+impl std::fmt::Debug for BackupS3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BackupS3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key", &self.access_key)
+            .field("secret_key", &redacted(self.secret_key.as_ref()))
+            .field("prefix", &self.prefix)
+            .field("path_style", &self.path_style)
+            .finish()
+    }
 }
 
 impl BackupSettings {

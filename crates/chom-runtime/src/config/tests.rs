@@ -61,3 +61,40 @@ fn l11_previous_encryption_keys_are_checked_and_never_print() {
     .expect_err("a short key accepted");
     assert_eq!(err.key, "security.previous_encryption_keys");
 }
+
+#[test]
+fn s3_storage_needs_its_bucket_and_never_prints_its_secret() {
+    let complete = serde_json::json!({
+        "storage": "s3",
+        "s3": {"endpoint": "https://s3.eu-west-1.amazonaws.com", "bucket": "chom-backups",
+               "region": "eu-west-1", "access_key": "AKIAEXAMPLE", "secret_key": "wJalrXUtnFEMI",
+               "prefix": "chom/", "path_style": false},
+    });
+    let s = with("backup", complete.clone()).unwrap();
+    assert_eq!(s.backup.storage, RepositoryStorage::S3);
+    assert!(!format!("{s:?}").contains("wJalrXUtnFEMI"));
+    assert!(!serde_json::to_string(&s).unwrap().contains("wJalrXUtnFEMI"));
+    for (field, bad, key) in [
+        ("endpoint", serde_json::json!(""), "backup.s3.endpoint"),
+        (
+            "endpoint",
+            serde_json::json!("ftp://x"),
+            "backup.s3.endpoint",
+        ),
+        ("bucket", serde_json::json!(" "), "backup.s3.bucket"),
+        ("access_key", serde_json::json!(""), "backup.s3.access_key"),
+        ("secret_key", serde_json::json!(""), "backup.s3.secret_key"),
+    ] {
+        let mut v = complete.clone();
+        v["s3"][field] = bad.clone();
+        let err = with("backup", v).expect_err(&format!("{field}={bad} accepted"));
+        assert_eq!(err.key, key, "{err}");
+    }
+    let err = with("backup.storage", "tape".into()).expect_err("tape accepted");
+    assert_eq!(err.key, "backup.storage", "{err}");
+    // On disk (the default), the bucket is not needed.
+    assert_eq!(
+        with("server.port", 8080.into()).unwrap().backup.storage,
+        RepositoryStorage::Disk
+    );
+}

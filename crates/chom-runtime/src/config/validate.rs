@@ -36,6 +36,38 @@ impl Settings {
                 "must be host:port with an IP address (e.g. 127.0.0.1:9465), or empty",
             ));
         }
+        if self.backup.storage == RepositoryStorage::S3 {
+            let s3 = &self.backup.s3;
+            for (key, value) in [
+                ("backup.s3.endpoint", s3.endpoint.as_str()),
+                ("backup.s3.bucket", s3.bucket.as_str()),
+                ("backup.s3.region", s3.region.as_str()),
+                ("backup.s3.access_key", s3.access_key.as_str()),
+            ] {
+                if value.trim().is_empty() {
+                    return Err(ConfigError::new(
+                        key,
+                        "is required when backup.storage is s3",
+                    ));
+                }
+            }
+            if !s3.endpoint.starts_with("https://") && !s3.endpoint.starts_with("http://") {
+                return Err(ConfigError::new(
+                    "backup.s3.endpoint",
+                    "must start with https:// (or http:// for a local server)",
+                ));
+            }
+            if s3
+                .secret_key
+                .as_ref()
+                .is_none_or(|k| k.expose_secret().is_empty())
+            {
+                return Err(ConfigError::new(
+                    "backup.s3.secret_key",
+                    "is required when backup.storage is s3 (CHOM_BACKUP__S3__SECRET_KEY)",
+                ));
+            }
+        }
         if self.worker.lease_secs < 3 {
             return Err(ConfigError::new("worker.lease_secs", "must be at least 3"));
         }

@@ -1,0 +1,339 @@
+//! Repositories in an S3-compatible bucket (AWS S3, Backblaze B2, Cloudflare R2, MinIO…):
+//! restic's layout under a key prefix, one object per file. The servers never see the
+//! bucket's credentials: they speak restic's REST protocol to this server, which keeps its
+//! append-only rules whatever the storage. Uploads are spooled and checked locally, then
+//! put with `If-None-Match: *`, so an existing object is never replaced (the bucket refuses
+//! it with 412, even between two racing uploads). Every request is signed (SigV4 query
+//! signature, `rusty-s3`), bounded in time, and the idempotent ones (HEAD, GET, listing) are
+//! retried twice on a connection failure or a 5xx.
+
+use crate::files::{ByteStream, SaveError, Storage};
+use crate::path::Kind;
+use async_trait::async_trait;
+use futures::{StreamExt as _, TryStreamExt as _};
+use reqwest::{Method, StatusCode};
+use rusty_s3::actions::{ListObjectsV2, S3Action as _};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long a signed request stays valid.
+const SIGNED_FOR: Duration = Duration::from_secs(900);
+
+/// Marks a repository as made (restic's layout has no file written at creation).
+const MARKER: &str = ".chom-repository";
+
+/// Where and how to reach the bucket.
+#[derive(Clone)]
+pub struct S3Bucket {
+    /// The endpoint (`https://s3.eu-west-1.amazonaws.com`, `http://127.0.0.1:9000`).
+    pub endpoint: String,
+    /// The bucket.
+    pub bucket: String,
+    /// Its region (`us-east-1` where the provider has none).
+    pub region: String,
+    /// Access key id.
+    pub access_key: String,
+    /// Secret access key.
+    pub secret_key: String,
+    /// Keys start with it (`""`, or `chom/`).
+    pub prefix: String,
+    /// Path-style addresses (`endpoint/bucket/key`; MinIO and most local servers) instead of
+    /// virtual-host ones (`bucket.endpoint/key`).
+    pub path_style: bool,
+}
+
+impl std::fmt::Debug for S3Bucket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Bucket")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("prefix", &self.prefix)
+            .field("path_style", &self.path_style)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) struct S3 {
+    bucket: rusty_s3::Bucket,
+    credentials: rusty_s3::Credentials,
+    prefix: String,
+    spool: PathBuf,
+    http: reqwest::Client,
+    /// Repositories known to exist (their marker was seen or written).
+    known: Mutex<HashSet<String>>,
+}
+
+impl std::fmt::Debug for S3 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3")
+            .field("bucket", &self.bucket.name())
+            .field("prefix", &self.prefix)
+            .field("spool", &self.spool)
+            .finish_non_exhaustive()
+    }
+}
+
+fn other(e: impl std::fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}
+
+fn unexpected(what: &str, status: StatusCode) -> std::io::Error {
+    std::io::Error::other(format!("S3 {what}: HTTP {status}"))
+}
+
+impl S3 {
+    pub(crate) fn new(settings: S3Bucket, spool: PathBuf) -> std::io::Result<Self> {
+        let endpoint = settings.endpoint.parse().map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("S3 endpoint: {e}"),
+            )
+        })?;
+        let style = if settings.path_style {
+            rusty_s3::UrlStyle::Path
+        } else {
+            rusty_s3::UrlStyle::VirtualHost
+        };
+        let bucket = rusty_s3::Bucket::new(endpoint, style, settings.bucket, settings.region)
+            .map_err(|e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("S3 bucket: {e}"))
+            })?;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .read_timeout(Duration::from_secs(60))
+            .timeout(Duration::from_secs(3600))
+            .build()
+            .map_err(other)?;
+        std::fs::create_dir_all(&spool)?;
+        Ok(Self {
+            bucket,
+            credentials: rusty_s3::Credentials::new(settings.access_key, settings.secret_key),
+            prefix: settings.prefix,
+            spool,
+            http,
+            known: Mutex::new(HashSet::new()),
+        })
+    }
+
+    fn object(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    /// Sends an idempotent request, built afresh for each try: twice more on a connection
+    /// failure or a 5xx, 200 ms then 800 ms later.
+    async fn idempotent(
+        &self,
+        build: impl Fn() -> reqwest::RequestBuilder,
+    ) -> std::io::Result<reqwest::Response> {
+        let mut wait = Duration::from_millis(200);
+        for attempt in 0..3 {
+            match build().send().await {
+                Ok(r) if !r.status().is_server_error() || attempt == 2 => return Ok(r),
+                Err(e) if attempt == 2 => return Err(other(e)),
+                Ok(r) => tracing::warn!(status = %r.status(), "S3 request retried"),
+                Err(e) => tracing::warn!(error = %e, "S3 request retried"),
+            }
+            tokio::time::sleep(wait).await;
+            wait *= 4;
+        }
+        Err(other("S3 request retried out"))
+    }
+
+    async fn head(&self, key: &str) -> std::io::Result<Option<u64>> {
+        let object = self.object(key);
+        let url = self
+            .bucket
+            .head_object(Some(&self.credentials), &object)
+            .sign(SIGNED_FOR);
+        let r = self
+            .idempotent(|| self.http.request(Method::HEAD, url.clone()))
+            .await?;
+        match r.status() {
+            s if s.is_success() => Ok(Some(
+                r.headers()
+                    .get(reqwest::header::CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            )),
+            StatusCode::NOT_FOUND => Ok(None),
+            s => Err(unexpected("HEAD", s)),
+        }
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        body: reqwest::Body,
+        len: u64,
+        once: bool,
+    ) -> std::io::Result<StatusCode> {
+        let object = self.object(key);
+        let url = self
+            .bucket
+            .put_object(Some(&self.credentials), &object)
+            .sign(SIGNED_FOR);
+        let mut request = self
+            .http
+            .put(url)
+            .header(reqwest::header::CONTENT_LENGTH, len)
+            .body(body);
+        if once {
+            request = request.header(reqwest::header::IF_NONE_MATCH, "*");
+        }
+        Ok(request.send().await.map_err(other)?.status())
+    }
+}
+
+#[async_trait]
+impl Storage for S3 {
+    async fn create(&self, repo: &str) -> std::io::Result<()> {
+        let status = self
+            .put(
+                &format!("{repo}/{MARKER}"),
+                reqwest::Body::from(Vec::new()),
+                0,
+                false,
+            )
+            .await?;
+        if !status.is_success() {
+            return Err(unexpected("PUT", status));
+        }
+        self.known
+            .lock()
+            .map_err(|_| other("poisoned"))?
+            .insert(repo.to_owned());
+        Ok(())
+    }
+
+    async fn has_repository(&self, repo: &str) -> std::io::Result<bool> {
+        if self
+            .known
+            .lock()
+            .map_err(|_| other("poisoned"))?
+            .contains(repo)
+        {
+            return Ok(true);
+        }
+        let made = self.head(&format!("{repo}/{MARKER}")).await?.is_some();
+        if made {
+            self.known
+                .lock()
+                .map_err(|_| other("poisoned"))?
+                .insert(repo.to_owned());
+        }
+        Ok(made)
+    }
+
+    async fn list(&self, repo: &str, kind: Kind) -> std::io::Result<Vec<(String, u64)>> {
+        let prefix = self.object(&format!("{repo}/{}/", kind.dir()));
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut list: ListObjectsV2<'_> = self.bucket.list_objects_v2(Some(&self.credentials));
+            list.with_prefix(prefix.as_str());
+            if let Some(t) = &token {
+                list.with_continuation_token(t.as_str());
+            }
+            let url = list.sign(SIGNED_FOR);
+            let r = self.idempotent(|| self.http.get(url.clone())).await?;
+            if !r.status().is_success() {
+                return Err(unexpected("LIST", r.status()));
+            }
+            let text = r.bytes().await.map_err(other)?;
+            let page = ListObjectsV2::parse_response(&text).map_err(other)?;
+            for item in page.contents {
+                let Some(rest) = item.key.strip_prefix(&prefix) else {
+                    continue;
+                };
+                // data/ holds one level of 2-hex directories; the others hold files only.
+                let name = match (kind, rest.split_once('/')) {
+                    (Kind::Data, Some((_, name))) => name,
+                    (_, None) => rest,
+                    _ => continue,
+                };
+                if !name.starts_with('.') && !name.contains('/') {
+                    out.push((name.to_owned(), item.size));
+                }
+            }
+            match page.next_continuation_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    async fn size(&self, key: &str) -> std::io::Result<Option<u64>> {
+        self.head(key).await
+    }
+
+    async fn read(&self, key: &str, start: u64, len: u64) -> std::io::Result<ByteStream> {
+        if len == 0 {
+            return Ok(futures::stream::empty().boxed());
+        }
+        let object = self.object(key);
+        let url = self
+            .bucket
+            .get_object(Some(&self.credentials), &object)
+            .sign(SIGNED_FOR);
+        let range = format!("bytes={start}-{}", start + len - 1);
+        let r = self
+            .idempotent(|| {
+                self.http
+                    .get(url.clone())
+                    .header(reqwest::header::RANGE, range.clone())
+            })
+            .await?;
+        match r.status() {
+            StatusCode::OK | StatusCode::PARTIAL_CONTENT => {}
+            StatusCode::NOT_FOUND => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such object",
+                ));
+            }
+            s => return Err(unexpected("GET", s)),
+        }
+        Ok(r.bytes_stream().map_err(other).boxed())
+    }
+
+    fn spool_dir(&self, _key: &str) -> PathBuf {
+        self.spool.clone()
+    }
+
+    async fn put_once(&self, key: &str, spooled: &Path, size: u64) -> Result<(), SaveError> {
+        if self.head(key).await?.is_some() {
+            return Err(SaveError::Exists);
+        }
+        let file = tokio::fs::File::open(spooled).await?;
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        match self.put(key, body, size, true).await? {
+            s if s.is_success() => Ok(()),
+            StatusCode::PRECONDITION_FAILED | StatusCode::CONFLICT => Err(SaveError::Exists),
+            s => Err(SaveError::Io(unexpected("PUT", s))),
+        }
+    }
+
+    async fn remove(&self, key: &str) -> std::io::Result<bool> {
+        if self.head(key).await?.is_none() {
+            return Ok(false);
+        }
+        let object = self.object(key);
+        let url = self
+            .bucket
+            .delete_object(Some(&self.credentials), &object)
+            .sign(SIGNED_FOR);
+        let r = self.idempotent(|| self.http.delete(url.clone())).await?;
+        match r.status() {
+            s if s.is_success() => Ok(true),
+            StatusCode::NOT_FOUND => Ok(false),
+            s => Err(unexpected("DELETE", s)),
+        }
+    }
+}
