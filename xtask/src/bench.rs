@@ -52,6 +52,14 @@ pub enum Which {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// Backups: the release agent's first and second (1 % of the files changed) backup of a
+    /// generated site tree into `chom-restic-server`, and its restore, vs `tar | zstd -3` and
+    /// `zstd -d | tar -x` of the same tree, in one run.
+    Backup {
+        /// Size of the generated tree, MiB.
+        #[arg(long, default_value_t = 1024)]
+        megabytes: u64,
+    },
     /// Job queue: jobs/s and enqueue→start latency (p50/p99), SQLite and PostgreSQL side by side.
     Queue {
         /// Backlog drained for the throughput figure.
@@ -114,6 +122,17 @@ pub fn run(which: Which) -> anyhow::Result<()> {
                     .status()?;
                 anyhow::ensure!(status.success(), "the sites benchmark failed");
             }
+            Ok(())
+        }
+        Which::Backup { megabytes } => {
+            crate::services::ensure()?;
+            let bin = release(&["chom-agent", "chom-bench"])?;
+            let status = std::process::Command::new(bin.join("chom-bench"))
+                .args(["backup", "--agent-bin"])
+                .arg(bin.join("chom-agent"))
+                .args(["--megabytes", &megabytes.to_string()])
+                .status()?;
+            anyhow::ensure!(status.success(), "the backup benchmark failed");
             Ok(())
         }
         Which::Audit { sites, rounds } => {

@@ -2,6 +2,7 @@
 
 mod api;
 mod audit;
+mod backup;
 mod login;
 mod queue;
 mod sites;
@@ -80,8 +81,20 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
+        Some("backup") => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let agent = arg_str(&args, "--agent-bin")
+                .ok_or_else(|| anyhow::anyhow!("--agent-bin PATH is required"))?;
+            backup::run(
+                std::path::Path::new(&agent),
+                arg(&args, "--megabytes", 1024),
+            )
+            .await
+        }
         other => {
-            anyhow::bail!("unknown benchmark {other:?}; available: queue, api, ssh, sites, audit")
+            anyhow::bail!(
+                "unknown benchmark {other:?}; available: queue, api, ssh, sites, audit, backup"
+            )
         }
     }
 }

@@ -239,11 +239,19 @@ pub fn create(ctx: &Context, req: &BackupCreate) -> Result<serde_json::Value, Ag
     // its rerun waits for it (then finds its manifest) rather than racing it.
     let _running = crate::exclusive(&ctx.layout.backup_lock(req.domain.as_str()))?;
     let restic = Restic::new(&req.repository)?;
-    restic.ensure_repository()?;
     let to_json = |a: BackupCreated| {
         serde_json::to_value(a).map_err(|e| AgentError::new(ErrorCode::Internal, e.to_string()))
     };
-    if let Some((_, done)) = find_manifest(&restic, &req.backup_id)? {
+    // Looking for the manifest opens the repository: a missing one is made then (one restic
+    // run less than checking for it first).
+    let found = match find_manifest(&restic, &req.backup_id) {
+        Ok(found) => found,
+        Err(e) => {
+            restic.init_when_missing(e)?;
+            None
+        }
+    };
+    if let Some((_, done)) = found {
         let text = serde_json::to_vec(&done).unwrap_or_default();
         let (sha, _) = manifest::sha256(text.as_slice())
             .map_err(|e| AgentError::new(ErrorCode::Io, e.to_string()))?;
@@ -258,7 +266,6 @@ pub fn create(ctx: &Context, req: &BackupCreate) -> Result<serde_json::Value, Ag
     let mut added = 0;
     if req.kind.has_files() {
         let tree = existing_site(ctx, &req.domain)?;
-        m.files = manifest::walk(tree.as_fd(), &exclude)?;
         let root = tree.path().display().to_string();
         let owner = owners(ctx, &site.names)?.map(|o| o.user);
         let mut args = vec![
@@ -269,7 +276,20 @@ pub fn create(ctx: &Context, req: &BackupCreate) -> Result<serde_json::Value, Ag
         // The directories stay (PHP needs its `tmp` and `sessions`), their content does not.
         args.extend(exclude.iter().map(|e| format!("--exclude={root}/{e}/*")));
         args.push(root.clone());
-        let summary = restic.as_user(owner).backup(&args, None)?;
+        // The manifest's walk (every file's SHA-256) runs while restic reads the same tree.
+        let (files, summary) = std::thread::scope(|s| {
+            let walk = s.spawn(|| manifest::walk(tree.as_fd(), &exclude));
+            let summary = restic.as_user(owner).backup(&args, None);
+            let files = walk.join().unwrap_or_else(|_| {
+                Err(AgentError::new(
+                    ErrorCode::Internal,
+                    "the manifest walk panicked",
+                ))
+            });
+            (files, summary)
+        });
+        let (files, summary) = (files?, summary?);
+        m.files = files;
         added += summary.data_added;
         m.files_root = Some(root);
         m.parts.push(Part {

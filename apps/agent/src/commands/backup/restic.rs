@@ -195,6 +195,8 @@ impl<'a> Restic<'a> {
     /// # Errors
     /// `REPOSITORY_FAILED` or `BACKUP_CORRUPTED` (from its messages), `COMMAND_FAILED`.
     pub(super) fn run(&self, what: &str, args: &[String]) -> Result<String, AgentError> {
+        // Each run opens the repository: restic derives its key (scrypt, ~0.8 s here) every
+        // time, so callers keep the number of runs per command low.
         let child = self.spawn(args, Stdio::null(), Stdio::piped())?;
         let out = child.wait_with_output().map_err(|e| {
             AgentError::new(ErrorCode::CommandFailed, format!("restic {what}: {e}"))
@@ -207,17 +209,15 @@ impl<'a> Restic<'a> {
         }
     }
 
-    /// Makes the repository if there is none (the first backup of a site).
+    /// Makes the repository when `e` (of a command that opened it) says there is none.
     ///
     /// # Errors
-    /// As [`Restic::run`].
-    pub(super) fn ensure_repository(&self) -> Result<(), AgentError> {
-        match self.run("cat config", &["cat".into(), "config".into()]) {
-            Ok(_) => Ok(()),
-            Err(e) if e.message.contains("Is there a repository") => {
-                self.run("init", &["init".into()]).map(drop)
-            }
-            Err(e) => Err(e),
+    /// `e` itself when it says something else; `REPOSITORY_FAILED` when `init` fails.
+    pub(super) fn init_when_missing(&self, e: AgentError) -> Result<(), AgentError> {
+        if missing_repository(&e) {
+            self.run("init", &["init".into()]).map(drop)
+        } else {
+            Err(e)
         }
     }
 
@@ -295,4 +295,9 @@ impl<'a> Restic<'a> {
                 )
             })
     }
+}
+
+/// Whether `e` says the repository does not exist (yet).
+fn missing_repository(e: &AgentError) -> bool {
+    e.message.contains("Is there a repository")
 }

@@ -6,7 +6,8 @@
 //! lists and restores the snapshot without CHOM; the site's credential can delete nothing and
 //! opens no other site's repository. Then the site is damaged and restored through the API: a
 //! dry run names the changes, the restore puts back every file and row. Verified off the server
-//! it passes; with one byte of a pack flipped it fails, and the owner is e-mailed.
+//! it passes; with one byte of a pack flipped it fails, the owner is e-mailed, and a restore
+//! is refused as `BACKUP_CORRUPTED` with the site untouched.
 
 use super::body;
 use super::lifecycle::{Hosting, hosting};
@@ -323,6 +324,24 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
         )
         .await;
     assert!(mail.data.contains(&backup), "{}", mail.data);
+    // Restoring from the damaged repository is refused as corrupted, and the site is left as
+    // it was: every file, every row.
+    let res = app
+        .post_as(&owner, &restore, json!({"dry_run": false}))
+        .await;
+    assert_eq!(res.status().as_u16(), 202);
+    let op = body(res).await["data"]["id"].as_str().unwrap().to_owned();
+    let done = finished(&app, &owner, &op).await;
+    assert_eq!(done["status"], "failed", "{done}");
+    assert!(
+        done.to_string().contains("BACKUP_CORRUPTED"),
+        "refused as corrupted: {done}"
+    );
+    assert_eq!(files(&dir), before, "the site is untouched");
+    assert_eq!(
+        mariadb(&format!("SELECT COUNT(*) FROM `{db_name}`.wp_posts")).trim(),
+        "10000"
+    );
     mariadb(&format!("DROP DATABASE IF EXISTS `{db_name}`"));
 }
 
