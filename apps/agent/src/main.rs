@@ -281,7 +281,22 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(90);
 
 /// Waits (at most [`LOCK_WAIT`]) for, then holds, an exclusive lock on `path` (released when
 /// the file is dropped, or by the kernel when the process dies).
-pub(crate) fn exclusive(path: &std::path::Path) -> Result<std::fs::File, AgentError> {
+fn exclusive(path: &std::path::Path) -> Result<std::fs::File, AgentError> {
+    exclusive_within(path, LOCK_WAIT, "another command held the server")
+}
+
+/// How long a `backup.create` waits for a run of the same site's backup still going (its caller
+/// was killed): long enough for the backups of large sites, shorter than the control plane's
+/// backup timeout (`ssh.backup_timeout_secs`, 6 h by default).
+pub(crate) const BACKUP_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3 * 3600);
+
+/// Waits (at most `wait`) for, then holds, an exclusive lock on `path`; `BUSY` (`held`, for
+/// how long) when it stays taken.
+pub(crate) fn exclusive_within(
+    path: &std::path::Path,
+    wait: std::time::Duration,
+    held: &str,
+) -> Result<std::fs::File, AgentError> {
     let io =
         |e: std::io::Error| AgentError::new(ErrorCode::Io, format!("lock {}: {e}", path.display()));
     if let Some(dir) = path.parent() {
@@ -293,7 +308,7 @@ pub(crate) fn exclusive(path: &std::path::Path) -> Result<std::fs::File, AgentEr
         .write(true)
         .open(path)
         .map_err(io)?;
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    let deadline = std::time::Instant::now() + wait;
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(file),
@@ -303,10 +318,7 @@ pub(crate) fn exclusive(path: &std::path::Path) -> Result<std::fs::File, AgentEr
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(AgentError::new(
                     ErrorCode::Busy,
-                    format!(
-                        "another command held the server for {} s; nothing was done",
-                        LOCK_WAIT.as_secs()
-                    ),
+                    format!("{held} for {} s; nothing was done", wait.as_secs()),
                 ));
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),

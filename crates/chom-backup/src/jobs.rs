@@ -5,13 +5,14 @@
 //! plans' retention to the records and the repositories, `backup::verify` (daily) restores a
 //! sample off the servers and checks it against the manifests, `backup::watch` (hourly) alerts
 //! on sites whose schedule's latest occurrence has no completed backup, and
-//! `backup::send_alert` e-mails an alert to the organization's owners and admins.
+//! `backup::send_alert` turns an alert into one `backup::mail_alert` per owner and admin of the
+//! organization.
 
 use crate::service::{
-    AlertJob, BackupJob, Backups, PRUNE_BACKUPS, RUN_BACKUP, RUN_RESTORE, RestoreJob,
-    SCHEDULE_BACKUPS, SEND_ALERT, VERIFY_BACKUPS, WATCH_BACKUPS,
+    AlertJob, AlertMail, BackupJob, Backups, MAIL_ALERT, PRUNE_BACKUPS, RUN_BACKUP, RUN_RESTORE,
+    RestoreJob, SCHEDULE_BACKUPS, SEND_ALERT, VERIFY_BACKUPS, WATCH_BACKUPS,
 };
-use chom_auth::mail::Mailer;
+use chom_auth::mail::{Mailer, OutgoingEmail};
 use chom_kernel::jobs::{Job, JobError, Registration, Schedule};
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,12 +43,22 @@ pub fn jobs(backups: &Backups, mailer: Arc<dyn Mailer>, public_url: &str) -> Vec
     let verify = backups.clone();
     vec![
         Registration::payload(SEND_ALERT, move |job: AlertJob, _claimed| {
-            let (backups, mailer, base) = (alert.clone(), mailer.clone(), base.clone());
+            let (backups, base) = (alert.clone(), base.clone());
             async move {
-                for email in backups.alert_emails(&job, &base).await.map_err(retry)? {
-                    mailer.send(&email).await.map_err(JobError::Retryable)?;
-                }
+                backups.fan_out_alert(&job, &base).await.map_err(retry)?;
                 Ok(())
+            }
+        }),
+        Registration::payload(MAIL_ALERT, move |mail: AlertMail, _claimed| {
+            let mailer = mailer.clone();
+            async move {
+                let email = OutgoingEmail {
+                    to: mail.to,
+                    subject: mail.subject,
+                    body: mail.body,
+                    secrets: Vec::new(),
+                };
+                mailer.send(&email).await.map_err(JobError::Retryable)
             }
         }),
         Registration::periodic(WATCH_BACKUPS, move || {

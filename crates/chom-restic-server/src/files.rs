@@ -202,16 +202,29 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
+/// A spooled upload: removed from the disk when dropped (stored, refused, or the request
+/// abandoned half-way).
+#[derive(Debug)]
+pub(crate) struct Spooled {
+    pub(crate) path: PathBuf,
+    pub(crate) size: u64,
+}
+
+impl Drop for Spooled {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Spools `body` into a new temporary file in `dir` (named after `name`): at most `max`
-/// bytes, and `verify` (hex) its SHA-256 when given. Returns the file and its size; the
-/// caller removes it.
+/// bytes, and `verify` (hex) its SHA-256 when given.
 pub(crate) async fn spool<S, E>(
     dir: &Path,
     name: &str,
     mut body: S,
     verify: Option<String>,
     max: u64,
-) -> Result<(PathBuf, u64), SaveError>
+) -> Result<Spooled, SaveError>
 where
     S: Stream<Item = Result<actix_web::web::Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -221,6 +234,11 @@ where
     }
     let nonce = data_encoding::HEXLOWER.encode(&random8());
     let tmp = dir.join(format!(".{name}.{nonce}.upload"));
+    // Owns the file from now on: whatever happens to this request, it goes.
+    let mut spooled = Spooled {
+        path: tmp.clone(),
+        size: 0,
+    };
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<actix_web::web::Bytes, String>>(4);
     // The disk work runs on a blocking thread fed by the body; dropping `tx` ends it.
     let writer = {
@@ -259,17 +277,23 @@ where
         }
     }
     drop(tx);
-    let written = writer
+    spooled.size = writer
         .await
-        .map_err(|e| SaveError::Io(std::io::Error::other(e)))
-        .and_then(|r| r);
-    match written {
-        Ok(size) => Ok((tmp, size)),
-        Err(e) => {
-            let _ = tokio::fs::remove_file(&tmp).await;
-            Err(e)
+        .map_err(|e| SaveError::Io(std::io::Error::other(e)))??;
+    Ok(spooled)
+}
+
+/// Removes what a crash left in `dir`: the uploads being spooled when it happened.
+pub(crate) fn clear_spool(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with('.') && name.ends_with(".upload") {
+            std::fs::remove_file(entry.path())?;
         }
     }
+    Ok(())
 }
 
 fn random8() -> [u8; 8] {

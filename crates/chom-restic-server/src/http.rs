@@ -177,10 +177,10 @@ impl RepositoryServer {
         }
         let name = key.rsplit('/').next().unwrap_or("file");
         let dir = self.storage.spool_dir(key);
-        let (spooled, size) = files::spool(&dir, name, body, verify, self.max_file).await?;
-        let stored = self.storage.put_once(key, &spooled, size).await;
-        let _ = tokio::fs::remove_file(&spooled).await;
-        stored
+        let spooled = files::spool(&dir, name, body, verify, self.max_file).await?;
+        self.storage
+            .put_once(key, &spooled.path, spooled.size)
+            .await
     }
 
     async fn list(&self, req: &HttpRequest, repo: &str, kind: Kind) -> HttpResponse {

@@ -237,7 +237,11 @@ pub fn create(ctx: &Context, req: &BackupCreate) -> Result<serde_json::Value, Ag
     let exclude = excludes(site.site_type, &req.exclude)?;
     // One backup of a site at a time: the run of a caller that was killed may still be going;
     // its rerun waits for it (then finds its manifest) rather than racing it.
-    let _running = crate::exclusive(&ctx.layout.backup_lock(req.domain.as_str()))?;
+    let _running = crate::exclusive_within(
+        &ctx.layout.backup_lock(req.domain.as_str()),
+        crate::BACKUP_LOCK_WAIT,
+        "another backup of this site ran",
+    )?;
     let restic = Restic::new(&req.repository)?;
     let to_json = |a: BackupCreated| {
         serde_json::to_value(a).map_err(|e| AgentError::new(ErrorCode::Internal, e.to_string()))

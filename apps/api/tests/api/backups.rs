@@ -646,7 +646,7 @@ async fn failed_and_missing_backups_are_told_to_owners_and_admins(db: Db) {
             )
             .await;
     }
-    let pending = "SELECT COUNT(*) FROM jobs WHERE kind = 'backup::send_alert' AND state <> 'done'";
+    let pending = "SELECT COUNT(*) FROM jobs WHERE kind IN ('backup::send_alert', 'backup::mail_alert') AND state <> 'done'";
     for _ in 0..200 {
         if app.count(pending).await == 0 {
             break;
@@ -659,6 +659,12 @@ async fn failed_and_missing_backups_are_told_to_owners_and_admins(db: Db) {
             .await,
         2,
         "one failure, one missed occurrence"
+    );
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM jobs WHERE kind = 'backup::mail_alert'")
+            .await,
+        4,
+        "one e-mail job per alert and recipient (owner, admin)"
     );
     for who in ["alma", "alex"] {
         assert_eq!(

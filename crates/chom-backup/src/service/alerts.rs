@@ -3,8 +3,10 @@
 //! raise an alert: an error line, the `chom_backup_alerts_total{reason}` counter, and a job
 //! that e-mails the organization's owners and admins. The alert job is enqueued in the unit of
 //! work that records the failure, with a key that makes it once per failure (per backup, per
-//! verification, per missed occurrence). `backup::watch` (hourly) finds the overdue sites and
-//! sets the `chom_backup_overdue_sites` gauge.
+//! verification, per missed occurrence); it fans out into one `backup::mail_alert` job per
+//! recipient, each retried on its own (16 attempts, hours), so nobody is told twice and a
+//! long mail outage loses nothing. `backup::watch` (hourly) finds the overdue sites and sets
+//! the `chom_backup_overdue_sites` gauge.
 
 use super::Backups;
 use crate::model::timing;
@@ -15,8 +17,22 @@ use chom_kernel::{BackupId, Role, SiteId, StoreError, TenantId};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-/// The job that e-mails an alert to the organization's owners and admins.
+/// The job that turns an alert into one e-mail job per owner and admin of the organization.
 pub const SEND_ALERT: &str = "backup::send_alert";
+
+/// The job that sends one alert e-mail to one person (retried on its own, for hours).
+pub const MAIL_ALERT: &str = "backup::mail_alert";
+
+/// What [`MAIL_ALERT`] carries: the message itself (no secret in it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertMail {
+    /// Recipient.
+    pub to: String,
+    /// Subject.
+    pub subject: String,
+    /// Plain-text body.
+    pub body: String,
+}
 
 /// The periodic job that finds sites without a backup their schedule asked for.
 pub const WATCH_BACKUPS: &str = "backup::watch";
@@ -149,6 +165,37 @@ impl Backups {
         #[allow(clippy::cast_precision_loss)]
         metrics::gauge!("chom_backup_overdue_sites").set(watched.overdue as f64);
         Ok(watched)
+    }
+
+    /// Enqueues one [`MAIL_ALERT`] job per e-mail of `alert` (each once: a retried fan-out
+    /// adds none twice), so a failed send is retried for that person alone. Returns how many
+    /// were new.
+    ///
+    /// # Errors
+    /// `Store` (the job is retried).
+    pub async fn fan_out_alert(&self, alert: &AlertJob, base: &str) -> Result<usize, StoreError> {
+        let emails = self.alert_emails(alert, base).await?;
+        let mut uow = self.ports.store.begin().await?;
+        let mut fresh = 0;
+        for email in emails {
+            let key = format!("{}:{}", alert.key(), email.to);
+            let mail = AlertMail {
+                to: email.to,
+                subject: email.subject,
+                body: email.body,
+            };
+            let payload = serde_json::to_value(&mail)
+                .map_err(|e| StoreError::Unexpected(anyhow::anyhow!(e)))?;
+            let job = NewJob::new(MAIL_ALERT, payload)
+                .max_attempts(16)
+                .tenant(alert.tenant_id)
+                .unique_key(key);
+            if uow.enqueue(job).await?.is_some() {
+                fresh += 1;
+            }
+        }
+        uow.commit().await?;
+        Ok(fresh)
     }
 
     /// The e-mails of `alert`: one to each owner and admin of the site's organization. None

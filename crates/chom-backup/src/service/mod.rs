@@ -23,7 +23,9 @@ mod scheduled;
 mod tests;
 mod verify;
 
-pub use alerts::{AlertJob, AlertReason, SEND_ALERT, WATCH_BACKUPS, Watched};
+pub use alerts::{
+    AlertJob, AlertMail, AlertReason, MAIL_ALERT, SEND_ALERT, WATCH_BACKUPS, Watched,
+};
 pub use backups::{Download, RUN_BACKUP};
 pub use error::BackupError;
 pub use prune::{PRUNE_BACKUPS, Pruned};

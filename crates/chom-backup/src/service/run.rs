@@ -136,12 +136,43 @@ impl Backups {
         Ok(())
     }
 
-    /// Carries a backup out (the job handler).
+    /// Carries a backup out (the job handler). A backup the job gives up on (a permanent
+    /// error, or a retryable one at its last attempt) is recorded failed and alerted, never
+    /// left pending or running.
     ///
     /// # Errors
-    /// `Retry` (transient, before the last attempt), `Permanent` (no such backup).
+    /// `Retry` (transient, before the last attempt), `Permanent` (no such backup, or given up).
     #[tracing::instrument(name = "backups.run", skip_all, fields(tenant = %job.tenant_id, backup = %job.backup_id))]
     pub async fn run_backup(&self, job: &BackupJob, last_attempt: bool) -> Result<(), JobOutcome> {
+        let outcome = self.attempt_backup(job, last_attempt).await;
+        let why = match &outcome {
+            Err(JobOutcome::Permanent(why)) => why.clone(),
+            Err(JobOutcome::Retry(why)) if last_attempt => why.clone(),
+            _ => return outcome,
+        };
+        if let Ok(Some(backup)) = self
+            .work()?
+            .backups
+            .get_backup(job.tenant_id, job.backup_id)
+            .await
+            && matches!(backup.status, BackupStatus::Pending | BackupStatus::Running)
+        {
+            let op = match backup.operation_id {
+                Some(id) => self
+                    .work()?
+                    .sites
+                    .get_operation(job.tenant_id, id)
+                    .await
+                    .ok()
+                    .flatten(),
+                None => None,
+            };
+            self.fail(backup, op, &format!("INTERNAL: {why}")).await?;
+        }
+        outcome
+    }
+
+    async fn attempt_backup(&self, job: &BackupJob, last_attempt: bool) -> Result<(), JobOutcome> {
         let Some(mut backup) = self
             .work()?
             .backups

@@ -84,6 +84,12 @@ fn s3_storage_needs_its_bucket_and_never_prints_its_secret() {
         ("bucket", serde_json::json!(" "), "backup.s3.bucket"),
         ("access_key", serde_json::json!(""), "backup.s3.access_key"),
         ("secret_key", serde_json::json!(""), "backup.s3.secret_key"),
+        ("prefix", serde_json::json!("chom"), "backup.s3.prefix"),
+        (
+            "prefix",
+            serde_json::json!("my backups/"),
+            "backup.s3.prefix",
+        ),
     ] {
         let mut v = complete.clone();
         v["s3"][field] = bad.clone();

@@ -57,6 +57,18 @@ impl Settings {
                     "must start with https:// (or http:// for a local server)",
                 ));
             }
+            // Keys are listed back under the prefix as written: characters S3 would percent-
+            // encode would make every listing come back empty.
+            let plain = s3
+                .prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b));
+            if !plain || !(s3.prefix.is_empty() || s3.prefix.ends_with('/')) {
+                return Err(ConfigError::new(
+                    "backup.s3.prefix",
+                    "must be empty, or letters, digits, `-_./` ending with `/` (e.g. `chom/`)",
+                ));
+            }
             if s3
                 .secret_key
                 .as_ref()
