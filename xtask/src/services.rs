@@ -316,37 +316,17 @@ pub fn ensure() -> anyhow::Result<()> {
         )?;
     }
     println!("    restic: present");
-    if !succeeds("python3", &["-c", "import openapi_spec_validator"]) {
-        println!("    pip install openapi-spec-validator");
-        run(
-            "python3",
-            &[
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                "openapi-spec-validator",
-            ],
-        )
-        .context("the OpenAPI test validates the document with openapi-spec-validator (PyPI)")?;
-    }
+    pip_ensure(
+        "openapi_spec_validator",
+        "openapi-spec-validator",
+        "the OpenAPI test validates the document with openapi-spec-validator (PyPI)",
+    )?;
     println!("    openapi-spec-validator: present");
-    if !succeeds("python3", &["-c", "import moto.server"]) {
-        println!("    pip install moto[server]");
-        run(
-            "python3",
-            &[
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                "moto[server]",
-            ],
-        )
-        .context("backups in S3 are tested against a local moto S3 server (PyPI moto[server])")?;
-    }
+    pip_ensure(
+        "moto.server",
+        "moto[server]",
+        "backups in S3 are tested against a local moto S3 server (PyPI moto[server])",
+    )?;
     println!("    moto (S3 server): present");
     ensure_python_venv()?;
     let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
@@ -367,4 +347,24 @@ pub fn ensure() -> anyhow::Result<()> {
         }
     );
     Ok(())
+}
+
+/// Installs `package` from PyPI for the `python3` on the PATH unless `module` imports.
+fn pip_ensure(module: &str, package: &str, why: &'static str) -> anyhow::Result<()> {
+    if succeeds("python3", &["-c", &format!("import {module}")]) {
+        return Ok(());
+    }
+    println!("    pip install {package}");
+    run(
+        "python3",
+        &[
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--disable-pip-version-check",
+            package,
+        ],
+    )
+    .context(why)
 }

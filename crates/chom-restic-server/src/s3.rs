@@ -362,25 +362,25 @@ mod tests {
     use super::*;
     use chom_test_support::s3::{BUCKET, Moto};
 
+    fn bucket(moto: &Moto) -> S3Bucket {
+        S3Bucket {
+            endpoint: moto.endpoint(),
+            bucket: BUCKET.into(),
+            region: "us-east-1".into(),
+            access_key: "k".into(),
+            secret_key: "s".into(),
+            prefix: "t/".into(),
+            path_style: true,
+        }
+    }
+
     /// The bucket itself refuses to replace an object (`If-None-Match: *`), even when the HEAD
     /// check is passed by (two racing uploads): put-once holds without the server's check.
     #[tokio::test]
     async fn the_bucket_refuses_to_replace_an_object() {
         let moto = Moto::start().await;
         let spool = tempfile::tempdir().unwrap();
-        let s3 = S3::new(
-            S3Bucket {
-                endpoint: moto.endpoint(),
-                bucket: BUCKET.into(),
-                region: "us-east-1".into(),
-                access_key: "k".into(),
-                secret_key: "s".into(),
-                prefix: "t/".into(),
-                path_style: true,
-            },
-            spool.path().join("spool"),
-        )
-        .unwrap();
+        let s3 = S3::new(bucket(&moto), spool.path().join("spool")).unwrap();
         let file = spool.path().join("one");
         std::fs::write(&file, b"first").unwrap();
         s3.put_once("r/config", &file, 5).await.unwrap();
@@ -410,19 +410,7 @@ mod tests {
         // A crash's leftover in the spool is cleared at start.
         std::fs::write(spool.path().join("spool/.x.0.upload"), b"left").unwrap();
         drop(s3);
-        let _again = S3::new(
-            S3Bucket {
-                endpoint: moto.endpoint(),
-                bucket: BUCKET.into(),
-                region: "us-east-1".into(),
-                access_key: "k".into(),
-                secret_key: "s".into(),
-                prefix: "t/".into(),
-                path_style: true,
-            },
-            spool.path().join("spool"),
-        )
-        .unwrap();
+        let _again = S3::new(bucket(&moto), spool.path().join("spool")).unwrap();
         assert!(!spool.path().join("spool/.x.0.upload").exists());
     }
 }

@@ -11,7 +11,7 @@ mod common;
 
 use chom_restic_server::{RepositoryServer, S3Bucket};
 use chom_test_support::s3::{BUCKET, Moto};
-use common::{Table, ok, snapshots, start_with, tree};
+use common::{Table, ok, refused_changes, round_trip, start_with};
 use std::sync::Arc;
 
 #[actix_web::test]
@@ -33,53 +33,8 @@ async fn repositories_in_a_bucket_are_append_only_for_sites() {
         spool,
     )
     .await;
-    let site = tempfile::tempdir().unwrap();
-    tree(site.path());
     let append = ("site-a", "append");
-
-    ok(&server.restic(append, "site-a", &["init"]).await, "init");
-    ok(
-        &server
-            .restic(append, "site-a", &["backup", site.path().to_str().unwrap()])
-            .await,
-        "backup",
-    );
-    let listed = snapshots(&ok(
-        &server.restic(append, "site-a", &["snapshots"]).await,
-        "snapshots",
-    ));
-    assert_eq!(listed.len(), 1);
-    let target = tempfile::tempdir().unwrap();
-    ok(
-        &server
-            .restic(
-                append,
-                "site-a",
-                &[
-                    "restore",
-                    &listed[0],
-                    "--target",
-                    target.path().to_str().unwrap(),
-                ],
-            )
-            .await,
-        "restore",
-    );
-    let restored = target.path().join(site.path().strip_prefix("/").unwrap());
-    for i in 0..50 {
-        let rel = format!("wp-content/uploads/{i}.txt");
-        assert_eq!(
-            std::fs::read(restored.join(&rel)).unwrap(),
-            std::fs::read(site.path().join(&rel)).unwrap(),
-            "{rel}"
-        );
-    }
-    ok(
-        &server
-            .restic(append, "site-a", &["check", "--read-data"])
-            .await,
-        "check --read-data",
-    );
+    let listed = round_trip(&server, append, "site-a").await;
 
     // Every file is an object in the bucket, in restic's layout under the prefix; the server
     // keeps nothing (its spool is empty).
@@ -120,21 +75,7 @@ async fn repositories_in_a_bucket_are_append_only_for_sites() {
             _ => path.to_owned(),
         };
         let url = format!("{}/{rest}", server.base("site-a"));
-        let res = http
-            .delete(&url)
-            .basic_auth("site-a", Some("append"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status().as_u16(), 403, "delete {path}");
-        let res = http
-            .post(&url)
-            .basic_auth("site-a", Some("append"))
-            .body(before.clone())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(res.status().as_u16(), 403, "overwrite {path}");
+        refused_changes(&server, &url, &before, path).await;
         assert_eq!(s3.object(key).await, before, "{key} untouched");
         // Ranged reads come from the object.
         let res = http

@@ -431,3 +431,34 @@ pub async fn life_of_a_wordpress_site(
     assert_eq!(list["data"].as_array().unwrap().len(), 0);
     owner
 }
+
+/// `POST /sites/{site}/backups` (a full backup) as `token`: 202; the backup's and its
+/// operation's ids.
+pub async fn request_backup(api: &Api, token: &str, site: &str) -> (String, String) {
+    let res = api
+        .post_as(
+            token,
+            &format!("/api/v1/sites/{site}/backups"),
+            serde_json::json!({"kind": "full"}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 202);
+    let accepted = body(res).await;
+    let id = |what: &str| accepted["data"][what]["id"].as_str().unwrap().to_owned();
+    (id("backup"), id("operation"))
+}
+
+/// `POST /backups/{backup}/restore` into its own site as `token`: 202; the restore's
+/// operation once it has ended.
+pub async fn restore_backup(api: &Api, token: &str, backup: &str) -> Value {
+    let res = api
+        .post_as(
+            token,
+            &format!("/api/v1/backups/{backup}/restore"),
+            serde_json::json!({"dry_run": false}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 202);
+    let op = body(res).await["data"]["id"].as_str().unwrap().to_owned();
+    finished(api, token, &op).await
+}

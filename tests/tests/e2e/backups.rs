@@ -10,7 +10,7 @@ use crate::deployment::Deployment;
 use chom_e2e::wait_for;
 use chom_test_support::api::body;
 use chom_test_support::files::digests;
-use chom_test_support::hosting::{act, create_site, finished, mariadb};
+use chom_test_support::hosting::{act, create_site, finished, mariadb, request_backup};
 use serde_json::{Value, json};
 use std::process::Command;
 use std::time::Duration;
@@ -44,15 +44,6 @@ async fn kill_the_worker_inside(d: &mut Deployment, op: &str) {
     d.replace_worker();
 }
 
-/// The operation's id in a 202 answer (`data.operation.id`, or `data.id` for a restore).
-fn operation_of(accepted: &Value) -> String {
-    accepted["data"]["operation"]["id"]
-        .as_str()
-        .or_else(|| accepted["data"]["id"].as_str())
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backups_and_restores_converge_after_the_worker_is_killed() {
     let mut d = Deployment::start().await;
@@ -79,21 +70,7 @@ async fn backups_and_restores_converge_after_the_worker_is_killed() {
     let before = digests(&dir);
 
     // A backup, the worker killed while the agent writes it.
-    let res = d
-        .app
-        .post_as(
-            &owner,
-            &format!("/api/v1/sites/{site}/backups"),
-            json!({"kind": "full"}),
-        )
-        .await;
-    assert_eq!(res.status().as_u16(), 202);
-    let accepted = body(res).await;
-    let backup = accepted["data"]["backup"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let op = operation_of(&accepted);
+    let (backup, op) = request_backup(&d.app, &owner, &site).await;
     kill_the_worker_inside(&mut d, &op).await;
     let done = finished(&d.app, &owner, &op).await;
     assert_eq!(done["status"], "succeeded", "{done}\n{}", d.worker.report());
@@ -160,7 +137,7 @@ async fn backups_and_restores_converge_after_the_worker_is_killed() {
         )
         .await;
     assert_eq!(res.status().as_u16(), 202);
-    let op = operation_of(&body(res).await);
+    let op = body(res).await["data"]["id"].as_str().unwrap().to_owned();
     kill_the_worker_inside(&mut d, &op).await;
     // Killed with the restore staged and nothing of the site switched: it is as it was.
     assert_eq!(

@@ -230,7 +230,7 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "the host key of 203.0.113.7:22 changed: nothing was sent; re-trust it only if the change is expected",
     ),
     ("VPS_UNREACHABLE", 502, "connection refused"),
-    ("AGENT_ERROR", 502, "CommandFailed: nginx -t failed"),
+    ("AGENT_ERROR", 502, "COMMAND_FAILED: nginx -t failed"),
     (
         "SERVER_ERROR",
         502,

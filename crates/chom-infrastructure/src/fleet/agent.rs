@@ -43,7 +43,11 @@ impl Fleet {
             (_, _, Some(e)) if e.code == chom_agent_protocol::ErrorCode::Busy => {
                 Err(FleetError::Busy(e.message))
             }
-            (_, _, Some(e)) => Err(FleetError::Agent(format!("{:?}: {}", e.code, e.message))),
+            (_, _, Some(e)) => Err(FleetError::Agent(format!(
+                "{}: {}",
+                e.code.wire(),
+                e.message
+            ))),
             _ => Err(FleetError::Agent("empty answer".into())),
         }
     }

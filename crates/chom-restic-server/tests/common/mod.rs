@@ -113,3 +113,70 @@ pub fn tree(dir: &Path) {
     }
     std::fs::write(dir.join("index.php"), "<?php echo 'hello';").unwrap();
 }
+
+/// The stock restic's round trip with `credential` on `repo`: a small site tree made, the
+/// repository initialised, backed up, listed (one snapshot), restored byte for byte into
+/// another directory, and checked reading every pack. Returns the snapshot ids.
+pub async fn round_trip(server: &Server, credential: (&str, &str), repo: &str) -> Vec<String> {
+    let site = tempfile::tempdir().unwrap();
+    tree(site.path());
+    ok(&server.restic(credential, repo, &["init"]).await, "init");
+    ok(
+        &server
+            .restic(credential, repo, &["backup", site.path().to_str().unwrap()])
+            .await,
+        "backup",
+    );
+    let listed = snapshots(&ok(
+        &server.restic(credential, repo, &["snapshots"]).await,
+        "snapshots",
+    ));
+    assert_eq!(listed.len(), 1);
+    let target = tempfile::tempdir().unwrap();
+    let into = target.path().to_str().unwrap();
+    ok(
+        &server
+            .restic(credential, repo, &["restore", &listed[0], "--target", into])
+            .await,
+        "restore",
+    );
+    let restored = target.path().join(site.path().strip_prefix("/").unwrap());
+    for i in 0..50 {
+        let rel = format!("wp-content/uploads/{i}.txt");
+        assert_eq!(
+            std::fs::read(restored.join(&rel)).unwrap(),
+            std::fs::read(site.path().join(&rel)).unwrap(),
+            "{rel}"
+        );
+    }
+    ok(
+        &server
+            .restic(credential, repo, &["check", "--read-data"])
+            .await,
+        "check --read-data",
+    );
+    listed
+}
+
+/// The site's append-only credential on `url` (a file holding `before`): deleting it,
+/// overwriting it with its own bytes and with garbage are each refused (403).
+pub async fn refused_changes(server: &Server, url: &str, before: &[u8], what: &str) {
+    let http = server.raw();
+    let res = http
+        .delete(url)
+        .basic_auth("site-a", Some("append"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403, "delete {what}");
+    for body in [before.to_vec(), b"garbage".to_vec()] {
+        let res = http
+            .post(url)
+            .basic_auth("site-a", Some("append"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status().as_u16(), 403, "overwrite {what}");
+    }
+}

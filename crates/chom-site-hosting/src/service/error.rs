@@ -95,7 +95,7 @@ pub fn public_reason(e: &FleetError) -> String {
         }
         FleetError::Busy(_) => "SERVER_BUSY: the server is busy with another change".into(),
         FleetError::Agent(message) => {
-            // The agent's own code (`CommandFailed: …`) is stable and names nothing.
+            // The agent's own code (`COMMAND_FAILED: …`) is stable and names nothing.
             let code = message
                 .split_once(':')
                 .map(|(c, _)| c.trim())

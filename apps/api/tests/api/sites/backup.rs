@@ -14,7 +14,7 @@ use super::lifecycle::{Hosting, hosting};
 use crate::helpers::Db;
 use chom_test_support::Sshd;
 use chom_test_support::files::{digests as files, flip_byte, regular_files};
-use chom_test_support::hosting::{create_site, finished, mariadb};
+use chom_test_support::hosting::{create_site, finished, mariadb, request_backup, restore_backup};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -66,23 +66,7 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
     ));
 
     // Backed up through the API.
-    let res = app
-        .post_as(
-            &owner,
-            &format!("/api/v1/sites/{site}/backups"),
-            json!({"kind": "full"}),
-        )
-        .await;
-    assert_eq!(res.status().as_u16(), 202);
-    let accepted = body(res).await;
-    let backup = accepted["data"]["backup"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let op = accepted["data"]["operation"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (backup, op) = request_backup(&app, &owner, &site).await;
     let done = finished(&app, &owner, &op).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     let shown = body(
@@ -264,12 +248,7 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
     )
     .await;
     assert_eq!(problem["errors"][0]["field"], "site_id", "{problem}");
-    let res = app
-        .post_as(&owner, &restore, json!({"dry_run": false}))
-        .await;
-    assert_eq!(res.status().as_u16(), 202);
-    let op = body(res).await["data"]["id"].as_str().unwrap().to_owned();
-    let done = finished(&app, &owner, &op).await;
+    let done = restore_backup(&app, &owner, &backup).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["kind"], "restore");
     assert_eq!(
@@ -326,12 +305,7 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
     assert!(mail.data.contains(&backup), "{}", mail.data);
     // Restoring from the damaged repository is refused as corrupted, and the site is left as
     // it was: every file, every row.
-    let res = app
-        .post_as(&owner, &restore, json!({"dry_run": false}))
-        .await;
-    assert_eq!(res.status().as_u16(), 202);
-    let op = body(res).await["data"]["id"].as_str().unwrap().to_owned();
-    let done = finished(&app, &owner, &op).await;
+    let done = restore_backup(&app, &owner, &backup).await;
     assert_eq!(done["status"], "failed", "{done}");
     assert!(
         done.to_string().contains("BACKUP_CORRUPTED"),

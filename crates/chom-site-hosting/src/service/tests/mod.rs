@@ -14,7 +14,7 @@ fn l7_tenants_see_stable_codes_never_transport_or_tool_text() {
         FleetError::Gateway(GatewayError::Unreachable(secret.into())),
         FleetError::Gateway(GatewayError::BadAnswer(secret.into())),
         FleetError::Gateway(GatewayError::HostKeyMismatch(secret.into())),
-        FleetError::Agent(format!("CommandFailed: nginx -t: {secret}")),
+        FleetError::Agent(format!("COMMAND_FAILED: nginx -t: {secret}")),
         FleetError::Busy(secret.into()),
     ];
     for e in &cases {
@@ -26,7 +26,7 @@ fn l7_tenants_see_stable_codes_never_transport_or_tool_text() {
         let code = shown.split(':').next().unwrap_or_default();
         assert!(code.starts_with("SERVER_"), "{shown}");
     }
-    assert!(public_reason(&cases[3]).starts_with("SERVER_REFUSED (CommandFailed)"));
+    assert!(public_reason(&cases[3]).starts_with("SERVER_REFUSED (COMMAND_FAILED)"));
     // A message that does not start with a plain code names nothing either.
     let odd = public_reason(&FleetError::Agent(format!("{secret}: boom")));
     assert!(odd.starts_with("SERVER_REFUSED (Unknown)"), "{odd}");
