@@ -88,6 +88,7 @@ pub const OPERATIONS: &[(&str, &str, Action)] = &[
     ("POST", "/api/v1/sites/{id}/backups", CreateBackups),
     ("GET", "/api/v1/backups", ViewOrganization),
     ("GET", "/api/v1/backups/{id}", ViewOrganization),
+    ("GET", "/api/v1/backups/{id}/verification", ViewOrganization),
     ("DELETE", "/api/v1/backups/{id}", ManageBackups),
     ("GET", "/api/v1/sites/{id}/backup-repository", ManageBackups),
     ("POST", "/api/v1/backups/{id}/restore", ManageBackups),

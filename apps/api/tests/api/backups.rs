@@ -268,6 +268,12 @@ async fn backups_are_their_tenants_alone(db: Db) {
     let shown = body(app.get_as(&owner, &format!("/api/v1/backups/{ours}")).await).await;
     assert_eq!(shown["data"]["site_id"], site.as_str(), "{shown}");
     assert_eq!(shown["data"]["kind"], "full");
+    let state = body(
+        app.get_as(&owner, &format!("/api/v1/backups/{ours}/verification"))
+            .await,
+    )
+    .await;
+    assert_eq!(state["data"]["status"], "not_verified", "{state}");
     let listed = body(app.get_as(&owner, "/api/v1/backups").await).await;
     let ids: Vec<&str> = listed["data"]
         .as_array()
@@ -295,9 +301,9 @@ async fn backups_are_their_tenants_alone(db: Db) {
     // Another tenant's backup or site, an unknown id, a malformed one: 404 everywhere.
     let unknown = uuid::Uuid::now_v7().to_string();
     for foreign in [theirs.as_str(), unknown.as_str(), "not-an-id"] {
-        for route in ["download", "restore"] {
-            let res = if route == "download" {
-                app.get_as(&owner, &format!("/api/v1/backups/{foreign}/download"))
+        for route in ["download", "verification", "restore"] {
+            let res = if route != "restore" {
+                app.get_as(&owner, &format!("/api/v1/backups/{foreign}/{route}"))
                     .await
             } else {
                 app.post_as(

@@ -25,6 +25,7 @@ pub fn configure(cfg: &mut ServiceConfig<'_>) {
         .service(create_backup)
         .service(list_backups)
         .service(get_backup)
+        .service(get_backup_verification)
         .service(delete_backup)
         .service(get_backup_repository)
         .service(restore_backup)

@@ -1,8 +1,8 @@
 //! Backups themselves: asking for one (202 + operation), listing, reading, deleting.
 
 use super::views::{
-    BackupAccepted, BackupList, BackupResponse, BackupView, CreateBackupRequest,
-    RepositoryResponse, RepositoryView,
+    BackupAccepted, BackupList, BackupResponse, BackupVerificationResponse,
+    BackupVerificationState, BackupView, CreateBackupRequest, RepositoryResponse, RepositoryView,
 };
 use super::{backup_id, site_id};
 use crate::error::{ApiError, Problem};
@@ -156,6 +156,30 @@ pub async fn get_backup(
         .await?;
     Ok(HttpResponse::Ok().json(BackupResponse {
         data: BackupView::from(&backup),
+    }))
+}
+
+/// The last verified restore of one of the tenant's backups: restored off its server by the
+/// daily `backup::verify` job and checked against its manifest (every file's SHA-256, each
+/// table's rows, the repository's data). `not_verified` until the job has tried it.
+#[utoipa::path(get, path = "/api/v1/backups/{id}/verification", tag = "backups", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Backup id")),
+    responses(
+        (status = 200, description = "Its verification", body = BackupVerificationResponse),
+        (status = 404, description = "`NOT_FOUND`: no such backup in your tenant", body = Problem, content_type = "application/problem+json")))]
+#[get("/backups/{id}/verification")]
+pub async fn get_backup_verification(
+    auth: Auth,
+    services: web::Data<Services>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    auth.require(Ability::Read)?;
+    let backup = services
+        .backups
+        .backup(auth.tenant()?, backup_id(&path)?)
+        .await?;
+    Ok(HttpResponse::Ok().json(BackupVerificationResponse {
+        data: BackupVerificationState::from(&backup),
     }))
 }
 

@@ -201,6 +201,39 @@ impl From<&Backup> for BackupView {
     }
 }
 
+/// A backup's verification: `passed`, `failed`, or `not_verified` yet.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackupVerificationState {
+    /// The backup.
+    pub backup_id: String,
+    /// `passed`, `failed` or `not_verified`.
+    pub status: String,
+    /// When the last verification ran.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub verified_at: Option<OffsetDateTime>,
+    /// What failed, or what was checked.
+    pub detail: Option<String>,
+}
+
+impl From<&Backup> for BackupVerificationState {
+    fn from(b: &Backup) -> Self {
+        let v = b.verification.as_ref();
+        Self {
+            backup_id: b.id.to_string(),
+            status: v.map_or("not_verified", |v| v.status.as_str()).to_owned(),
+            verified_at: v.map(|v| v.at),
+            detail: v.map(|v| v.detail.clone()),
+        }
+    }
+}
+
+/// A backup's verification.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BackupVerificationResponse {
+    /// Payload.
+    pub data: BackupVerificationState,
+}
+
 /// One backup.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BackupResponse {

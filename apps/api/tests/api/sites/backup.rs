@@ -277,6 +277,13 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
     .await["data"]
         .clone();
     assert_eq!(shown["verification"]["status"], "passed", "{shown}");
+    let verification = format!("/api/v1/backups/{backup}/verification");
+    let state = body(app.get_as(&owner, &verification).await).await["data"].clone();
+    assert_eq!(
+        (&state["status"], &state["backup_id"]),
+        (&json!("passed"), &json!(backup)),
+        "{state}"
+    );
     let mut packs = regular_files(&repositories.join(&site).join("data"));
     packs.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
     let pack = packs.last().unwrap();
@@ -294,6 +301,9 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
     .await["data"]
         .clone();
     assert_eq!(shown["verification"]["status"], "failed", "{shown}");
+    let state = body(app.get_as(&owner, &verification).await).await["data"].clone();
+    assert_eq!(state["status"], "failed", "{state}");
+    assert!(!state["detail"].as_str().unwrap().is_empty(), "{state}");
     // No silent failure: the organization's owner is e-mailed.
     let mail = app
         .smtp
