@@ -1,6 +1,9 @@
 #![doc = include_str!("../README.md")]
 
+mod scratch;
 mod verify;
+
+pub use scratch::ScratchDatabase;
 
 use async_trait::async_trait;
 use chom_agent_protocol::backup::RepositoryAccess;
@@ -12,13 +15,24 @@ use tokio::process::Command;
 #[derive(Debug, Clone)]
 pub struct ResticCli {
     timeout: Duration,
+    scratch: Option<ScratchDatabase>,
 }
 
 impl ResticCli {
     /// restic, each run bounded by `timeout`.
     #[must_use]
     pub fn new(timeout: Duration) -> Self {
-        Self { timeout }
+        Self {
+            timeout,
+            scratch: None,
+        }
+    }
+
+    /// Verifications also load each dump into a scratch database on `server`.
+    #[must_use]
+    pub fn with_scratch_database(mut self, server: ScratchDatabase) -> Self {
+        self.scratch = Some(server);
+        self
     }
 
     fn command(access: &RepositoryAccess, args: &[&str]) -> Command {

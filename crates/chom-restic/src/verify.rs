@@ -1,9 +1,11 @@
 //! A verified restore, off the server: the manifest (its SHA-256 as recorded), the files
 //! restored into a scratch directory and hashed one by one, the dump streamed and hashed with
-//! its rows counted per table, then `restic check --read-data`. Once the repository opened,
+//! its rows counted per table (and, with a scratch database configured, loaded into one as it
+//! streams and each table's rows counted with SQL, the database dropped after), then
+//! `restic check --read-data`. Once the repository opened,
 //! anything that does not match or cannot be read is a failed verdict, never an error.
 
-use super::ResticCli;
+use super::{ResticCli, ScratchDatabase};
 use chom_agent_protocol::backup::{Manifest, ManifestFile, RepositoryAccess};
 use chom_agent_protocol::rows::RowCounter;
 use chom_backup::ports::Verdict;
@@ -54,17 +56,34 @@ fn walk(dir: &Path) -> std::io::Result<Vec<ManifestFile>> {
     Ok(out)
 }
 
-/// Streams `restic dump <snapshot> <file>`: its SHA-256 and rows per table.
+/// Streams `restic dump <snapshot> <file>`: its SHA-256 and rows per table; loaded into
+/// `into` (a scratch server and database) as it streams, when given.
 async fn dump(
     access: &RepositoryAccess,
     snapshot: &str,
     file: &str,
+    into: Option<(&ScratchDatabase, &str)>,
 ) -> Result<(String, BTreeMap<String, u64>), String> {
+    use tokio::io::AsyncWriteExt as _;
     let mut child = ResticCli::command(access, &["dump", snapshot, file])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run restic: {e}"))?;
+    let mut loader = match into {
+        Some((server, database)) => Some(
+            server
+                .client()
+                .arg(database)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|e| format!("cannot run mariadb: {e}"))?,
+        ),
+        None => None,
+    };
+    let mut sink = loader.as_mut().and_then(|l| l.stdin.take());
     let mut out = child.stdout.take().ok_or("restic has no stdout")?;
     let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
     let mut rows = RowCounter::new();
@@ -76,7 +95,13 @@ async fn dump(
         }
         hash.update(&buf[..n]);
         rows.feed(&buf[..n]);
+        if let Some(s) = sink.as_mut() {
+            s.write_all(&buf[..n])
+                .await
+                .map_err(|e| format!("loading the scratch database: {e}"))?;
+        }
     }
+    drop(sink);
     let done = child.wait_with_output().await.map_err(|e| e.to_string())?;
     if !done.status.success() {
         return Err(format!(
@@ -84,7 +109,53 @@ async fn dump(
             String::from_utf8_lossy(&done.stderr).trim()
         ));
     }
+    if let Some(l) = loader {
+        let loaded = l.wait_with_output().await.map_err(|e| e.to_string())?;
+        if !loaded.status.success() {
+            return Err(format!(
+                "the dump does not load: {}",
+                String::from_utf8_lossy(&loaded.stderr).trim()
+            ));
+        }
+    }
     Ok((hex(hash.finish()), rows.finish()))
+}
+
+/// Tables with rows (an empty table may be missing from a count taken from a dump's inserts).
+fn non_empty(rows: &BTreeMap<String, u64>) -> BTreeMap<&str, u64> {
+    rows.iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(t, n)| (t.as_str(), *n))
+        .collect()
+}
+
+/// The dump of `snapshot` loaded into a new scratch database on `server`, then each table's
+/// rows counted with SQL; the database is dropped whatever happened. Also the stream's
+/// SHA-256 and rows, as [`dump`].
+async fn load(
+    server: &ScratchDatabase,
+    access: &RepositoryAccess,
+    snapshot: &str,
+    file: &str,
+) -> Result<(String, BTreeMap<String, u64>, BTreeMap<String, u64>), String> {
+    let mut nonce = [0u8; 6];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut nonce)
+        .map_err(|_| "no randomness for a scratch database name")?;
+    let database = format!("chom_verify_{}", data_encoding::HEXLOWER.encode(&nonce));
+    server.sql(&format!("CREATE DATABASE `{database}`")).await?;
+    let loaded = async {
+        let (sha, rows) = dump(access, snapshot, file, Some((server, &database))).await?;
+        let counted = server.rows(&database).await?;
+        Ok::<_, String>((sha, rows, counted))
+    }
+    .await;
+    if let Err(e) = server
+        .sql(&format!("DROP DATABASE IF EXISTS `{database}`"))
+        .await
+    {
+        tracing::warn!(%database, error = %e, "a scratch database was not dropped");
+    }
+    loaded
 }
 
 pub(super) async fn run(
@@ -171,11 +242,32 @@ pub(super) async fn run(
                 "the manifest names no database snapshot".into(),
             ));
         };
-        match dump(access, &snapshot.snapshot, &format!("/{}", db.file)).await {
-            Ok((sha, rows)) if sha == db.sha256 && rows == db.tables => {
-                checked.push(format!("{} tables", rows.len()));
-            }
-            Ok((sha, rows)) => {
+        let file = format!("/{}", db.file);
+        let streamed = match &restic.scratch {
+            Some(server) => load(server, access, &snapshot.snapshot, &file)
+                .await
+                .map(|(sha, rows, counted)| (sha, rows, Some(counted))),
+            None => dump(access, &snapshot.snapshot, &file, None)
+                .await
+                .map(|(sha, rows)| (sha, rows, None)),
+        };
+        match streamed {
+            Ok((sha, rows, counted)) if sha == db.sha256 && rows == db.tables => match counted {
+                Some(c) if non_empty(&c) == non_empty(&db.tables) => {
+                    let total: u64 = c.values().sum();
+                    checked.push(format!(
+                        "{} tables, {total} rows loaded into a scratch database",
+                        c.len()
+                    ));
+                }
+                Some(c) => {
+                    return Ok(Verdict::Failed(format!(
+                        "the loaded database differs from the manifest (rows {c:?})"
+                    )));
+                }
+                None => checked.push(format!("{} tables", rows.len())),
+            },
+            Ok((sha, rows, _)) => {
                 return Ok(Verdict::Failed(format!(
                     "the dump differs from the manifest (SHA-256 {sha}, rows {rows:?})"
                 )));

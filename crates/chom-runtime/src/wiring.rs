@@ -362,9 +362,7 @@ impl Services {
             sealer: sealer.clone(),
             repositories: backup_repositories.clone(),
             max_backups_per_server: i64::from(settings.backup.max_per_server),
-            maintenance: Arc::new(chom_restic::ResticCli::new(Duration::from_secs(
-                settings.ssh.backup_timeout_secs,
-            ))),
+            maintenance: Arc::new(restic_cli(settings)),
         });
         Ok(Self {
             fleet,
@@ -386,5 +384,23 @@ impl Services {
             idempotency,
             sealer,
         })
+    }
+}
+
+/// restic on this host for pruning, downloads and verifications (with the scratch database
+/// the settings name, if any).
+fn restic_cli(settings: &Settings) -> chom_restic::ResticCli {
+    use secrecy::ExposeSecret as _;
+    let cli = chom_restic::ResticCli::new(Duration::from_secs(settings.ssh.backup_timeout_secs));
+    let scratch = settings
+        .backup
+        .verify_database
+        .as_ref()
+        .map(|u| u.expose_secret().to_owned())
+        .filter(|u| !u.is_empty())
+        .and_then(|u| chom_restic::ScratchDatabase::parse(&u).ok());
+    match scratch {
+        Some(server) => cli.with_scratch_database(server),
+        None => cli,
     }
 }

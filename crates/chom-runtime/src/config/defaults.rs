@@ -86,6 +86,7 @@ impl Default for Settings {
                     prefix: "chom/".into(),
                     path_style: false,
                 },
+                verify_database: None,
             },
         }
     }

@@ -37,6 +37,11 @@ pub struct BackupSettings {
     pub storage: RepositoryStorage,
     /// The bucket, when `storage` is `s3`.
     pub s3: BackupS3Settings,
+    /// A MariaDB server on the worker's host where verifications load each dump into a scratch
+    /// database (`mysql://user[:password]@host[:port]`; the user creates and drops databases
+    /// named `chom_verify_*`); empty: the dump is checked as a stream only.
+    #[serde(serialize_with = "ser_opt_secret")]
+    pub verify_database: Option<SecretString>,
 }
 
 /// Where the backup repositories are kept.

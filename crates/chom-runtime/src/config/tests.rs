@@ -96,6 +96,11 @@ fn s3_storage_needs_its_bucket_and_never_prints_its_secret() {
         let err = with("backup", v).expect_err(&format!("{field}={bad} accepted"));
         assert_eq!(err.key, key, "{err}");
     }
+    let err = with("backup.verify_database", "postgres://x@y".into()).expect_err("accepted");
+    assert_eq!(err.key, "backup.verify_database", "{err}");
+    let s = with("backup.verify_database", "mysql://v:pw123@db:3307".into()).unwrap();
+    assert!(!format!("{s:?}").contains("pw123"));
+    assert!(!serde_json::to_string(&s).unwrap().contains("pw123"));
     let err = with("backup.storage", "tape".into()).expect_err("tape accepted");
     assert_eq!(err.key, "backup.storage", "{err}");
     // On disk (the default), the bucket is not needed.

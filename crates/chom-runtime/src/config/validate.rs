@@ -36,6 +36,12 @@ impl Settings {
                 "must be host:port with an IP address (e.g. 127.0.0.1:9465), or empty",
             ));
         }
+        if let Some(url) = &self.backup.verify_database
+            && !url.expose_secret().is_empty()
+            && let Err(why) = chom_restic::ScratchDatabase::parse(url.expose_secret())
+        {
+            return Err(ConfigError::new("backup.verify_database", why));
+        }
         if self.backup.storage == RepositoryStorage::S3 {
             let s3 = &self.backup.s3;
             for (key, value) in [

@@ -41,6 +41,7 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
         _sshd,
     } = hosting(db, &work, Sshd::start(), move |s| {
         s.backup.repository_root = root;
+        s.backup.verify_database = Some("mysql://root@127.0.0.1:3306".to_owned().into());
     })
     .await;
     let domain = format!("bk{}.example.com", uuid::Uuid::new_v4().simple());
@@ -284,6 +285,25 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
         (&json!("passed"), &json!(backup)),
         "{state}"
     );
+    // The dump was loaded into a scratch database on this host and its rows counted; the
+    // database is gone.
+    assert!(
+        state["detail"]
+            .as_str()
+            .unwrap()
+            .contains("10000 rows loaded into a scratch database"),
+        "{state}"
+    );
+    // (Another test's verification may hold one for a moment: a leftover would stay.)
+    let mut left = String::new();
+    for _ in 0..120 {
+        left = mariadb("SHOW DATABASES LIKE 'chom\\_verify\\_%'");
+        if left.trim().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    assert_eq!(left.trim(), "", "no scratch database left");
     let mut packs = regular_files(&repositories.join(&site).join("data"));
     packs.sort_by_key(|p| std::fs::metadata(p).unwrap().len());
     let pack = packs.last().unwrap();
