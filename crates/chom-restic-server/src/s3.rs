@@ -327,9 +327,7 @@ impl Storage for S3 {
     }
 
     async fn put_once(&self, key: &str, spooled: &Path, size: u64) -> Result<(), SaveError> {
-        if self.head(key).await?.is_some() {
-            return Err(SaveError::Exists);
-        }
+        // The server asked the bucket for `key` just before: the condition covers the rest.
         let file = tokio::fs::File::open(spooled).await?;
         let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
         match self.put(key, body, size, true).await? {

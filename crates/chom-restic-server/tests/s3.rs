@@ -11,7 +11,7 @@ mod common;
 
 use chom_restic_server::{RepositoryServer, S3Bucket};
 use chom_test_support::s3::{BUCKET, Moto};
-use common::{Table, ok, refused_changes, round_trip, start_with};
+use common::{Table, forget_and_check, refused_changes, round_trip, start_with};
 use std::sync::Arc;
 
 #[actix_web::test]
@@ -90,25 +90,10 @@ async fn repositories_in_a_bucket_are_append_only_for_sites() {
     }
 
     // The control plane's full credential forgets and prunes, in the bucket.
-    ok(
-        &server
-            .restic(
-                ("site-a", "full"),
-                "site-a",
-                &["forget", &listed[0], "--prune"],
-            )
-            .await,
-        "forget --prune (full)",
-    );
+    forget_and_check(&server, &listed[0]).await;
     assert!(
         !s3.keys("chom/site-a/snapshots/").await.contains(&snapshot),
         "the snapshot is gone"
-    );
-    ok(
-        &server
-            .restic(("site-a", "full"), "site-a", &["check"])
-            .await,
-        "check after prune",
     );
     server.handle.stop(true).await;
 }

@@ -1,5 +1,5 @@
 //! A directory's content as digests, to compare trees byte for byte (a backup and its
-//! restore), and the one-byte damage the tamper tests do.
+//! restore), the one-byte damage the tamper tests do, and the stock `restic` on a repository.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -71,4 +71,20 @@ pub fn flip_byte(file: &Path, at: usize) -> Vec<u8> {
     std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     std::fs::write(file, &bytes).expect("writable file");
     pristine
+}
+
+/// The stock `restic` (JSON output, no cache) on the repository at `location` with
+/// `password`, as a customer without CHOM would run it.
+///
+/// # Panics
+/// `restic` is not installed (`cargo xtask services` installs it).
+#[must_use]
+pub fn restic(location: &str, password: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("restic")
+        .args(["--no-cache", "--json"])
+        .args(args)
+        .env("RESTIC_REPOSITORY", location)
+        .env("RESTIC_PASSWORD", password)
+        .output()
+        .expect("restic runs (cargo xtask services installs it)")
 }

@@ -9,21 +9,10 @@
 use crate::deployment::Deployment;
 use chom_e2e::wait_for;
 use chom_test_support::api::body;
-use chom_test_support::files::digests;
+use chom_test_support::files::{digests, restic};
 use chom_test_support::hosting::{act, create_site, finished, mariadb, request_backup};
 use serde_json::{Value, json};
-use std::process::Command;
 use std::time::Duration;
-
-fn restic(location: &str, password: &str, args: &[&str]) -> std::process::Output {
-    Command::new("restic")
-        .args(["--no-cache", "--json"])
-        .args(args)
-        .env("RESTIC_REPOSITORY", location)
-        .env("RESTIC_PASSWORD", password)
-        .output()
-        .expect("restic runs (cargo xtask services installs it)")
-}
 
 /// Waits until the operation's first step runs on the server, lets the agent get into its
 /// pause, then kills the worker and starts another.

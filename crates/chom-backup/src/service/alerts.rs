@@ -9,7 +9,7 @@
 //! the `chom_backup_overdue_sites` gauge.
 
 use super::Backups;
-use crate::model::timing;
+use crate::model::{Backup, timing};
 use chom_auth::mail::OutgoingEmail;
 use chom_kernel::jobs::NewJob;
 use chom_kernel::store::UnitOfWork;
@@ -79,6 +79,28 @@ pub struct AlertJob {
 }
 
 impl AlertJob {
+    /// `backup` failed (or was refused).
+    #[must_use]
+    pub fn failed(backup: &Backup) -> Self {
+        Self {
+            tenant_id: backup.tenant_id,
+            site_id: backup.site_id,
+            reason: AlertReason::Failed,
+            backup_id: Some(backup.id),
+            at: None,
+        }
+    }
+
+    /// `backup`'s verification at `at` failed.
+    #[must_use]
+    pub fn unverified(backup: &Backup, at: OffsetDateTime) -> Self {
+        Self {
+            reason: AlertReason::VerificationFailed,
+            at: Some(at),
+            ..Self::failed(backup)
+        }
+    }
+
     /// The key that makes the alert once per failure.
     fn key(&self) -> String {
         let what = self

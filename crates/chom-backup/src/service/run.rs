@@ -4,7 +4,7 @@
 //! server unreachable or busy) is retried; the agent converges on a repeated backup id.
 
 use super::Backups;
-use super::alerts::{AlertJob, AlertReason};
+use super::alerts::AlertJob;
 use crate::model::{Backup, BackupStatus, Contents};
 use crate::repository::Access;
 use chom_agent_protocol::backup::{BackupCreate, BackupCreated, Tag};
@@ -123,13 +123,7 @@ impl Backups {
         if let Some(op) = op.as_mut() {
             op.fail(STEP, why, now);
         }
-        let alert = (!why.starts_with(SITE_GONE)).then_some(AlertJob {
-            tenant_id: backup.tenant_id,
-            site_id: backup.site_id,
-            reason: AlertReason::Failed,
-            backup_id: Some(backup.id),
-            at: None,
-        });
+        let alert = (!why.starts_with(SITE_GONE)).then(|| AlertJob::failed(&backup));
         self.record_raising(Some(&backup), op.as_ref(), alert.as_ref())
             .await?;
         tracing::warn!(backup = %backup.id, site = %backup.site_id, why, "backup failed");

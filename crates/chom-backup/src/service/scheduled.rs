@@ -4,7 +4,7 @@
 //! storage refuses is recorded as a failed scheduled backup and alerted (the owners and admins
 //! are e-mailed); it is not retried until the next occurrence.
 
-use super::alerts::{AlertJob, AlertReason};
+use super::alerts::AlertJob;
 use super::{BackupError, Backups};
 use crate::model::{Backup, BackupStatus, Trigger, timing};
 use chom_agent_protocol::backup::BackupKind;
@@ -42,13 +42,7 @@ impl Backups {
         backup.status = BackupStatus::Failed;
         backup.error = Some(why.to_owned());
         backup.finished_at = Some(OffsetDateTime::now_utc());
-        let alert = AlertJob {
-            tenant_id: tenant,
-            site_id: site,
-            reason: AlertReason::Failed,
-            backup_id: Some(backup.id),
-            at: None,
-        };
+        let alert = AlertJob::failed(&backup);
         let mut uow = self.ports.store.begin().await?;
         work.backups.insert_backup(uow.as_mut(), &backup).await?;
         work.backups.save_backup(uow.as_mut(), &backup).await?;

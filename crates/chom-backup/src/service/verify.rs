@@ -4,7 +4,7 @@
 //! raises an alert (its owners and admins are e-mailed) in the unit that records it.
 
 use super::Backups;
-use super::alerts::{AlertJob, AlertReason};
+use super::alerts::AlertJob;
 use crate::model::{Verification, VerificationStatus};
 use crate::ports::Verdict;
 use crate::repository::Access;
@@ -101,13 +101,7 @@ impl Backups {
             let mut uow = self.ports.store.begin().await?;
             work.backups.save_backup(uow.as_mut(), &backup).await?;
             if status == VerificationStatus::Failed {
-                let alert = AlertJob {
-                    tenant_id: backup.tenant_id,
-                    site_id: backup.site_id,
-                    reason: AlertReason::VerificationFailed,
-                    backup_id: Some(backup.id),
-                    at: Some(now),
-                };
+                let alert = AlertJob::unverified(&backup, now);
                 self.raise(uow.as_mut(), &alert).await?;
             }
             uow.commit().await?;

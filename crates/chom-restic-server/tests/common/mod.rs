@@ -180,3 +180,19 @@ pub async fn refused_changes(server: &Server, url: &str, before: &[u8], what: &s
         assert_eq!(res.status().as_u16(), 403, "overwrite {what}");
     }
 }
+
+/// The control plane's full credential of `site-a` forgets `snapshot` and prunes; the
+/// repository then checks clean.
+pub async fn forget_and_check(server: &Server, snapshot: &str) {
+    let full = ("site-a", "full");
+    ok(
+        &server
+            .restic(full, "site-a", &["forget", snapshot, "--prune"])
+            .await,
+        "forget --prune (full)",
+    );
+    ok(
+        &server.restic(full, "site-a", &["check"]).await,
+        "check after prune",
+    );
+}

@@ -137,6 +137,19 @@ pub async fn list_backups(
     }))
 }
 
+/// The tenant's backup named by `path`, for a token that may read.
+async fn readable(
+    auth: &Auth,
+    services: &Services,
+    path: &str,
+) -> Result<chom_backup::Backup, ApiError> {
+    auth.require(Ability::Read)?;
+    Ok(services
+        .backups
+        .backup(auth.tenant()?, backup_id(path)?)
+        .await?)
+}
+
 /// One of the tenant's backups.
 #[utoipa::path(get, path = "/api/v1/backups/{id}", tag = "backups", security(("bearer" = [])),
     params(("id" = String, Path, description = "Backup id")),
@@ -149,11 +162,7 @@ pub async fn get_backup(
     services: web::Data<Services>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Ability::Read)?;
-    let backup = services
-        .backups
-        .backup(auth.tenant()?, backup_id(&path)?)
-        .await?;
+    let backup = readable(&auth, &services, &path).await?;
     Ok(HttpResponse::Ok().json(BackupResponse {
         data: BackupView::from(&backup),
     }))
@@ -173,11 +182,7 @@ pub async fn get_backup_verification(
     services: web::Data<Services>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    auth.require(Ability::Read)?;
-    let backup = services
-        .backups
-        .backup(auth.tenant()?, backup_id(&path)?)
-        .await?;
+    let backup = readable(&auth, &services, &path).await?;
     Ok(HttpResponse::Ok().json(BackupVerificationResponse {
         data: BackupVerificationState::from(&backup),
     }))

@@ -13,21 +13,10 @@ use super::body;
 use super::lifecycle::{Hosting, hosting};
 use crate::helpers::Db;
 use chom_test_support::Sshd;
-use chom_test_support::files::{digests as files, flip_byte, regular_files};
+use chom_test_support::files::{digests as files, flip_byte, regular_files, restic};
 use chom_test_support::hosting::{create_site, finished, mariadb, request_backup, restore_backup};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::process::Command;
-
-fn restic(location: &str, password: &str, args: &[&str]) -> std::process::Output {
-    Command::new("restic")
-        .args(["--no-cache", "--json"])
-        .args(args)
-        .env("RESTIC_REPOSITORY", location)
-        .env("RESTIC_PASSWORD", password)
-        .output()
-        .expect("restic runs (cargo xtask services installs it)")
-}
 
 async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
     let work = tempfile::tempdir().unwrap();
