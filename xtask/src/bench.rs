@@ -46,7 +46,7 @@ pub enum Which {
     /// trail vs the same service wired without one, rounds interleaved in one run.
     Audit {
         /// Sites updated per round.
-        #[arg(long, default_value_t = 400)]
+        #[arg(long, default_value_t = 1000)]
         sites: usize,
         /// Rounds per variant.
         #[arg(long, default_value_t = 5)]

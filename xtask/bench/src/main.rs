@@ -74,8 +74,9 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         Some("audit") => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
             audit::run(
-                arg(&args, "--sites", 400),
+                arg(&args, "--sites", 1000),
                 arg(&args, "--rounds", 5),
                 arg(&args, "--concurrency", 8),
             )
