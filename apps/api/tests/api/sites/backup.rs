@@ -338,4 +338,102 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
     mariadb(&format!("DROP DATABASE IF EXISTS `{db_name}`"));
 }
 
-crate::both_backends!(a_site_is_backed_up_into_its_append_only_repository);
+
+/// Tamper, ten times: one byte flipped in a stored pack (a different pack, place or header
+/// each time) makes the verification off the server fail and a restore through the API be
+/// refused as `BACKUP_CORRUPTED`, never a silent success, with the site untouched; the byte put
+/// back, the same backup verifies again.
+async fn a_flipped_byte_is_caught_ten_times_out_of_ten(db: Db) {
+    let work = tempfile::tempdir().unwrap();
+    let repositories = work.path().join("repositories");
+    let root = repositories.clone();
+    let Hosting {
+        app,
+        admin: _,
+        owner,
+        rig,
+        _sshd,
+    } = hosting(db, &work, Sshd::start(), move |s| {
+        s.backup.repository_root = root;
+        s.backup.verify_database = Some("mysql://root@127.0.0.1:3306".to_owned().into());
+    })
+    .await;
+    let domain = format!("tp{}.example.com", uuid::Uuid::new_v4().simple());
+    let (site, op, _) = create_site(&app, &owner, json!({"domain": domain})).await;
+    assert_eq!(finished(&app, &owner, &op).await["status"], "succeeded");
+    let dir = rig.sandbox.join("var/www/sites").join(&domain);
+    let uploads = dir.join("public/wp-content/uploads");
+    std::fs::create_dir_all(&uploads).unwrap();
+    for i in 0..200 {
+        std::fs::write(
+            uploads.join(format!("{i}.bin")),
+            vec![(i % 251) as u8; 4000 + i],
+        )
+        .unwrap();
+    }
+    let shown = body(app.get_as(&owner, &format!("/api/v1/sites/{site}")).await).await;
+    let db_name = shown["data"]["db_name"].as_str().unwrap().to_owned();
+    mariadb(&format!(
+        "CREATE TABLE `{db_name}`.wp_posts (id INT PRIMARY KEY, title TEXT);\
+         INSERT INTO `{db_name}`.wp_posts SELECT seq, CONCAT('post ', seq) FROM `{db_name}`.seq_1_to_500;"
+    ));
+    let (backup, op) = request_backup(&app, &owner, &site).await;
+    assert_eq!(finished(&app, &owner, &op).await["status"], "succeeded");
+    let before = files(&dir);
+    let rows = || mariadb(&format!("SELECT COUNT(*) FROM `{db_name}`.wp_posts"));
+    let mut packs = regular_files(&repositories.join(&site).join("data"));
+    packs.sort();
+    assert!(!packs.is_empty());
+    let backups = &app.app_services.core.backups;
+    let start = time::OffsetDateTime::now_utc();
+    let mut caught = 0;
+    for round in 0..10u32 {
+        let pack = &packs[round as usize % packs.len()];
+        let len = std::fs::metadata(pack).unwrap().len() as usize;
+        // Rounds 4 and 9 hit the pack's header (at its end); the others a place in its blobs.
+        let at = if round % 5 == 4 {
+            len - 12
+        } else {
+            len * (round as usize + 1) / 11
+        };
+        let pristine = flip_byte(pack, at);
+        let now = start + time::Duration::days(8 * i64::from(round + 1));
+        let verified = backups.verify_sample(now, 5).await.unwrap();
+        assert_eq!(
+            (verified.passed, verified.failed),
+            (0, 1),
+            "round {round}: {} byte {at}: {verified:?}",
+            pack.display()
+        );
+        let state = body(
+            app.get_as(&owner, &format!("/api/v1/backups/{backup}/verification"))
+                .await,
+        )
+        .await["data"]
+            .clone();
+        assert_eq!(state["status"], "failed", "round {round}: {state}");
+        let done = restore_backup(&app, &owner, &backup).await;
+        assert_eq!(done["status"], "failed", "round {round}: {done}");
+        assert!(
+            done.to_string().contains("BACKUP_CORRUPTED"),
+            "round {round}: refused as corrupted: {done}"
+        );
+        assert_eq!(files(&dir), before, "round {round}: the site is untouched");
+        assert_eq!(rows().trim(), "500", "round {round}");
+        std::fs::write(pack, pristine).unwrap();
+        caught += 1;
+    }
+    assert_eq!(caught, 10);
+    // The control: with every byte back, the same backup verifies.
+    let verified = backups
+        .verify_sample(start + time::Duration::days(100), 5)
+        .await
+        .unwrap();
+    assert_eq!((verified.passed, verified.failed), (1, 0), "{verified:?}");
+    mariadb(&format!("DROP DATABASE IF EXISTS `{db_name}`"));
+}
+
+crate::both_backends!(
+    a_site_is_backed_up_into_its_append_only_repository,
+    a_flipped_byte_is_caught_ten_times_out_of_ten
+);
