@@ -338,7 +338,6 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
     mariadb(&format!("DROP DATABASE IF EXISTS `{db_name}`"));
 }
 
-
 /// Tamper, ten times: one byte flipped in a stored pack (a different pack, place or header
 /// each time) makes the verification off the server fail and a restore through the API be
 /// refused as `BACKUP_CORRUPTED`, never a silent success, with the site untouched; the byte put
