@@ -305,6 +305,10 @@ pub struct Download {
     pub file_name: String,
     /// The archive.
     pub stream: crate::ports::ByteStream,
+    /// Its length in bytes.
+    pub length: u64,
+    /// Its SHA-256.
+    pub sha256: [u8; 32],
 }
 
 impl std::fmt::Debug for Download {
@@ -360,11 +364,26 @@ impl Backups {
             crate::repository::Access::AppendOnly,
             password,
         );
+        // Read once for the archive's length and SHA-256 (sent before it), then again for the
+        // answer, checked against them as it goes.
+        let mut first = work
+            .maintenance
+            .dump(&access, &snapshot)
+            .await
+            .map_err(BackupError::Server)?;
+        let (mut hash, mut length) = (chom_kernel::crypto::Sha256Stream::default(), 0u64);
+        while let Some(chunk) = futures::StreamExt::next(&mut first).await {
+            let chunk = chunk.map_err(BackupError::Server)?;
+            length += chunk.len() as u64;
+            hash.update(&chunk);
+        }
+        let sha256 = hash.finish();
         let stream = work
             .maintenance
             .dump(&access, &snapshot)
             .await
             .map_err(BackupError::Server)?;
+        let stream = checked(stream, length, sha256);
         let mut uow = self.ports.store.begin().await?;
         let event = AuditEvent::by_member(ctx, "backup.download", "backup", backup.id)
             .with_summary(serde_json::json!({"part": part}));
@@ -373,6 +392,65 @@ impl Backups {
         Ok(Download {
             file_name: format!("{}-{}-{part}.tar", backup.site_id, backup.id),
             stream,
+            length,
+            sha256,
         })
     }
+}
+
+/// `stream`, each chunk held back until the next arrives and the last one given only once
+/// everything matched `length` and `sha256`: an archive that reads differently the second time
+/// ends in an error (a broken transfer), never in a complete archive its headers do not
+/// describe.
+pub(crate) fn checked(
+    stream: crate::ports::ByteStream,
+    length: u64,
+    sha256: [u8; 32],
+) -> crate::ports::ByteStream {
+    struct State {
+        inner: crate::ports::ByteStream,
+        held: Option<Vec<u8>>,
+        hash: chom_kernel::crypto::Sha256Stream,
+        seen: u64,
+        ended: bool,
+    }
+    let start = State {
+        inner: stream,
+        held: None,
+        hash: chom_kernel::crypto::Sha256Stream::default(),
+        seen: 0,
+        ended: false,
+    };
+    Box::pin(futures::stream::unfold(start, move |mut st| async move {
+        if st.ended {
+            return None;
+        }
+        loop {
+            match futures::StreamExt::next(&mut st.inner).await {
+                Some(Ok(chunk)) => {
+                    st.seen += chunk.len() as u64;
+                    st.hash.update(&chunk);
+                    if st.seen > length {
+                        st.ended = true;
+                        return Some((Err("the archive grew between its two reads".into()), st));
+                    }
+                    if let Some(out) = st.held.replace(chunk) {
+                        return Some((Ok(out), st));
+                    }
+                }
+                Some(Err(e)) => {
+                    st.ended = true;
+                    return Some((Err(e), st));
+                }
+                None => {
+                    st.ended = true;
+                    let digest = std::mem::take(&mut st.hash).finish();
+                    if st.seen != length || digest != sha256 {
+                        return Some((Err("the archive changed between its two reads".into()), st));
+                    }
+                    return st.held.take().map(|last| (Ok(last), st));
+                }
+            }
+        }
+    }))
 }

@@ -167,3 +167,64 @@ async fn every_saved_schedule_is_audited_with_before_and_after() {
     assert_eq!(last.summary["after"]["frequency"], "daily");
     assert_eq!(events[0].summary["before"], serde_json::Value::Null);
 }
+
+mod checked_download {
+    use super::super::backups::checked;
+    use crate::ports::ByteStream;
+    use futures::StreamExt as _;
+
+    fn stream(chunks: &[&[u8]]) -> ByteStream {
+        let items: Vec<Result<Vec<u8>, String>> = chunks.iter().map(|c| Ok(c.to_vec())).collect();
+        Box::pin(futures::stream::iter(items))
+    }
+
+    async fn collect(s: ByteStream) -> (Vec<u8>, Option<String>) {
+        let mut out = Vec::new();
+        let items: Vec<_> = s.collect().await;
+        for item in items {
+            match item {
+                Ok(b) => out.extend(b),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+        (out, None)
+    }
+
+    #[tokio::test]
+    async fn the_same_archive_passes_whole() {
+        let all = b"hello, archive".to_vec();
+        let digest = chom_kernel::crypto::sha256(&all);
+        let (out, err) = collect(checked(
+            stream(&[b"hello, ", b"arch", b"ive"]),
+            all.len() as u64,
+            digest,
+        ))
+        .await;
+        assert_eq!((out, err), (all, None));
+    }
+
+    #[tokio::test]
+    async fn a_changed_byte_ends_in_an_error_before_the_last_chunk() {
+        let all = b"hello, archive".to_vec();
+        let digest = chom_kernel::crypto::sha256(&all);
+        let (out, err) = collect(checked(
+            stream(&[b"hello, ", b"arch", b"ivE"]),
+            all.len() as u64,
+            digest,
+        ))
+        .await;
+        assert_eq!(out, b"hello, arch".to_vec(), "the last chunk is held back");
+        assert!(err.unwrap().contains("changed"));
+    }
+
+    #[tokio::test]
+    async fn a_longer_or_shorter_archive_is_refused() {
+        let all = b"hello".to_vec();
+        let digest = chom_kernel::crypto::sha256(&all);
+        let (_, err) = collect(checked(stream(&[b"hel", b"lo!"]), 5, digest)).await;
+        assert!(err.unwrap().contains("grew"));
+        let (out, err) = collect(checked(stream(&[b"hel", b"l"]), 5, digest)).await;
+        assert_eq!(out, b"hel".to_vec());
+        assert!(err.is_some());
+    }
+}

@@ -259,14 +259,20 @@ pub struct DownloadQuery {
 }
 
 /// One part of a completed backup as a tar archive (`files`: the site's tree; `database`: the
-/// dump), decrypted on the fly and streamed (chunked: its length is not known before the end;
-/// a transfer that breaks is never a short archive that looks complete). Check it against the
-/// backup's manifest (`restic` with `GET /sites/{id}/backup-repository`). Admins and owners, a
-/// token with `read:sensitive`, the sensitive-operation budget; audited.
+/// dump), decrypted on the fly and streamed with its `Content-Length` and SHA-256
+/// (`Repr-Digest`, RFC 9530, and `X-Checksum-Sha256` in hex) in the headers: the archive is
+/// read once for them, then again as it is sent, checked against them (should it read
+/// differently, the transfer breaks before its last bytes: never a complete archive the
+/// headers do not describe). Also check it against the backup's manifest (`restic` with
+/// `GET /sites/{id}/backup-repository`). Admins and owners, a token with `read:sensitive`, the
+/// sensitive-operation budget; audited.
 #[utoipa::path(get, path = "/api/v1/backups/{id}/download", tag = "backups", security(("bearer" = [])),
     params(("id" = String, Path, description = "Backup id"), DownloadQuery),
     responses(
-        (status = 200, description = "The tar archive (`Content-Disposition` names it `….tar`)", content_type = "application/octet-stream", body = Archive),
+        (status = 200, description = "The tar archive (`Content-Disposition` names it `….tar`)", content_type = "application/octet-stream", body = Archive,
+            headers(
+                ("Repr-Digest" = String, description = "`sha-256=:<base64>:`, the archive's SHA-256 (RFC 9530)"),
+                ("X-Checksum-Sha256" = String, description = "The archive's SHA-256, lower-case hex (`sha256sum`)"))),
         (status = 403, description = "`FORBIDDEN` (below admin), `INSUFFICIENT_ABILITY` (the token lacks `read:sensitive`)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`NOT_FOUND`: no such backup in your tenant", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`BACKUP_NOT_COMPLETED`", body = Problem, content_type = "application/problem+json"),
@@ -304,5 +310,17 @@ pub async fn download_backup(
             actix_web::http::header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{}\"", download.file_name),
         ))
+        .insert_header((
+            "Repr-Digest",
+            format!(
+                "sha-256=:{}:",
+                data_encoding::BASE64.encode(&download.sha256)
+            ),
+        ))
+        .insert_header((
+            "X-Checksum-Sha256",
+            data_encoding::HEXLOWER.encode(&download.sha256),
+        ))
+        .no_chunking(download.length)
         .streaming(body))
 }

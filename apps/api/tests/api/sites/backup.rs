@@ -4,7 +4,8 @@
 //! site's repository behind the app's own REST server, with the site's append-only credential.
 //! The stock `restic`, given what `GET /sites/{id}/backup-repository` tells the site's admin,
 //! lists and restores the snapshot without CHOM; the site's credential can delete nothing and
-//! opens no other site's repository. Then the site is damaged and restored through the API: a
+//! opens no other site's repository; the download is restic's own archive, its length and
+//! SHA-256 in its headers. Then the site is damaged and restored through the API: a
 //! dry run names the changes, the restore puts back every file and row. Verified off the server
 //! it passes; with one byte of a pack flipped it fails, the owner is e-mailed, and a restore
 //! is refused as `BACKUP_CORRUPTED` with the site untouched.
@@ -179,7 +180,21 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
         "{:?}",
         res.headers()["content-disposition"]
     );
+    // Its length and SHA-256 come before it.
+    let header = |name: &str| res.headers()[name].to_str().unwrap().to_owned();
+    let (length, hex, digest) = (
+        header("content-length"),
+        header("x-checksum-sha256"),
+        header("repr-digest"),
+    );
     let downloaded = res.bytes().await.unwrap().to_vec();
+    assert_eq!(length, downloaded.len().to_string());
+    let sha = chom_kernel::crypto::sha256(&downloaded);
+    assert_eq!(hex, data_encoding::HEXLOWER.encode(&sha));
+    assert_eq!(
+        digest,
+        format!("sha-256=:{}:", data_encoding::BASE64.encode(&sha))
+    );
     let out = restic(location, password, &["dump", files_snap, "/"]);
     assert!(out.status.success());
     assert!(downloaded.len() > 300_000, "{} bytes", downloaded.len());
