@@ -34,8 +34,6 @@ pub struct Hooks {
     /// Shown every answer with its buffered body. Unset, the middleware that buffers is not
     /// mounted at all: no cost and no change to what is sent.
     pub observer: Option<Observer>,
-    /// Wired instead of the database's audit trail (`cargo xtask bench audit`'s baseline).
-    pub audit_trail: Option<std::sync::Arc<dyn chom_kernel::audit::AuditTrail>>,
 }
 
 impl std::fmt::Debug for Hooks {
@@ -43,7 +41,6 @@ impl std::fmt::Debug for Hooks {
         f.debug_struct("Hooks")
             .field("extra_routes", &self.extra_routes.is_some())
             .field("observer", &self.observer.is_some())
-            .field("audit_trail", &self.audit_trail.is_some())
             .finish()
     }
 }
@@ -134,8 +131,7 @@ impl Application {
     /// # Errors
     /// As [`Application::build`].
     pub async fn build_with(settings: Settings, hooks: Hooks) -> anyhow::Result<Self> {
-        let mut services =
-            Services::from_settings_with(&settings, hooks.audit_trail.clone()).await?;
+        let mut services = Services::from_settings(&settings).await?;
         let prometheus = telemetry::prometheus()?;
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))
             .map_err(|e| {
@@ -161,7 +157,6 @@ impl Application {
         let Hooks {
             extra_routes,
             observer,
-            audit_trail: _,
         } = hooks;
         let mut server = HttpServer::new(move || {
             let shown = observer.clone();

@@ -64,19 +64,7 @@ impl Services {
     /// # Errors
     /// The database cannot be opened or migrated; a setting is invalid.
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
-        Self::from_settings_with(settings, None).await
-    }
-
-    /// As [`Services::from_settings`], appending to `trail` instead of the database's audit
-    /// trail when one is given (see [`chom_runtime::Services::from_settings_with`]).
-    ///
-    /// # Errors
-    /// As [`Services::from_settings`].
-    pub async fn from_settings_with(
-        settings: &Settings,
-        trail: Option<Arc<dyn chom_kernel::audit::AuditTrail>>,
-    ) -> anyhow::Result<Self> {
-        let core = chom_runtime::Services::from_settings_with(settings, trail).await?;
+        let core = chom_runtime::Services::from_settings(settings).await?;
         Self::over(core, settings)
     }
 

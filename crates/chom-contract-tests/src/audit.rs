@@ -1,11 +1,13 @@
-//! The audit log contract (kernel `AuditTrail` + team `AuditLog`): entries are numbered and
-//! linked per chain inside the caller's unit of work (a rollback leaves none), listings filter
-//! and page, and tampering with the stored rows — editing, deleting or swapping one — makes
-//! verification fail at exactly that row; a concurrent burst leaves one unbroken chain.
+//! The audit log contract (kernel `AuditTrail` + team `AuditLog`): entries are appended inside
+//! the caller's unit of work (a rollback leaves none) and numbered and linked per chain (as
+//! they are appended, or by `link_pending` after commit: ADR 0010), listings filter and page,
+//! and tampering with the stored rows — editing, deleting or swapping one — makes verification
+//! fail at exactly that row; a concurrent burst, linked while it runs, leaves one unbroken
+//! chain.
 
 use crate::Backend;
 use chom_kernel::OrganizationId;
-use chom_kernel::audit::{Actor, AuditEvent, GENESIS, Origin};
+use chom_kernel::audit::{Actor, AuditEvent, GENESIS, Origin, content_hash};
 use chom_team::audit::{Audit, AuditFilter, BreakKind, Verification};
 use uuid::Uuid;
 
@@ -48,6 +50,7 @@ async fn filled(b: &Backend, n: usize) -> Uuid {
     for i in 1..=n {
         append(b, &event(org, i)).await;
     }
+    b.audit_log.link_pending().await.unwrap();
     org.as_uuid()
 }
 
@@ -67,6 +70,7 @@ pub async fn chains_are_numbered_and_linked_per_organization(b: &Backend) {
     b.audit.append(uow.as_mut(), &event(a, 99)).await.unwrap();
     uow.rollback().await.unwrap();
     append(b, &event(a, 100)).await;
+    b.audit_log.link_pending().await.unwrap();
 
     let walked = b.audit_log.walk(a.as_uuid(), 0, 100).await.unwrap();
     assert_eq!(
@@ -74,7 +78,11 @@ pub async fn chains_are_numbered_and_linked_per_organization(b: &Backend) {
         [1, 2, 3, 4]
     );
     assert_eq!(walked[0].prev_hash, GENESIS);
-    assert_eq!(walked[0], appended[0], "a row reads back as appended");
+    assert_eq!(
+        (walked[0].id, content_hash(&walked[0])),
+        (appended[0].id, content_hash(&appended[0])),
+        "a row reads back as appended"
+    );
     assert_eq!(walked[1].prev_hash, walked[0].hash);
     assert_eq!(walked[3].target_id.as_deref(), Some("site-100"));
     for chain in [a.as_uuid(), c.as_uuid()] {
@@ -98,6 +106,7 @@ pub async fn listings_filter_and_page_newest_first(b: &Backend) {
         ids.push(b.audit.append(uow.as_mut(), &event(org, i)).await.unwrap());
         uow.commit().await.unwrap();
     }
+    b.audit_log.link_pending().await.unwrap();
     let mine = AuditFilter {
         chain: Some(org.as_uuid()),
         ..AuditFilter::default()
@@ -122,7 +131,13 @@ pub async fn listings_filter_and_page_newest_first(b: &Backend) {
         ..mine.clone()
     };
     let found = b.audit_log.page(&by_actor, None, 10).await.unwrap();
-    assert_eq!(found, vec![ids[1].clone()]);
+    assert_eq!(
+        found
+            .iter()
+            .map(|e| (e.id, content_hash(e)))
+            .collect::<Vec<_>>(),
+        vec![(ids[1].id, content_hash(&ids[1]))]
+    );
     let target = AuditFilter {
         target_type: Some("site".into()),
         target_id: Some("site-2".into()),
@@ -218,11 +233,23 @@ pub async fn swapped_rows_break_the_chain_at_the_first(b: &Backend) {
 }
 
 /// A thousand appends of one organization from 32 concurrent tasks, each in its own unit of
-/// work: one chain numbered 1..=1000 without a fork, and it verifies.
+/// work, while 4 linkers run: one chain numbered 1..=1000 without a fork, and it verifies.
 pub async fn a_concurrent_burst_leaves_one_unbroken_chain(b: &Backend) {
     let org = OrganizationId::new();
     let audit = b.audit.clone();
     let store = b.store.clone();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let linkers: Vec<_> = (0..4)
+        .map(|_| {
+            let (log, done) = (b.audit_log.clone(), done.clone());
+            tokio::spawn(async move {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    log.link_pending().await.unwrap();
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            })
+        })
+        .collect();
     let tasks: Vec<_> = (0..32)
         .map(|t| {
             let (audit, store) = (audit.clone(), store.clone());
@@ -240,6 +267,10 @@ pub async fn a_concurrent_burst_leaves_one_unbroken_chain(b: &Backend) {
         .collect();
     for t in tasks {
         t.await.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    for l in linkers {
+        l.await.unwrap();
     }
     let v = verify(b, org.as_uuid()).await;
     assert_eq!(v.broken, None, "{v:?}");

@@ -5,7 +5,8 @@
 //! go to the operators' chain, [`OPERATORS_CHAIN`]). An entry carries the SHA-256 of the
 //! previous entry of its chain and its own hash over every field ([`link_hash`]), so editing,
 //! deleting or reordering a stored row breaks the chain at exactly that row. The adapter
-//! numbers entries and links them under a per-chain lock, so concurrent appends never fork.
+//! numbers entries and links them under a per-chain lock (SQLite as it appends; PostgreSQL's
+//! linker after commit, ADR 0010), so concurrent appends never fork.
 //!
 //! This vocabulary lives in the kernel because every context appends (tenancy's approvals are
 //! upstream of the team context); reading, filtering and verifying belong to the team context.
@@ -400,8 +401,10 @@ pub fn link_hash(e: &AuditEntry) -> String {
 /// Appends events to their chains. Implemented by the storage adapters.
 #[async_trait]
 pub trait AuditTrail: Send + Sync {
-    /// Appends `event` to its chain inside `uow`: it exists if and only if the change it
-    /// records commits. Holds the chain's lock until the unit ends.
+    /// Appends `event` inside `uow`: it exists if and only if the change it records commits.
+    /// The entry is numbered and linked into its organization's chain either here (SQLite:
+    /// the answer carries its number and hashes) or after commit by the linker (PostgreSQL,
+    /// ADR 0010: the answer is the entry unlinked).
     ///
     /// # Errors
     /// `Unavailable`, `Unexpected`.

@@ -56,8 +56,9 @@ where
     row.try_get(col).map_err(map_err)
 }
 
-/// The database computes SHA-256 (`sha256(bytea)`): an audit append is one statement.
-pub const SQL_SHA256: bool = true;
+/// An audit append is one narrow insert into `audit_inbox`; the linker chains it after commit
+/// (`crate::audit_link`, ADR 0010).
+pub const AUDIT_INBOX: bool = true;
 
 /// Locks an organization's row for the rest of the transaction (serialises role changes).
 pub async fn lock_organization(conn: &mut sqlx::PgConnection, org: Uuid) -> Result<(), StoreError> {

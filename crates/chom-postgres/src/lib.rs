@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod audit_link;
 mod codec;
 mod error;
 mod queue;

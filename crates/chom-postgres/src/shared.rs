@@ -8,8 +8,9 @@
 //! directory must be declared below (the SQLite build refuses one that is not).
 
 mod audit;
+pub(crate) mod audit_row;
 mod backups;
-mod exec;
+pub(crate) mod exec;
 mod fleet;
 mod idempotency;
 mod identity;

@@ -121,9 +121,30 @@ pub async fn run_worker(
     };
     let scheduler = Scheduler::new(services.queue.clone(), schedules, Duration::from_secs(30));
     let scheduling = tokio::spawn(scheduler.run(shutdown.clone()));
+    let linking = tokio::spawn(link_audit(services.audit.clone(), shutdown.clone()));
     let stats = runner.run(shutdown).await;
     scheduling.await?;
+    linking.await?;
     stats
+}
+
+/// The audit linker (ADR 0010): every [`chom_team::audit::LINK_EVERY`], the entries appended
+/// since are numbered and hashed into their chains. Every worker runs one (the API's embedded
+/// worker too); they take turns on the database's linker lock. A last pass at shutdown leaves
+/// nothing pending.
+pub async fn link_audit(audit: chom_team::audit::Audit, shutdown: CancellationToken) {
+    loop {
+        if let Err(e) = audit.link_pending().await {
+            tracing::warn!(error = %e, "audit: linking failed; trying again");
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(chom_team::audit::LINK_EVERY) => {}
+        }
+    }
+    if let Err(e) = audit.link_pending().await {
+        tracing::warn!(error = %e, "audit: the last linking at shutdown failed");
+    }
 }
 
 #[cfg(test)]

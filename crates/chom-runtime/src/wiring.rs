@@ -143,21 +143,6 @@ impl Services {
     /// # Errors
     /// The database cannot be opened or migrated.
     pub async fn from_settings(settings: &Settings) -> anyhow::Result<Self> {
-        Self::from_settings_with(settings, None).await
-    }
-
-    /// As [`Services::from_settings`], every context appending to `trail` instead of the
-    /// database's audit trail when one is given (the audit benchmark's baseline wires
-    /// [`chom_kernel::audit::NoTrail`]; the log is still read from the database). Production
-    /// wires none: no setting turns auditing off.
-    ///
-    /// # Errors
-    /// As [`Services::from_settings`].
-    pub async fn from_settings_with(
-        settings: &Settings,
-        trail: Option<Arc<dyn AuditTrail>>,
-    ) -> anyhow::Result<Self> {
-        let instead = |own: Arc<dyn AuditTrail>| trail.clone().unwrap_or(own);
         let target = settings.database_target()?;
         let hashing: Arc<dyn chom_auth::password::Hashing> = match settings.security.hash_slots {
             // On the request thread, fresh memory each time: what this was before; kept as
@@ -178,7 +163,7 @@ impl Services {
                 store.migrate().await.context("migrating PostgreSQL")?;
                 let repos = Arc::new(chom_postgres::PgIdentity::new(store.pool().clone()));
                 let audit = Arc::new(chom_postgres::PgAudit::new(store.pool().clone()));
-                let trail: Arc<dyn AuditTrail> = instead(audit.clone());
+                let trail: Arc<dyn AuditTrail> = audit.clone();
                 Backend {
                     store: Arc::new(store.clone()),
                     queue: Arc::new(store.queue()),
@@ -206,7 +191,7 @@ impl Services {
                 store.migrate().await.context("migrating SQLite")?;
                 let repos = Arc::new(chom_sqlite::SqliteIdentity::new(store.pool().clone()));
                 let audit = Arc::new(chom_sqlite::SqliteAudit::new(store.pool().clone()));
-                let trail: Arc<dyn AuditTrail> = instead(audit.clone());
+                let trail: Arc<dyn AuditTrail> = audit.clone();
                 Backend {
                     store: Arc::new(store.clone()),
                     queue: Arc::new(store.queue()),

@@ -71,9 +71,9 @@ where
     row.try_get(col).map_err(map_err)
 }
 
-/// SQLite has no SHA-256 function: an audit append links the entry in Rust (under the single
-/// write lock, the round trips are local).
-pub const SQL_SHA256: bool = false;
+/// An audit append links the entry as it goes, in Rust (under the single write lock nothing
+/// waits for a chain that is not already waiting for the database; the round trips are local).
+pub const AUDIT_INBOX: bool = false;
 
 /// SQLite units of work hold the database's single write lock (`BEGIN IMMEDIATE`): role
 /// changes are already serialised.

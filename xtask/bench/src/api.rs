@@ -21,16 +21,8 @@ struct Figures {
     p99: String,
 }
 
-/// A member of an organization of its own, with an API token.
-pub(crate) struct Member {
-    pub token: String,
-    pub token_id: String,
-    pub user_id: uuid::Uuid,
-}
-
-/// `count` members, each in an organization of its own with an API token, made through the
-/// domain services (as the API would).
-pub(crate) async fn members(db: &TestDatabase, count: usize) -> anyhow::Result<Vec<Member>> {
+/// A member with an API token, made through the domain services (as the API would).
+async fn member_token(db: &TestDatabase) -> anyhow::Result<(String, String)> {
     let repos = Arc::new(PgIdentity::new(db.store.pool().clone()));
     let ports = IdentityPorts {
         store: Arc::new(db.store.clone()),
@@ -53,6 +45,23 @@ pub(crate) async fn members(db: &TestDatabase, count: usize) -> anyhow::Result<V
         IdentityConfig::default(),
     );
     let admin = Administration::new(ports, Arc::new(db.store.plans()), identity.session_cache());
+    let reg = identity
+        .register(
+            Registration {
+                username: "bench".into(),
+                first_name: "Bench".into(),
+                last_name: "Mark".into(),
+                email: "bench@example.com".into(),
+                password: PASSWORD.into(),
+                organization_name: Some("Bench Org".into()),
+            },
+            None,
+        )
+        .await?;
+    let verification = identity
+        .mint_one_time(reg.user.id, Purpose::VerifyEmail)
+        .await?;
+    identity.verify_email(&verification).await?;
     let boss = admin
         .create_super_admin(
             "boss",
@@ -63,35 +72,9 @@ pub(crate) async fn members(db: &TestDatabase, count: usize) -> anyhow::Result<V
         )
         .await?;
     let operator = chom_kernel::audit::Actor::super_admin(boss.id, Origin::default());
-    let mut out = Vec::with_capacity(count);
-    for n in 0..count {
-        let email = format!("bench{n}@example.com");
-        let reg = identity
-            .register(
-                Registration {
-                    username: format!("bench{n}"),
-                    first_name: "Bench".into(),
-                    last_name: "Mark".into(),
-                    email: email.clone(),
-                    password: PASSWORD.into(),
-                    organization_name: Some(format!("Bench Org {n}")),
-                },
-                None,
-            )
-            .await?;
-        let verification = identity
-            .mint_one_time(reg.user.id, Purpose::VerifyEmail)
-            .await?;
-        identity.verify_email(&verification).await?;
-        admin.approve_user(&operator, reg.user.id, None).await?;
-        let (_, issued) = identity.login(&email, PASSWORD, None).await?;
-        out.push(Member {
-            token: issued.plaintext,
-            token_id: issued.token.id.to_string(),
-            user_id: reg.user.id.as_uuid(),
-        });
-    }
-    Ok(out)
+    admin.approve_user(&operator, reg.user.id, None).await?;
+    let (_, issued) = identity.login("bench@example.com", PASSWORD, None).await?;
+    Ok((issued.plaintext, issued.token.id.to_string()))
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -192,11 +175,7 @@ fn pgbench(
 /// A tool is missing or a step failed.
 pub async fn run(api_bin: &str, seconds: u32, connections: u32) -> anyhow::Result<()> {
     let db = TestDatabase::new().await?;
-    let member = members(&db, 1)
-        .await?
-        .pop()
-        .ok_or_else(|| anyhow::anyhow!("no member made"))?;
-    let (token, token_id) = (member.token, member.token_id);
+    let (token, token_id) = member_token(&db).await?;
     let db_name = db.url.rsplit('/').next().unwrap_or_default().to_owned();
     let mut rows = Vec::new();
     for (label, cache_ms) in [

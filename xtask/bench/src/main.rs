@@ -74,7 +74,6 @@ async fn main() -> anyhow::Result<()> {
             .await
         }
         Some("audit") => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
             audit::run(
                 arg(&args, "--sites", 1000),
                 arg(&args, "--rounds", 5),

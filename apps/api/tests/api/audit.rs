@@ -232,3 +232,40 @@ async fn every_change_is_recorded_in_its_organizations_chain(db: Db) {
 }
 
 crate::both_backends!(every_change_is_recorded_in_its_organizations_chain);
+
+/// On PostgreSQL an entry is appended to the inbox in the change's transaction and linked
+/// after commit by the worker's linker (ADR 0010): with nobody reading the log, the app's
+/// worker alone empties the inbox into the chain within moments. (Without the linker's loop in
+/// the worker, the inbox stays full and this fails.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_links_what_changes_append() {
+    let app = spawn_app(Db::Postgres).await;
+    let admin = super_admin(&app).await;
+    let (org, _, owner) = customer(&app, &admin, "lina", "starter").await;
+    let res = chom_test_support::api::client()
+        .patch(app.url("/api/v1/organization"))
+        .bearer_auth(&owner)
+        .json(&json!({"name": "Lina Hosting"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let mut pending = -1;
+    for _ in 0..200 {
+        pending = app.count("SELECT count(*) FROM audit_inbox").await;
+        if pending == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(pending, 0, "the inbox is emptied by the worker");
+    let renamed = app
+        .count(&format!(
+            "SELECT count(*) FROM audit_log WHERE chain = '{org}' AND action = 'organization.rename' AND seq > 0 AND hash <> ''"
+        ))
+        .await;
+    assert_eq!(
+        renamed, 1,
+        "the rename is in its chain, numbered and hashed"
+    );
+}

@@ -282,7 +282,6 @@ pub async fn spawn_app_checked(
     let hooks = chom_api::startup::Hooks {
         extra_routes: Some(test_routes),
         observer: (mode != Mode::Off).then(|| observer(recorder.clone())),
-        audit_trail: None,
     };
     let app = Application::build_with(settings, hooks)
         .await

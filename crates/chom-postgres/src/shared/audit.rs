@@ -1,9 +1,12 @@
-//! The audit log: appending (the kernel's `AuditTrail`, inside the caller's unit of work) and
-//! reading (the team context's `AuditLog`). Appends lock the chain's head row, so concurrent
-//! transactions of one organization link one after the other, never to the same predecessor;
-//! on PostgreSQL an append is one statement (the database computes the link's SHA-256).
+//! The audit log: appending (the kernel's `AuditTrail`, inside the caller's unit of work),
+//! linking and reading (the team context's `AuditLog`). On PostgreSQL an append is one narrow
+//! insert into `audit_inbox` in the change's transaction, and the linker (`crate::audit_link`,
+//! ADR 0010) moves pending entries into `audit_log` in batches, one linker at a time, numbering
+//! and hashing each after its chain's head: concurrent changes never wait for one another and a
+//! chain never forks. SQLite, whose units of work already hold the single write lock, links
+//! each entry as it appends it (the head locked, the link computed, the head advanced).
 
-use crate::codec::{DbRow, get, get_id, get_opt_id, get_ts, id, ts};
+use crate::codec::{DbRow, get, get_id, id, ts};
 use crate::shared::exec::{Query, execute, execute_one, fetch_all, fetch_one, fetch_opt, tx};
 use async_trait::async_trait;
 use chom_kernel::StoreError;
@@ -33,23 +36,10 @@ const COLUMNS: &str = "id, chain, seq, occurred_at, organization_id, tenant_id, 
 
 fn entry(row: &DbRow) -> Result<AuditEntry, StoreError> {
     Ok(AuditEntry {
-        id: get_id(row, "id")?,
-        chain: get_id(row, "chain")?,
         seq: get(row, "seq")?,
-        occurred_at: get_ts(row, "occurred_at")?,
-        organization_id: get_opt_id(row, "organization_id")?,
-        tenant_id: get_opt_id(row, "tenant_id")?,
-        actor_id: get_opt_id(row, "actor_id")?,
-        actor_kind: get(row, "actor_kind")?,
-        action: get(row, "action")?,
-        target_type: get(row, "target_type")?,
-        target_id: get(row, "target_id")?,
-        summary: get(row, "summary")?,
-        client_addr: get(row, "client_addr")?,
-        user_agent: get(row, "user_agent")?,
-        request_id: get(row, "request_id")?,
         prev_hash: get(row, "prev_hash")?,
         hash: get(row, "hash")?,
+        ..crate::shared::audit_row::content(row)?
     })
 }
 
@@ -61,71 +51,51 @@ impl AuditTrail for PgAudit {
         event: &AuditEvent,
     ) -> Result<AuditEntry, StoreError> {
         let conn = tx(uow)?.conn();
-        // The entry's content and its hash are known before its place in the chain.
         let mut e = AuditEntry::unlinked(event, Uuid::now_v7());
-        let content = content_hash(&e);
-        let (seq, prev, hash) = if crate::codec::SQL_SHA256 {
-            // One statement: the head is created (a chain's first entry) or advanced, which
-            // locks its row for the rest of the unit (concurrent appends of this chain wait
-            // for this unit to end, then link after it), and the entry is inserted with the
-            // link the database computed: sha256(previous hash || content hash).
-            let append = sqlx::query(
-                "WITH head AS (
-                     INSERT INTO audit_heads AS h (id, seq, prev_hash, hash)
-                     VALUES ($1, 1, $2, encode(sha256(decode($2, 'hex') || decode($3, 'hex')), 'hex'))
-                     ON CONFLICT (id) DO UPDATE SET seq = h.seq + 1, prev_hash = h.hash,
-                         hash = encode(sha256(decode(h.hash, 'hex') || decode($3, 'hex')), 'hex')
-                     RETURNING seq, prev_hash, hash)
-                 INSERT INTO audit_log (id, chain, seq, occurred_at, organization_id, tenant_id,
-                     actor_id, actor_kind, action, target_type, target_id, summary, client_addr,
-                     user_agent, request_id, prev_hash, hash)
-                 SELECT $4, $1, head.seq, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                     head.prev_hash, head.hash FROM head
-                 RETURNING seq, prev_hash, hash",
-            );
-            let append = bind_content(append.bind(id(e.chain)).bind(GENESIS).bind(content), &e);
-            fetch_one(append, &mut *conn, |r| {
-                Ok((
-                    get::<i64>(r, "seq")?,
-                    get::<String>(r, "prev_hash")?,
-                    get::<String>(r, "hash")?,
-                ))
-            })
-            .await?
-        } else {
-            // Read and lock the head (the no-op update takes the row lock), link here, insert
-            // the entry, advance the head.
-            let head = sqlx::query(
-                "INSERT INTO audit_heads (id, seq, hash) VALUES ($1, 0, $2)
-                 ON CONFLICT (id) DO UPDATE SET seq = audit_heads.seq
-                 RETURNING seq, hash",
-            )
-            .bind(id(e.chain))
-            .bind(GENESIS);
-            let (seq, prev) = fetch_one(head, &mut *conn, |r| {
-                Ok((get::<i64>(r, "seq")?, get::<String>(r, "hash")?))
-            })
-            .await?;
-            let (seq, hash) = (seq + 1, chain_link(&prev, &content));
+        if crate::codec::AUDIT_INBOX {
+            // One narrow insert into the inbox, in the change's transaction (no index, no
+            // lock: concurrent changes never wait for one another); the linker numbers and
+            // hashes it after commit (`crate::audit_link`).
             let insert = sqlx::query(
-                "INSERT INTO audit_log (id, chain, seq, occurred_at, organization_id, tenant_id,
+                "INSERT INTO audit_inbox (chain, id, occurred_at, organization_id, tenant_id,
                      actor_id, actor_kind, action, target_type, target_id, summary, client_addr,
-                     user_agent, request_id, prev_hash, hash)
-                 VALUES ($4, $1, $2, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $3, $17)",
+                     user_agent, request_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
             );
-            let insert = bind_content(insert.bind(id(e.chain)).bind(seq).bind(prev.clone()), &e)
-                .bind(hash.clone());
-            execute(insert, &mut *conn).await?;
-            let advance = sqlx::query(
-                "UPDATE audit_heads SET seq = $2, prev_hash = $3, hash = $4 WHERE id = $1",
-            )
-            .bind(id(e.chain))
-            .bind(seq)
-            .bind(prev.clone())
+            execute(bind_content(insert.bind(id(e.chain)), &e), &mut *conn).await?;
+            return Ok(e);
+        }
+        // Linked as it is appended: read and lock the head (the no-op update takes the row
+        // lock), link here, insert the entry, advance the head.
+        let content = content_hash(&e);
+        let head = sqlx::query(
+            "INSERT INTO audit_heads (id, seq, hash) VALUES ($1, 0, $2)
+             ON CONFLICT (id) DO UPDATE SET seq = audit_heads.seq
+             RETURNING seq, hash",
+        )
+        .bind(id(e.chain))
+        .bind(GENESIS);
+        let (seq, prev) = fetch_one(head, &mut *conn, |r| {
+            Ok((get::<i64>(r, "seq")?, get::<String>(r, "hash")?))
+        })
+        .await?;
+        let (seq, hash) = (seq + 1, chain_link(&prev, &content));
+        let insert = sqlx::query(
+            "INSERT INTO audit_log (id, chain, seq, occurred_at, organization_id, tenant_id,
+                 actor_id, actor_kind, action, target_type, target_id, summary, client_addr,
+                 user_agent, request_id, prev_hash, hash)
+             VALUES ($4, $1, $2, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $3, $17)",
+        );
+        let insert = bind_content(insert.bind(id(e.chain)).bind(seq).bind(prev.clone()), &e)
             .bind(hash.clone());
-            execute_one(advance, &mut *conn).await?;
-            (seq, prev, hash)
-        };
+        execute(insert, &mut *conn).await?;
+        let advance =
+            sqlx::query("UPDATE audit_heads SET seq = $2, prev_hash = $3, hash = $4 WHERE id = $1")
+                .bind(id(e.chain))
+                .bind(seq)
+                .bind(prev.clone())
+                .bind(hash.clone());
+        execute_one(advance, &mut *conn).await?;
         e.seq = seq;
         e.prev_hash = prev;
         e.hash = hash;
@@ -203,6 +173,10 @@ impl AuditLog for PgAudit {
             Ok((get(r, "seq")?, get(r, "hash")?))
         })
         .await
+    }
+
+    async fn link_pending(&self) -> Result<usize, StoreError> {
+        crate::audit_link::link_pending(&self.pool).await
     }
 
     async fn chains(&self) -> Result<Vec<Uuid>, StoreError> {

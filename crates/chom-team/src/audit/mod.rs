@@ -1,6 +1,7 @@
 //! The audit log's read side: listing an organization's entries, listing every chain for the
-//! operators, and verifying chains. Appending is `chom_kernel::audit::AuditTrail`, called by
-//! each context inside the unit of work of the change it records.
+//! operators, verifying chains, and linking (every read links what is pending first).
+//! Appending is `chom_kernel::audit::AuditTrail`, called by each context inside the unit of
+//! work of the change it records.
 
 mod ports;
 mod verify;
@@ -37,6 +38,9 @@ pub struct Verification {
     /// The first broken link.
     pub broken: Option<Break>,
 }
+
+/// How often the worker links pending entries.
+pub const LINK_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Entries read per round trip while walking a chain.
 const WALK_PAGE: i64 = 500;
@@ -83,6 +87,7 @@ impl Audit {
     ) -> Result<Vec<AuditEntry>, AuditError> {
         Self::may_read(ctx)?;
         filter.chain = Some(ctx.organization_id().as_uuid());
+        self.log.link_pending().await?;
         Ok(self.log.page(&filter, before, limit).await?)
     }
 
@@ -96,6 +101,7 @@ impl Audit {
         before: Option<Uuid>,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, AuditError> {
+        self.log.link_pending().await?;
         Ok(self.log.page(filter, before, limit).await?)
     }
 
@@ -114,7 +120,9 @@ impl Audit {
     /// `Store`.
     #[tracing::instrument(skip(self))]
     pub async fn verify(&self, chain: Uuid) -> Result<Verification, AuditError> {
-        // The head first: entries appended during the walk are beyond it and not read.
+        // What was appended so far is linked; then the head: entries appended during the walk
+        // are beyond it and not read.
+        self.log.link_pending().await?;
         let head = self.log.head(chain).await?;
         let last = head.as_ref().map_or(0, |(seq, _)| *seq);
         let mut walker = Walker::default();
@@ -144,11 +152,20 @@ impl Audit {
         })
     }
 
+    /// Links every pending entry (the worker's linker, every [`LINK_EVERY`]).
+    ///
+    /// # Errors
+    /// `Store`.
+    pub async fn link_pending(&self) -> Result<usize, AuditError> {
+        Ok(self.log.link_pending().await?)
+    }
+
     /// Verifies every chain (the CLI and the daily anchoring).
     ///
     /// # Errors
     /// `Store`.
     pub async fn verify_all(&self) -> Result<Vec<Verification>, AuditError> {
+        self.log.link_pending().await?;
         let mut out = Vec::new();
         for chain in self.log.chains().await? {
             out.push(self.verify(chain).await?);

@@ -59,6 +59,16 @@ pub trait AuditLog: Send + Sync {
     /// `Unavailable`, `Unexpected`.
     async fn head(&self, chain: Uuid) -> Result<Option<(i64, String)>, StoreError>;
 
+    /// Links every entry appended but not yet in its chain (numbered and hashed after its
+    /// chain's head), one linker at a time; how many. A backend that links as it appends has
+    /// none pending.
+    ///
+    /// # Errors
+    /// `Unavailable`, `Unexpected`.
+    async fn link_pending(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+
     /// Every chain that has a head, in id order.
     ///
     /// # Errors
