@@ -5,7 +5,10 @@
 //! put with `If-None-Match: *`, so an existing object is never replaced (the bucket refuses
 //! it with 412, even between two racing uploads). Every request is signed (SigV4 query
 //! signature, `rusty-s3`), bounded in time, and the idempotent ones (HEAD, GET, listing) are
-//! retried twice on a connection failure or a 5xx.
+//! retried twice on a connection failure or a 5xx. A circuit breaker stands in front of the
+//! bucket: after 5 consecutive failed requests (no answer, or a 5xx) the next ones fail at once
+//! for 10 s to 5 min (jittered, growing while it keeps failing) instead of each waiting out
+//! its timeouts; restic, on the other side, retries what fails.
 
 use crate::files::{ByteStream, SaveError, Storage};
 use crate::path::Kind;
@@ -20,6 +23,29 @@ use std::time::Duration;
 
 /// How long a signed request stays valid.
 const SIGNED_FOR: Duration = Duration::from_secs(900);
+
+/// The bucket's circuit breaker.
+type Breaker = failsafe::StateMachine<
+    failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::EqualJittered>,
+    (),
+>;
+
+fn breaker() -> Breaker {
+    let policy = failsafe::failure_policy::consecutive_failures(
+        5,
+        failsafe::backoff::equal_jittered(Duration::from_secs(10), Duration::from_secs(300)),
+    );
+    failsafe::Config::new().failure_policy(policy).build()
+}
+
+/// The error kind of a request the open breaker did not send (not retried).
+const OPEN: std::io::ErrorKind = std::io::ErrorKind::ResourceBusy;
+
+/// A request that failed: no answer, or a 5xx (handed back to the caller as an answer).
+enum Failed {
+    Transport(reqwest::Error),
+    Server(reqwest::Response),
+}
 
 /// Marks a repository as made (restic's layout has no file written at creation).
 const MARKER: &str = ".chom-repository";
@@ -64,6 +90,7 @@ pub(crate) struct S3 {
     http: reqwest::Client,
     /// Repositories known to exist (their marker was seen or written).
     known: Mutex<HashSet<String>>,
+    breaker: Breaker,
 }
 
 impl std::fmt::Debug for S3 {
@@ -117,7 +144,29 @@ impl S3 {
             spool,
             http,
             known: Mutex::new(HashSet::new()),
+            breaker: breaker(),
         })
+    }
+
+    /// Sends `request` through the bucket's circuit breaker: a 5xx is an answer for the
+    /// caller but a failure for the breaker; while it is open nothing is sent.
+    async fn send(&self, request: reqwest::RequestBuilder) -> std::io::Result<reqwest::Response> {
+        use failsafe::futures::CircuitBreaker as _;
+        let sent = async {
+            match request.send().await {
+                Ok(r) if r.status().is_server_error() => Err(Failed::Server(r)),
+                Ok(r) => Ok(r),
+                Err(e) => Err(Failed::Transport(e)),
+            }
+        };
+        match self.breaker.call(sent).await {
+            Ok(r) | Err(failsafe::Error::Inner(Failed::Server(r))) => Ok(r),
+            Err(failsafe::Error::Inner(Failed::Transport(e))) => Err(other(e)),
+            Err(failsafe::Error::Rejected) => Err(std::io::Error::new(
+                OPEN,
+                "S3: the bucket failed 5 requests in a row; not asked again for now (circuit open)",
+            )),
+        }
     }
 
     fn object(&self, key: &str) -> String {
@@ -132,9 +181,9 @@ impl S3 {
     ) -> std::io::Result<reqwest::Response> {
         let mut wait = Duration::from_millis(200);
         for attempt in 0..3 {
-            match build().send().await {
+            match self.send(build()).await {
                 Ok(r) if !r.status().is_server_error() || attempt == 2 => return Ok(r),
-                Err(e) if attempt == 2 => return Err(other(e)),
+                Err(e) if attempt == 2 || e.kind() == OPEN => return Err(e),
                 Ok(r) => tracing::warn!(status = %r.status(), "S3 request retried"),
                 Err(e) => tracing::warn!(error = %e, "S3 request retried"),
             }
@@ -186,7 +235,7 @@ impl S3 {
         if once {
             request = request.header(reqwest::header::IF_NONE_MATCH, "*");
         }
-        Ok(request.send().await.map_err(other)?.status())
+        Ok(self.send(request).await?.status())
     }
 }
 
@@ -410,5 +459,57 @@ mod tests {
         drop(s3);
         let _again = S3::new(bucket(&moto), spool.path().join("spool")).unwrap();
         assert!(!spool.path().join("spool/.x.0.upload").exists());
+    }
+
+    /// A failing bucket (every answer a 503) opens the breaker: after 5 failed requests in a
+    /// row the next ones are not sent at all, and not retried.
+    #[tokio::test]
+    async fn a_failing_bucket_opens_the_circuit() {
+        use std::io::{Read as _, Write as _};
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let asked = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = asked.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { break };
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                counter.fetch_add(1, Ordering::SeqCst);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        let spool = tempfile::tempdir().unwrap();
+        let s3 = S3::new(
+            S3Bucket {
+                endpoint: format!("http://127.0.0.1:{port}"),
+                bucket: BUCKET.into(),
+                region: "us-east-1".into(),
+                access_key: "k".into(),
+                secret_key: "s".into(),
+                prefix: String::new(),
+                path_style: true,
+            },
+            spool.path().join("spool"),
+        )
+        .unwrap();
+        // The first HEAD: 3 attempts, each answered 503.
+        let e = s3.head("r/config").await.unwrap_err();
+        assert!(!e.to_string().contains("circuit open"), "{e}");
+        assert_eq!(asked.load(Ordering::SeqCst), 3);
+        // The second: 2 more 503s, the fifth failure in a row opens the circuit, and its last
+        // attempt is not sent.
+        let e = s3.head("r/config").await.unwrap_err();
+        assert!(e.to_string().contains("circuit open"), "{e}");
+        assert_eq!(asked.load(Ordering::SeqCst), 5);
+        // While open, nothing reaches the bucket.
+        for _ in 0..3 {
+            let e = s3.head("r/config").await.unwrap_err();
+            assert!(e.to_string().contains("circuit open"), "{e}");
+        }
+        assert_eq!(asked.load(Ordering::SeqCst), 5, "nothing sent while open");
     }
 }
