@@ -474,3 +474,50 @@ fn a_flipped_byte_in_any_pack_fails_the_restore_and_leaves_the_site_alone() {
     }
     mysql(&format!("DROP DATABASE `{}`", site.database));
 }
+
+/// A later backup reads only what changed, and its manifest is still right: files that had
+/// settled are remembered after the first backup; one is rewritten with its size and
+/// modification time put back; the second backup's manifest holds its new SHA-256 (its
+/// restore, checked file by file against that manifest, brings the new content back).
+#[test]
+fn a_later_backup_remembers_settled_files_and_still_sees_a_rewrite() {
+    let site = wordpress("hs");
+    // Older than the agent's settling window (2 s): the first backup may remember them.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let (code, first) = site.backup("h-1", None);
+    assert_eq!(code, Some(0), "{first}");
+    let hashes = site
+        .root()
+        .join(format!("var/lib/chom-agent/backups/{}.hashes", site.domain));
+    let remembered: Value = serde_json::from_slice(&std::fs::read(&hashes).unwrap()).unwrap();
+    let config = "public/wp-config.php";
+    assert!(
+        remembered.get(config).is_some(),
+        "settled files are remembered: {remembered}"
+    );
+    let path = site.dir().join(config);
+    let before = std::fs::metadata(&path).unwrap();
+    let content = std::fs::read(&path).unwrap();
+    let mut rewritten = content.clone();
+    rewritten[0] ^= 0x20;
+    std::fs::write(&path, &rewritten).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(before.modified().unwrap())
+        .unwrap();
+    let (code, second) = site.backup("h-2", None);
+    assert_eq!(code, Some(0), "{second}");
+    assert_ne!(
+        first["data"]["manifest_sha256"], second["data"]["manifest_sha256"],
+        "the rewrite is in the second manifest"
+    );
+    // Restoring the second backup over a site with the old content: the staged tree must
+    // match the manifest file by file, and the rewritten content comes back.
+    std::fs::write(&path, &content).unwrap();
+    let (code, restored) = site.restore("h-2", "hr-1", false, None);
+    assert_eq!(code, Some(0), "{restored}");
+    assert_eq!(std::fs::read(&path).unwrap(), rewritten);
+    mysql(&format!("DROP DATABASE `{}`", site.database));
+}
