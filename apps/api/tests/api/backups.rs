@@ -689,6 +689,71 @@ async fn failed_and_missing_backups_are_told_to_owners_and_admins(db: Db) {
     );
 }
 
+/// A backup its job gives up on is recorded failed and alerted, never left running: while
+/// attempts remain, an unreachable server is retried (the backup stays running); at the last
+/// attempt the backup fails with the reason, and one alert is queued; a further run changes
+/// nothing.
+async fn a_backup_its_job_gives_up_on_is_failed_and_alerted(db: Db) {
+    let app = spawn_app(db).await;
+    let admin = super_admin(&app).await;
+    dead_server(&app, &admin, "vps-giveup.test", 50).await;
+    let (_, tenant, owner) = customer(&app, &admin, "gina", "starter").await;
+    let (site, _, _) = create_site(&app, &owner, json!({"domain": "giveup.example.com"})).await;
+    let backup = a_backup_of(&app, &owner, &site).await;
+    // The worker's first attempt meets the dead server and queues a retry; the test then
+    // takes the job over (its row removed) and runs the remaining attempts itself.
+    let retried = "SELECT COUNT(*) FROM jobs WHERE kind = 'backup::run' AND state = 'queued' AND attempt >= 1";
+    let mut waited = 0;
+    while app.count(retried).await == 0 && waited < 400 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    assert_eq!(
+        app.count(retried).await,
+        1,
+        "the first attempt asks for a retry"
+    );
+    app.exec("DELETE FROM jobs WHERE kind = 'backup::run'")
+        .await;
+    let shown = || async {
+        body(
+            app.get_as(&owner, &format!("/api/v1/backups/{backup}"))
+                .await,
+        )
+        .await["data"]
+            .clone()
+    };
+    assert_eq!(
+        shown().await["status"],
+        "running",
+        "not failed while attempts remain"
+    );
+    let alerts = "SELECT COUNT(*) FROM jobs WHERE kind = 'backup::send_alert'";
+    assert_eq!(app.count(alerts).await, 0, "no alert while attempts remain");
+
+    let job = chom_backup::BackupJob {
+        tenant_id: tenant.parse().unwrap(),
+        backup_id: backup.parse().unwrap(),
+    };
+    let backups = &app.app_services.core.backups;
+    let again = backups.run_backup(&job, false).await;
+    assert!(
+        matches!(again, Err(chom_backup::JobOutcome::Retry(_))),
+        "still retried before the last attempt: {again:?}"
+    );
+    backups.run_backup(&job, true).await.unwrap();
+    let failed = shown().await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    assert!(
+        !failed["error"].as_str().unwrap_or_default().is_empty(),
+        "the reason is kept: {failed}"
+    );
+    assert_eq!(app.count(alerts).await, 1, "one alert for the failure");
+    backups.run_backup(&job, true).await.unwrap();
+    assert_eq!(shown().await["status"], "failed");
+    assert_eq!(app.count(alerts).await, 1, "nothing more");
+}
+
 /// Retention with a fixed clock, records and repository: ten daily backups of a starter site
 /// (7 days, 7 daily) made with the stock restic into the app's own repository server; pruning
 /// expires exactly the 3 oldest records and forgets exactly their snapshots; the 7 kept ones
@@ -850,5 +915,6 @@ crate::both_backends!(
     scheduled_backups_start_when_due_once_per_server_limit,
     retention_prunes_records_and_snapshots_exactly,
     retention_in_an_s3_bucket,
-    failed_and_missing_backups_are_told_to_owners_and_admins
+    failed_and_missing_backups_are_told_to_owners_and_admins,
+    a_backup_its_job_gives_up_on_is_failed_and_alerted
 );
