@@ -124,12 +124,6 @@ impl Layout {
         self.at(&format!("/var/lib/chom-agent/backups/{domain}.lock"))
     }
 
-    /// The SHA-256s of `domain`'s files as its last backup read them, by path and identity
-    /// (device, inode, size, times): a later backup reads again only what changed.
-    pub fn backup_hashes(&self, domain: &str) -> PathBuf {
-        self.at(&format!("/var/lib/chom-agent/backups/{domain}.hashes"))
-    }
-
     /// Held while a changing command runs.
     pub fn lock_file(&self) -> PathBuf {
         self.at("/var/lib/chom-agent/agent.lock")

@@ -268,7 +268,6 @@ pub fn create(ctx: &Context, req: &BackupCreate) -> Result<serde_json::Value, Ag
         ..Manifest::default()
     };
     let mut added = 0;
-    let mut hashes = None;
     if req.kind.has_files() {
         let tree = existing_site(ctx, &req.domain)?;
         let root = tree.path().display().to_string();
@@ -281,11 +280,9 @@ pub fn create(ctx: &Context, req: &BackupCreate) -> Result<serde_json::Value, Ag
         // The directories stay (PHP needs its `tmp` and `sessions`), their content does not.
         args.extend(exclude.iter().map(|e| format!("--exclude={root}/{e}/*")));
         args.push(root.clone());
-        // The manifest's walk (every file's SHA-256; what the last backup hashed and has not
-        // changed since is not read again) runs while restic reads the same tree.
-        let known = manifest::Hashes::load(&ctx.layout.backup_hashes(req.domain.as_str()));
-        let (walked, summary) = std::thread::scope(|s| {
-            let walk = s.spawn(|| manifest::walk(tree.as_fd(), &exclude, &known));
+        // The manifest's walk (every file's SHA-256) runs while restic reads the same tree.
+        let (files, summary) = std::thread::scope(|s| {
+            let walk = s.spawn(|| manifest::walk(tree.as_fd(), &exclude));
             let summary = restic.as_user(owner).backup(&args, None);
             let files = walk.join().unwrap_or_else(|_| {
                 Err(AgentError::new(
@@ -295,8 +292,7 @@ pub fn create(ctx: &Context, req: &BackupCreate) -> Result<serde_json::Value, Ag
             });
             (files, summary)
         });
-        let ((files, learnt, _read), summary) = (walked?, summary?);
-        hashes = Some(learnt);
+        let (files, summary) = (files?, summary?);
         m.files = files;
         added += summary.data_added;
         m.files_root = Some(root);
@@ -332,16 +328,6 @@ pub fn create(ctx: &Context, req: &BackupCreate) -> Result<serde_json::Value, Ag
         }),
     )?;
     added += summary.data_added;
-    // Committed: what this walk hashed is what the next one may skip (a failure to keep it
-    // costs the next backup a full read, nothing else).
-    if let Some(learnt) = hashes
-        && let Err(e) = learnt.save(&ctx.layout.backup_hashes(req.domain.as_str()))
-    {
-        eprintln!(
-            "chom-agent: backup: the files' hashes were not kept: {}",
-            e.message
-        );
-    }
     to_json(answer(&m, sha, added))
 }
 

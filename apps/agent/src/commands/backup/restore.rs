@@ -187,9 +187,7 @@ fn stage_files(
     std::fs::set_permissions(staging, std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .map_err(|e| io(staging.display(), e))?;
     let dir = std::fs::File::open(staging).map_err(|e| io(staging.display(), e))?;
-    // Every restored file is read (nothing remembered counts here).
-    let (restored, _, _) =
-        manifest::walk(dir.as_fd(), &BTreeSet::new(), &manifest::Hashes::default())?;
+    let restored = manifest::walk(dir.as_fd(), &BTreeSet::new())?;
     if restored != m.files {
         let expected: BTreeMap<&str, &ManifestFile> =
             m.files.iter().map(|f| (f.path.as_str(), f)).collect();
@@ -458,12 +456,9 @@ pub fn restore(ctx: &Context, req: &BackupRestore) -> Result<serde_json::Value, 
     } else {
         BTreeMap::new()
     };
-    // The site's files as they are now (what the last backup hashed and has not changed since
-    // is not read again).
-    let known = manifest::Hashes::load(&ctx.layout.backup_hashes(req.domain.as_str()));
     if req.dry_run {
         let files = if files {
-            let (current, _, _) = manifest::walk(tree.as_fd(), &BTreeSet::new(), &known)?;
+            let current = manifest::walk(tree.as_fd(), &BTreeSet::new())?;
             Some(changes(&current, &m.files))
         } else {
             None
@@ -482,7 +477,7 @@ pub fn restore(ctx: &Context, req: &BackupRestore) -> Result<serde_json::Value, 
     let owner = owners(ctx, &site.names)?;
     let mut journal = Journal::open(ctx, req.restore_id.as_str())?;
     let before = if files {
-        let (current, _, _) = manifest::walk(tree.as_fd(), &BTreeSet::new(), &known)?;
+        let current = manifest::walk(tree.as_fd(), &BTreeSet::new())?;
         Some(changes(&current, &m.files))
     } else {
         None

@@ -57,8 +57,6 @@ pub fn delete(ctx: &Context, domain: &Domain) -> Result<serde_json::Value, Agent
     // relative to its parent and unlinks a symlink itself (Rust ≥ 1.58.1, CVE-2022-21658).
     fsx::remove_dir_all(&ctx.layout.site_dir(domain))?;
     fsx::remove_dir_all(&ctx.layout.site_logs(domain))?;
-    // What its backups remembered of its files goes with it.
-    fsx::remove_file(&ctx.layout.backup_hashes(domain.as_str()))?;
     if !ctx.layout.sandbox()
         && ctx
             .runner
