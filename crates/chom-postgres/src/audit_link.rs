@@ -21,23 +21,28 @@ const LINKER_LOCK: i64 = 0x6368_6f6d_6175_6474; // "chomaudt"
 const INBOX_COLUMNS: &str = "id, chain, occurred_at, organization_id, tenant_id, actor_id,
     actor_kind, action, target_type, target_id, summary, client_addr, user_agent, request_id";
 
-/// Links every pending entry, batch after batch; how many.
+/// Batches linked per call at most (a backlog is drained over several calls, so no caller
+/// waits on it for long).
+const MAX_BATCHES: usize = 20;
+
+/// Links the pending entries, batch after batch (at most [`MAX_BATCHES`]); how many.
 ///
 /// # Errors
-/// `Unavailable`, `Unexpected`.
+/// `Unavailable` (among others, another linker held the lock for more than 2 s), `Unexpected`.
 pub(crate) async fn link_pending(pool: &PgPool) -> Result<usize, StoreError> {
     let quiet = sqlx::query("SELECT NOT EXISTS (SELECT 1 FROM audit_inbox) AS quiet");
     if fetch_one(quiet, pool, |r| get::<bool>(r, "quiet")).await? {
         return Ok(0);
     }
     let mut total = 0;
-    loop {
+    for _ in 0..MAX_BATCHES {
         let n = link_batch(pool).await?;
         total += n;
         if i64::try_from(n).unwrap_or(i64::MAX) < LINK_BATCH {
-            return Ok(total);
+            break;
         }
     }
+    Ok(total)
 }
 
 /// Links up to [`LINK_BATCH`] pending entries, oldest first, in one transaction under the
@@ -46,6 +51,8 @@ pub(crate) async fn link_pending(pool: &PgPool) -> Result<usize, StoreError> {
 /// How many were linked.
 async fn link_batch(pool: &PgPool) -> Result<usize, StoreError> {
     let mut tx = pool.begin().await.map_err(crate::error::map_err)?;
+    // Waits for another linker's batch, not for ever.
+    execute(sqlx::query("SET LOCAL lock_timeout = '2s'"), &mut *tx).await?;
     execute(
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(LINKER_LOCK),
         &mut *tx,

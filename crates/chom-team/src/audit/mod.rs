@@ -87,7 +87,7 @@ impl Audit {
     ) -> Result<Vec<AuditEntry>, AuditError> {
         Self::may_read(ctx)?;
         filter.chain = Some(ctx.organization_id().as_uuid());
-        self.log.link_pending().await?;
+        self.link_first().await;
         Ok(self.log.page(&filter, before, limit).await?)
     }
 
@@ -101,7 +101,7 @@ impl Audit {
         before: Option<Uuid>,
         limit: i64,
     ) -> Result<Vec<AuditEntry>, AuditError> {
-        self.log.link_pending().await?;
+        self.link_first().await;
         Ok(self.log.page(filter, before, limit).await?)
     }
 
@@ -122,7 +122,7 @@ impl Audit {
     pub async fn verify(&self, chain: Uuid) -> Result<Verification, AuditError> {
         // What was appended so far is linked; then the head: entries appended during the walk
         // are beyond it and not read.
-        self.log.link_pending().await?;
+        self.link_first().await;
         let head = self.log.head(chain).await?;
         let last = head.as_ref().map_or(0, |(seq, _)| *seq);
         let mut walker = Walker::default();
@@ -152,6 +152,14 @@ impl Audit {
         })
     }
 
+    /// Before a read: links what is pending, at best (the worker links it anyway; a read is
+    /// never refused because linking failed or another linker was slow).
+    async fn link_first(&self) {
+        if let Err(e) = self.log.link_pending().await {
+            tracing::warn!(error = %e, "audit: entries not linked before a read (the worker will)");
+        }
+    }
+
     /// Links every pending entry (the worker's linker, every [`LINK_EVERY`]).
     ///
     /// # Errors
@@ -165,7 +173,7 @@ impl Audit {
     /// # Errors
     /// `Store`.
     pub async fn verify_all(&self) -> Result<Vec<Verification>, AuditError> {
-        self.log.link_pending().await?;
+        self.link_first().await;
         let mut out = Vec::new();
         for chain in self.log.chains().await? {
             out.push(self.verify(chain).await?);
