@@ -19,42 +19,78 @@ use chom_test_support::hosting::{create_site, finished, mariadb, request_backup,
 use serde_json::json;
 use std::collections::BTreeMap;
 
-async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
+/// A site on its loopback server with `files` uploads (upload `i` holds `base + i` bytes) and
+/// a table of `rows` rows; the app keeps the repositories in the test's directory and verifies
+/// into the machine's MariaDB.
+struct Stocked {
+    _work: tempfile::TempDir,
+    repositories: std::path::PathBuf,
+    hosting: Hosting,
+    domain: String,
+    site: String,
+    dir: std::path::PathBuf,
+    db_name: String,
+}
+
+async fn stocked(db: Db, prefix: &str, uploads: usize, base: usize, rows: usize) -> Stocked {
     let work = tempfile::tempdir().unwrap();
     let repositories = work.path().join("repositories");
     let root = repositories.clone();
-    let Hosting {
-        app,
-        admin,
-        owner,
-        rig,
-        _sshd,
-    } = hosting(db, &work, Sshd::start(), move |s| {
+    let hosting = hosting(db, &work, Sshd::start(), move |s| {
         s.backup.repository_root = root;
         s.backup.verify_database = Some("mysql://root@127.0.0.1:3306".to_owned().into());
     })
     .await;
-    let domain = format!("bk{}.example.com", uuid::Uuid::new_v4().simple());
-    let (site, op, _) = create_site(&app, &owner, json!({"domain": domain})).await;
-    assert_eq!(finished(&app, &owner, &op).await["status"], "succeeded");
-
-    // Content: 2,000 uploads in the tree, 10,000 rows in the site's database.
-    let dir = rig.sandbox.join("var/www/sites").join(&domain);
-    let uploads = dir.join("public/wp-content/uploads");
-    std::fs::create_dir_all(&uploads).unwrap();
-    for i in 0..2000 {
+    let (app, owner) = (&hosting.app, &hosting.owner);
+    let domain = format!("{prefix}{}.example.com", uuid::Uuid::new_v4().simple());
+    let (site, op, _) = create_site(app, owner, json!({"domain": domain})).await;
+    assert_eq!(finished(app, owner, &op).await["status"], "succeeded");
+    let dir = hosting.rig.sandbox.join("var/www/sites").join(&domain);
+    let uploaded = dir.join("public/wp-content/uploads");
+    std::fs::create_dir_all(&uploaded).unwrap();
+    for i in 0..uploads {
         std::fs::write(
-            uploads.join(format!("{i}.bin")),
-            vec![(i % 251) as u8; 1000 + i],
+            uploaded.join(format!("{i}.bin")),
+            vec![(i % 251) as u8; base + i],
         )
         .unwrap();
     }
-    let shown = body(app.get_as(&owner, &format!("/api/v1/sites/{site}")).await).await;
+    let shown = body(app.get_as(owner, &format!("/api/v1/sites/{site}")).await).await;
     let db_name = shown["data"]["db_name"].as_str().unwrap().to_owned();
     mariadb(&format!(
         "CREATE TABLE `{db_name}`.wp_posts (id INT PRIMARY KEY, title TEXT);\
-         INSERT INTO `{db_name}`.wp_posts SELECT seq, CONCAT('post ', seq) FROM `{db_name}`.seq_1_to_10000;"
+         INSERT INTO `{db_name}`.wp_posts SELECT seq, CONCAT('post ', seq) FROM `{db_name}`.seq_1_to_{rows};"
     ));
+    Stocked {
+        _work: work,
+        repositories,
+        hosting,
+        domain,
+        site,
+        dir,
+        db_name,
+    }
+}
+
+async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
+    // Content: 2,000 uploads in the tree, 10,000 rows in the site's database.
+    let Stocked {
+        _work,
+        repositories,
+        hosting:
+            Hosting {
+                app,
+                admin,
+                owner,
+                rig: _,
+                _sshd,
+            },
+        domain,
+        site,
+        dir,
+        db_name,
+    } = stocked(db, "bk", 2000, 1000, 10_000).await;
+    let uploads = dir.join("public/wp-content/uploads");
 
     // Backed up through the API.
     let (backup, op) = request_backup(&app, &owner, &site).await;
@@ -358,39 +394,22 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
 /// refused as `BACKUP_CORRUPTED`, never a silent success, with the site untouched; the byte put
 /// back, the same backup verifies again.
 async fn a_flipped_byte_is_caught_ten_times_out_of_ten(db: Db) {
-    let work = tempfile::tempdir().unwrap();
-    let repositories = work.path().join("repositories");
-    let root = repositories.clone();
-    let Hosting {
-        app,
-        admin: _,
-        owner,
-        rig,
-        _sshd,
-    } = hosting(db, &work, Sshd::start(), move |s| {
-        s.backup.repository_root = root;
-        s.backup.verify_database = Some("mysql://root@127.0.0.1:3306".to_owned().into());
-    })
-    .await;
-    let domain = format!("tp{}.example.com", uuid::Uuid::new_v4().simple());
-    let (site, op, _) = create_site(&app, &owner, json!({"domain": domain})).await;
-    assert_eq!(finished(&app, &owner, &op).await["status"], "succeeded");
-    let dir = rig.sandbox.join("var/www/sites").join(&domain);
-    let uploads = dir.join("public/wp-content/uploads");
-    std::fs::create_dir_all(&uploads).unwrap();
-    for i in 0..200 {
-        std::fs::write(
-            uploads.join(format!("{i}.bin")),
-            vec![(i % 251) as u8; 4000 + i],
-        )
-        .unwrap();
-    }
-    let shown = body(app.get_as(&owner, &format!("/api/v1/sites/{site}")).await).await;
-    let db_name = shown["data"]["db_name"].as_str().unwrap().to_owned();
-    mariadb(&format!(
-        "CREATE TABLE `{db_name}`.wp_posts (id INT PRIMARY KEY, title TEXT);\
-         INSERT INTO `{db_name}`.wp_posts SELECT seq, CONCAT('post ', seq) FROM `{db_name}`.seq_1_to_500;"
-    ));
+    let Stocked {
+        _work,
+        repositories,
+        hosting:
+            Hosting {
+                app,
+                admin: _,
+                owner,
+                rig: _,
+                _sshd,
+            },
+        domain: _,
+        site,
+        dir,
+        db_name,
+    } = stocked(db, "tp", 200, 4000, 500).await;
     let (backup, op) = request_backup(&app, &owner, &site).await;
     assert_eq!(finished(&app, &owner, &op).await["status"], "succeeded");
     let before = files(&dir);
