@@ -127,13 +127,12 @@ async fn link_batch(pool: &PgPool) -> Result<usize, StoreError> {
     }
     let (mut head_ids, mut seqs, mut prevs, mut hashes) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Every chain read or made above got at least one entry: each head is advanced.
     for (chain, (seq, prev, hash)) in heads {
-        if !prev.is_empty() {
-            head_ids.push(id(chain));
-            seqs.push(seq);
-            prevs.push(prev);
-            hashes.push(hash);
-        }
+        head_ids.push(id(chain));
+        seqs.push(seq);
+        prevs.push(prev);
+        hashes.push(hash);
     }
     let advance = sqlx::query(
         "INSERT INTO audit_heads (id, seq, prev_hash, hash)

@@ -120,9 +120,14 @@ impl Audit {
     /// `Store`.
     #[tracing::instrument(skip(self))]
     pub async fn verify(&self, chain: Uuid) -> Result<Verification, AuditError> {
-        // What was appended so far is linked; then the head: entries appended during the walk
-        // are beyond it and not read.
+        // What was appended so far is linked first.
         self.link_first().await;
+        self.walk(chain).await
+    }
+
+    /// Walks `chain` as it is linked now.
+    async fn walk(&self, chain: Uuid) -> Result<Verification, AuditError> {
+        // The head first: entries appended during the walk are beyond it and not read.
         let head = self.log.head(chain).await?;
         let last = head.as_ref().map_or(0, |(seq, _)| *seq);
         let mut walker = Walker::default();
@@ -173,10 +178,11 @@ impl Audit {
     /// # Errors
     /// `Store`.
     pub async fn verify_all(&self) -> Result<Vec<Verification>, AuditError> {
+        // Linked once for every chain.
         self.link_first().await;
         let mut out = Vec::new();
         for chain in self.log.chains().await? {
-            out.push(self.verify(chain).await?);
+            out.push(self.walk(chain).await?);
         }
         Ok(out)
     }
