@@ -1,7 +1,7 @@
 //! One module per command family.
 
 mod app;
-mod backup;
+pub(crate) mod backup;
 mod health;
 mod maintenance;
 mod site;

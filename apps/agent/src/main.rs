@@ -377,6 +377,9 @@ fn main() -> ExitCode {
     // but stdout must hold exactly one document per request) and catch it.
     std::panic::set_hook(Box::new(|info| eprintln!("chom-agent: panic: {info}")));
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some(commands::backup::writer::ARG) {
+        return commands::backup::writer::main();
+    }
     if let Some(text) = informational(&argv) {
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(text.as_bytes());

@@ -8,30 +8,31 @@
 //! them).
 
 mod manifest;
+mod rest;
 mod restic;
 mod restore;
+pub(crate) mod writer;
 
 pub use restore::restore;
 
-use super::site::{crash_point, db_tool_args, existing_site, owners, slow_point};
+use super::site::{db_tool_args, existing_site, owners};
 use crate::Context;
-use crate::registry::{Registry, SiteRecord};
+use crate::registry::Registry;
 use chom_agent_protocol::backup::{
     BackupCreate, BackupCreated, BackupKind, BackupList, BackupListed, ListedBackup, Manifest,
-    ManifestDatabase, Part, Tag,
+    Part, Tag,
 };
 use chom_agent_protocol::{AgentError, ErrorCode, SiteType};
 use restic::{Restic, Snapshot};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read as _, Write as _};
-use std::os::fd::AsFd as _;
+use std::io::{BufRead as _, Read as _, Write as _};
 use std::process::{Command, Stdio};
 
 /// The name of the manifest inside its snapshot.
-const MANIFEST_FILE: &str = "manifest.json";
+pub(super) const MANIFEST_FILE: &str = "manifest.json";
 /// The snapshots' host name: the same wherever the site lives, so a moved site's next backup
 /// still finds its parent snapshot.
-const HOST: &str = "chom";
+pub(super) const HOST: &str = "chom";
 
 /// Directories never backed up, by type (caches, sessions, temporary files).
 fn default_excludes(site_type: SiteType) -> &'static [&'static str] {
@@ -74,10 +75,6 @@ fn excludes(site_type: SiteType, extra: &[String]) -> Result<BTreeSet<String>, A
     Ok(all)
 }
 
-fn tags(backup: &Tag, part: &str, domain: &str) -> String {
-    format!("--tag=chom-backup={backup},part={part},site={domain}")
-}
-
 fn read_manifest(restic: &Restic<'_>, snapshot: &Snapshot) -> Result<Manifest, AgentError> {
     let text = restic.run(
         "dump manifest",
@@ -113,7 +110,7 @@ fn find_manifest(
     }
 }
 
-fn answer(manifest: &Manifest, manifest_sha256: String, added: u64) -> BackupCreated {
+pub(super) fn answer(manifest: &Manifest, manifest_sha256: String, added: u64) -> BackupCreated {
     let files: u64 = manifest.files.len() as u64;
     let bytes: u64 = manifest.files.iter().map(|f| f.size).sum();
     BackupCreated {
@@ -130,14 +127,9 @@ fn answer(manifest: &Manifest, manifest_sha256: String, added: u64) -> BackupCre
     }
 }
 
-/// Streams `mariadb-dump` of `database` into `stdin`, counting rows and hashing as it passes;
-/// fails (so restic is killed before its input ends) when the dump does not complete.
-fn dump_into(
-    database: &str,
-    stdin: &mut std::process::ChildStdin,
-    tables: &mut BTreeMap<String, u64>,
-    sha: &mut String,
-) -> Result<(), AgentError> {
+/// Streams `mariadb-dump` of `database` into `out` as frames, ended only when the dump
+/// completed (the writer then refuses an unfinished dump, never stores a shorter one).
+fn dump_into(database: &str, out: &mut impl std::io::Write) -> Result<(), AgentError> {
     let args = db_tool_args(&[
         "--single-transaction",
         "--quick",
@@ -153,18 +145,14 @@ fn dump_into(
         .spawn()
         .map_err(|e| AgentError::new(ErrorCode::CommandFailed, format!("mariadb-dump: {e}")))?;
     let errors = restic::drain(dump.stderr.take());
-    let mut counter = chom_agent_protocol::rows::RowCounter::new();
-    let mut hash = ring::digest::Context::new(&ring::digest::SHA256);
     let mut buf = vec![0u8; 1 << 16];
     let streamed = match dump.stdout.take() {
-        Some(mut out) => loop {
-            match out.read(&mut buf) {
+        Some(mut from) => loop {
+            match from.read(&mut buf) {
                 Ok(0) => break Ok(()),
                 Ok(n) => {
-                    counter.feed(&buf[..n]);
-                    hash.update(&buf[..n]);
-                    if let Err(e) = stdin.write_all(&buf[..n]) {
-                        break Err(format!("restic stopped reading: {e}"));
+                    if let Err(e) = writer::frame(out, buf.get(..n).unwrap_or_default()) {
+                        break Err(format!("the backup writer stopped reading: {e}"));
                     }
                 }
                 Err(e) => break Err(format!("reading the dump: {e}")),
@@ -186,51 +174,22 @@ fn dump_into(
             format!("mariadb-dump {database}: {}", stderr.trim()),
         ));
     }
-    *tables = counter.finish();
-    *sha = data_encoding::HEXLOWER.encode(hash.finish().as_ref());
-    Ok(())
+    writer::end(out).map_err(|e| {
+        AgentError::new(
+            ErrorCode::CommandFailed,
+            format!("the backup writer stopped reading: {e}"),
+        )
+    })
 }
 
-/// Backs up `site`'s database as the `database` part.
-fn backup_database(
-    restic: &Restic<'_>,
-    req: &BackupCreate,
-    site: &SiteRecord,
-) -> Result<(Part, ManifestDatabase, u64), AgentError> {
-    let file = format!("{}.sql", site.names.database);
-    let mut tables = BTreeMap::new();
-    let mut sha = String::new();
-    let summary = restic.backup(
-        &[
-            tags(&req.backup_id, "database", req.domain.as_str()),
-            format!("--host={HOST}"),
-            "--stdin".into(),
-            format!("--stdin-filename={file}"),
-        ],
-        Some(&mut |stdin| dump_into(&site.names.database, stdin, &mut tables, &mut sha)),
-    )?;
-    Ok((
-        Part {
-            part: "database".into(),
-            snapshot: summary.snapshot_id,
-        },
-        ManifestDatabase {
-            file,
-            sha256: sha,
-            tables,
-        },
-        summary.data_added,
-    ))
-}
-
-/// `backup.create`: the site's files (read by restic as the site's user, without the
-/// excluded directories), its database (streamed from `mariadb-dump --single-transaction`,
-/// never written to the server's disk) and the manifest, into the site's repository (made if
-/// it has none yet).
+/// `backup.create`: the site's files (without the excluded directories), its database
+/// (streamed from `mariadb-dump --single-transaction`, never written to the server's disk) and
+/// the manifest, into the site's repository (made if it has none yet), by the backup writer
+/// (`rustic_core`, ADR 0011) running as the site's user.
 ///
 /// # Errors
-/// `SITE_NOT_FOUND`, `UNSAFE_PATH`, `REPOSITORY_FAILED`, `COMMAND_FAILED`, `IO`,
-/// `INVALID_REQUEST`.
+/// `SITE_NOT_FOUND`, `UNSAFE_PATH`, `REPOSITORY_FAILED`, `BACKUP_CORRUPTED`,
+/// `COMMAND_FAILED`, `IO`, `INVALID_REQUEST`.
 pub fn create(ctx: &Context, req: &BackupCreate) -> Result<serde_json::Value, AgentError> {
     let registry = Registry::load(&ctx.layout.registry())?;
     let site = registry.get(&req.domain)?;
@@ -242,93 +201,124 @@ pub fn create(ctx: &Context, req: &BackupCreate) -> Result<serde_json::Value, Ag
         crate::BACKUP_LOCK_WAIT,
         "another backup of this site ran",
     )?;
-    let restic = Restic::new(&req.repository)?;
-    let to_json = |a: BackupCreated| {
-        serde_json::to_value(a).map_err(|e| AgentError::new(ErrorCode::Internal, e.to_string()))
+    // Checked as restic's access always was: the writer takes no environment.
+    Restic::new(&req.repository)?;
+    let files_root = if req.kind.has_files() {
+        Some(
+            existing_site(ctx, &req.domain)?
+                .path()
+                .display()
+                .to_string(),
+        )
+    } else {
+        None
     };
-    // Looking for the manifest opens the repository: a missing one is made then (one restic
-    // run less than checking for it first).
-    let found = match find_manifest(&restic, &req.backup_id) {
-        Ok(found) => found,
-        Err(e) => {
-            restic.init_when_missing(e)?;
-            None
-        }
-    };
-    if let Some((_, done)) = found {
-        let text = serde_json::to_vec(&done).unwrap_or_default();
-        let (sha, _) = manifest::sha256(text.as_slice())
-            .map_err(|e| AgentError::new(ErrorCode::Io, e.to_string()))?;
-        return to_json(answer(&done, sha, 0));
-    }
-    let mut m = Manifest {
-        version: 1,
+    let job = writer::Job {
+        repository: req.repository.clone(),
         backup_id: req.backup_id.to_string(),
-        kind: Some(req.kind),
-        ..Manifest::default()
+        domain: req.domain.to_string(),
+        kind: req.kind,
+        files_root,
+        exclude: exclude.into_iter().collect(),
+        database_file: req
+            .kind
+            .has_database()
+            .then(|| format!("{}.sql", site.names.database)),
     };
-    let mut added = 0;
-    if req.kind.has_files() {
-        let tree = existing_site(ctx, &req.domain)?;
-        let root = tree.path().display().to_string();
-        let owner = owners(ctx, &site.names)?.map(|o| o.user);
-        let mut args = vec![
-            tags(&req.backup_id, "files", req.domain.as_str()),
-            format!("--host={HOST}"),
-            "--one-file-system".into(),
-        ];
-        // The directories stay (PHP needs its `tmp` and `sessions`), their content does not.
-        args.extend(exclude.iter().map(|e| format!("--exclude={root}/{e}/*")));
-        args.push(root.clone());
-        // The manifest's walk (every file's SHA-256) runs while restic reads the same tree.
-        let (files, summary) = std::thread::scope(|s| {
-            let walk = s.spawn(|| manifest::walk(tree.as_fd(), &exclude));
-            let summary = restic.as_user(owner).backup(&args, None);
-            let files = walk.join().unwrap_or_else(|_| {
-                Err(AgentError::new(
-                    ErrorCode::Internal,
-                    "the manifest walk panicked",
-                ))
-            });
-            (files, summary)
-        });
-        let (files, summary) = (files?, summary?);
-        m.files = files;
-        added += summary.data_added;
-        m.files_root = Some(root);
-        m.parts.push(Part {
-            part: "files".into(),
-            snapshot: summary.snapshot_id,
-        });
-        crash_point("files_part");
-        slow_point();
+    let owner = owners(ctx, &site.names)?.map(|o| o.user);
+    let done = run_writer(&job, owner, &site.names.database)?;
+    serde_json::to_value(done).map_err(|e| AgentError::new(ErrorCode::Internal, e.to_string()))
+}
+
+/// Runs the backup writer (this program, as `owner` when there is one) on `job`, feeding it
+/// `database`'s dump when it asks.
+fn run_writer(
+    job: &writer::Job,
+    owner: Option<(u32, u32)>,
+    database: &str,
+) -> Result<BackupCreated, AgentError> {
+    let failed = |e: std::io::Error| {
+        AgentError::new(ErrorCode::CommandFailed, format!("the backup writer: {e}"))
+    };
+    let exe = std::env::current_exe().map_err(failed)?;
+    let mut cmd = match owner {
+        Some((uid, gid)) => {
+            let mut c = Command::new("setpriv");
+            c.arg(format!("--reuid={uid}"))
+                .arg(format!("--regid={gid}"))
+                .arg("--clear-groups")
+                .arg("--")
+                .arg(&exe);
+            c
+        }
+        None => Command::new(&exe),
+    };
+    cmd.arg(writer::ARG)
+        .env_clear()
+        .env(
+            "PATH",
+            std::env::var("PATH").unwrap_or_else(|_| "/usr/sbin:/usr/bin:/sbin:/bin".into()),
+        )
+        .env("HOME", "/nonexistent");
+    for hook in ["CHOM_AGENT_CRASH_AFTER", "CHOM_AGENT_SLOW_MS"] {
+        if let Ok(v) = std::env::var(hook) {
+            cmd.env(hook, v);
+        }
     }
-    if req.kind.has_database() {
-        let (part, db, bytes) = backup_database(&restic, req, site)?;
-        added += bytes;
-        m.parts.push(part);
-        m.database = Some(db);
-        crash_point("database_part");
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(failed)?;
+    let errors = restic::drain(child.stderr.take());
+    let mut stdin = child.stdin.take();
+    let line = serde_json::to_string(job)
+        .map_err(|e| AgentError::new(ErrorCode::Internal, e.to_string()))?;
+    if let Some(s) = stdin.as_mut() {
+        s.write_all(line.as_bytes())
+            .and_then(|()| s.write_all(b"\n"))
+            .map_err(failed)?;
     }
-    let text =
-        serde_json::to_vec(&m).map_err(|e| AgentError::new(ErrorCode::Internal, e.to_string()))?;
-    let (sha, _) = manifest::sha256(text.as_slice())
-        .map_err(|e| AgentError::new(ErrorCode::Io, e.to_string()))?;
-    let summary = restic.backup(
-        &[
-            tags(&req.backup_id, "manifest", req.domain.as_str()),
-            format!("--host={HOST}"),
-            "--stdin".into(),
-            format!("--stdin-filename={MANIFEST_FILE}"),
-        ],
-        Some(&mut |stdin| {
-            stdin
-                .write_all(&text)
-                .map_err(|e| AgentError::new(ErrorCode::Io, format!("manifest: {e}")))
-        }),
-    )?;
-    added += summary.data_added;
-    to_json(answer(&m, sha, added))
+    let mut outcome = None;
+    let mut fed = Ok(());
+    if let Some(out) = child.stdout.take() {
+        for line in std::io::BufReader::new(out).lines() {
+            let line = line.map_err(failed)?;
+            if line == writer::READY_FOR_DUMP {
+                fed = match stdin.as_mut() {
+                    Some(s) => dump_into(database, s),
+                    None => Err(AgentError::new(
+                        ErrorCode::Internal,
+                        "the writer has no stdin",
+                    )),
+                };
+                if fed.is_err() {
+                    // The writer sees its input end without the last frame and refuses it.
+                    break;
+                }
+            } else {
+                outcome = serde_json::from_str::<writer::Outcome>(&line).ok();
+                break;
+            }
+        }
+    }
+    drop(stdin);
+    let status = child.wait().map_err(failed)?;
+    let stderr = errors.join().unwrap_or_default();
+    if cfg!(debug_assertions) && status.code() == Some(137) {
+        // The crash hook fired in the writer: this process dies as it would have.
+        std::process::exit(137);
+    }
+    fed?;
+    match outcome {
+        Some(writer::Outcome::Done(done)) => Ok(done),
+        Some(writer::Outcome::Failed(e)) => Err(e),
+        None => Err(AgentError::new(
+            ErrorCode::CommandFailed,
+            format!("the backup writer stopped ({status}): {}", stderr.trim()),
+        )),
+    }
 }
 
 /// `backup.list`: the site's backups in its repository, oldest first (a backup without its

@@ -31,6 +31,43 @@ pub(super) fn sha256(mut reader: impl std::io::Read) -> std::io::Result<(String,
     Ok((data_encoding::HEXLOWER.encode(ctx.finish().as_ref()), size))
 }
 
+/// A writer that hashes what it is given (a file dumped from the repository).
+pub(super) struct Sha256Writer {
+    ctx: ring::digest::Context,
+    size: u64,
+}
+
+impl Default for Sha256Writer {
+    fn default() -> Self {
+        Self {
+            ctx: ring::digest::Context::new(&ring::digest::SHA256),
+            size: 0,
+        }
+    }
+}
+
+impl Sha256Writer {
+    /// SHA-256 (hex) and size of everything written.
+    pub(super) fn finish(self) -> (String, u64) {
+        (
+            data_encoding::HEXLOWER.encode(self.ctx.finish().as_ref()),
+            self.size,
+        )
+    }
+}
+
+impl std::io::Write for Sha256Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.ctx.update(buf);
+        self.size += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The regular files beneath `root` (paths relative to it, sorted), leaving out the
 /// directories `exclude` names (relative paths).
 ///

@@ -1,16 +1,15 @@
 //! Driving Debian's `restic` (ADR 0008). The repository's location (which carries its
 //! credential) and password reach restic through pipes it reads as `/dev/fd/N`, never argv nor
 //! its environment; restic's environment is cleared but for `PATH` and the S3 names the
-//! request may give. The site's tree is read by restic running as the site's user
-//! (`setpriv`), so a symlink or a swapped directory can never make it read what that user
-//! cannot.
+//! request may give. restic reads and restores (`backup.list`, `backup.restore`); backups are
+//! written by the backup writer (ADR 0011).
 
 use chom_agent_protocol::backup::{REPOSITORY_ENVIRONMENT, RepositoryAccess};
 use chom_agent_protocol::{AgentError, ErrorCode};
 use serde::Deserialize;
 use std::io::Write as _;
 use std::os::fd::AsRawFd as _;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 /// What a snapshot is (the fields used).
 #[derive(Debug, Clone, Deserialize)]
@@ -30,17 +29,6 @@ impl Snapshot {
     }
 }
 
-/// The summary `restic backup --json` ends with.
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(super) struct Summary {
-    pub snapshot_id: String,
-    #[serde(default)]
-    pub data_added: u64,
-}
-
-/// What writes a `backup --stdin`'s input; an error kills restic before the input ends.
-pub(super) type Feed<'f> = &'f mut dyn FnMut(&mut ChildStdin) -> Result<(), AgentError>;
-
 /// Reads `pipe` to its end on a thread of its own (so the process writing it never blocks on
 /// a full pipe while this one is busy feeding or reading another): what it held, as text.
 pub(super) fn drain<R: std::io::Read + Send + 'static>(
@@ -58,7 +46,6 @@ pub(super) fn drain<R: std::io::Read + Send + 'static>(
 /// restic, opening one repository.
 pub(super) struct Restic<'a> {
     access: &'a RepositoryAccess,
-    user: Option<(u32, u32)>,
 }
 
 /// What restic's messages say went wrong.
@@ -89,22 +76,13 @@ fn failed(what: &str, code: ErrorCode, stderr: &str) -> AgentError {
     AgentError::new(code, format!("restic {what}: {}", tail.join(" | ")))
 }
 
-/// A pipe holding `content`, its read end inheritable (and owned by `user`, who must be able to
-/// reopen it as `/dev/fd/N`).
-fn secret(content: &str, user: Option<(u32, u32)>) -> Result<std::io::PipeReader, AgentError> {
+/// A pipe holding `content`, its read end inheritable (restic reopens it as `/dev/fd/N`).
+fn secret(content: &str) -> Result<std::io::PipeReader, AgentError> {
     let io = |e: std::io::Error| AgentError::new(ErrorCode::Io, format!("pipe: {e}"));
     let (reader, mut writer) = std::io::pipe().map_err(io)?;
     // Far below a pipe's capacity: written whole before restic starts, then closed (EOF).
     writer.write_all(content.as_bytes()).map_err(io)?;
     drop(writer);
-    if let Some((uid, gid)) = user {
-        rustix::fs::fchown(
-            &reader,
-            Some(rustix::fs::Uid::from_raw(uid)),
-            Some(rustix::fs::Gid::from_raw(gid)),
-        )
-        .map_err(|e| io(e.into()))?;
-    }
     rustix::io::fcntl_setfd(&reader, rustix::io::FdFlags::empty()).map_err(|e| io(e.into()))?;
     Ok(reader)
 }
@@ -131,38 +109,19 @@ impl<'a> Restic<'a> {
                 "repository: location and password are required",
             ));
         }
-        Ok(Self { access, user: None })
+        Ok(Self { access })
     }
 
-    /// The same repository, restic running as `user` (`None`: as the agent).
-    pub(super) fn as_user(&self, user: Option<(u32, u32)>) -> Self {
-        Self {
-            access: self.access,
-            user,
-        }
-    }
-
-    /// Starts restic with `args`; the pipes are closed in this process once it runs.
+    /// restic with `args`, the repository's location and password on pipes.
     pub(super) fn spawn(
         &self,
         args: &[String],
         stdin: Stdio,
         stdout: Stdio,
     ) -> Result<Child, AgentError> {
-        let password = secret(&self.access.password, self.user)?;
-        let location = secret(&self.access.location, self.user)?;
-        let mut cmd = match self.user {
-            Some((uid, gid)) => {
-                let mut c = Command::new("setpriv");
-                c.arg(format!("--reuid={uid}"))
-                    .arg(format!("--regid={gid}"))
-                    .arg("--clear-groups")
-                    .arg("--")
-                    .arg("restic");
-                c
-            }
-            None => Command::new("restic"),
-        };
+        let password = secret(&self.access.password)?;
+        let location = secret(&self.access.location)?;
+        let mut cmd = Command::new("restic");
         cmd.arg(format!("--password-file=/dev/fd/{}", password.as_raw_fd()))
             .arg(format!(
                 "--repository-file=/dev/fd/{}",
@@ -213,18 +172,6 @@ impl<'a> Restic<'a> {
     ///
     /// # Errors
     /// `e` itself when it says something else; `REPOSITORY_FAILED` when `init` fails.
-    pub(super) fn init_when_missing(&self, e: AgentError) -> Result<(), AgentError> {
-        if missing_repository(&e) {
-            self.run("init", &["init".into()]).map(drop)
-        } else {
-            Err(e)
-        }
-    }
-
-    /// The snapshots carrying every tag of `tags`.
-    ///
-    /// # Errors
-    /// As [`Restic::run`]; `COMMAND_FAILED` when restic's JSON cannot be read.
     pub(super) fn snapshots(&self, tags: &[String]) -> Result<Vec<Snapshot>, AgentError> {
         let mut args = vec!["snapshots".to_owned()];
         if !tags.is_empty() {
@@ -238,66 +185,4 @@ impl<'a> Restic<'a> {
             )
         })
     }
-
-    /// `restic backup` with `args`, `feed` writing its standard input (`None`: no input);
-    /// `feed` answering `false` kills restic before its input ends, so no snapshot is made of
-    /// an incomplete stream.
-    ///
-    /// # Errors
-    /// As [`Restic::run`]; `feed`'s own.
-    pub(super) fn backup(
-        &self,
-        args: &[String],
-        feed: Option<Feed<'_>>,
-    ) -> Result<Summary, AgentError> {
-        let mut full = vec!["backup".to_owned()];
-        full.extend(args.iter().cloned());
-        let stdin = if feed.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        };
-        let mut child = self.spawn(&full, stdin, Stdio::piped())?;
-        // stdout and stderr are drained by threads so restic never blocks on them while it is
-        // fed.
-        let out = drain(child.stdout.take());
-        let err = drain(child.stderr.take());
-        if let Some(feed) = feed {
-            let fed = match child.stdin.take() {
-                Some(mut stdin) => feed(&mut stdin),
-                None => Err(AgentError::new(ErrorCode::Internal, "restic has no stdin")),
-            };
-            if let Err(e) = fed {
-                // Killed before its input ended: restic saves no snapshot.
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(e);
-            }
-        }
-        let status = child.wait().map_err(|e| {
-            AgentError::new(ErrorCode::CommandFailed, format!("restic backup: {e}"))
-        })?;
-        let stdout = out.join().unwrap_or_default();
-        let stderr = err.join().unwrap_or_default();
-        if !status.success() {
-            // Exit 3: some files could not be read; the snapshot would not be the whole tree.
-            return Err(failed("backup", classify(&stderr), &stderr));
-        }
-        stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .rfind(|v| v["message_type"] == "summary")
-            .and_then(|v| serde_json::from_value(v).ok())
-            .ok_or_else(|| {
-                AgentError::new(
-                    ErrorCode::CommandFailed,
-                    format!("restic backup printed no summary: {}", stderr.trim()),
-                )
-            })
-    }
-}
-
-/// Whether `e` says the repository does not exist (yet).
-fn missing_repository(e: &AgentError) -> bool {
-    e.message.contains("Is there a repository")
 }

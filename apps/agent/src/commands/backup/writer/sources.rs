@@ -1,0 +1,320 @@
+//! What the writer hands rustic to read: any source wrapped so that every byte read is hashed
+//! (and, for a dump, its rows counted), and every error is kept: rustic leaves out a file it
+//! cannot read and goes on, the writer refuses the backup instead.
+
+use chom_agent_protocol::rows::RowCounter;
+use chom_agent_protocol::{AgentError, ErrorCode};
+use rustic_core::repofile::{Metadata, Node, NodeType};
+use rustic_core::{ReadSource, ReadSourceEntry, ReadSourceOpen, RusticResult};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+#[derive(Default)]
+struct Inner {
+    files: HashMap<PathBuf, (String, u64)>,
+    listed: Vec<PathBuf>,
+    errors: Vec<String>,
+    rows: BTreeMap<String, u64>,
+}
+
+/// What was read: each file's SHA-256 and size, the dump's rows, the errors.
+#[derive(Clone, Default)]
+pub(super) struct Seen(Arc<Mutex<Inner>>);
+
+impl Seen {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn error(&self, e: String) {
+        self.lock().errors.push(e);
+    }
+
+    /// The files read whole: SHA-256 (hex) and bytes, by path.
+    pub(super) fn files(&self) -> HashMap<PathBuf, (String, u64)> {
+        self.lock().files.clone()
+    }
+
+    /// Every regular file the source listed (what the snapshot holds, when nothing failed).
+    pub(super) fn listed(&self) -> Vec<PathBuf> {
+        self.lock().listed.clone()
+    }
+
+    /// The rows of each table of the dump read.
+    pub(super) fn rows(&self) -> BTreeMap<String, u64> {
+        self.lock().rows.clone()
+    }
+
+    /// Fails when anything could not be read.
+    pub(super) fn check(&self) -> Result<(), AgentError> {
+        let errors = &self.lock().errors;
+        match errors.first() {
+            None => Ok(()),
+            Some(first) => Err(AgentError::new(
+                ErrorCode::Io,
+                format!(
+                    "{} could not be read (the backup would not be whole): {first}",
+                    errors.len()
+                ),
+            )),
+        }
+    }
+}
+
+/// `inner`, hashing what is read of it.
+pub(super) struct Hashed<S> {
+    inner: S,
+    seen: Seen,
+    rows: bool,
+}
+
+impl<S> Hashed<S> {
+    /// `rows`: count the rows of a dump as it passes.
+    pub(super) fn new(inner: S, seen: Seen, rows: bool) -> Self {
+        Self { inner, seen, rows }
+    }
+}
+
+type Entry<O> = RusticResult<ReadSourceEntry<O>>;
+
+impl<S> ReadSource for Hashed<S>
+where
+    S: ReadSource,
+    S::Iter: Send + 'static,
+    S::Open: Send + 'static,
+{
+    type Open = HashedOpen<S::Open>;
+    type Iter = Box<dyn Iterator<Item = Entry<Self::Open>> + Send>;
+
+    fn size(&self) -> RusticResult<Option<u64>> {
+        self.inner.size()
+    }
+
+    fn entries(&self) -> Self::Iter {
+        let seen = self.seen.clone();
+        let rows = self.rows;
+        Box::new(self.inner.entries().map(move |entry| match entry {
+            Ok(ReadSourceEntry { path, node, open }) => {
+                if node.node_type == NodeType::File {
+                    seen.lock().listed.push(path.clone());
+                }
+                Ok(ReadSourceEntry {
+                    open: open.map(|inner| HashedOpen {
+                        inner,
+                        path: path.clone(),
+                        seen: seen.clone(),
+                        rows,
+                    }),
+                    path,
+                    node,
+                })
+            }
+            Err(e) => {
+                seen.error(e.to_string());
+                Err(e)
+            }
+        }))
+    }
+}
+
+pub(super) struct HashedOpen<O> {
+    inner: O,
+    path: PathBuf,
+    seen: Seen,
+    rows: bool,
+}
+
+impl<O: ReadSourceOpen> ReadSourceOpen for HashedOpen<O> {
+    type Reader = HashedReader<O::Reader>;
+
+    fn open(self) -> RusticResult<Self::Reader> {
+        match self.inner.open() {
+            Ok(reader) => Ok(HashedReader {
+                inner: reader,
+                hash: Some(ring::digest::Context::new(&ring::digest::SHA256)),
+                size: 0,
+                rows: self.rows.then(RowCounter::new),
+                path: self.path,
+                seen: self.seen,
+            }),
+            Err(e) => {
+                self.seen.error(format!("{}: {e}", self.path.display()));
+                Err(e)
+            }
+        }
+    }
+}
+
+pub(super) struct HashedReader<R> {
+    inner: R,
+    hash: Option<ring::digest::Context>,
+    size: u64,
+    rows: Option<RowCounter>,
+    path: PathBuf,
+    seen: Seen,
+}
+
+impl<R: Read> Read for HashedReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(buf) {
+            Ok(0) => {
+                if let Some(hash) = self.hash.take() {
+                    let hex = data_encoding::HEXLOWER.encode(hash.finish().as_ref());
+                    let mut seen = self.seen.lock();
+                    if let Some(rows) = self.rows.take() {
+                        seen.rows = rows.finish();
+                    }
+                    seen.files.insert(self.path.clone(), (hex, self.size));
+                }
+                Ok(0)
+            }
+            Ok(n) => {
+                let data = buf.get(..n).unwrap_or_default();
+                if let Some(hash) = self.hash.as_mut() {
+                    hash.update(data);
+                }
+                if let Some(rows) = self.rows.as_mut() {
+                    rows.feed(data);
+                }
+                self.size += n as u64;
+                Ok(n)
+            }
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    self.seen.error(format!("{}: {e}", self.path.display()));
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// One file made of what `reader` gives (a dump, the manifest).
+pub(super) struct Single<R> {
+    path: PathBuf,
+    reader: Mutex<Option<R>>,
+}
+
+impl<R> Single<R> {
+    pub(super) fn new(name: &str, reader: R) -> Self {
+        Self {
+            path: PathBuf::from(name),
+            reader: Mutex::new(Some(reader)),
+        }
+    }
+}
+
+impl<R: Read + Send + 'static> ReadSource for Single<R> {
+    type Open = R;
+    type Iter = std::option::IntoIter<Entry<R>>;
+
+    fn size(&self) -> RusticResult<Option<u64>> {
+        Ok(None)
+    }
+
+    fn entries(&self) -> Self::Iter {
+        let open = self
+            .reader
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        let meta = Metadata {
+            mode: Some(0o600),
+            ..Metadata::default()
+        };
+        let node = Node::new_node(self.path.as_os_str(), NodeType::File, meta);
+        Some(Ok(ReadSourceEntry {
+            path: self.path.clone(),
+            node,
+            open,
+        }))
+        .into_iter()
+    }
+}
+
+/// The dump as `backup.create` sends it: frames of a 4-byte little-endian length and that many
+/// bytes, ended by a frame of length 0. An input that ends without that last frame is an
+/// error, never a shorter dump.
+pub(super) struct Frames<R> {
+    inner: R,
+    left: usize,
+    ended: bool,
+}
+
+impl<R> Frames<R> {
+    pub(super) fn new(inner: R) -> Self {
+        Self {
+            inner,
+            left: 0,
+            ended: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Frames<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.ended || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let mut len = [0u8; 4];
+            self.inner.read_exact(&mut len)?;
+            self.left = u32::from_le_bytes(len) as usize;
+            if self.left == 0 {
+                self.ended = true;
+                return Ok(0);
+            }
+        }
+        let want = buf.len().min(self.left);
+        let n = self.inner.read(buf.get_mut(..want).unwrap_or_default())?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        self.left -= n;
+        Ok(n)
+    }
+}
+
+/// Writes `data` as frames into `out` (the last, empty frame is [`end`]).
+pub(in crate::commands::backup) fn frame(
+    out: &mut impl std::io::Write,
+    data: &[u8],
+) -> std::io::Result<()> {
+    for chunk in data.chunks(u32::MAX as usize) {
+        out.write_all(&u32::try_from(chunk.len()).unwrap_or(u32::MAX).to_le_bytes())?;
+        out.write_all(chunk)?;
+    }
+    Ok(())
+}
+
+/// Ends the frames.
+pub(in crate::commands::backup) fn end(out: &mut impl std::io::Write) -> std::io::Result<()> {
+    out.write_all(&0u32.to_le_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn frames_give_the_bytes_and_a_cut_is_an_error() {
+        let mut wire = Vec::new();
+        frame(&mut wire, b"hello ").unwrap();
+        frame(&mut wire, b"world").unwrap();
+        let mut whole = wire.clone();
+        end(&mut whole).unwrap();
+        let mut out = String::new();
+        Frames::new(whole.as_slice())
+            .read_to_string(&mut out)
+            .unwrap();
+        assert_eq!(out, "hello world");
+        let mut out = String::new();
+        let cut = Frames::new(wire.as_slice()).read_to_string(&mut out);
+        assert_eq!(cut.unwrap_err().kind(), std::io::ErrorKind::UnexpectedEof);
+    }
+}
