@@ -75,6 +75,7 @@ pub fn build(
     let server =
         Arc::new(server.with_max_file(settings.backup.max_file_mb.saturating_mul(1 << 20)));
     let http = HttpServer::new(move || App::new().configure(server.clone().configure()))
+        .on_connect(chom_restic_server::no_delay)
         .workers(2)
         .listen(listener)?
         .run();

@@ -153,6 +153,9 @@ fn agent(bin: &Path, root: &Path, command: &str, params: &Value) -> anyhow::Resu
         .write_all(request.to_string().as_bytes())?;
     let out = child.wait_with_output()?;
     let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    if !out.stderr.is_empty() {
+        eprintln!("{command}: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
     anyhow::ensure!(
         out.status.success() && answer["ok"] != false,
         "{command} failed: {answer}\n{}",
@@ -226,6 +229,7 @@ pub async fn run(agent_bin: &Path, megabytes: u64) -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
     let http = HttpServer::new(move || App::new().configure(server.clone().configure()))
+        .on_connect(chom_restic_server::no_delay)
         .workers(2)
         .listen(listener)?
         .run();

@@ -306,6 +306,8 @@ fn run_writer(
     drop(stdin);
     let status = child.wait().map_err(failed)?;
     let stderr = errors.join().unwrap_or_default();
+    // The writer's warnings go where the agent's own go.
+    eprint!("{stderr}");
     if cfg!(debug_assertions) && status.code() == Some(137) {
         // The crash hook fired in the writer: this process dies as it would have.
         std::process::exit(137);

@@ -43,6 +43,7 @@ pub async fn start_with(server: RepositoryServer, root: tempfile::TempDir) -> Se
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let http = HttpServer::new(move || App::new().configure(server.clone().configure()))
+        .on_connect(chom_restic_server::no_delay)
         .workers(1)
         .listen(listener)
         .unwrap()

@@ -13,6 +13,7 @@
 //! parent's manifest gave it (the parent is always the files part of the newest committed
 //! backup); any other file is hashed from the repository.
 
+mod key;
 mod sources;
 
 use super::{HOST, MANIFEST_FILE, answer, manifest};
@@ -80,7 +81,7 @@ fn failed(what: &str) -> impl Fn(Box<rustic_core::RusticError>) -> AgentError + 
     }
 }
 
-fn backends(location: &str) -> Result<RepositoryBackends, AgentError> {
+fn backend(location: &str) -> Result<Arc<dyn rustic_core::WriteBackend>, AgentError> {
     let invalid = |m: String| AgentError::new(ErrorCode::InvalidRequest, m);
     let be: Arc<dyn rustic_core::WriteBackend> = if let Some(url) = location.strip_prefix("rest:") {
         Arc::new(super::rest::RestBackend::new(url).map_err(invalid)?)
@@ -94,7 +95,7 @@ fn backends(location: &str) -> Result<RepositoryBackends, AgentError> {
             "repository: the writer opens rest: addresses and directories".into(),
         ));
     };
-    Ok(RepositoryBackends::new(be, None))
+    Ok(be)
 }
 
 fn snapshot_options(job: &Job, part: &str) -> Result<SnapshotFile, AgentError> {
@@ -206,25 +207,46 @@ fn hash_from_repository<S: IndexedFull>(
     })
 }
 
+/// What a run wrote.
+struct Written {
+    answer: BackupCreated,
+    /// Files of the tree read (the others were taken unchanged from the parent snapshot).
+    files_read: usize,
+}
+
 /// Writes the backup `job` asks for; `stdin` then holds the dump, `stdout` is told when.
-fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<BackupCreated, AgentError> {
-    let creds = Credentials::password(&job.repository.password);
+fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentError> {
+    let password = &job.repository.password;
+    let be = backend(&job.repository.location)?;
     // No cache: nothing of a repository is left on the server.
     let mut options = RepositoryOptions::default();
     options.no_cache = true;
-    let repo = Repository::new(&options, &backends(&job.repository.location)?)
+    let repo = Repository::new(&options, &RepositoryBackends::new(be.clone(), None))
         .map_err(failed("repository"))?;
+    let cheap = key::master_key(be.as_ref(), password);
     let repo = if repo.config_id().map_err(failed("repository"))?.is_none() {
         let mut config = ConfigOptions::default();
         config.set_compression = Some(COMPRESSION);
         // Each blob is checked by the verified restores, off the server (ADR 0011).
         config.set_extra_verify = Some(false);
-        repo.init(&creds, &KeyOptions::default(), &config)
-            .map_err(failed("making the repository"))?
+        repo.init(
+            &Credentials::password(password),
+            &KeyOptions::default(),
+            &config,
+        )
+        .map_err(failed("making the repository"))?
     } else {
+        let creds = match &cheap {
+            Some(master) => Credentials::Masterkey(master.clone()),
+            None => Credentials::password(password),
+        };
         repo.open(&creds)
             .map_err(failed("opening the repository"))?
     };
+    if cheap.is_none() {
+        // Best effort: without it, the next run derives the password's key as restic does.
+        let _ = key::add(be.as_ref(), password, &repo.key());
+    }
     let mut repo = repo.to_indexed().map_err(failed("reading the index"))?;
     let snaps = repo.get_all_snapshots().map_err(failed("snapshots"))?;
     let mine = format!("chom-backup={}", job.backup_id);
@@ -233,11 +255,20 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<BackupCreated, A
         let text = serde_json::to_vec(&m).unwrap_or_default();
         let (sha, _) = manifest::sha256(text.as_slice())
             .map_err(|e| AgentError::new(ErrorCode::Io, e.to_string()))?;
-        return Ok(answer(&m, sha, 0));
+        return Ok(Written {
+            answer: answer(&m, sha, 0),
+            files_read: 0,
+        });
     }
     let site = format!("site={}", job.domain);
     // A previous manifest that cannot be read only costs reading every file again.
-    let previous = newest(&snaps, &[&site]).and_then(|s| read_manifest(&repo, s).ok());
+    let previous = newest(&snaps, &[&site]).and_then(|s| match read_manifest(&repo, s) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            eprintln!("the previous manifest is unreadable ({e}): every file is read");
+            None
+        }
+    });
     let mut m = Manifest {
         version: 1,
         backup_id: job.backup_id.clone(),
@@ -245,6 +276,7 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<BackupCreated, A
         ..Manifest::default()
     };
     let mut added = 0;
+    let mut files_read = 0;
     if let Some(root) = job.files_root.as_deref().filter(|_| job.kind.has_files()) {
         let seen = Seen::default();
         let parent = previous
@@ -281,6 +313,7 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<BackupCreated, A
             )
             .map_err(failed("backing up the files"))?;
         seen.check()?;
+        files_read = seen.files().len();
         let (mut files, unknown) = manifest_files(root, &seen, previous.as_ref());
         if !unknown.is_empty() {
             // The new snapshot's trees are not in the index read before it was made.
@@ -362,7 +395,10 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<BackupCreated, A
         .map_err(failed("writing the manifest"))?;
     seen.check()?;
     added += snap.summary.as_ref().map_or(0, |s| s.data_added_packed);
-    Ok(answer(&m, sha, added))
+    Ok(Written {
+        answer: answer(&m, sha, added),
+        files_read,
+    })
 }
 
 /// `chom-agent backup-writer`.
@@ -374,7 +410,13 @@ pub(crate) fn main() -> std::process::ExitCode {
     let outcome = match read {
         Ok(_) => match serde_json::from_str::<Job>(&line) {
             Ok(job) => match write(&job, &mut stdout) {
-                Ok(done) => Outcome::Done(done),
+                Ok(done) => {
+                    eprintln!(
+                        "backup {}: {} files read, the others taken unchanged from the parent",
+                        job.backup_id, done.files_read
+                    );
+                    Outcome::Done(done.answer)
+                }
                 Err(e) => Outcome::Failed(e),
             },
             Err(e) => Outcome::Failed(AgentError::new(
@@ -391,4 +433,50 @@ pub(crate) fn main() -> std::process::ExitCode {
     let _ = writeln!(stdout, "{text}");
     let _ = stdout.flush();
     std::process::ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn job(repo: &Path, root: &Path, id: &str) -> Job {
+        Job {
+            repository: RepositoryAccess {
+                location: repo.display().to_string(),
+                password: "a password".into(),
+                environment: std::collections::BTreeMap::new(),
+            },
+            backup_id: id.into(),
+            domain: "example.test".into(),
+            kind: BackupKind::Files,
+            files_root: Some(root.display().to_string()),
+            exclude: vec!["tmp".into()],
+            database_file: None,
+        }
+    }
+
+    #[test]
+    fn the_next_backup_reads_only_what_changed_and_its_manifest_stays_whole() {
+        let repo = tempfile::tempdir().unwrap();
+        let site = tempfile::tempdir().unwrap();
+        let root = site.path();
+        std::fs::create_dir_all(root.join("public")).unwrap();
+        std::fs::create_dir_all(root.join("tmp")).unwrap();
+        std::fs::write(root.join("tmp/scratch"), "excluded").unwrap();
+        for i in 0..20 {
+            std::fs::write(root.join(format!("public/{i}.php")), format!("file {i}")).unwrap();
+        }
+        let first = write(&job(repo.path(), root, "b1"), &mut Vec::new()).unwrap();
+        assert_eq!(first.files_read, 20);
+        assert_eq!(first.answer.file_count, 20, "tmp/ content is excluded");
+        std::fs::write(root.join("public/3.php"), "changed").unwrap();
+        let second = write(&job(repo.path(), root, "b2"), &mut Vec::new()).unwrap();
+        assert_eq!(second.files_read, 1, "only the changed file is read");
+        assert_eq!(second.answer.file_count, 20);
+        // The same id again answers from its manifest, reading nothing.
+        let again = write(&job(repo.path(), root, "b2"), &mut Vec::new()).unwrap();
+        assert_eq!(again.files_read, 0);
+        assert_eq!(again.answer.manifest_sha256, second.answer.manifest_sha256);
+    }
 }
