@@ -207,6 +207,32 @@ fn hash_from_repository<S: IndexedFull>(
     })
 }
 
+/// The snapshot `part` of one file `name` made of what `reader` gives (`rows`: a dump whose
+/// rows are counted), and what was read.
+fn single_part<S: IndexedFull, R: std::io::Read + Send + 'static>(
+    repo: &Repository<S>,
+    job: &Job,
+    part: &str,
+    name: &str,
+    reader: R,
+    rows: bool,
+) -> Result<(SnapshotFile, Seen), AgentError> {
+    let seen = Seen::default();
+    let mut opts = BackupOptions::default();
+    opts.no_scan = true;
+    opts.parent_opts.force = true;
+    let snap = repo
+        .archive(
+            &opts,
+            &Hashed::new(Single::new(name, reader), seen.clone(), rows),
+            snapshot_options(job, part)?,
+            &[PathBuf::from(name)],
+        )
+        .map_err(|e| failed(&format!("writing the {part} part"))(e))?;
+    seen.check()?;
+    Ok((snap, seen))
+}
+
 /// What a run wrote.
 struct Written {
     answer: BackupCreated,
@@ -344,20 +370,14 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
         writeln!(stdout, "{READY_FOR_DUMP}")
             .and_then(|()| stdout.flush())
             .map_err(|e| AgentError::new(ErrorCode::Io, format!("asking for the dump: {e}")))?;
-        let seen = Seen::default();
-        let source = Single::new(file, sources::Frames::new(std::io::stdin()));
-        let mut opts = BackupOptions::default();
-        opts.no_scan = true;
-        opts.parent_opts.force = true;
-        let snap = repo
-            .archive(
-                &opts,
-                &Hashed::new(source, seen.clone(), true),
-                snapshot_options(job, "database")?,
-                &[PathBuf::from(file)],
-            )
-            .map_err(failed("backing up the database"))?;
-        seen.check()?;
+        let (snap, seen) = single_part(
+            &repo,
+            job,
+            "database",
+            file,
+            sources::Frames::new(std::io::stdin()),
+            true,
+        )?;
         let (sha256, _) = seen.files().remove(Path::new(file)).ok_or_else(|| {
             AgentError::new(ErrorCode::CommandFailed, "the dump did not reach its end")
         })?;
@@ -377,23 +397,14 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
         serde_json::to_vec(&m).map_err(|e| AgentError::new(ErrorCode::Internal, e.to_string()))?;
     let (sha, _) = manifest::sha256(text.as_slice())
         .map_err(|e| AgentError::new(ErrorCode::Io, e.to_string()))?;
-    let seen = Seen::default();
-    let mut opts = BackupOptions::default();
-    opts.no_scan = true;
-    opts.parent_opts.force = true;
-    let snap = repo
-        .archive(
-            &opts,
-            &Hashed::new(
-                Single::new(MANIFEST_FILE, std::io::Cursor::new(text)),
-                seen.clone(),
-                false,
-            ),
-            snapshot_options(job, "manifest")?,
-            &[PathBuf::from(MANIFEST_FILE)],
-        )
-        .map_err(failed("writing the manifest"))?;
-    seen.check()?;
+    let (snap, _) = single_part(
+        &repo,
+        job,
+        "manifest",
+        MANIFEST_FILE,
+        std::io::Cursor::new(text),
+        false,
+    )?;
     added += snap.summary.as_ref().map_or(0, |s| s.data_added_packed);
     Ok(Written {
         answer: answer(&m, sha, added),
