@@ -490,4 +490,72 @@ mod tests {
         assert_eq!(again.files_read, 0);
         assert_eq!(again.answer.manifest_sha256, second.answer.manifest_sha256);
     }
+
+    /// A site writes files while it is backed up (logs, uploads): the manifest must say what
+    /// the snapshot holds, or the restore of that backup would refuse it as corrupted.
+    #[test]
+    fn a_file_written_during_the_backup_is_in_the_manifest_as_stored() {
+        let repo = tempfile::tempdir().unwrap();
+        let site = tempfile::tempdir().unwrap();
+        let root = site.path().to_path_buf();
+        std::fs::create_dir_all(root.join("public")).unwrap();
+        for i in 0..300 {
+            std::fs::write(root.join(format!("public/{i}.php")), vec![b'x'; 20_000]).unwrap();
+        }
+        let log = root.join("public/app.log");
+        std::fs::write(&log, "start\n").unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writer = {
+            let (log, stop) = (log.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+                    std::io::Write::write_all(&mut f, format!("line {n}\n").as_bytes()).unwrap();
+                    n += 1;
+                }
+            })
+        };
+        let done = write(&job(repo.path(), &root, "b1"), &mut Vec::new()).unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        writer.join().unwrap();
+        let files_part = done
+            .answer
+            .parts
+            .iter()
+            .find(|p| p.part == "files")
+            .unwrap()
+            .snapshot
+            .clone();
+        // Read back from the repository what the snapshot holds for the log.
+        let be = backend(&repo.path().display().to_string()).unwrap();
+        let mut options = RepositoryOptions::default();
+        options.no_cache = true;
+        let opened = Repository::new(&options, &RepositoryBackends::new(be, None))
+            .unwrap()
+            .open(&Credentials::password("a password"))
+            .unwrap()
+            .to_indexed()
+            .unwrap();
+        let snap = opened.get_snapshots(&[files_part]).unwrap().remove(0);
+        let node = opened.node_from_path(snap.tree, &log).unwrap();
+        let mut stored = manifest::Sha256Writer::default();
+        opened.dump(&node, &mut stored).unwrap();
+        let (sha, size) = stored.finish();
+        let manifest = read_manifest(
+            &opened,
+            newest(&opened.get_all_snapshots().unwrap(), &["chom-backup=b1"]).unwrap(),
+        )
+        .unwrap();
+        let entry = manifest
+            .files
+            .iter()
+            .find(|f| f.path == "public/app.log")
+            .unwrap();
+        assert_eq!((entry.sha256.as_str(), entry.size), (sha.as_str(), size));
+        assert_eq!(manifest.files.len(), 301);
+        // The log went on growing past what was stored: a second read of it (the manifest
+        // walk of before) would have hashed other bytes.
+        assert!(std::fs::metadata(&log).unwrap().len() > size);
+    }
 }
