@@ -16,7 +16,18 @@ const BIN: &str = env!("CARGO_BIN_EXE_chom-agent");
 const PASSWORD: &str = "repository password";
 
 fn agent(root: &Path, command: &str, params: &Value, crash: Option<&str>) -> (Option<i32>, Value) {
+    agent_with(root, command, params, crash, &[])
+}
+
+fn agent_with(
+    root: &Path,
+    command: &str,
+    params: &Value,
+    crash: Option<&str>,
+    env: &[(&str, &str)],
+) -> (Option<i32>, Value) {
     let mut cmd = Command::new(BIN);
+    cmd.envs(env.iter().copied());
     cmd.arg("--root")
         .arg(root)
         .arg(command)
@@ -472,5 +483,54 @@ fn a_flipped_byte_in_any_pack_fails_the_restore_and_leaves_the_site_alone() {
         std::fs::write(pack, &pristine).unwrap();
         site.assert_clean(&format!("r-t{round}"));
     }
+    mysql(&format!("DROP DATABASE `{}`", site.database));
+}
+
+fn run(program: &str, args: &[&str]) {
+    let status = Command::new(program).args(args).status().unwrap();
+    assert!(status.success(), "{program} {args:?}");
+}
+
+/// The writer reads the tree as the site's user (here `nobody`): a file that user cannot read
+/// fails the backup (it is never read as root, never left out silently).
+#[test]
+fn the_writer_reads_the_tree_as_the_sites_user_only() {
+    let uid = Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        eprintln!("skipped: running the writer as another user needs root");
+        return;
+    }
+    let site = wordpress("bku");
+    // nobody may walk the sandbox and write the repository; the secret stays root's.
+    run("chmod", &["-R", "o+rX", site.root().to_str().unwrap()]);
+    run("chmod", &["0777", site.repo.path().to_str().unwrap()]);
+    let secret = site.dir().join("public/wp-content/uploads/private.key");
+    std::fs::write(&secret, "root's secret").unwrap();
+    run("chmod", &["0600", secret.to_str().unwrap()]);
+    let as_nobody = [("CHOM_AGENT_BACKUP_AS", "65534:65534")];
+    let create = |id: &str| {
+        agent_with(
+            site.root(),
+            "backup.create",
+            &json!({"domain": site.domain, "backup_id": id, "kind": "files", "repository": site.access()}),
+            None,
+            &as_nobody,
+        )
+    };
+    let (code, refused) = create("b-as-nobody-1");
+    assert_eq!(code, Some(1), "{refused}");
+    assert_eq!(refused["error"]["code"], "IO", "{refused}");
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not be read"),
+        "{refused}"
+    );
+    run("chmod", &["0644", secret.to_str().unwrap()]);
+    let (code, done) = create("b-as-nobody-2");
+    assert_eq!(code, Some(0), "{done}");
+    let listed = restic(site.repo.path(), &["ls", "latest", "--tag", "part=files"]);
+    assert!(listed.contains("private.key"), "{listed}");
     mysql(&format!("DROP DATABASE `{}`", site.database));
 }

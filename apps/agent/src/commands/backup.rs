@@ -26,6 +26,7 @@ use chom_agent_protocol::{AgentError, ErrorCode, SiteType};
 use restic::{Restic, Snapshot};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead as _, Read as _, Write as _};
+use std::os::fd::AsRawFd as _;
 use std::process::{Command, Stdio};
 
 /// The name of the manifest inside its snapshot.
@@ -225,9 +226,22 @@ pub fn create(ctx: &Context, req: &BackupCreate) -> Result<serde_json::Value, Ag
             .has_database()
             .then(|| format!("{}.sql", site.names.database)),
     };
-    let owner = owners(ctx, &site.names)?.map(|o| o.user);
+    let owner = owners(ctx, &site.names)?
+        .map(|o| o.user)
+        .or_else(backup_as_hook);
     let done = run_writer(&job, owner, &site.names.database)?;
     serde_json::to_value(done).map_err(|e| AgentError::new(ErrorCode::Internal, e.to_string()))
+}
+
+/// Test hook (debug builds only): `CHOM_AGENT_BACKUP_AS=<uid>:<gid>` runs the writer as that
+/// user in sandbox mode too, so tests can show what the site's user cannot read is not backed up.
+fn backup_as_hook() -> Option<(u32, u32)> {
+    if !cfg!(debug_assertions) {
+        return None;
+    }
+    let value = std::env::var("CHOM_AGENT_BACKUP_AS").ok()?;
+    let (uid, gid) = value.split_once(':')?;
+    Some((uid.parse().ok()?, gid.parse().ok()?))
 }
 
 /// Runs the backup writer (this program, as `owner` when there is one) on `job`, feeding it
@@ -240,7 +254,12 @@ fn run_writer(
     let failed = |e: std::io::Error| {
         AgentError::new(ErrorCode::CommandFailed, format!("the backup writer: {e}"))
     };
-    let exe = std::env::current_exe().map_err(failed)?;
+    // This very program, by descriptor: a session that began before an upgrade replaced the
+    // binary still starts the writer of its own version (a path would be gone or newer).
+    let program = std::fs::File::open("/proc/self/exe").map_err(failed)?;
+    rustix::io::fcntl_setfd(&program, rustix::io::FdFlags::empty())
+        .map_err(|e| failed(e.into()))?;
+    let exe = format!("/proc/self/fd/{}", program.as_raw_fd());
     let mut cmd = match owner {
         Some((uid, gid)) => {
             let mut c = Command::new("setpriv");
@@ -271,6 +290,7 @@ fn run_writer(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(failed)?;
+    drop(program);
     let errors = restic::drain(child.stderr.take());
     let mut stdin = child.stdin.take();
     let line = serde_json::to_string(job)
