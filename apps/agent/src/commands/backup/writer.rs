@@ -4,7 +4,7 @@
 //! `rustic_core`, opening the repository once.
 //!
 //! - stdin: one line, the [`Job`] (it carries the repository's password: a pipe, never argv);
-//!   then, when the backup has a database, the dump in frames ([`frames`]).
+//!   then, when the backup has a database, the dump in frames ([`sources::Frames`]).
 //! - stdout: `dump` when it is ready for the dump, then one line, the [`Outcome`].
 //!
 //! The manifest says what the snapshot holds, by construction: a file rustic reads is hashed
