@@ -202,8 +202,7 @@ pub fn create(ctx: &Context, req: &BackupCreate) -> Result<serde_json::Value, Ag
         crate::BACKUP_LOCK_WAIT,
         "another backup of this site ran",
     )?;
-    // Checked as restic's access always was: the writer takes no environment.
-    Restic::new(&req.repository)?;
+    restic::check_access(&req.repository)?;
     let files_root = if req.kind.has_files() {
         Some(
             existing_site(ctx, &req.domain)?

@@ -16,23 +16,16 @@ fn io(path: &str, e: impl std::fmt::Display) -> AgentError {
 }
 
 /// SHA-256 (hex) and size of everything `reader` gives.
-pub(super) fn sha256(mut reader: impl std::io::Read) -> std::io::Result<(String, u64)> {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut buf = vec![0u8; 1 << 16];
-    let mut size = 0u64;
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        size += n as u64;
-        ctx.update(&buf[..n]);
-    }
-    Ok((data_encoding::HEXLOWER.encode(ctx.finish().as_ref()), size))
+pub(in crate::commands::backup) fn sha256(
+    mut reader: impl std::io::Read,
+) -> std::io::Result<(String, u64)> {
+    let mut hashing = Sha256Writer::default();
+    std::io::copy(&mut reader, &mut hashing)?;
+    Ok(hashing.finish())
 }
 
-/// A writer that hashes what it is given (a file dumped from the repository).
-pub(super) struct Sha256Writer {
+/// A writer that hashes what it is given (a file read, or dumped from the repository).
+pub(in crate::commands::backup) struct Sha256Writer {
     ctx: ring::digest::Context,
     size: u64,
 }
@@ -48,7 +41,7 @@ impl Default for Sha256Writer {
 
 impl Sha256Writer {
     /// SHA-256 (hex) and size of everything written.
-    pub(super) fn finish(self) -> (String, u64) {
+    pub(in crate::commands::backup) fn finish(self) -> (String, u64) {
         (
             data_encoding::HEXLOWER.encode(self.ctx.finish().as_ref()),
             self.size,

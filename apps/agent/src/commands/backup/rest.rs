@@ -92,11 +92,13 @@ impl RestBackend {
         }
     }
 
-    fn ok(
+    /// [`Self::send`], then a status other than 2xx is a failure of `what`.
+    fn call(
         &self,
         what: &str,
-        response: reqwest::blocking::Response,
+        request: impl Fn() -> reqwest::blocking::RequestBuilder,
     ) -> Result<reqwest::blocking::Response, Failure> {
+        let response = self.send(request)?;
         let status = response.status();
         if status.is_success() {
             Ok(response)
@@ -132,12 +134,11 @@ impl ReadBackend for RestBackend {
             });
         }
         let listed = self
-            .send(|| {
+            .call("listing", || {
                 self.client
                     .get(url.clone())
                     .header("Accept", "application/vnd.x.restic.rest.v2")
             })
-            .and_then(|r| self.ok("listing", r))
             .and_then(|r| Ok(r.json::<Option<Vec<Entry>>>()?))
             .map_err(|e| backend_error("listing the repository", e))?;
         Ok(listed
@@ -149,8 +150,7 @@ impl ReadBackend for RestBackend {
 
     fn read_full(&self, tpe: FileType, id: &Id) -> RusticResult<Bytes> {
         let url = self.path(tpe, Some(id))?;
-        self.send(|| self.client.get(url.clone()))
-            .and_then(|r| self.ok("reading", r))
+        self.call("reading", || self.client.get(url.clone()))
             .and_then(|r| Ok(r.bytes()?))
             .map_err(|e| backend_error("reading a repository file", e))
     }
@@ -171,10 +171,11 @@ impl ReadBackend for RestBackend {
             "bytes={offset}-{}",
             u64::from(offset) + u64::from(length) - 1
         );
-        self.send(|| self.client.get(url.clone()).header("Range", range.clone()))
-            .and_then(|r| self.ok("reading", r))
-            .and_then(|r| Ok(r.bytes()?))
-            .map_err(|e| backend_error("reading part of a repository file", e))
+        self.call("reading", || {
+            self.client.get(url.clone()).header("Range", range.clone())
+        })
+        .and_then(|r| Ok(r.bytes()?))
+        .map_err(|e| backend_error("reading part of a repository file", e))
     }
 
     fn warmup_path(&self, tpe: FileType, id: &Id) -> String {
@@ -187,8 +188,7 @@ impl WriteBackend for RestBackend {
         let url = self.url.join("?create=true").map_err(|e| {
             RusticError::with_source(ErrorKind::Internal, "joining the repository address", e)
         })?;
-        self.send(|| self.client.post(url.clone()))
-            .and_then(|r| self.ok("creating the repository", r))
+        self.call("creating the repository", || self.client.post(url.clone()))
             .map(drop)
             .map_err(|e| backend_error("creating the repository", e))
     }
@@ -205,16 +205,16 @@ impl WriteBackend for RestBackend {
             [one] => one.clone(),
             parts => Bytes::from(parts.concat()),
         };
-        self.send(|| self.client.post(url.clone()).body(body.clone()))
-            .and_then(|r| self.ok("writing", r))
-            .map(drop)
-            .map_err(|e| backend_error("writing a repository file", e))
+        self.call("writing", || {
+            self.client.post(url.clone()).body(body.clone())
+        })
+        .map(drop)
+        .map_err(|e| backend_error("writing a repository file", e))
     }
 
     fn remove(&self, tpe: FileType, id: &Id, _cacheable: bool) -> RusticResult<()> {
         let url = self.path(tpe, Some(id))?;
-        self.send(|| self.client.delete(url.clone()))
-            .and_then(|r| self.ok("removing", r))
+        self.call("removing", || self.client.delete(url.clone()))
             .map(drop)
             .map_err(|e| backend_error("removing a repository file", e))
     }

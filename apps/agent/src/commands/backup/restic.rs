@@ -87,28 +87,38 @@ fn secret(content: &str) -> Result<std::io::PipeReader, AgentError> {
     Ok(reader)
 }
 
+/// A request's repository access, as every repository command takes it: a location and a
+/// password, and no environment name but [`REPOSITORY_ENVIRONMENT`]'s.
+///
+/// # Errors
+/// `INVALID_REQUEST`.
+pub(super) fn check_access(access: &RepositoryAccess) -> Result<(), AgentError> {
+    if let Some(bad) = access
+        .environment
+        .keys()
+        .find(|k| !REPOSITORY_ENVIRONMENT.contains(&k.as_str()))
+    {
+        return Err(AgentError::new(
+            ErrorCode::InvalidRequest,
+            format!("repository.environment: {bad} is not one restic is given"),
+        ));
+    }
+    if access.location.is_empty() || access.password.is_empty() {
+        return Err(AgentError::new(
+            ErrorCode::InvalidRequest,
+            "repository: location and password are required",
+        ));
+    }
+    Ok(())
+}
+
 impl<'a> Restic<'a> {
     /// restic for `access`, run as root.
     ///
     /// # Errors
     /// `INVALID_REQUEST` for an environment name restic must not get.
     pub(super) fn new(access: &'a RepositoryAccess) -> Result<Self, AgentError> {
-        if let Some(bad) = access
-            .environment
-            .keys()
-            .find(|k| !REPOSITORY_ENVIRONMENT.contains(&k.as_str()))
-        {
-            return Err(AgentError::new(
-                ErrorCode::InvalidRequest,
-                format!("repository.environment: {bad} is not one restic is given"),
-            ));
-        }
-        if access.location.is_empty() || access.password.is_empty() {
-            return Err(AgentError::new(
-                ErrorCode::InvalidRequest,
-                "repository: location and password are required",
-            ));
-        }
+        check_access(access)?;
         Ok(Self { access })
     }
 

@@ -233,6 +233,15 @@ fn single_part<S: IndexedFull, R: std::io::Read + Send + 'static>(
     Ok((snap, seen))
 }
 
+/// The manifest as stored, and its SHA-256 (what the answer names).
+fn sealed(m: &Manifest) -> Result<(Vec<u8>, String), AgentError> {
+    let text =
+        serde_json::to_vec(m).map_err(|e| AgentError::new(ErrorCode::Internal, e.to_string()))?;
+    let (sha, _) = manifest::sha256(text.as_slice())
+        .map_err(|e| AgentError::new(ErrorCode::Io, e.to_string()))?;
+    Ok((text, sha))
+}
+
 /// What a run wrote.
 struct Written {
     answer: BackupCreated,
@@ -278,9 +287,7 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
     let mine = format!("chom-backup={}", job.backup_id);
     if let Some(done) = newest(&snaps, &[&mine]) {
         let m = read_manifest(&repo, done)?;
-        let text = serde_json::to_vec(&m).unwrap_or_default();
-        let (sha, _) = manifest::sha256(text.as_slice())
-            .map_err(|e| AgentError::new(ErrorCode::Io, e.to_string()))?;
+        let (_, sha) = sealed(&m)?;
         return Ok(Written {
             answer: answer(&m, sha, 0),
             files_read: 0,
@@ -339,7 +346,7 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
             )
             .map_err(failed("backing up the files"))?;
         seen.check()?;
-        files_read = seen.files().len();
+        files_read = seen.read_count();
         let (mut files, unknown) = manifest_files(root, &seen, previous.as_ref());
         if !unknown.is_empty() {
             // The new snapshot's trees are not in the index read before it was made.
@@ -393,10 +400,7 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
         });
         crash_point("database_part");
     }
-    let text =
-        serde_json::to_vec(&m).map_err(|e| AgentError::new(ErrorCode::Internal, e.to_string()))?;
-    let (sha, _) = manifest::sha256(text.as_slice())
-        .map_err(|e| AgentError::new(ErrorCode::Io, e.to_string()))?;
+    let (text, sha) = sealed(&m)?;
     let (snap, _) = single_part(
         &repo,
         job,

@@ -94,8 +94,8 @@ pub(super) fn add(be: &dyn WriteBackend, password: &str, master: &MasterKey) -> 
         salt,
     };
     let bytes = serde_json::to_vec(&file).ok()?;
-    let digest = ring::digest::digest(&ring::digest::SHA256, &bytes);
-    let id = Id::from_hex(&data_encoding::HEXLOWER.encode(digest.as_ref())).ok()?;
+    let (sha, _) = super::super::manifest::sha256(bytes.as_slice()).ok()?;
+    let id = Id::from_hex(&sha).ok()?;
     be.write_bytes(FileType::Key, &id, false, bytes.into()).ok()
 }
 

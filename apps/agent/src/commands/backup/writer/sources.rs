@@ -2,12 +2,13 @@
 //! (and, for a dump, its rows counted), and every error is kept: rustic leaves out a file it
 //! cannot read and goes on, the writer refuses the backup instead.
 
+use super::super::manifest::Sha256Writer;
 use chom_agent_protocol::rows::RowCounter;
 use chom_agent_protocol::{AgentError, ErrorCode};
 use rustic_core::repofile::{Metadata, Node, NodeType};
 use rustic_core::{ReadSource, ReadSourceEntry, ReadSourceOpen, RusticResult};
 use std::collections::{BTreeMap, HashMap};
-use std::io::Read;
+use std::io::{Read, Write as _};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -37,6 +38,11 @@ impl Seen {
     /// The files read whole: SHA-256 (hex) and bytes, by path.
     pub(super) fn files(&self) -> HashMap<PathBuf, (String, u64)> {
         self.lock().files.clone()
+    }
+
+    /// How many files were read whole.
+    pub(super) fn read_count(&self) -> usize {
+        self.lock().files.len()
     }
 
     /// Every regular file the source listed (what the snapshot holds, when nothing failed).
@@ -135,8 +141,7 @@ impl<O: ReadSourceOpen> ReadSourceOpen for HashedOpen<O> {
         match self.inner.open() {
             Ok(reader) => Ok(HashedReader {
                 inner: reader,
-                hash: Some(ring::digest::Context::new(&ring::digest::SHA256)),
-                size: 0,
+                hash: Some(Sha256Writer::default()),
                 rows: self.rows.then(RowCounter::new),
                 path: self.path,
                 seen: self.seen,
@@ -151,8 +156,7 @@ impl<O: ReadSourceOpen> ReadSourceOpen for HashedOpen<O> {
 
 pub(super) struct HashedReader<R> {
     inner: R,
-    hash: Option<ring::digest::Context>,
-    size: u64,
+    hash: Option<Sha256Writer>,
     rows: Option<RowCounter>,
     path: PathBuf,
     seen: Seen,
@@ -163,24 +167,22 @@ impl<R: Read> Read for HashedReader<R> {
         match self.inner.read(buf) {
             Ok(0) => {
                 if let Some(hash) = self.hash.take() {
-                    let hex = data_encoding::HEXLOWER.encode(hash.finish().as_ref());
                     let mut seen = self.seen.lock();
                     if let Some(rows) = self.rows.take() {
                         seen.rows = rows.finish();
                     }
-                    seen.files.insert(self.path.clone(), (hex, self.size));
+                    seen.files.insert(self.path.clone(), hash.finish());
                 }
                 Ok(0)
             }
             Ok(n) => {
                 let data = buf.get(..n).unwrap_or_default();
                 if let Some(hash) = self.hash.as_mut() {
-                    hash.update(data);
+                    hash.write_all(data)?;
                 }
                 if let Some(rows) = self.rows.as_mut() {
                     rows.feed(data);
                 }
-                self.size += n as u64;
                 Ok(n)
             }
             Err(e) => {
