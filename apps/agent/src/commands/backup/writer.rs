@@ -22,7 +22,7 @@ use chom_agent_protocol::backup::{
     BackupCreated, BackupKind, Manifest, ManifestDatabase, ManifestFile, Part, RepositoryAccess,
 };
 use chom_agent_protocol::{AgentError, ErrorCode};
-use rustic_core::repofile::SnapshotFile;
+use rustic_core::repofile::{MasterKey, SnapshotFile};
 use rustic_core::{
     BackupOptions, ConfigOptions, Credentials, IndexedFull, KeyOptions, LocalSource, Repository,
     RepositoryBackends, RepositoryOptions, SnapshotOptions,
@@ -264,8 +264,26 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
         config.set_compression = Some(COMPRESSION);
         // Each blob is checked by the verified restores, off the server (ADR 0011).
         config.set_extra_verify = Some(false);
+        // The repository's only key file is the cheap one, written before the config: a run
+        // killed between the two left that key, and its master key is the one used again,
+        // so that every key file of the repository opens it (restic uses the first key file
+        // the password opens).
+        let master = match cheap {
+            Some(master) => master,
+            None => {
+                let master = MasterKey::new();
+                be.create().map_err(failed("making the repository"))?;
+                key::add(be.as_ref(), password, &master).ok_or_else(|| {
+                    AgentError::new(
+                        ErrorCode::RepositoryFailed,
+                        "making the repository: its key file could not be written",
+                    )
+                })?;
+                master
+            }
+        };
         repo.init(
-            &Credentials::password(password),
+            &Credentials::Masterkey(master),
             &KeyOptions::default(),
             &config,
         )
@@ -275,13 +293,16 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
             Some(master) => Credentials::Masterkey(master.clone()),
             None => Credentials::password(password),
         };
-        repo.open(&creds)
-            .map_err(failed("opening the repository"))?
+        let repo = repo
+            .open(&creds)
+            .map_err(failed("opening the repository"))?;
+        if cheap.is_none() {
+            // A repository made before the cheap key (or by restic). Best effort: without
+            // it, the next run derives the password's key as restic does.
+            let _ = key::add(be.as_ref(), password, &repo.key());
+        }
+        repo
     };
-    if cheap.is_none() {
-        // Best effort: without it, the next run derives the password's key as restic does.
-        let _ = key::add(be.as_ref(), password, &repo.key());
-    }
     let mut repo = repo.to_indexed().map_err(failed("reading the index"))?;
     let snaps = repo.get_all_snapshots().map_err(failed("snapshots"))?;
     let mine = format!("chom-backup={}", job.backup_id);
@@ -493,6 +514,63 @@ mod tests {
         let again = write(&job(repo.path(), root, "b2"), &mut Vec::new()).unwrap();
         assert_eq!(again.files_read, 0);
         assert_eq!(again.answer.manifest_sha256, second.answer.manifest_sha256);
+    }
+
+    fn key_files(repo: &Path) -> Vec<rustic_core::repofile::KeyFile> {
+        std::fs::read_dir(repo.join("keys"))
+            .unwrap()
+            .map(|e| serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap())
+            .collect()
+    }
+
+    fn opened_with_password(repo: &Path) -> bool {
+        let be = backend(&repo.display().to_string()).unwrap();
+        let mut options = RepositoryOptions::default();
+        options.no_cache = true;
+        Repository::new(&options, &RepositoryBackends::new(be, None))
+            .unwrap()
+            .open(&Credentials::password("a password"))
+            .is_ok()
+    }
+
+    /// A new repository has one key file, cheap to derive (no 0.3 s of scrypt for the first
+    /// backup), that the password opens as restic would open it.
+    #[test]
+    fn a_new_repository_has_one_cheap_key_that_the_password_opens() {
+        let repo = tempfile::tempdir().unwrap();
+        let site = tempfile::tempdir().unwrap();
+        std::fs::write(site.path().join("index.html"), "hello").unwrap();
+        write(&job(repo.path(), site.path(), "b1"), &mut Vec::new()).unwrap();
+        let keys = key_files(repo.path());
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].n, 1 << 10);
+        assert!(opened_with_password(repo.path()));
+    }
+
+    /// A run killed after the key file and before the config: the next run makes the
+    /// repository with that key's master key, so no key file of it opens another key (restic
+    /// takes the first key file the password opens).
+    #[test]
+    fn a_key_left_by_a_killed_run_is_the_repositorys_key() {
+        let repo = tempfile::tempdir().unwrap();
+        let site = tempfile::tempdir().unwrap();
+        std::fs::write(site.path().join("index.html"), "hello").unwrap();
+        let be = backend(&repo.path().display().to_string()).unwrap();
+        be.create().unwrap();
+        let left = MasterKey::new();
+        key::add(be.as_ref(), "a password", &left).unwrap();
+        write(&job(repo.path(), site.path(), "b1"), &mut Vec::new()).unwrap();
+        assert_eq!(key_files(repo.path()).len(), 1, "no second key file");
+        let mut options = RepositoryOptions::default();
+        options.no_cache = true;
+        let with_left = Repository::new(&options, &RepositoryBackends::new(be, None))
+            .unwrap()
+            .open(&Credentials::Masterkey(left));
+        assert!(
+            with_left.is_ok(),
+            "the key left behind opens the repository"
+        );
+        assert!(opened_with_password(repo.path()));
     }
 
     /// A site writes files while it is backed up (logs, uploads): the manifest must say what
