@@ -516,6 +516,173 @@ mod tests {
         assert_eq!(again.answer.manifest_sha256, second.answer.manifest_sha256);
     }
 
+    /// The second backup takes most files unchanged from the parent (in batches, a patch of
+    /// the vendored rustic_core) and reads a few: every file of its snapshot, read back from
+    /// the repository, is the file on disk, and so is its manifest entry.
+    #[test]
+    fn the_second_backup_stores_every_file_as_it_is() {
+        let repo = tempfile::tempdir().unwrap();
+        let site = tempfile::tempdir().unwrap();
+        let root = site.path();
+        let mut paths = Vec::new();
+        for i in 0..600 {
+            let dir = root.join(format!("d{}", i / 250));
+            std::fs::create_dir_all(&dir).unwrap();
+            let path = dir.join(format!("{i}.php"));
+            std::fs::write(&path, format!("<?php // file {i}\n").repeat(i % 7 + 1)).unwrap();
+            paths.push(path);
+        }
+        write(&job(repo.path(), root, "b1"), &mut Vec::new()).unwrap();
+        let mut changed = 0;
+        for (i, path) in paths.iter().enumerate().filter(|(i, _)| i % 37 == 5) {
+            std::fs::write(path, format!("changed {i}")).unwrap();
+            changed += 1;
+        }
+        std::fs::write(root.join("d1/new.php"), "new").unwrap();
+        let second = write(&job(repo.path(), root, "b2"), &mut Vec::new()).unwrap();
+        assert_eq!(second.files_read, changed + 1);
+        assert_eq!(second.answer.file_count, 601);
+
+        let be = backend(&repo.path().display().to_string()).unwrap();
+        let mut options = RepositoryOptions::default();
+        options.no_cache = true;
+        let opened = Repository::new(&options, &RepositoryBackends::new(be, None))
+            .unwrap()
+            .open(&Credentials::password("a password"))
+            .unwrap()
+            .to_indexed()
+            .unwrap();
+        let snaps = opened.get_all_snapshots().unwrap();
+        let manifest =
+            read_manifest(&opened, newest(&snaps, &["chom-backup=b2"]).unwrap()).unwrap();
+        let files_part = &manifest
+            .parts
+            .iter()
+            .find(|p| p.part == "files")
+            .unwrap()
+            .snapshot;
+        let snap = opened.get_snapshots(&[files_part]).unwrap().remove(0);
+        let root_text = root.display().to_string();
+        assert_eq!(manifest.files.len(), 601);
+        for entry in &manifest.files {
+            let on_disk =
+                manifest::sha256(std::fs::File::open(root.join(&entry.path)).unwrap()).unwrap();
+            let stored = hash_from_repository(&opened, &snap, &root_text, &entry.path).unwrap();
+            assert_eq!(
+                (&stored.sha256, stored.size),
+                (&on_disk.0, on_disk.1),
+                "{}",
+                entry.path
+            );
+            assert_eq!(
+                (&entry.sha256, entry.size),
+                (&on_disk.0, on_disk.1),
+                "{}",
+                entry.path
+            );
+        }
+    }
+
+    /// Content-defined chunking as upstream rustic_core does it, byte by byte: the vendored
+    /// copy's chunker (a patch that rolls the buffer in one pass, with 64 KiB reads) must cut
+    /// where it cuts, or a site's first backup would share no chunk with restic's.
+    fn reference_chunks<'d>(
+        data: &'d [u8],
+        config: &rustic_core::repofile::ConfigFile,
+    ) -> Vec<&'d [u8]> {
+        use rustic_cdc::{Rabin64, RollingHash64 as _};
+        let poly = config.poly().unwrap();
+        let (min, max) = (config.chunk_min_size(), config.chunk_max_size());
+        let mask = u64::try_from(config.chunk_size()).unwrap() - 1;
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        while start < data.len() {
+            if data.len() - start < min {
+                chunks.push(&data[start..]);
+                break;
+            }
+            let mut end = start + min;
+            let mut rabin = Rabin64::new_with_polynom(6, &poly);
+            let _ = rabin.reset_and_prefill_window(&mut data[end - 64..end].iter().copied());
+            while end - start < max && (rabin.hash & mask) != 0 && end < data.len() {
+                rabin.slide(data[end]);
+                end += 1;
+            }
+            chunks.push(&data[start..end]);
+            start = end;
+        }
+        chunks
+    }
+
+    #[test]
+    fn the_chunks_are_cut_where_upstream_cuts_them() {
+        let repo = tempfile::tempdir().unwrap();
+        let site = tempfile::tempdir().unwrap();
+        // Noise (cut points where the content says), a long run of zeros (cut at the
+        // smallest size), a file larger than the largest chunk, and small ones.
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut noise = |n: usize| -> Vec<u8> {
+            (0..n)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state.to_le_bytes()[3]
+                })
+                .collect()
+        };
+        let mut mixed = noise(5 << 20);
+        mixed.extend(vec![0u8; 3 << 20]);
+        mixed.extend(noise(3 << 20));
+        let files = [
+            ("mixed.bin", mixed),
+            ("large.bin", noise(11 << 20)),
+            ("small.txt", b"hello".to_vec()),
+            ("edge.bin", noise(512 << 10)),
+        ];
+        for (name, data) in &files {
+            std::fs::write(site.path().join(name), data).unwrap();
+        }
+        let done = write(&job(repo.path(), site.path(), "b1"), &mut Vec::new()).unwrap();
+        let be = backend(&repo.path().display().to_string()).unwrap();
+        let mut options = RepositoryOptions::default();
+        options.no_cache = true;
+        let opened = Repository::new(&options, &RepositoryBackends::new(be, None))
+            .unwrap()
+            .open(&Credentials::password("a password"))
+            .unwrap()
+            .to_indexed()
+            .unwrap();
+        let files_part = &done
+            .answer
+            .parts
+            .iter()
+            .find(|p| p.part == "files")
+            .unwrap()
+            .snapshot;
+        let snap = opened.get_snapshots(&[files_part]).unwrap().remove(0);
+        for (name, data) in &files {
+            let node = opened
+                .node_from_path(snap.tree, &site.path().join(name))
+                .unwrap();
+            let stored: Vec<String> = node
+                .content
+                .unwrap()
+                .iter()
+                .map(|id| id.to_hex().as_str().to_owned())
+                .collect();
+            let expected: Vec<String> = reference_chunks(data, opened.config())
+                .into_iter()
+                .map(|c| manifest::sha256(c).unwrap().0)
+                .collect();
+            assert!(
+                expected.len() > 1 || data.len() <= (512 << 10),
+                "{name}: {expected:?}"
+            );
+            assert_eq!(stored, expected, "{name}");
+        }
+    }
+
     fn key_files(repo: &Path) -> Vec<rustic_core::repofile::KeyFile> {
         std::fs::read_dir(repo.join("keys"))
             .unwrap()
