@@ -1,10 +1,11 @@
 //! A key file cheap to derive (ADR 0011). restic stretches the password of each key file with
 //! scrypt: `restic init` calibrates it to about half a second, rustic's default is about
 //! 0.3 s, paid by every process that opens the repository. The repositories' passwords are 256
-//! random bits made by the control plane: stretching adds nothing to them. So the writer adds,
-//! once per repository, a key file for the same password and master key with N = 2^10
-//! (about 2 ms), and opens the repository with the master key it decrypts from that file.
-//! Stock restic opens the repository with the password as before (it tries every key file).
+//! random bits made by the control plane: stretching adds nothing to them. So a repository the
+//! writer makes has one key file, with N = 2^10 (about 2 ms); a repository made earlier gets
+//! one added for the same password and master key. The writer opens the repository with the
+//! master key it decrypts from that file. Stock restic opens it with the password (it tries
+//! every key file).
 
 // The cipher's API is generic-array 0.14's, which that crate marks deprecated.
 #![allow(deprecated)]
