@@ -98,6 +98,14 @@ fn backend(location: &str) -> Result<Arc<dyn rustic_core::WriteBackend>, AgentEr
     Ok(be)
 }
 
+/// The repository behind `be`, not opened yet. No cache: nothing of a repository is left on
+/// the server.
+fn unopened(be: Arc<dyn rustic_core::WriteBackend>) -> rustic_core::RusticResult<Repository<()>> {
+    let mut options = RepositoryOptions::default();
+    options.no_cache = true;
+    Repository::new(&options, &RepositoryBackends::new(be, None))
+}
+
 fn snapshot_options(job: &Job, part: &str) -> Result<SnapshotFile, AgentError> {
     let mut opts = SnapshotOptions::default();
     opts.host = Some(HOST.into());
@@ -253,11 +261,7 @@ struct Written {
 fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentError> {
     let password = &job.repository.password;
     let be = backend(&job.repository.location)?;
-    // No cache: nothing of a repository is left on the server.
-    let mut options = RepositoryOptions::default();
-    options.no_cache = true;
-    let repo = Repository::new(&options, &RepositoryBackends::new(be.clone(), None))
-        .map_err(failed("repository"))?;
+    let repo = unopened(be.clone()).map_err(failed("repository"))?;
     let cheap = key::master_key(be.as_ref(), password);
     let repo = if repo.config_id().map_err(failed("repository"))?.is_none() {
         let mut config = ConfigOptions::default();
@@ -476,6 +480,26 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// The repository in `repo`, opened with the tests' password and indexed.
+    fn indexed(repo: &Path) -> Repository<rustic_core::IndexedFullStatus> {
+        let be = backend(&repo.display().to_string()).unwrap();
+        unopened(be)
+            .unwrap()
+            .open(&Credentials::password("a password"))
+            .unwrap()
+            .to_indexed()
+            .unwrap()
+    }
+
+    /// The `files` part among a backup's `parts`.
+    fn files_part(
+        opened: &Repository<rustic_core::IndexedFullStatus>,
+        parts: &[Part],
+    ) -> SnapshotFile {
+        let id = &parts.iter().find(|p| p.part == "files").unwrap().snapshot;
+        opened.get_snapshots(&[id]).unwrap().remove(0)
+    }
+
     fn job(repo: &Path, root: &Path, id: &str) -> Job {
         Job {
             repository: RepositoryAccess {
@@ -543,25 +567,11 @@ mod tests {
         assert_eq!(second.files_read, changed + 1);
         assert_eq!(second.answer.file_count, 601);
 
-        let be = backend(&repo.path().display().to_string()).unwrap();
-        let mut options = RepositoryOptions::default();
-        options.no_cache = true;
-        let opened = Repository::new(&options, &RepositoryBackends::new(be, None))
-            .unwrap()
-            .open(&Credentials::password("a password"))
-            .unwrap()
-            .to_indexed()
-            .unwrap();
+        let opened = indexed(repo.path());
         let snaps = opened.get_all_snapshots().unwrap();
         let manifest =
             read_manifest(&opened, newest(&snaps, &["chom-backup=b2"]).unwrap()).unwrap();
-        let files_part = &manifest
-            .parts
-            .iter()
-            .find(|p| p.part == "files")
-            .unwrap()
-            .snapshot;
-        let snap = opened.get_snapshots(&[files_part]).unwrap().remove(0);
+        let snap = files_part(&opened, &manifest.parts);
         let root_text = root.display().to_string();
         assert_eq!(manifest.files.len(), 601);
         for entry in &manifest.files {
@@ -644,23 +654,8 @@ mod tests {
             std::fs::write(site.path().join(name), data).unwrap();
         }
         let done = write(&job(repo.path(), site.path(), "b1"), &mut Vec::new()).unwrap();
-        let be = backend(&repo.path().display().to_string()).unwrap();
-        let mut options = RepositoryOptions::default();
-        options.no_cache = true;
-        let opened = Repository::new(&options, &RepositoryBackends::new(be, None))
-            .unwrap()
-            .open(&Credentials::password("a password"))
-            .unwrap()
-            .to_indexed()
-            .unwrap();
-        let files_part = &done
-            .answer
-            .parts
-            .iter()
-            .find(|p| p.part == "files")
-            .unwrap()
-            .snapshot;
-        let snap = opened.get_snapshots(&[files_part]).unwrap().remove(0);
+        let opened = indexed(repo.path());
+        let snap = files_part(&opened, &done.answer.parts);
         for (name, data) in &files {
             let node = opened
                 .node_from_path(snap.tree, &site.path().join(name))
@@ -692,9 +687,7 @@ mod tests {
 
     fn opened_with_password(repo: &Path) -> bool {
         let be = backend(&repo.display().to_string()).unwrap();
-        let mut options = RepositoryOptions::default();
-        options.no_cache = true;
-        Repository::new(&options, &RepositoryBackends::new(be, None))
+        unopened(be)
             .unwrap()
             .open(&Credentials::password("a password"))
             .is_ok()
@@ -728,11 +721,7 @@ mod tests {
         key::add(be.as_ref(), "a password", &left).unwrap();
         write(&job(repo.path(), site.path(), "b1"), &mut Vec::new()).unwrap();
         assert_eq!(key_files(repo.path()).len(), 1, "no second key file");
-        let mut options = RepositoryOptions::default();
-        options.no_cache = true;
-        let with_left = Repository::new(&options, &RepositoryBackends::new(be, None))
-            .unwrap()
-            .open(&Credentials::Masterkey(left));
+        let with_left = unopened(be).unwrap().open(&Credentials::Masterkey(left));
         assert!(
             with_left.is_ok(),
             "the key left behind opens the repository"
@@ -768,25 +757,9 @@ mod tests {
         let done = write(&job(repo.path(), &root, "b1"), &mut Vec::new()).unwrap();
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         writer.join().unwrap();
-        let files_part = done
-            .answer
-            .parts
-            .iter()
-            .find(|p| p.part == "files")
-            .unwrap()
-            .snapshot
-            .clone();
         // Read back from the repository what the snapshot holds for the log.
-        let be = backend(&repo.path().display().to_string()).unwrap();
-        let mut options = RepositoryOptions::default();
-        options.no_cache = true;
-        let opened = Repository::new(&options, &RepositoryBackends::new(be, None))
-            .unwrap()
-            .open(&Credentials::password("a password"))
-            .unwrap()
-            .to_indexed()
-            .unwrap();
-        let snap = opened.get_snapshots(&[files_part]).unwrap().remove(0);
+        let opened = indexed(repo.path());
+        let snap = files_part(&opened, &done.answer.parts);
         let node = opened.node_from_path(snap.tree, &log).unwrap();
         let mut stored = manifest::Sha256Writer::default();
         opened.dump(&node, &mut stored).unwrap();
