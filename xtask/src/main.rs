@@ -26,7 +26,8 @@ enum Cmd {
     /// tests, boundaries, no tracked key, OpenAPI freshness and no breaking change since the
     /// release, the generated-client test, the whole test suite.
     Ci,
-    /// Start the services tests need (if missing), then run the whole test suite.
+    /// Start the services tests need (if missing), then run the whole test suite (the
+    /// workspace's, then the patched vendored crates' own).
     Test {
         /// Extra arguments for `cargo nextest run`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
