@@ -413,7 +413,7 @@ pub async fn run(agent_bin: &Path, megabytes: u64) -> anyhow::Result<()> {
         "1.00"
     );
     println!(
-        "{:<44} {:>9.2} {:>9.1} {:>12.2}   (reads the whole repository back first: check --read-data)",
+        "{:<44} {:>9.2} {:>9.1} {:>12.2}   (reads the packs of its backup back first)",
         "chom backup.restore",
         secs(restore),
         rate(restore),

@@ -625,6 +625,14 @@ fn check_trees<S: Open>(
     collector: &CheckResultsCollector,
 ) -> RusticResult<BTreeSet<PackId>> {
     let mut packs = BTreeSet::new();
+    // CHOM's patch: the packs of the snapshots' own root trees are used too. Only subtrees
+    // were counted, so with `read_data` limited to some trees (`check_with_trees`) a pack
+    // holding nothing but root trees was never read back.
+    for id in &snap_trees {
+        if let Some(entry) = index.get_tree(id) {
+            _ = packs.insert(entry.pack);
+        }
+    }
     let p = repo.progress_counter("checking trees...");
     let mut tree_streamer = TreeStreamerOnce::new(be, index, snap_trees, p)?;
     while let Some(item) = tree_streamer.next().transpose()? {

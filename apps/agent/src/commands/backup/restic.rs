@@ -122,6 +122,11 @@ impl<'a> Restic<'a> {
         Ok(Self { access })
     }
 
+    /// The repository this restic is for.
+    pub(super) fn access(&self) -> &RepositoryAccess {
+        self.access
+    }
+
     /// restic with `args`, the repository's location and password on pipes.
     pub(super) fn spawn(
         &self,

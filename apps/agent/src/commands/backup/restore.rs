@@ -4,9 +4,9 @@
 //!    checked file by file against the manifest's SHA-256 (`BACKUP_CORRUPTED` otherwise), and
 //!    given to the site's user by number (nothing is owned by root or www-data's user).
 //! 2. The dump is loaded into a scratch database, its SHA-256 and each table's row count
-//!    checked against the manifest; then every pack of the repository is read back and
-//!    checked (`restic check --read-data`): a damaged pack fails the restore even where the
-//!    blobs it needs happened to read clean.
+//!    checked against the manifest; then every pack the backup uses is read back whole and
+//!    checked, with every tree of its snapshots (`rustic_core`'s check, limited to them): a
+//!    damaged pack fails the restore even where the blobs it needs happened to read clean.
 //! 3. Only then is the site switched: the staging directory and the site's exchanged in one
 //!    `renameat2(RENAME_EXCHANGE)` (the site directory always exists, whole), and the tables
 //!    moved in one `RENAME TABLE` (atomic): the live tables into a keeping database, the
@@ -406,10 +406,10 @@ fn prepare(
         }
         // A restore reads only the blobs it needs, through the index: a damaged pack header,
         // or a pack whose content no longer hashes to its name, would go unnoticed. Every
-        // pack is read back before anything of the site changes.
-        restic
-            .run("check", &["check".into(), "--read-data".into()])
-            .map_err(|e| corrupted(format!("the repository's data check failed: {}", e.message)))?;
+        // pack the backup uses is read back whole before anything of the site changes (not
+        // the whole repository: that grew with every backup kept; the verified restores, off
+        // the server, read it all).
+        super::writer::check_backup(restic.access(), &m.backup_id)?;
         journal.set(Phase::DatabaseLoaded)?;
         crash_point("database_loaded");
     }
