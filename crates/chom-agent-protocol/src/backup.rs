@@ -9,6 +9,12 @@ use crate::names::Domain;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// The tag every snapshot of backup `backup_id` carries (see the module's documentation).
+#[must_use]
+pub fn backup_tag(backup_id: &str) -> String {
+    format!("chom-backup={backup_id}")
+}
+
 /// What a backup holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -80,7 +80,7 @@ impl RepositoryMaintenance for ResticCli {
             serde_json::from_str(listed.trim()).map_err(|e| format!("restic snapshots: {e}"))?;
         let wanted: Vec<String> = backup_ids
             .iter()
-            .map(|b| format!("chom-backup={b}"))
+            .map(|b| chom_agent_protocol::backup::backup_tag(b))
             .collect();
         let ids: Vec<String> = snapshots
             .as_array()

@@ -169,7 +169,7 @@ pub(super) async fn run(
     let listed = restic.run(access, &["snapshots"]).await?;
     let snapshots: serde_json::Value =
         serde_json::from_str(listed.trim()).map_err(|e| format!("restic snapshots: {e}"))?;
-    let tag = format!("chom-backup={backup_id}");
+    let tag = chom_agent_protocol::backup::backup_tag(backup_id);
     let part = |name: &str| {
         snapshots.as_array().into_iter().flatten().find_map(|s| {
             let tags = s["tags"].as_array()?;

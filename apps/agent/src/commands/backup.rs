@@ -20,7 +20,7 @@ use crate::Context;
 use crate::registry::Registry;
 use chom_agent_protocol::backup::{
     BackupCreate, BackupCreated, BackupKind, BackupList, BackupListed, ListedBackup, Manifest,
-    Part, Tag,
+    Part, Tag, backup_tag,
 };
 use chom_agent_protocol::{AgentError, ErrorCode, SiteType};
 use restic::{Restic, Snapshot};
@@ -101,7 +101,7 @@ fn find_manifest(
     restic: &Restic<'_>,
     backup: &Tag,
 ) -> Result<Option<(Snapshot, Manifest)>, AgentError> {
-    let found = restic.snapshots(&[format!("chom-backup={backup}"), "part=manifest".into()])?;
+    let found = restic.snapshots(&[backup_tag(backup.as_str()), "part=manifest".into()])?;
     match found.into_iter().max_by(|a, b| a.time.cmp(&b.time)) {
         Some(s) => {
             let m = read_manifest(restic, &s)?;

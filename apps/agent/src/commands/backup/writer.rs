@@ -20,6 +20,7 @@ use super::{HOST, MANIFEST_FILE, answer, manifest};
 use crate::commands::site::{crash_point, slow_point};
 use chom_agent_protocol::backup::{
     BackupCreated, BackupKind, Manifest, ManifestDatabase, ManifestFile, Part, RepositoryAccess,
+    backup_tag,
 };
 use chom_agent_protocol::{AgentError, ErrorCode};
 use rustic_core::repofile::{MasterKey, SnapshotFile};
@@ -106,6 +107,15 @@ fn unopened(be: Arc<dyn rustic_core::WriteBackend>) -> rustic_core::RusticResult
     Repository::new(&options, &RepositoryBackends::new(be, None))
 }
 
+/// How a repository is opened: with the master key of its cheap key file (`cheap`) when it has
+/// one, else with the password, as restic opens it.
+fn credentials(cheap: Option<&MasterKey>, password: &str) -> Credentials {
+    match cheap {
+        Some(master) => Credentials::Masterkey(master.clone()),
+        None => Credentials::password(password),
+    }
+}
+
 /// Reads back, whole, every pack that the snapshots of backup `backup_id` use, and every
 /// tree of them (what a restore needs before it touches the site): `BACKUP_CORRUPTED` when a
 /// pack no longer hashes to its name, a blob does not decrypt or a tree is missing. The packs
@@ -116,15 +126,13 @@ fn unopened(be: Arc<dyn rustic_core::WriteBackend>) -> rustic_core::RusticResult
 /// `REPOSITORY_FAILED`, `INVALID_REQUEST`.
 pub(super) fn check_backup(access: &RepositoryAccess, backup_id: &str) -> Result<(), AgentError> {
     let be = backend(&access.location)?;
-    let creds = match key::master_key(be.as_ref(), &access.password) {
-        Some(master) => Credentials::Masterkey(master),
-        None => Credentials::password(&access.password),
-    };
+    let cheap = key::master_key(be.as_ref(), &access.password);
+    let creds = credentials(cheap.as_ref(), &access.password);
     let repo = unopened(be)
         .map_err(failed("repository"))?
         .open(&creds)
         .map_err(failed("opening the repository"))?;
-    let tag = format!("chom-backup={backup_id}");
+    let tag = backup_tag(backup_id);
     let trees: Vec<_> = repo
         .get_all_snapshots()
         .map_err(failed("snapshots"))?
@@ -156,8 +164,9 @@ fn snapshot_options(job: &Job, part: &str) -> Result<SnapshotFile, AgentError> {
     let mut opts = SnapshotOptions::default();
     opts.host = Some(HOST.into());
     opts.add_tags(&format!(
-        "chom-backup={},part={part},site={}",
-        job.backup_id, job.domain
+        "{},part={part},site={}",
+        backup_tag(&job.backup_id),
+        job.domain
     ))
     .and_then(|o| o.to_snapshot())
     .map_err(failed("snapshot"))
@@ -339,12 +348,8 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
         )
         .map_err(failed("making the repository"))?
     } else {
-        let creds = match &cheap {
-            Some(master) => Credentials::Masterkey(master.clone()),
-            None => Credentials::password(password),
-        };
         let repo = repo
-            .open(&creds)
+            .open(&credentials(cheap.as_ref(), password))
             .map_err(failed("opening the repository"))?;
         if cheap.is_none() {
             // A repository made before the cheap key (or by restic). Best effort: without
@@ -355,7 +360,7 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
     };
     let mut repo = repo.to_indexed().map_err(failed("reading the index"))?;
     let snaps = repo.get_all_snapshots().map_err(failed("snapshots"))?;
-    let mine = format!("chom-backup={}", job.backup_id);
+    let mine = backup_tag(&job.backup_id);
     if let Some(done) = newest(&snaps, &[&mine]) {
         let m = read_manifest(&repo, done)?;
         let (_, sha) = sealed(&m)?;
@@ -525,6 +530,7 @@ pub(crate) fn main() -> std::process::ExitCode {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use chom_test_support::files::{flip_byte, regular_files};
 
     /// The repository in `repo`, opened with the tests' password and indexed.
     fn indexed(repo: &Path) -> Repository<rustic_core::IndexedFullStatus> {
@@ -740,15 +746,12 @@ mod tests {
         write(&job(repo.path(), site.path(), "b1"), &mut Vec::new()).unwrap();
         let access = job(repo.path(), site.path(), "b1").repository;
         check_backup(&access, "b1").unwrap();
-        let mut packs: Vec<_> = walkdir(&repo.path().join("data"));
-        packs.sort();
+        let packs = regular_files(&repo.path().join("data"));
         assert!(!packs.is_empty());
         for pack in &packs {
-            let pristine = std::fs::read(pack).unwrap();
-            for at in [pristine.len() / 2, pristine.len() - 5] {
-                let mut bad = pristine.clone();
-                bad[at] ^= 0x01;
-                std::fs::write(pack, &bad).unwrap();
+            let len = std::fs::metadata(pack).unwrap().len() as usize;
+            for at in [len / 2, len - 5] {
+                let pristine = flip_byte(pack, at);
                 let e = check_backup(&access, "b1").unwrap_err();
                 assert_eq!(
                     e.code,
@@ -756,27 +759,14 @@ mod tests {
                     "{} at {at}: {e:?}",
                     pack.display()
                 );
+                std::fs::write(pack, &pristine).unwrap();
             }
-            std::fs::write(pack, &pristine).unwrap();
         }
         check_backup(&access, "b1").unwrap();
         assert_eq!(
             check_backup(&access, "b2").unwrap_err().code,
             ErrorCode::BackupNotFound
         );
-    }
-
-    fn walkdir(dir: &Path) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        for e in std::fs::read_dir(dir).unwrap() {
-            let path = e.unwrap().path();
-            if path.is_dir() {
-                out.extend(walkdir(&path));
-            } else {
-                out.push(path);
-            }
-        }
-        out
     }
 
     fn key_files(repo: &Path) -> Vec<rustic_core::repofile::KeyFile> {
