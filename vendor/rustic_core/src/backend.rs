@@ -533,6 +533,12 @@ pub trait ReadSourceOpen {
     ///
     /// The reader used to read from the source.
     fn open(self) -> RusticResult<Self::Reader>;
+
+    /// CHOM's patch: called when a file read through `reader` was read to its end and cut
+    /// into chunks, with the ids of its chunks in order (its node's content). A reader that
+    /// must know a file's SHA-256 can take it from here when the file is one chunk (a chunk's
+    /// id is the SHA-256 of its bytes) rather than hash the bytes a second time.
+    fn chunked(_reader: &mut Self::Reader, _content: &[crate::blob::DataId]) {}
 }
 
 /// blanket implementation for readers

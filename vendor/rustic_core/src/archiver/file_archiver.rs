@@ -1,4 +1,3 @@
-use std::io::Read;
 
 use crate::{
     archiver::{
@@ -122,7 +121,7 @@ impl<'a, BE: DecryptWriteBackend, I: ReadGlobalIndex> FileArchiver<'a, BE, I> {
                             .attach_context("path", path.display().to_string())
                         })?;
 
-                    self.backup_reader(r, node, p).map_err(|err| {
+                    self.backup_reader::<O>(r, node, p).map_err(|err| {
                         err.prepend_guidance_line("Error while backing up `{path}`")
                             .attach_context("path", path.display().to_string())
                     })?
@@ -135,15 +134,16 @@ impl<'a, BE: DecryptWriteBackend, I: ReadGlobalIndex> FileArchiver<'a, BE, I> {
     }
 
     // TODO: add documentation!
-    fn backup_reader(
+    // CHOM's patch: the reader is kept (borrowed by the chunker) to be told the chunks' ids.
+    fn backup_reader<O: ReadSourceOpen>(
         &self,
-        r: impl Read + Send + 'static,
+        mut r: O::Reader,
         node: Node,
         p: &Progress,
     ) -> RusticResult<(Node, u64)> {
         let chunks: Vec<_> = ChunkIter::from_config(
             &self.config,
-            r,
+            &mut r,
             usize::try_from(node.meta.size).unwrap_or(usize::MAX),
         )?
         .map(|chunk| {
@@ -160,7 +160,8 @@ impl<'a, BE: DecryptWriteBackend, I: ReadGlobalIndex> FileArchiver<'a, BE, I> {
         .collect::<RusticResult<_>>()?;
 
         let filesize = chunks.iter().map(|x| x.1).sum();
-        let content = chunks.into_iter().map(|x| x.0).collect();
+        let content: Vec<DataId> = chunks.into_iter().map(|x| x.0).collect();
+        O::chunked(&mut r, &content);
 
         let mut node = node;
         node.content = Some(content);

@@ -30,6 +30,10 @@ use crate::{
     },
 };
 
+/// CHOM's patch: blobs that may wait for the packer (upstream: none, so that every blob's
+/// sender waited for the packer's thread to take it, a thread switch per blob).
+const BLOB_QUEUE: usize = 8;
+
 /// [`PackerErrorKind`] describes the errors that can be returned for a Packer
 #[derive(thiserror::Error, Debug, displaydoc::Display)]
 #[non_exhaustive]
@@ -247,7 +251,7 @@ impl<BE: DecryptWriteBackend> Packer<BE> {
             pack_sizer,
         )));
 
-        let (tx, rx) = bounded(0);
+        let (tx, rx) = bounded(BLOB_QUEUE);
         let (finish_tx, finish_rx) = bounded::<RusticResult<PackerStats>>(0);
         let packer = Self {
             raw_packer: raw_packer.clone(),

@@ -416,7 +416,8 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
         let snap = repo
             .archive(
                 &opts,
-                &Hashed::new(source, seen.clone(), false),
+                &Hashed::new(source, seen.clone(), false)
+                    .one_chunk_below(u64::try_from(repo.config().chunk_min_size()).unwrap_or(0)),
                 snapshot_options(job, "files")?,
                 &[PathBuf::from(root)],
             )
@@ -700,6 +701,8 @@ mod tests {
             ("mixed.bin", mixed),
             ("large.bin", noise(11 << 20)),
             ("small.txt", b"hello".to_vec()),
+            ("empty.txt", Vec::new()),
+            ("under.bin", noise((512 << 10) - 1)),
             ("edge.bin", noise(512 << 10)),
         ];
         for (name, data) in &files {
@@ -727,6 +730,17 @@ mod tests {
                 "{name}: {expected:?}"
             );
             assert_eq!(stored, expected, "{name}");
+        }
+        // Every file's manifest entry is its SHA-256, whether it was hashed as read (a chunk
+        // or more) or took its one chunk's id (smaller than a chunk).
+        let snaps = opened.get_all_snapshots().unwrap();
+        let manifest =
+            read_manifest(&opened, newest(&snaps, &["chom-backup=b1"]).unwrap()).unwrap();
+        assert_eq!(manifest.files.len(), files.len());
+        for (name, data) in &files {
+            let entry = manifest.files.iter().find(|f| f.path == *name).unwrap();
+            let want = manifest::sha256(data.as_slice()).unwrap();
+            assert_eq!((&entry.sha256, entry.size), (&want.0, want.1), "{name}");
         }
     }
 

@@ -1,12 +1,19 @@
-//! What the writer hands rustic to read: any source wrapped so that every byte read is hashed
-//! (and, for a dump, its rows counted), and every error is kept: rustic leaves out a file it
-//! cannot read and goes on, the writer refuses the backup instead.
+//! What the writer hands rustic to read: any source wrapped so that every file read gets its
+//! SHA-256 (and, for a dump, its rows counted), and every error is kept: rustic leaves out a
+//! file it cannot read and goes on, the writer refuses the backup instead.
+//!
+//! A file smaller than the repository's smallest chunk is one chunk, and a chunk's id is the
+//! SHA-256 of its bytes: such a file is not hashed as it is read, it takes its chunk's id once
+//! rustic has cut it (`ReadSourceOpen::chunked`, a patch of the vendored `rustic_core`). The
+//! size that picks the way is the one listed; what is recorded never depends on it: a file
+//! that grew past one chunk meanwhile gets no hash here, and the writer hashes it from the
+//! repository.
 
 use super::super::manifest::Sha256Writer;
 use chom_agent_protocol::rows::RowCounter;
 use chom_agent_protocol::{AgentError, ErrorCode};
 use rustic_core::repofile::{Metadata, Node, NodeType};
-use rustic_core::{ReadSource, ReadSourceEntry, ReadSourceOpen, RusticResult};
+use rustic_core::{DataId, ReadSource, ReadSourceEntry, ReadSourceOpen, RusticResult};
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write as _};
 use std::path::PathBuf;
@@ -76,12 +83,27 @@ pub(super) struct Hashed<S> {
     inner: S,
     seen: Seen,
     rows: bool,
+    one_chunk_below: u64,
 }
 
 impl<S> Hashed<S> {
     /// `rows`: count the rows of a dump as it passes.
     pub(super) fn new(inner: S, seen: Seen, rows: bool) -> Self {
-        Self { inner, seen, rows }
+        Self {
+            inner,
+            seen,
+            rows,
+            one_chunk_below: 0,
+        }
+    }
+
+    /// Files listed smaller than `min_chunk` (the repository's smallest chunk) take their
+    /// chunk's id as their SHA-256, where they would be hashed as read.
+    pub(super) fn one_chunk_below(self, min_chunk: u64) -> Self {
+        Self {
+            one_chunk_below: min_chunk,
+            ..self
+        }
     }
 }
 
@@ -103,17 +125,20 @@ where
     fn entries(&self) -> Self::Iter {
         let seen = self.seen.clone();
         let rows = self.rows;
+        let one_chunk_below = self.one_chunk_below;
         Box::new(self.inner.entries().map(move |entry| match entry {
             Ok(ReadSourceEntry { path, node, open }) => {
                 if node.node_type == NodeType::File {
                     seen.lock().listed.push(path.clone());
                 }
+                let one_chunk = !rows && node.meta.size < one_chunk_below;
                 Ok(ReadSourceEntry {
                     open: open.map(|inner| HashedOpen {
                         inner,
                         path: path.clone(),
                         seen: seen.clone(),
                         rows,
+                        one_chunk,
                     }),
                     path,
                     node,
@@ -132,6 +157,8 @@ pub(super) struct HashedOpen<O> {
     path: PathBuf,
     seen: Seen,
     rows: bool,
+    /// Listed as smaller than one chunk: not hashed as read (see the module's documentation).
+    one_chunk: bool,
 }
 
 impl<O: ReadSourceOpen> ReadSourceOpen for HashedOpen<O> {
@@ -141,7 +168,9 @@ impl<O: ReadSourceOpen> ReadSourceOpen for HashedOpen<O> {
         match self.inner.open() {
             Ok(reader) => Ok(HashedReader {
                 inner: reader,
-                hash: Some(Sha256Writer::default()),
+                hash: (!self.one_chunk).then(Sha256Writer::default),
+                one_chunk: self.one_chunk,
+                read: 0,
                 rows: self.rows.then(RowCounter::new),
                 path: self.path,
                 seen: self.seen,
@@ -152,11 +181,34 @@ impl<O: ReadSourceOpen> ReadSourceOpen for HashedOpen<O> {
             }
         }
     }
+
+    fn chunked(reader: &mut Self::Reader, content: &[DataId]) {
+        if !reader.one_chunk {
+            return;
+        }
+        // One chunk is the whole file, its id the SHA-256 of every byte read; no chunk is an
+        // empty file. More chunks: the file grew since it was listed, and is left unhashed.
+        let sha256 = match content {
+            [one] => one.to_hex().as_str().to_owned(),
+            [] if reader.read == 0 => Sha256Writer::default().finish().0,
+            _ => return,
+        };
+        reader
+            .seen
+            .lock()
+            .files
+            .insert(reader.path.clone(), (sha256, reader.read));
+    }
 }
 
 pub(super) struct HashedReader<R> {
     inner: R,
+    /// Until the end is read, unless the file takes its chunk's id.
     hash: Option<Sha256Writer>,
+    /// Takes its chunk's id (see the module's documentation).
+    one_chunk: bool,
+    /// Bytes read.
+    read: u64,
     rows: Option<RowCounter>,
     path: PathBuf,
     seen: Seen,
@@ -177,6 +229,7 @@ impl<R: Read> Read for HashedReader<R> {
             }
             Ok(n) => {
                 let data = buf.get(..n).unwrap_or_default();
+                self.read += n as u64;
                 if let Some(hash) = self.hash.as_mut() {
                     hash.write_all(data)?;
                 }
@@ -302,6 +355,54 @@ pub(in crate::commands::backup) fn end(out: &mut impl std::io::Write) -> std::io
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::path::Path;
+
+    fn opened(one_chunk: bool, bytes: &'static [u8], seen: &Seen) -> HashedReader<&'static [u8]> {
+        let open = HashedOpen {
+            inner: bytes,
+            path: PathBuf::from("/site/f"),
+            seen: seen.clone(),
+            rows: false,
+            one_chunk,
+        };
+        let mut reader = open.open().unwrap();
+        std::io::copy(&mut reader, &mut std::io::sink()).unwrap();
+        reader
+    }
+
+    fn id(hex: &str) -> DataId {
+        hex.parse().unwrap()
+    }
+
+    /// A file listed smaller than a chunk takes its one chunk's id as its SHA-256, and is not
+    /// hashed as read; cut into more chunks (it grew meanwhile), it gets no hash here at all,
+    /// and the writer hashes it from the repository.
+    #[test]
+    fn a_small_file_takes_its_one_chunks_id_and_a_grown_one_none() {
+        let (sha, size) = super::super::super::manifest::sha256(&b"hello"[..]).unwrap();
+        let seen = Seen::default();
+        let mut small = opened(true, b"hello", &seen);
+        assert!(seen.files().is_empty(), "not hashed as read");
+        HashedOpen::<&[u8]>::chunked(&mut small, &[id(&sha)]);
+        assert_eq!(seen.files()[Path::new("/site/f")], (sha.clone(), size));
+
+        let seen = Seen::default();
+        let mut grown = opened(true, b"hello", &seen);
+        HashedOpen::<&[u8]>::chunked(&mut grown, &[id(&sha), id(&sha)]);
+        assert!(seen.files().is_empty(), "two chunks: no hash from here");
+
+        let seen = Seen::default();
+        let mut empty = opened(true, b"", &seen);
+        HashedOpen::<&[u8]>::chunked(&mut empty, &[]);
+        let (empty_sha, _) = super::super::super::manifest::sha256(&b""[..]).unwrap();
+        assert_eq!(seen.files()[Path::new("/site/f")], (empty_sha, 0));
+
+        // A file hashed as read keeps its own hash, whatever the chunks.
+        let seen = Seen::default();
+        let mut big = opened(false, b"hello", &seen);
+        HashedOpen::<&[u8]>::chunked(&mut big, &[id(&"0".repeat(64))]);
+        assert_eq!(seen.files()[Path::new("/site/f")], (sha, size));
+    }
 
     #[test]
     fn frames_give_the_bytes_and_a_cut_is_an_error() {
