@@ -91,9 +91,14 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
+        Some("backup-server") => {
+            let root = arg_str(&args, "--root")
+                .ok_or_else(|| anyhow::anyhow!("--root DIR is required"))?;
+            backup::serve(std::path::Path::new(&root), arg(&args, "--port", 8000)).await
+        }
         other => {
             anyhow::bail!(
-                "unknown benchmark {other:?}; available: queue, api, ssh, sites, audit, backup"
+                "unknown benchmark {other:?}; available: queue, api, ssh, sites, audit, backup, backup-server"
             )
         }
     }
