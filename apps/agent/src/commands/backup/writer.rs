@@ -227,6 +227,7 @@ fn manifest_files(
         .map(|m| m.files.iter().map(|f| (f.path.as_str(), f)).collect())
         .unwrap_or_default();
     let read = seen.files();
+    let unhashed = seen.unhashed();
     let mut out = Vec::new();
     let mut unknown = Vec::new();
     for abs in seen.listed() {
@@ -240,6 +241,9 @@ fn manifest_files(
                 size: *size,
                 sha256: sha.clone(),
             });
+        } else if unhashed.contains(&abs) {
+            // Read, so changed since the parent: the previous manifest's entry is stale.
+            unknown.push(rel);
         } else if let Some(f) = before.get(rel.as_str()) {
             out.push((*f).clone());
         } else {
@@ -832,6 +836,36 @@ mod tests {
             "the key left behind opens the repository"
         );
         assert!(opened_with_password(repo.path()));
+    }
+
+    /// Where each manifest entry comes from: a file hashed as read has its hash; a file read
+    /// but left unhashed (listed smaller than one chunk, it grew past it before it was read)
+    /// changed since the parent, so the parent manifest's entry is stale and it is hashed from
+    /// the repository; a file not read keeps the parent's entry.
+    #[test]
+    fn a_file_read_but_left_unhashed_never_takes_the_parents_entry() {
+        let old = |path: &str| ManifestFile {
+            path: path.into(),
+            size: 1,
+            sha256: "old".into(),
+        };
+        let previous = Manifest {
+            files_root: Some("/site".into()),
+            files: vec![old("a.php"), old("b.php"), old("c.php")],
+            ..Manifest::default()
+        };
+        let seen = Seen::made_of(
+            &["/site/a.php", "/site/b.php", "/site/c.php", "/site/d.php"],
+            &[("/site/a.php", "new", 2)],
+            &["/site/b.php"],
+        );
+        let (files, unknown) = manifest_files("/site", &seen, Some(&previous));
+        let entries: Vec<(&str, &str)> = files
+            .iter()
+            .map(|f| (f.path.as_str(), f.sha256.as_str()))
+            .collect();
+        assert_eq!(entries, [("a.php", "new"), ("c.php", "old")]);
+        assert_eq!(unknown, ["b.php", "d.php"]);
     }
 
     /// A site writes files while it is backed up (logs, uploads): the manifest must say what

@@ -14,7 +14,7 @@ use chom_agent_protocol::rows::RowCounter;
 use chom_agent_protocol::{AgentError, ErrorCode};
 use rustic_core::repofile::{Metadata, Node, NodeType};
 use rustic_core::{DataId, ReadSource, ReadSourceEntry, ReadSourceOpen, RusticResult};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Write as _};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 #[derive(Default)]
 struct Inner {
     files: HashMap<PathBuf, (String, u64)>,
+    unhashed: HashSet<PathBuf>,
     listed: Vec<PathBuf>,
     errors: Vec<String>,
     rows: BTreeMap<String, u64>,
@@ -49,7 +50,14 @@ impl Seen {
 
     /// How many files were read whole.
     pub(super) fn read_count(&self) -> usize {
-        self.lock().files.len()
+        let inner = self.lock();
+        inner.files.len() + inner.unhashed.len()
+    }
+
+    /// The files read whole but not hashed (listed smaller than one chunk, cut into more): what
+    /// the snapshot holds of them is known only to the repository.
+    pub(super) fn unhashed(&self) -> HashSet<PathBuf> {
+        self.lock().unhashed.clone()
     }
 
     /// Every regular file the source listed (what the snapshot holds, when nothing failed).
@@ -60,6 +68,22 @@ impl Seen {
     /// The rows of each table of the dump read.
     pub(super) fn rows(&self) -> BTreeMap<String, u64> {
         self.lock().rows.clone()
+    }
+
+    /// What a backup would have seen: `listed`, `read` with their hashes, `unhashed`.
+    #[cfg(test)]
+    pub(super) fn made_of(listed: &[&str], read: &[(&str, &str, u64)], unhashed: &[&str]) -> Self {
+        let seen = Self::default();
+        {
+            let mut inner = seen.lock();
+            inner.listed = listed.iter().map(PathBuf::from).collect();
+            inner.files = read
+                .iter()
+                .map(|(p, sha, size)| (PathBuf::from(p), ((*sha).to_owned(), *size)))
+                .collect();
+            inner.unhashed = unhashed.iter().map(PathBuf::from).collect();
+        }
+        seen
     }
 
     /// Fails when anything could not be read.
@@ -191,7 +215,10 @@ impl<O: ReadSourceOpen> ReadSourceOpen for HashedOpen<O> {
         let sha256 = match content {
             [one] => one.to_hex().as_str().to_owned(),
             [] if reader.read == 0 => Sha256Writer::default().finish().0,
-            _ => return,
+            _ => {
+                reader.seen.lock().unhashed.insert(reader.path.clone());
+                return;
+            }
         };
         reader
             .seen
@@ -390,6 +417,8 @@ mod tests {
         let mut grown = opened(true, b"hello", &seen);
         HashedOpen::<&[u8]>::chunked(&mut grown, &[id(&sha), id(&sha)]);
         assert!(seen.files().is_empty(), "two chunks: no hash from here");
+        assert!(seen.unhashed().contains(Path::new("/site/f")));
+        assert_eq!(seen.read_count(), 1);
 
         let seen = Seen::default();
         let mut empty = opened(true, b"", &seen);
