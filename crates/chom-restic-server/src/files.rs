@@ -201,12 +201,12 @@ async fn list(root: &Path, repo: &str, kind: Kind) -> std::io::Result<Vec<(Strin
 /// How much of an upload is written before the disk is asked to start on it.
 const WRITE_BEHIND: u64 = 4 << 20;
 
-/// Starts writing `len` bytes of `file` from `offset` to the disk, without waiting, and lets
-/// the page cache drop them once written (a pack is written once and seldom read). The
-/// `sync_all` that ends an upload then waits for its tail, not for all of it: the disk
-/// works while the upload goes on, where it used to start only at the end of each. Linux's
-/// `POSIX_FADV_DONTNEED` starts the writeback of dirty pages, as PostgreSQL's `pg_flush_data`
-/// relies on; a failure costs only that overlap, so it is ignored.
+/// Starts writing `len` bytes of `file` from `offset` to the disk, without waiting. The
+/// `sync_all` that ends an upload (and reports any write error) then waits for its tail, not
+/// for all of it: the disk works while the upload goes on, where it used to start only at the
+/// end of each. Linux's `POSIX_FADV_DONTNEED` starts the writeback of dirty pages, as
+/// PostgreSQL's `pg_flush_data` relies on (pages already clean are dropped from the cache,
+/// those still being written stay); a failure costs only that overlap, so it is ignored.
 fn write_behind(file: &std::fs::File, offset: u64, len: u64) {
     let _ = rustix::fs::fadvise(
         file,

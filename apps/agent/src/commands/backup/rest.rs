@@ -35,11 +35,38 @@ pub(super) struct RestBackend {
 /// request, and a backup reads the parent's every tree (one per directory: about 150 requests
 /// for the bench's 14,000-file site) where they sit in a few packs. A pack never changes (its
 /// name is its content's hash) and every blob read from it is still decrypted and
-/// authenticated by rustic. Beyond [`TREE_PACKS_BUDGET`], packs are read by ranges again.
-#[derive(Debug, Default)]
+/// authenticated by rustic. The first pack that does not fit in [`TREE_PACKS_BUDGET`] closes
+/// the cache: from then on, packs not kept are read by ranges again.
+#[derive(Debug)]
 struct TreePacks {
     packs: HashMap<Id, Bytes>,
     size: usize,
+    budget: usize,
+    full: bool,
+}
+
+impl TreePacks {
+    fn new(budget: usize) -> Self {
+        Self {
+            packs: HashMap::new(),
+            size: 0,
+            budget,
+            full: false,
+        }
+    }
+
+    /// Keeps `pack` if it fits (once: two threads may have read it at the same time).
+    fn keep(&mut self, id: Id, pack: &Bytes) {
+        if self.packs.contains_key(&id) {
+            return;
+        }
+        if self.size + pack.len() <= self.budget {
+            self.size += pack.len();
+            self.packs.insert(id, pack.clone());
+        } else {
+            self.full = true;
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -75,12 +102,12 @@ impl RestBackend {
         Ok(Self {
             url,
             client,
-            tree_packs: Mutex::default(),
+            tree_packs: Mutex::new(TreePacks::new(TREE_PACKS_BUDGET)),
         })
     }
 
     /// `length` bytes from `offset` of the tree pack `id`, from memory (the pack is read whole
-    /// the first time); `None` when the budget is spent and the pack is not kept.
+    /// the first time); `None` when the cache is closed and the pack is not kept.
     fn tree_pack_range(&self, id: &Id, offset: u32, length: u32) -> RusticResult<Option<Bytes>> {
         let lock = || {
             self.tree_packs
@@ -89,20 +116,17 @@ impl RestBackend {
         };
         let kept = {
             let packs = lock();
-            if packs.size >= TREE_PACKS_BUDGET && !packs.packs.contains_key(id) {
-                return Ok(None);
+            match packs.packs.get(id) {
+                Some(pack) => Some(pack.clone()),
+                None if packs.full => return Ok(None),
+                None => None,
             }
-            packs.packs.get(id).cloned()
         };
         let pack = match kept {
             Some(pack) => pack,
             None => {
                 let pack = self.read_full(FileType::Pack, id)?;
-                let mut packs = lock();
-                if packs.size + pack.len() <= TREE_PACKS_BUDGET {
-                    packs.size += pack.len();
-                    packs.packs.insert(*id, pack.clone());
-                }
+                lock().keep(*id, &pack);
                 pack
             }
         };
@@ -294,18 +318,19 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     /// A server with one file, `data/<any>`: the whole of `content`, or the range asked;
-    /// counts the requests.
-    fn serve(content: &'static [u8]) -> (String, Arc<AtomicUsize>) {
+    /// counts the requests, and apart those for the whole file.
+    fn serve(content: &'static [u8]) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!(
             "http://127.0.0.1:{}/repo/",
             listener.local_addr().unwrap().port()
         );
         let count = Arc::new(AtomicUsize::new(0));
-        let counted = count.clone();
+        let whole = Arc::new(AtomicUsize::new(0));
+        let (counted, counted_whole) = (count.clone(), whole.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let counted = counted.clone();
+                let (counted, counted_whole) = (counted.clone(), counted_whole.clone());
                 std::thread::spawn(move || {
                     let mut stream = stream.unwrap();
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -330,6 +355,9 @@ mod tests {
                             }
                         }
                         counted.fetch_add(1, Ordering::SeqCst);
+                        if range.is_none() {
+                            counted_whole.fetch_add(1, Ordering::SeqCst);
+                        }
                         let (status, body) = match range {
                             Some((a, b)) => ("206 Partial Content", &content[a..=b]),
                             None => ("200 OK", content),
@@ -345,7 +373,7 @@ mod tests {
                 });
             }
         });
-        (url, count)
+        (url, count, whole)
     }
 
     /// The parent's trees cost one request per pack, not one per tree; data blobs are still
@@ -353,7 +381,7 @@ mod tests {
     #[test]
     fn a_tree_pack_is_read_once_and_its_trees_from_memory() {
         const PACK: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-        let (url, count) = serve(PACK);
+        let (url, count, _) = serve(PACK);
         let be = RestBackend::new(&url).unwrap();
         let id = Id::default();
         for (offset, length) in [(0, 4), (10, 6), (30, 6), (10, 6)] {
@@ -379,5 +407,56 @@ mod tests {
             assert_eq!(&bytes[..], &PACK[a..b]);
         }
         assert_eq!(count.load(Ordering::SeqCst), 3, "data is read by ranges");
+    }
+
+    /// A pack that does not fit closes the cache: it is read whole once (that read is
+    /// served), then by ranges, never whole again; the packs kept are still served.
+    #[test]
+    fn past_the_budget_tree_packs_are_read_by_ranges() {
+        const PACK: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+        let (url, count, whole) = serve(PACK);
+        let mut be = RestBackend::new(&url).unwrap();
+        be.tree_packs = Mutex::new(TreePacks::new(PACK.len() + 10));
+        let requests = || count.load(Ordering::SeqCst);
+        let (kept, other) = (Id::random(), Id::random());
+        assert_eq!(
+            &be.read_partial(FileType::Pack, &kept, true, 0, 4).unwrap()[..],
+            b"0123"
+        );
+        assert_eq!(requests(), 1);
+        assert_eq!(
+            &be.read_partial(FileType::Pack, &other, true, 4, 4).unwrap()[..],
+            b"4567"
+        );
+        assert_eq!(requests(), 2, "read whole, not kept");
+        for _ in 0..3 {
+            assert_eq!(
+                &be.read_partial(FileType::Pack, &other, true, 8, 2).unwrap()[..],
+                b"89"
+            );
+        }
+        assert_eq!(requests(), 5, "then one request per tree");
+        assert_eq!(
+            whole.load(Ordering::SeqCst),
+            2,
+            "by ranges, never whole again"
+        );
+        assert_eq!(
+            &be.read_partial(FileType::Pack, &kept, true, 10, 3).unwrap()[..],
+            b"abc"
+        );
+        assert_eq!(requests(), 5, "the kept pack is still served from memory");
+        let cache = be.tree_packs.lock().unwrap();
+        assert_eq!((cache.size, cache.packs.len()), (PACK.len(), 1));
+    }
+
+    /// Two threads that read one pack at the same time count it once.
+    #[test]
+    fn a_pack_kept_twice_counts_once() {
+        let mut cache = TreePacks::new(100);
+        let (id, pack) = (Id::random(), Bytes::from_static(b"tree pack"));
+        cache.keep(id, &pack);
+        cache.keep(id, &pack);
+        assert_eq!((cache.size, cache.packs.len(), cache.full), (9, 1, false));
     }
 }
