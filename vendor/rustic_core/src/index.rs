@@ -305,10 +305,20 @@ impl GlobalIndex {
     pub fn into_index(self) -> Index {
         match Arc::try_unwrap(self.index) {
             Ok(index) => index,
-            Err(arc) => {
+            Err(mut arc) => {
                 // Seems index is still in use; this could be due to some threads using it which didn't yet completely shut down.
-                // sleep a bit to let threads using the index shut down, after this index should be available to unwrap
-                sleep(Duration::from_millis(100));
+                // CHOM's patch: wait for them (ten minutes at most), not 100 ms then panic. A
+                // tree loader of the check (`TreeStreamerOnce`) still reading a tree when the
+                // check stopped at a damaged one holds the index until that read ends; on a
+                // loaded machine that took longer, and the check of a damaged backup panicked
+                // instead of reporting the damage.
+                for _ in 0..60_000 {
+                    sleep(Duration::from_millis(10));
+                    match Arc::try_unwrap(arc) {
+                        Ok(index) => return index,
+                        Err(still) => arc = still,
+                    }
+                }
                 Arc::try_unwrap(arc).expect("index still in use")
             }
         }
