@@ -1,4 +1,3 @@
-
 use crate::{
     archiver::{
         parent::{ItemWithParent, ParentResult},
