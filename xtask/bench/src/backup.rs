@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 const REPOSITORY: &str = "bench-site";
 const SECRET: &str = "append-only";
+/// The generator's seed: every run writes the same tree.
+const NOISE_SEED: u64 = 0x9e37_79b9_7f4a_7c15;
 /// Rounds of the baseline and of each backup.
 const ROUNDS: usize = 3;
 
@@ -229,6 +231,17 @@ pub async fn serve(root: &Path, port: u16) -> anyhow::Result<()> {
     Ok(http.await?)
 }
 
+/// `chom-bench backup-tree`: writes the benchmark's site tree of `megabytes` MiB under `root`
+/// (the same bytes as every run of the benchmark), to profile the writer on it.
+///
+/// # Errors
+/// `root` cannot be written.
+pub fn tree(root: &Path, megabytes: u64) -> anyhow::Result<()> {
+    let files = generate(root, megabytes, &mut Noise(NOISE_SEED))?;
+    println!("{} files, {:.0} MiB under {}", files.len(), mib(size_of(root)), root.display());
+    Ok(())
+}
+
 /// Runs the benchmark with a tree of `megabytes` MiB.
 ///
 /// # Errors
@@ -255,7 +268,7 @@ pub async fn run(agent_bin: &Path, megabytes: u64) -> anyhow::Result<()> {
     )?;
     let site = sandbox.join("var/www/sites").join(&domain);
     let tree = site.join("public");
-    let mut noise = Noise(0x9e37_79b9_7f4a_7c15);
+    let mut noise = Noise(NOISE_SEED);
     println!("backup bench: generating a {megabytes} MiB site tree…");
     let files = generate(&tree, megabytes, &mut noise)?;
     let tree_bytes = size_of(&site);

@@ -96,9 +96,14 @@ async fn main() -> anyhow::Result<()> {
                 .ok_or_else(|| anyhow::anyhow!("--root DIR is required"))?;
             backup::serve(std::path::Path::new(&root), arg(&args, "--port", 8000)).await
         }
+        Some("backup-tree") => {
+            let root = arg_str(&args, "--root")
+                .ok_or_else(|| anyhow::anyhow!("--root DIR is required"))?;
+            backup::tree(std::path::Path::new(&root), arg(&args, "--megabytes", 1024))
+        }
         other => {
             anyhow::bail!(
-                "unknown benchmark {other:?}; available: queue, api, ssh, sites, audit, backup, backup-server"
+                "unknown benchmark {other:?}; available: queue, api, ssh, sites, audit, backup, backup-server, backup-tree"
             )
         }
     }
