@@ -7,10 +7,11 @@
 //! which fails if the name exists, so nothing is ever overwritten, even by two racing uploads.
 
 use crate::path::{Kind, Target};
+use crate::spool_file::SpoolFile;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt as _};
-use std::io::{ErrorKind, Write as _};
+use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
 /// A file's content as it is read.
@@ -198,152 +199,6 @@ async fn list(root: &Path, repo: &str, kind: Kind) -> std::io::Result<Vec<(Strin
     .map_err(std::io::Error::other)?
 }
 
-/// The spool writes an upload in blocks of this size.
-const SPOOL_BLOCK: usize = 1 << 20;
-/// What `O_DIRECT` asks aligned (the buffer, each write's offset and length): the largest
-/// logical block size a disk has.
-const DIRECT_ALIGN: usize = 4096;
-/// How much of an upload is written, when the spool goes through the page cache, before the
-/// disk is asked to start on it.
-const WRITE_BEHIND: u64 = 4 << 20;
-
-/// An upload's spool file, written a block at a time from one aligned buffer.
-///
-/// With `O_DIRECT` where the file system takes it: the blocks go from the buffer to the disk,
-/// not copied into the page cache first. Packs are written once and seldom read, so the cache
-/// gains nothing from them; and the copy was the server's largest cost, most of it the first
-/// touch of every new page (a virtual machine whose host takes freed memory back pays that
-/// touch again for each). The last block is padded to the alignment, then the file cut to its
-/// size. Where `O_DIRECT` is refused (at open, or `EINVAL` at a write), the rest of the upload
-/// goes through the page cache, with [`write_behind`].
-struct SpoolFile {
-    file: std::fs::File,
-    direct: bool,
-    /// `SPOOL_BLOCK + DIRECT_ALIGN` bytes, the block aligned at `start`.
-    mem: Vec<u8>,
-    start: usize,
-    /// Bytes of the block held.
-    held: usize,
-    /// Bytes written to the file, and how many of them [`write_behind`] was asked for.
-    written: u64,
-    flushed: u64,
-}
-
-impl SpoolFile {
-    /// Makes the file at `path` (which must not exist).
-    fn create(path: &Path) -> std::io::Result<Self> {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        let direct = options
-            .clone()
-            .custom_flags(direct_flag())
-            .open(path);
-        let (file, direct) = match direct {
-            Ok(file) => (file, true),
-            Err(e) if e.kind() == ErrorKind::InvalidInput => (options.open(path)?, false),
-            Err(e) => return Err(e),
-        };
-        Ok(Self::over(file, direct))
-    }
-
-    fn over(file: std::fs::File, direct: bool) -> Self {
-        let mem = vec![0u8; SPOOL_BLOCK + DIRECT_ALIGN];
-        // Safe code finds the aligned start within the spare bytes.
-        let start = mem.as_ptr().align_offset(DIRECT_ALIGN).min(DIRECT_ALIGN);
-        Self {
-            file,
-            direct,
-            mem,
-            start,
-            held: 0,
-            written: 0,
-            flushed: 0,
-        }
-    }
-
-    fn push(&mut self, mut bytes: &[u8]) -> std::io::Result<()> {
-        while !bytes.is_empty() {
-            let n = (SPOOL_BLOCK - self.held).min(bytes.len());
-            let at = self.start + self.held;
-            self.mem[at..at + n].copy_from_slice(&bytes[..n]);
-            self.held += n;
-            bytes = &bytes[n..];
-            if self.held == SPOOL_BLOCK {
-                self.write_block(SPOOL_BLOCK)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Writes the first `len` bytes of the block, and empties it.
-    fn write_block(&mut self, len: usize) -> std::io::Result<()> {
-        let block = &self.mem[self.start..self.start + len];
-        let mut done = 0;
-        while done < len {
-            match self.file.write(&block[done..]) {
-                Ok(0) => return Err(ErrorKind::WriteZero.into()),
-                Ok(n) => done += n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                // This file system opened the file for direct writes but will not take them.
-                Err(e) if self.direct && e.kind() == ErrorKind::InvalidInput => {
-                    let flags = rustix::fs::fcntl_getfl(&self.file)?;
-                    rustix::fs::fcntl_setfl(&self.file, flags - rustix::fs::OFlags::DIRECT)?;
-                    self.direct = false;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        self.written += len as u64;
-        self.held = 0;
-        if !self.direct && self.written - self.flushed >= WRITE_BEHIND {
-            write_behind(&self.file, self.flushed, self.written - self.flushed);
-            self.flushed = self.written;
-        }
-        Ok(())
-    }
-
-    /// Writes what is held, cuts the file to `size` bytes and waits for the disk.
-    fn finish(mut self, size: u64) -> std::io::Result<()> {
-        if self.held > 0 {
-            let len = if self.direct {
-                // A direct write is whole blocks: the padding is cut off below.
-                let padded = self.held.next_multiple_of(DIRECT_ALIGN);
-                let at = self.start;
-                self.mem[at + self.held..at + padded].fill(0);
-                padded
-            } else {
-                self.held
-            };
-            self.write_block(len)?;
-        }
-        if self.written != size {
-            self.file.set_len(size)?;
-        }
-        self.file.sync_all()
-    }
-}
-
-/// `O_DIRECT`, as `OpenOptionsExt::custom_flags` takes it.
-fn direct_flag() -> i32 {
-    i32::try_from(rustix::fs::OFlags::DIRECT.bits()).unwrap_or(0)
-}
-
-/// Starts writing `len` bytes of `file` from `offset` to the disk, without waiting. The
-/// `sync_all` that ends an upload (and reports any write error) then waits for its tail, not
-/// for all of it: the disk works while the upload goes on, where it used to start only at the
-/// end of each. Linux's `POSIX_FADV_DONTNEED` starts the writeback of dirty pages, as
-/// PostgreSQL's `pg_flush_data` relies on (pages already clean are dropped from the cache,
-/// those still being written stay); a failure costs only that overlap, so it is ignored.
-fn write_behind(file: &std::fs::File, offset: u64, len: u64) {
-    let _ = rustix::fs::fadvise(
-        file,
-        offset,
-        std::num::NonZeroU64::new(len),
-        rustix::fs::Advice::DontNeed,
-    );
-}
-
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
@@ -388,7 +243,8 @@ where
         path: tmp.clone(),
         size: 0,
     };
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<actix_web::web::Bytes, String>>(SPOOL_QUEUE);
+    let (tx, mut rx) =
+        tokio::sync::mpsc::channel::<Result<actix_web::web::Bytes, String>>(SPOOL_QUEUE);
     // The disk work runs on a blocking thread fed by the body; dropping `tx` ends it.
     let writer = {
         let tmp = tmp.clone();
@@ -468,67 +324,5 @@ async fn remove(path: &Path) -> std::io::Result<bool> {
         }
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Bytes that differ at every offset, so a block written twice or out of place shows.
-    fn pattern(len: usize) -> Vec<u8> {
-        (0..len)
-            .map(|i| u8::try_from((i * 31 + i / 4099) % 251).unwrap_or(0))
-            .collect()
-    }
-
-    fn spool_through(file: &mut SpoolFile, bytes: &[u8]) {
-        // Pieces of an odd size, as a body arrives: blocks fill across them.
-        for piece in bytes.chunks(7919) {
-            file.push(piece).expect("push");
-        }
-    }
-
-    #[test]
-    fn an_upload_of_any_length_is_spooled_byte_for_byte_past_the_page_cache() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        for len in [
-            0,
-            1,
-            DIRECT_ALIGN - 1,
-            DIRECT_ALIGN,
-            DIRECT_ALIGN + 1,
-            SPOOL_BLOCK - 1,
-            SPOOL_BLOCK,
-            SPOOL_BLOCK + 5,
-            3 * SPOOL_BLOCK + 123,
-        ] {
-            let path = dir.path().join(format!("upload-{len}"));
-            let mut file = SpoolFile::create(&path).expect("create");
-            // The temporary directory's file system (ext4 here and in CI) takes direct writes;
-            // without them this test would only check the fallback.
-            assert!(file.direct, "{}: no O_DIRECT", dir.path().display());
-            let bytes = pattern(len);
-            spool_through(&mut file, &bytes);
-            assert!(file.direct, "{len}: a direct write was refused");
-            file.finish(len as u64).expect("finish");
-            assert_eq!(std::fs::read(&path).expect("read"), bytes, "{len} bytes");
-        }
-    }
-
-    #[test]
-    fn a_refused_direct_write_goes_through_the_page_cache_instead() {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let path = dir.path().join("upload");
-        let mut file = SpoolFile::create(&path).expect("create");
-        assert!(file.direct);
-        // A buffer out of alignment: the kernel refuses the direct write (EINVAL), as a file
-        // system that opens files for direct writes but will not take them does.
-        file.start += 1;
-        let bytes = pattern(2 * SPOOL_BLOCK + 77);
-        spool_through(&mut file, &bytes);
-        assert!(!file.direct, "the refused write was not noticed");
-        file.finish(bytes.len() as u64).expect("finish");
-        assert_eq!(std::fs::read(&path).expect("read"), bytes);
     }
 }

@@ -5,6 +5,7 @@ mod files;
 mod http;
 mod path;
 mod s3;
+mod spool_file;
 
 pub use auth::{Authenticator, Grant, Mode};
 pub use http::RepositoryServer;
