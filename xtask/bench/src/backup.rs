@@ -238,7 +238,12 @@ pub async fn serve(root: &Path, port: u16) -> anyhow::Result<()> {
 /// `root` cannot be written.
 pub fn tree(root: &Path, megabytes: u64) -> anyhow::Result<()> {
     let files = generate(root, megabytes, &mut Noise(NOISE_SEED))?;
-    println!("{} files, {:.0} MiB under {}", files.len(), mib(size_of(root)), root.display());
+    println!(
+        "{} files, {:.0} MiB under {}",
+        files.len(),
+        mib(size_of(root)),
+        root.display()
+    );
     Ok(())
 }
 

@@ -800,6 +800,9 @@ impl<BE: DecryptWriteBackend> FileWriterHandle<BE> {
     }
 }
 
+/// CHOM's patch: packs being uploaded at once, by each packer.
+const UPLOADS: usize = 2;
+
 // TODO: add documentation
 pub(crate) struct Actor {
     /// The sender to send blobs to the raw packer.
@@ -839,8 +842,14 @@ impl Actor {
                         (file, PackId::from(id), index)
                     })
                     .readahead_scoped(scope)
-                    .map(|load| fwh.process(load))
-                    .readahead_scoped(scope)
+                    // CHOM's patch: packs are uploaded `UPLOADS` at a time (in order for the
+                    // index); one at a time, each upload's end (the server makes it durable
+                    // before it answers) held back the next.
+                    .parallel_map_scoped_custom(
+                        scope,
+                        |uploads| uploads.threads(UPLOADS),
+                        |load| fwh.process(load),
+                    )
                     .try_for_each(|index| fwh.index(index?));
                 _ = finish_tx.send(status);
             });

@@ -23,12 +23,16 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 /// Bytes of tree packs kept in memory for one run (see [`TreePacks`]).
 const TREE_PACKS_BUDGET: usize = 64 << 20;
+/// Upload buffers kept for the next uploads (see [`RestBackend::write_bytes`]): as many as
+/// packs are uploaded at once, and one for the tree packer.
+const BODIES: usize = 3;
 
 #[derive(Debug)]
 pub(super) struct RestBackend {
     url: Url,
     client: Client,
     tree_packs: Mutex<TreePacks>,
+    bodies: Mutex<Vec<Vec<u8>>>,
 }
 
 /// Tree packs read whole and kept for the rest of the run. rustic reads a tree with one ranged
@@ -103,7 +107,40 @@ impl RestBackend {
             url,
             client,
             tree_packs: Mutex::new(TreePacks::new(TREE_PACKS_BUDGET)),
+            bodies: Mutex::new(Vec::new()),
         })
+    }
+
+    /// The body of an upload of `parts`: one piece is sent as it is; more are put together
+    /// in a buffer kept from an earlier upload. A pack is a few dozen MiB: a new buffer for
+    /// each was the writer's most page faults (fresh memory, touched once), where a kept one
+    /// is touched already.
+    fn body(&self, parts: &[Bytes]) -> (Bytes, bool) {
+        if let [one] = parts {
+            return (one.clone(), false);
+        }
+        let kept = self
+            .bodies
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let mut buffer = kept.unwrap_or_default();
+        buffer.clear();
+        buffer.reserve(parts.iter().map(Bytes::len).sum());
+        for part in parts {
+            buffer.extend_from_slice(part);
+        }
+        (Bytes::from(buffer), true)
+    }
+
+    /// Keeps the buffer of a sent `body` for the next upload, if nothing else holds it.
+    fn keep_body(&self, body: Bytes) {
+        if let Ok(buffer) = body.try_into_mut() {
+            let mut bodies = self.bodies.lock().unwrap_or_else(PoisonError::into_inner);
+            if bodies.len() < BODIES {
+                bodies.push(buffer.into());
+            }
+        }
     }
 
     /// `length` bytes from `offset` of the tree pack `id`, from memory (the pack is read whole
@@ -290,15 +327,15 @@ impl WriteBackend for RestBackend {
         content: BytesList,
     ) -> RusticResult<()> {
         let url = self.path(tpe, Some(id))?;
-        let body: Bytes = match content.slice() {
-            [one] => one.clone(),
-            parts => Bytes::from(parts.concat()),
-        };
-        self.call("writing", || {
+        let (body, made) = self.body(content.slice());
+        let sent = self.call("writing", || {
             self.client.post(url.clone()).body(body.clone())
-        })
-        .map(drop)
-        .map_err(|e| backend_error("writing a repository file", e))
+        });
+        if made {
+            self.keep_body(body);
+        }
+        sent.map(drop)
+            .map_err(|e| backend_error("writing a repository file", e))
     }
 
     fn remove(&self, tpe: FileType, id: &Id, _cacheable: bool) -> RusticResult<()> {
@@ -320,6 +357,19 @@ mod tests {
     /// A server with one file, `data/<any>`: the whole of `content`, or the range asked;
     /// counts the requests, and apart those for the whole file.
     fn serve(content: &'static [u8]) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+        let (url, count, whole, _) = serve_and_keep(content);
+        (url, count, whole)
+    }
+
+    /// [`serve`], keeping the body of every request.
+    fn serve_and_keep(
+        content: &'static [u8],
+    ) -> (
+        String,
+        Arc<AtomicUsize>,
+        Arc<AtomicUsize>,
+        Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
+    ) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!(
             "http://127.0.0.1:{}/repo/",
@@ -327,15 +377,17 @@ mod tests {
         );
         let count = Arc::new(AtomicUsize::new(0));
         let whole = Arc::new(AtomicUsize::new(0));
-        let (counted, counted_whole) = (count.clone(), whole.clone());
+        let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (counted, counted_whole, kept) = (count.clone(), whole.clone(), bodies.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let (counted, counted_whole) = (counted.clone(), counted_whole.clone());
+                let (counted, counted_whole, kept) =
+                    (counted.clone(), counted_whole.clone(), kept.clone());
                 std::thread::spawn(move || {
                     let mut stream = stream.unwrap();
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     loop {
-                        let mut range = None;
+                        let (mut range, mut length) = (None, 0);
                         let mut line = String::new();
                         if reader.read_line(&mut line).unwrap_or(0) == 0 {
                             return;
@@ -346,6 +398,9 @@ mod tests {
                             if header.trim().is_empty() {
                                 break;
                             }
+                            if let Some(n) = header.to_lowercase().strip_prefix("content-length:") {
+                                length = n.trim().parse::<usize>().unwrap();
+                            }
                             if let Some(r) = header.to_lowercase().strip_prefix("range: bytes=") {
                                 let (a, b) = r.trim().split_once('-').unwrap();
                                 range = Some((
@@ -354,6 +409,9 @@ mod tests {
                                 ));
                             }
                         }
+                        let mut body = vec![0; length];
+                        std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+                        kept.lock().unwrap().push(body);
                         counted.fetch_add(1, Ordering::SeqCst);
                         if range.is_none() {
                             counted_whole.fetch_add(1, Ordering::SeqCst);
@@ -373,7 +431,49 @@ mod tests {
                 });
             }
         });
-        (url, count, whole)
+        (url, count, whole, bodies)
+    }
+
+    /// An upload in pieces is sent whole, through a buffer kept for the next upload, which
+    /// sends its own bytes and nothing left of the first.
+    #[test]
+    fn an_upload_goes_through_a_buffer_kept_for_the_next() {
+        let (url, _, _, received) = serve_and_keep(b"");
+        let be = RestBackend::new(&url).unwrap();
+        let pieces = |parts: &[&'static [u8]]| {
+            let mut list = BytesList::default();
+            for part in parts {
+                list.add(Bytes::from_static(part));
+            }
+            list
+        };
+        let id = Id::default();
+        be.write_bytes(
+            FileType::Pack,
+            &id,
+            false,
+            pieces(&[b"first ", b"pack, ", b"longer"]),
+        )
+        .unwrap();
+        let kept = |be: &RestBackend| {
+            let bodies = be.bodies.lock().unwrap();
+            assert_eq!(bodies.len(), 1, "one buffer kept");
+            bodies[0].as_ptr()
+        };
+        let buffer = kept(&be);
+        be.write_bytes(FileType::Pack, &id, false, pieces(&[b"second", b" pack"]))
+            .unwrap();
+        assert_eq!(kept(&be), buffer, "the second upload took the kept buffer");
+        // One piece goes as it is, and its memory is not kept.
+        be.write_bytes(FileType::Index, &id, false, pieces(&[b"index"]))
+            .unwrap();
+        assert_eq!(kept(&be), buffer);
+        let received = received.lock().unwrap();
+        let received: Vec<&[u8]> = received.iter().map(Vec::as_slice).collect();
+        assert_eq!(
+            received,
+            [&b"first pack, longer"[..], b"second pack", b"index"]
+        );
     }
 
     /// The parent's trees cost one request per pack, not one per tree; data blobs are still
