@@ -534,11 +534,23 @@ pub trait ReadSourceOpen {
     /// The reader used to read from the source.
     fn open(self) -> RusticResult<Self::Reader>;
 
+    /// CHOM's patch: whether [`ReadSourceOpen::chunked`] is given the SHA-256 of each file's
+    /// bytes (upstream: never).
+    fn wants_sha256() -> bool {
+        false
+    }
+
     /// CHOM's patch: called when a file read through `reader` was read to its end and cut
-    /// into chunks, with the ids of its chunks in order (its node's content). A reader that
-    /// must know a file's SHA-256 can take it from here when the file is one chunk (a chunk's
-    /// id is the SHA-256 of its bytes) rather than hash the bytes a second time.
-    fn chunked(_reader: &mut Self::Reader, _content: &[crate::blob::DataId]) {}
+    /// into chunks, with the ids of its chunks in order (its node's content) and, when
+    /// [`ReadSourceOpen::wants_sha256`], the SHA-256 of the bytes chunked (`None` for an empty
+    /// file). It is taken without hashing the first chunk twice: its id is the SHA-256 of its
+    /// bytes, and the file's hash goes on from that state over the other chunks.
+    fn chunked(
+        _reader: &mut Self::Reader,
+        _content: &[crate::blob::DataId],
+        _sha256: Option<Id>,
+    ) {
+    }
 }
 
 /// blanket implementation for readers

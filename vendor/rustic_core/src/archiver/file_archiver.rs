@@ -14,7 +14,7 @@ use crate::{
         packer::{PackSizer, Packer, PackerStats},
     },
     chunker::ChunkIter,
-    crypto::hasher::hash,
+    crypto::hasher::{Hasher, hash},
     error::{ErrorKind, RusticError, RusticResult},
     index::{ReadGlobalIndex, indexer::SharedIndexer},
     progress::Progress,
@@ -140,6 +140,9 @@ impl<'a, BE: DecryptWriteBackend, I: ReadGlobalIndex> FileArchiver<'a, BE, I> {
         node: Node,
         p: &Progress,
     ) -> RusticResult<(Node, u64)> {
+        // CHOM's patch: the file's SHA-256, when its source wants it, from the first chunk's.
+        let mut whole: Option<Hasher> = None;
+        let wants_sha256 = O::wants_sha256();
         let chunks: Vec<_> = ChunkIter::from_config(
             &self.config,
             &mut r,
@@ -147,7 +150,20 @@ impl<'a, BE: DecryptWriteBackend, I: ReadGlobalIndex> FileArchiver<'a, BE, I> {
         )?
         .map(|chunk| {
             let chunk = chunk?;
-            let id = hash(&chunk);
+            let id = match whole.as_mut() {
+                Some(whole) => {
+                    whole.update(&chunk);
+                    hash(&chunk)
+                }
+                None if wants_sha256 => {
+                    let mut first = Hasher::new();
+                    first.update(&chunk);
+                    let id = first.clone().finalize();
+                    whole = Some(first);
+                    id
+                }
+                None => hash(&chunk),
+            };
             let size = chunk.len() as u64;
 
             if !self.index.has_data(&DataId::from(id)) {
@@ -160,7 +176,7 @@ impl<'a, BE: DecryptWriteBackend, I: ReadGlobalIndex> FileArchiver<'a, BE, I> {
 
         let filesize = chunks.iter().map(|x| x.1).sum();
         let content: Vec<DataId> = chunks.into_iter().map(|x| x.0).collect();
-        O::chunked(&mut r, &content);
+        O::chunked(&mut r, &content, whole.map(Hasher::finalize));
 
         let mut node = node;
         node.content = Some(content);

@@ -32,7 +32,7 @@ pub(super) struct RestBackend {
     url: Url,
     client: Client,
     tree_packs: Mutex<TreePacks>,
-    bodies: Mutex<Vec<Vec<u8>>>,
+    bodies: Mutex<Vec<Bytes>>,
 }
 
 /// Tree packs read whole and kept for the rest of the run. rustic reads a tree with one ranged
@@ -112,19 +112,14 @@ impl RestBackend {
     }
 
     /// The body of an upload of `parts`: one piece is sent as it is; more are put together
-    /// in a buffer kept from an earlier upload. A pack is a few dozen MiB: a new buffer for
-    /// each was the writer's most page faults (fresh memory, touched once), where a kept one
-    /// is touched already.
+    /// in the buffer of an earlier upload. A pack is a few dozen MiB: a new buffer for each
+    /// was the writer's most page faults (fresh memory, touched once), where a kept one is
+    /// touched already.
     fn body(&self, parts: &[Bytes]) -> (Bytes, bool) {
         if let [one] = parts {
             return (one.clone(), false);
         }
-        let kept = self
-            .bodies
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        let mut buffer = kept.unwrap_or_default();
+        let mut buffer = self.free_body().unwrap_or_default();
         buffer.clear();
         buffer.reserve(parts.iter().map(Bytes::len).sum());
         for part in parts {
@@ -133,13 +128,20 @@ impl RestBackend {
         (Bytes::from(buffer), true)
     }
 
-    /// Keeps the buffer of a sent `body` for the next upload, if nothing else holds it.
+    /// The buffer of a body sent earlier that nothing holds any more. The HTTP client lets go
+    /// of a body a moment after its answer came, so a body is kept as it is
+    /// ([`RestBackend::keep_body`]) and taken back here, when the next upload needs one.
+    fn free_body(&self) -> Option<Vec<u8>> {
+        let mut bodies = self.bodies.lock().unwrap_or_else(PoisonError::into_inner);
+        let free = bodies.iter().position(Bytes::is_unique)?;
+        bodies.swap_remove(free).try_into_mut().ok().map(Vec::from)
+    }
+
+    /// Keeps a sent `body` for a later upload ([`RestBackend::free_body`]).
     fn keep_body(&self, body: Bytes) {
-        if let Ok(buffer) = body.try_into_mut() {
-            let mut bodies = self.bodies.lock().unwrap_or_else(PoisonError::into_inner);
-            if bodies.len() < BODIES {
-                bodies.push(buffer.into());
-            }
+        let mut bodies = self.bodies.lock().unwrap_or_else(PoisonError::into_inner);
+        if bodies.len() < BODIES {
+            bodies.push(body);
         }
     }
 
@@ -361,15 +363,13 @@ mod tests {
         (url, count, whole)
     }
 
+    /// The body of every request, in order.
+    type Received = Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
     /// [`serve`], keeping the body of every request.
     fn serve_and_keep(
         content: &'static [u8],
-    ) -> (
-        String,
-        Arc<AtomicUsize>,
-        Arc<AtomicUsize>,
-        Arc<std::sync::Mutex<Vec<Vec<u8>>>>,
-    ) {
+    ) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>, Received) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!(
             "http://127.0.0.1:{}/repo/",
@@ -455,10 +455,23 @@ mod tests {
             pieces(&[b"first ", b"pack, ", b"longer"]),
         )
         .unwrap();
+        // The client lets go of a body a moment after its answer.
         let kept = |be: &RestBackend| {
-            let bodies = be.bodies.lock().unwrap();
-            assert_eq!(bodies.len(), 1, "one buffer kept");
-            bodies[0].as_ptr()
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            loop {
+                {
+                    let bodies = be.bodies.lock().unwrap();
+                    assert_eq!(bodies.len(), 1, "one buffer kept");
+                    if bodies[0].is_unique() {
+                        return bodies[0].as_ptr();
+                    }
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the body is still held"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
         };
         let buffer = kept(&be);
         be.write_bytes(FileType::Pack, &id, false, pieces(&[b"second", b" pack"]))

@@ -420,8 +420,7 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
         let snap = repo
             .archive(
                 &opts,
-                &Hashed::new(source, seen.clone(), false)
-                    .one_chunk_below(u64::try_from(repo.config().chunk_min_size()).unwrap_or(0)),
+                &Hashed::new(source, seen.clone(), false),
                 snapshot_options(job, "files")?,
                 &[PathBuf::from(root)],
             )

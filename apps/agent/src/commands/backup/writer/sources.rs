@@ -2,20 +2,20 @@
 //! SHA-256 (and, for a dump, its rows counted), and every error is kept: rustic leaves out a
 //! file it cannot read and goes on, the writer refuses the backup instead.
 //!
-//! A file smaller than the repository's smallest chunk is one chunk, and a chunk's id is the
-//! SHA-256 of its bytes: such a file is not hashed as it is read, it takes its chunk's id once
-//! rustic has cut it (`ReadSourceOpen::chunked`, a patch of the vendored `rustic_core`). The
-//! size that picks the way is the one listed; what is recorded never depends on it: a file
-//! that grew past one chunk meanwhile gets no hash here, and the writer hashes it from the
-//! repository.
+//! A file's SHA-256 is not taken as it is read: rustic hands it over once the file is cut
+//! (`ReadSourceOpen::chunked`, a patch of the vendored `rustic_core`), the hash of the bytes
+//! that went into its chunks. A chunk's id is the SHA-256 of its bytes, and the file's hash
+//! goes on from its first chunk's state, so a file of one chunk (most of a site) is hashed
+//! once, not twice. A file read that rustic never handed a hash for is left unhashed, and the
+//! writer hashes it from the repository.
 
 use super::super::manifest::Sha256Writer;
 use chom_agent_protocol::rows::RowCounter;
 use chom_agent_protocol::{AgentError, ErrorCode};
 use rustic_core::repofile::{Metadata, Node, NodeType};
-use rustic_core::{DataId, ReadSource, ReadSourceEntry, ReadSourceOpen, RusticResult};
+use rustic_core::{DataId, Id, ReadSource, ReadSourceEntry, ReadSourceOpen, RusticResult};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::{Read, Write as _};
+use std::io::Read;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -102,32 +102,17 @@ impl Seen {
     }
 }
 
-/// `inner`, hashing what is read of it.
+/// `inner`, every file read getting its SHA-256.
 pub(super) struct Hashed<S> {
     inner: S,
     seen: Seen,
     rows: bool,
-    one_chunk_below: u64,
 }
 
 impl<S> Hashed<S> {
     /// `rows`: count the rows of a dump as it passes.
     pub(super) fn new(inner: S, seen: Seen, rows: bool) -> Self {
-        Self {
-            inner,
-            seen,
-            rows,
-            one_chunk_below: 0,
-        }
-    }
-
-    /// Files listed smaller than `min_chunk` (the repository's smallest chunk) take their
-    /// chunk's id as their SHA-256, where they would be hashed as read.
-    pub(super) fn one_chunk_below(self, min_chunk: u64) -> Self {
-        Self {
-            one_chunk_below: min_chunk,
-            ..self
-        }
+        Self { inner, seen, rows }
     }
 }
 
@@ -149,20 +134,17 @@ where
     fn entries(&self) -> Self::Iter {
         let seen = self.seen.clone();
         let rows = self.rows;
-        let one_chunk_below = self.one_chunk_below;
         Box::new(self.inner.entries().map(move |entry| match entry {
             Ok(ReadSourceEntry { path, node, open }) => {
                 if node.node_type == NodeType::File {
                     seen.lock().listed.push(path.clone());
                 }
-                let one_chunk = !rows && node.meta.size < one_chunk_below;
                 Ok(ReadSourceEntry {
                     open: open.map(|inner| HashedOpen {
                         inner,
                         path: path.clone(),
                         seen: seen.clone(),
                         rows,
-                        one_chunk,
                     }),
                     path,
                     node,
@@ -181,8 +163,6 @@ pub(super) struct HashedOpen<O> {
     path: PathBuf,
     seen: Seen,
     rows: bool,
-    /// Listed as smaller than one chunk: not hashed as read (see the module's documentation).
-    one_chunk: bool,
 }
 
 impl<O: ReadSourceOpen> ReadSourceOpen for HashedOpen<O> {
@@ -192,8 +172,6 @@ impl<O: ReadSourceOpen> ReadSourceOpen for HashedOpen<O> {
         match self.inner.open() {
             Ok(reader) => Ok(HashedReader {
                 inner: reader,
-                hash: (!self.one_chunk).then(Sha256Writer::default),
-                one_chunk: self.one_chunk,
                 read: 0,
                 rows: self.rows.then(RowCounter::new),
                 path: self.path,
@@ -206,15 +184,15 @@ impl<O: ReadSourceOpen> ReadSourceOpen for HashedOpen<O> {
         }
     }
 
-    fn chunked(reader: &mut Self::Reader, content: &[DataId]) {
-        if !reader.one_chunk {
-            return;
-        }
-        // One chunk is the whole file, its id the SHA-256 of every byte read; no chunk is an
-        // empty file. More chunks: the file grew since it was listed, and is left unhashed.
-        let sha256 = match content {
-            [one] => one.to_hex().as_str().to_owned(),
-            [] if reader.read == 0 => Sha256Writer::default().finish().0,
+    fn wants_sha256() -> bool {
+        true
+    }
+
+    fn chunked(reader: &mut Self::Reader, content: &[DataId], sha256: Option<Id>) {
+        let sha256 = match (sha256, content) {
+            (Some(sha256), _) => sha256.to_hex().as_str().to_owned(),
+            // No chunk: an empty file.
+            (None, []) if reader.read == 0 => Sha256Writer::default().finish().0,
             _ => {
                 reader.seen.lock().unhashed.insert(reader.path.clone());
                 return;
@@ -230,10 +208,6 @@ impl<O: ReadSourceOpen> ReadSourceOpen for HashedOpen<O> {
 
 pub(super) struct HashedReader<R> {
     inner: R,
-    /// Until the end is read, unless the file takes its chunk's id.
-    hash: Option<Sha256Writer>,
-    /// Takes its chunk's id (see the module's documentation).
-    one_chunk: bool,
     /// Bytes read.
     read: u64,
     rows: Option<RowCounter>,
@@ -245,23 +219,15 @@ impl<R: Read> Read for HashedReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         match self.inner.read(buf) {
             Ok(0) => {
-                if let Some(hash) = self.hash.take() {
-                    let mut seen = self.seen.lock();
-                    if let Some(rows) = self.rows.take() {
-                        seen.rows = rows.finish();
-                    }
-                    seen.files.insert(self.path.clone(), hash.finish());
+                if let Some(rows) = self.rows.take() {
+                    self.seen.lock().rows = rows.finish();
                 }
                 Ok(0)
             }
             Ok(n) => {
-                let data = buf.get(..n).unwrap_or_default();
                 self.read += n as u64;
-                if let Some(hash) = self.hash.as_mut() {
-                    hash.write_all(data)?;
-                }
                 if let Some(rows) = self.rows.as_mut() {
-                    rows.feed(data);
+                    rows.feed(buf.get(..n).unwrap_or_default());
                 }
                 Ok(n)
             }
@@ -384,13 +350,12 @@ mod tests {
     use super::*;
     use std::path::Path;
 
-    fn opened(one_chunk: bool, bytes: &'static [u8], seen: &Seen) -> HashedReader<&'static [u8]> {
+    fn opened(bytes: &'static [u8], seen: &Seen) -> HashedReader<&'static [u8]> {
         let open = HashedOpen {
             inner: bytes,
             path: PathBuf::from("/site/f"),
             seen: seen.clone(),
             rows: false,
-            one_chunk,
         };
         let mut reader = open.open().unwrap();
         std::io::copy(&mut reader, &mut std::io::sink()).unwrap();
@@ -401,36 +366,34 @@ mod tests {
         hex.parse().unwrap()
     }
 
-    /// A file listed smaller than a chunk takes its one chunk's id as its SHA-256, and is not
-    /// hashed as read; cut into more chunks (it grew meanwhile), it gets no hash here at all,
-    /// and the writer hashes it from the repository.
+    /// A file read is recorded with the SHA-256 rustic hands over once it is cut, never one
+    /// of its own: reading alone records nothing. No chunk is an empty file; chunks without a
+    /// hash leave it unhashed (the writer hashes it from the repository).
     #[test]
-    fn a_small_file_takes_its_one_chunks_id_and_a_grown_one_none() {
+    fn a_file_read_takes_the_sha256_of_its_chunks() {
         let (sha, size) = super::super::super::manifest::sha256(&b"hello"[..]).unwrap();
         let seen = Seen::default();
-        let mut small = opened(true, b"hello", &seen);
+        let mut read = opened(b"hello", &seen);
         assert!(seen.files().is_empty(), "not hashed as read");
-        HashedOpen::<&[u8]>::chunked(&mut small, &[id(&sha)]);
-        assert_eq!(seen.files()[Path::new("/site/f")], (sha.clone(), size));
+        let given: Id = sha.parse().unwrap();
+        HashedOpen::<&[u8]>::chunked(&mut read, &[id(&"0".repeat(64))], Some(given));
+        assert_eq!(seen.files()[Path::new("/site/f")], (sha, size));
 
         let seen = Seen::default();
-        let mut grown = opened(true, b"hello", &seen);
-        HashedOpen::<&[u8]>::chunked(&mut grown, &[id(&sha), id(&sha)]);
-        assert!(seen.files().is_empty(), "two chunks: no hash from here");
-        assert!(seen.unhashed().contains(Path::new("/site/f")));
-        assert_eq!(seen.read_count(), 1);
-
-        let seen = Seen::default();
-        let mut empty = opened(true, b"", &seen);
-        HashedOpen::<&[u8]>::chunked(&mut empty, &[]);
+        let mut empty = opened(b"", &seen);
+        HashedOpen::<&[u8]>::chunked(&mut empty, &[], None);
         let (empty_sha, _) = super::super::super::manifest::sha256(&b""[..]).unwrap();
         assert_eq!(seen.files()[Path::new("/site/f")], (empty_sha, 0));
 
-        // A file hashed as read keeps its own hash, whatever the chunks.
         let seen = Seen::default();
-        let mut big = opened(false, b"hello", &seen);
-        HashedOpen::<&[u8]>::chunked(&mut big, &[id(&"0".repeat(64))]);
-        assert_eq!(seen.files()[Path::new("/site/f")], (sha, size));
+        let mut unhashed = opened(b"hello", &seen);
+        HashedOpen::<&[u8]>::chunked(&mut unhashed, &[id(&"0".repeat(64))], None);
+        assert!(
+            seen.files().is_empty(),
+            "no hash handed over: none recorded"
+        );
+        assert!(seen.unhashed().contains(Path::new("/site/f")));
+        assert_eq!(seen.read_count(), 1);
     }
 
     #[test]
