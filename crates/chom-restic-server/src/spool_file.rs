@@ -112,19 +112,24 @@ impl Disk {
         };
         let bytes = &block.mem[block.start..block.start + len];
         let mut done = 0;
+        let mut fell_back = false;
         while done < len {
             match self.file.write_at(&bytes[done..], offset + done as u64) {
                 Ok(0) => return Err(ErrorKind::WriteZero.into()),
                 Ok(n) => done += n,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                // This file system opened the file for direct writes but will not take them.
+                // This file system took `O_DIRECT` but refuses direct writes: the file goes
+                // through the page cache from now on, and this write is tried again (once).
+                // Either writer may see it first, or write an unpadded last block while the
+                // other has not cleared the flag yet: each clears it (again, harmlessly).
                 // A padded last block is then written whole, padding too: cut off at the end.
-                Err(e)
-                    if e.kind() == ErrorKind::InvalidInput
-                        && self.direct.swap(false, Ordering::Relaxed) =>
-                {
+                Err(e) if e.kind() == ErrorKind::InvalidInput && !fell_back => {
+                    fell_back = true;
+                    self.direct.store(false, Ordering::Relaxed);
                     let flags = rustix::fs::fcntl_getfl(&self.file)?;
-                    rustix::fs::fcntl_setfl(&self.file, flags - rustix::fs::OFlags::DIRECT)?;
+                    if flags.contains(rustix::fs::OFlags::DIRECT) {
+                        rustix::fs::fcntl_setfl(&self.file, flags - rustix::fs::OFlags::DIRECT)?;
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -153,16 +158,17 @@ pub(crate) struct SpoolFile {
 
 impl SpoolFile {
     /// Makes the file at `path` (which must not exist), written with `O_DIRECT` if it can be.
+    /// The flag is set once the file is made: Linux checks it after `O_CREAT` has made the
+    /// file, so an open with it that fails on a file system without direct writes would leave
+    /// the file behind (and `create_new` would then refuse it).
     pub(crate) fn create(path: &Path) -> std::io::Result<Self> {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        let direct = options.clone().custom_flags(direct_flag()).open(path);
-        let (file, direct) = match direct {
-            Ok(file) => (file, true),
-            Err(e) if e.kind() == ErrorKind::InvalidInput => (options.open(path)?, false),
-            Err(e) => return Err(e),
-        };
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        let direct = rustix::fs::fcntl_getfl(&file).is_ok_and(|flags| {
+            rustix::fs::fcntl_setfl(&file, flags | rustix::fs::OFlags::DIRECT).is_ok()
+        });
         Self::over(file, direct, Block::take())
     }
 
@@ -303,11 +309,6 @@ impl Drop for SpoolFile {
     }
 }
 
-/// `O_DIRECT`, as `OpenOptionsExt::custom_flags` takes it.
-fn direct_flag() -> i32 {
-    i32::try_from(rustix::fs::OFlags::DIRECT.bits()).unwrap_or(0)
-}
-
 /// Starts writing `len` bytes of `file` from `offset` to the disk, without waiting (when the
 /// spool goes through the page cache). The `sync_all` that ends an upload (and reports any
 /// write error) then waits for its tail, not for all of it: the disk works while the upload
@@ -326,6 +327,11 @@ fn write_behind(file: &std::fs::File, offset: u64, len: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `O_DIRECT`, as `OpenOptionsExt::custom_flags` takes it.
+    fn direct_flag() -> i32 {
+        i32::try_from(rustix::fs::OFlags::DIRECT.bits()).unwrap_or(0)
+    }
 
     /// Bytes that differ at every offset, so a block written twice or out of place shows.
     fn pattern(len: usize) -> Vec<u8> {

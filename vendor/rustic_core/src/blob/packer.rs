@@ -847,7 +847,7 @@ impl Actor {
                     // before it answers) held back the next.
                     .parallel_map_scoped_custom(
                         scope,
-                        |uploads| uploads.threads(UPLOADS),
+                        |uploads| uploads.threads(UPLOADS).buffer_size(UPLOADS),
                         |load| fwh.process(load),
                     )
                     .try_for_each(|index| fwh.index(index?));

@@ -23,9 +23,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
 /// Bytes of tree packs kept in memory for one run (see [`TreePacks`]).
 const TREE_PACKS_BUDGET: usize = 64 << 20;
-/// Upload buffers kept for the next uploads (see [`RestBackend::write_bytes`]): as many as
-/// packs are uploaded at once, and one for the tree packer.
-const BODIES: usize = 3;
+/// Upload buffers kept for the next uploads (see [`RestBackend::body`]): as many as packs are
+/// uploaded at once, two by each of the data and the tree packer.
+const BODIES: usize = 4;
 
 #[derive(Debug)]
 pub(super) struct RestBackend {

@@ -734,8 +734,8 @@ mod tests {
             );
             assert_eq!(stored, expected, "{name}");
         }
-        // Every file's manifest entry is its SHA-256, whether it was hashed as read (a chunk
-        // or more) or took its one chunk's id (smaller than a chunk).
+        // Every file's manifest entry is its SHA-256, taken over its chunks as they were cut
+        // (one chunk or more, the first chunk's hash going on over the others).
         let snaps = opened.get_all_snapshots().unwrap();
         let manifest =
             read_manifest(&opened, newest(&snaps, &["chom-backup=b1"]).unwrap()).unwrap();
@@ -837,10 +837,10 @@ mod tests {
         assert!(opened_with_password(repo.path()));
     }
 
-    /// Where each manifest entry comes from: a file hashed as read has its hash; a file read
-    /// but left unhashed (listed smaller than one chunk, it grew past it before it was read)
-    /// changed since the parent, so the parent manifest's entry is stale and it is hashed from
-    /// the repository; a file not read keeps the parent's entry.
+    /// Where each manifest entry comes from: a file read and hashed has its hash; a file read
+    /// but left unhashed (rustic handed no hash over for it: a path kept in case it ever does
+    /// not) changed since the parent, so the parent manifest's entry is stale and it is hashed
+    /// from the repository; a file not read keeps the parent's entry.
     #[test]
     fn a_file_read_but_left_unhashed_never_takes_the_parents_entry() {
         let old = |path: &str| ManifestFile {
