@@ -203,7 +203,8 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::File::open(dir)?.sync_all()
 }
 
-/// Chunks of a body the network side may read ahead while the spool's thread writes a block.
+/// Chunks of a body the network side may read ahead while the spool's thread waits for a block
+/// (all of an upload's blocks are with the disk's threads).
 const SPOOL_QUEUE: usize = 32;
 
 /// A spooled upload: removed from the disk when dropped (stored, refused, or the request
@@ -267,7 +268,7 @@ where
             {
                 return Err(SaveError::HashMismatch);
             }
-            file.finish(size)?;
+            file.finish()?;
             Ok(size)
         })
     };

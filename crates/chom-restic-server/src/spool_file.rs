@@ -20,10 +20,10 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
 /// The size of a block, the unit of the spool's writes.
-pub(crate) const SPOOL_BLOCK: usize = 1 << 20;
+const SPOOL_BLOCK: usize = 1 << 20;
 /// What `O_DIRECT` asks aligned (the buffer, each write's offset and length): the largest
 /// logical block size a disk has.
-pub(crate) const DIRECT_ALIGN: usize = 4096;
+const DIRECT_ALIGN: usize = 4096;
 /// Threads writing an upload's blocks: a direct write waits for the disk, and the disk takes
 /// more at once (1 GiB in 1 MiB direct writes: 2.5 s from two writers, 1.8 s from four).
 const WRITERS: usize = 2;
@@ -37,7 +37,7 @@ static SPARE: Mutex<Vec<Block>> = Mutex::new(Vec::new());
 
 /// `SPOOL_BLOCK` bytes aligned at `start` of `mem`, `held` of them filled (none: given away).
 #[derive(Default)]
-pub(crate) struct Block {
+struct Block {
     mem: Vec<u8>,
     start: usize,
     held: usize,
@@ -65,6 +65,7 @@ impl Block {
             return;
         }
         self.held = 0;
+        // A test hands over a block out of alignment; the pool keeps only aligned ones.
         self.start = aligned(&self.mem);
         let mut spare = SPARE
             .lock()
@@ -145,7 +146,7 @@ impl Disk {
 /// An upload's spool file (see the module's documentation).
 pub(crate) struct SpoolFile {
     filling: Block,
-    /// Where `filling` goes in the file.
+    /// Where `filling` goes in the file: at the end, the upload's size.
     offset: u64,
     /// Blocks taken from the pool for this upload.
     blocks: usize,
@@ -280,15 +281,15 @@ impl SpoolFile {
         }
     }
 
-    /// Writes what is held, cuts the file to `size` bytes and waits for the disk; returns
+    /// Writes what is held, cuts the file to the bytes pushed and waits for the disk; returns
     /// whether every block went direct.
-    pub(crate) fn finish(mut self, size: u64) -> std::io::Result<bool> {
+    pub(crate) fn finish(mut self) -> std::io::Result<bool> {
         if self.filling.held > 0 {
             let last = std::mem::take(&mut self.filling);
             self.send(last)?;
         }
         self.join()?;
-        let file = &self.disk.file;
+        let (file, size) = (&self.disk.file, self.offset);
         // The last block went padded to the alignment.
         if file.metadata()?.len() != size {
             file.set_len(size)?;
@@ -367,7 +368,7 @@ mod tests {
             spool_through(&mut file, &bytes);
             // The temporary directory's file system (ext4 here and in CI) takes direct writes;
             // without them this test would only check the fallback.
-            let direct = file.finish(len as u64).expect("finish");
+            let direct = file.finish().expect("finish");
             assert!(direct, "{len}: no O_DIRECT in {}", dir.path().display());
             assert_eq!(std::fs::read(&path).expect("read"), bytes, "{len} bytes");
         }
@@ -393,7 +394,7 @@ mod tests {
             let mut spool = SpoolFile::over(file, true, first).expect("spool");
             let bytes = pattern(len);
             spool_through(&mut spool, &bytes);
-            let direct = spool.finish(bytes.len() as u64).expect("finish");
+            let direct = spool.finish().expect("finish");
             assert!(!direct, "the refused write was not noticed");
             assert_eq!(std::fs::read(&path).expect("read"), bytes, "{len} bytes");
         }
