@@ -3,7 +3,10 @@
 //!
 //! Every request has a timeout; a request that failed on the way (connection, 5xx, 429) is
 //! tried again up to [`ATTEMPTS`] times with a growing pause: each one is idempotent (a file's
-//! name is its content's hash, so writing it twice writes the same bytes).
+//! name is its content's hash, so writing it twice writes the same bytes). A circuit breaker
+//! stands in front: once [`BREAKER_FAILURES`] requests in a row have given up, the others
+//! (rustic runs several at once) fail at once for [`BREAKER_OPEN_FOR`] instead of each
+//! spending its own tries and timeouts on a server that is gone; then one is let through.
 
 use bytes::Bytes;
 use reqwest::blocking::Client;
@@ -17,6 +20,12 @@ use std::time::Duration;
 
 /// Tries of one request.
 const ATTEMPTS: u32 = 4;
+/// The pause before the second try; before the third it is 4 times as long, then 9.
+const PAUSE: Duration = Duration::from_millis(200);
+/// Requests given up in a row that open the circuit breaker.
+const BREAKER_FAILURES: u32 = 3;
+/// How long the open breaker refuses every request.
+const BREAKER_OPEN_FOR: Duration = Duration::from_secs(30);
 /// Connecting may take this long.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A whole request may take this long (a pack is a few MiB).
@@ -33,6 +42,29 @@ pub(super) struct RestBackend {
     client: Client,
     tree_packs: Mutex<TreePacks>,
     bodies: Mutex<Vec<Bytes>>,
+    pause: Duration,
+    breaker: Breaker,
+}
+
+/// The repository server's circuit breaker.
+type Breaker = failsafe::StateMachine<
+    failsafe::failure_policy::ConsecutiveFailures<failsafe::backoff::Constant>,
+    (),
+>;
+
+fn breaker(open_for: Duration) -> Breaker {
+    let policy = failsafe::failure_policy::consecutive_failures(
+        BREAKER_FAILURES,
+        failsafe::backoff::constant(open_for),
+    );
+    failsafe::Config::new().failure_policy(policy).build()
+}
+
+/// How a request gave up, for the breaker: no answer, or a 5xx or 429 at its last try (an
+/// answer the caller still gets).
+enum GaveUp {
+    Unanswered(reqwest::Error),
+    Refused(Box<reqwest::blocking::Response>),
 }
 
 /// Tree packs read whole and kept for the rest of the run. rustic reads a tree with one ranged
@@ -79,6 +111,11 @@ enum Failure {
     Http(#[from] reqwest::Error),
     #[error("{0} answered {1}")]
     Status(String, StatusCode),
+    #[error(
+        "the repository server failed {BREAKER_FAILURES} requests in a row; this one was not \
+         sent (circuit breaker open)"
+    )]
+    Open,
 }
 
 fn backend_error(what: &'static str, e: Failure) -> Box<RusticError> {
@@ -88,6 +125,11 @@ fn backend_error(what: &'static str, e: Failure) -> Box<RusticError> {
 impl RestBackend {
     /// `url` is the part after `rest:`.
     pub(super) fn new(url: &str) -> Result<Self, String> {
+        Self::with_policy(url, PAUSE, BREAKER_OPEN_FOR)
+    }
+
+    /// [`Self::new`] with the pause between tries and the time the breaker stays open.
+    fn with_policy(url: &str, pause: Duration, open_for: Duration) -> Result<Self, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let mut text = url.to_owned();
         if !text.ends_with('/') {
@@ -108,6 +150,8 @@ impl RestBackend {
             client,
             tree_packs: Mutex::new(TreePacks::new(TREE_PACKS_BUDGET)),
             bodies: Mutex::new(Vec::new()),
+            pause,
+            breaker: breaker(open_for),
         })
     }
 
@@ -191,11 +235,28 @@ impl RestBackend {
         })
     }
 
-    /// Sends what `request` builds, again after a failure on the way (never after a 4xx).
+    /// Sends what `request` builds, again after a failure on the way (never after a 4xx),
+    /// through the breaker: a request that gave up counts against the server (but a request
+    /// that could not be built does not); while the breaker is open nothing is sent.
     fn send(
         &self,
         request: impl Fn() -> reqwest::blocking::RequestBuilder,
     ) -> Result<reqwest::blocking::Response, Failure> {
+        use failsafe::CircuitBreaker as _;
+        let counts = |g: &GaveUp| !matches!(g, GaveUp::Unanswered(e) if e.is_builder());
+        match self.breaker.call_with(counts, || self.tries(&request)) {
+            Ok(r) => Ok(r),
+            Err(failsafe::Error::Inner(GaveUp::Refused(r))) => Ok(*r),
+            Err(failsafe::Error::Inner(GaveUp::Unanswered(e))) => Err(Failure::Http(e)),
+            Err(failsafe::Error::Rejected) => Err(Failure::Open),
+        }
+    }
+
+    /// Up to [`ATTEMPTS`] tries of `request`, with a growing pause between them.
+    fn tries(
+        &self,
+        request: &impl Fn() -> reqwest::blocking::RequestBuilder,
+    ) -> Result<reqwest::blocking::Response, GaveUp> {
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -206,10 +267,16 @@ impl RestBackend {
                 }
                 Err(e) => !e.is_builder(),
             };
-            if !retry || attempt >= ATTEMPTS {
-                return Ok(outcome?);
+            if !retry {
+                return outcome.map_err(GaveUp::Unanswered);
             }
-            std::thread::sleep(Duration::from_millis(200 * u64::from(attempt * attempt)));
+            if attempt >= ATTEMPTS {
+                return Err(match outcome {
+                    Ok(r) => GaveUp::Refused(Box::new(r)),
+                    Err(e) => GaveUp::Unanswered(e),
+                });
+            }
+            std::thread::sleep(self.pause * attempt * attempt);
         }
     }
 
@@ -352,7 +419,7 @@ impl WriteBackend for RestBackend {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use std::io::{BufRead as _, BufReader, Write as _};
+    use std::io::{BufRead, BufReader, Write as _};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -365,6 +432,36 @@ mod tests {
 
     /// The body of every request, in order.
     type Received = Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
+
+    /// A request as the test servers see it: the range it asks (`Range: bytes=a-b`) and its
+    /// body.
+    type Request = (Option<(usize, usize)>, Vec<u8>);
+
+    /// The next request on `reader`; `None` when the client has closed the connection.
+    fn read_request(reader: &mut impl BufRead) -> Option<Request> {
+        let (mut range, mut length) = (None, 0);
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return None;
+        }
+        loop {
+            let mut header = String::new();
+            reader.read_line(&mut header).unwrap();
+            if header.trim().is_empty() {
+                break;
+            }
+            if let Some(n) = header.to_lowercase().strip_prefix("content-length:") {
+                length = n.trim().parse::<usize>().unwrap();
+            }
+            if let Some(r) = header.to_lowercase().strip_prefix("range: bytes=") {
+                let (a, b) = r.trim().split_once('-').unwrap();
+                range = Some((a.parse::<usize>().unwrap(), b.parse::<usize>().unwrap()));
+            }
+        }
+        let mut body = vec![0; length];
+        std::io::Read::read_exact(reader, &mut body).unwrap();
+        Some((range, body))
+    }
 
     /// [`serve`], keeping the body of every request.
     fn serve_and_keep(
@@ -386,31 +483,7 @@ mod tests {
                 std::thread::spawn(move || {
                     let mut stream = stream.unwrap();
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    loop {
-                        let (mut range, mut length) = (None, 0);
-                        let mut line = String::new();
-                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        loop {
-                            let mut header = String::new();
-                            reader.read_line(&mut header).unwrap();
-                            if header.trim().is_empty() {
-                                break;
-                            }
-                            if let Some(n) = header.to_lowercase().strip_prefix("content-length:") {
-                                length = n.trim().parse::<usize>().unwrap();
-                            }
-                            if let Some(r) = header.to_lowercase().strip_prefix("range: bytes=") {
-                                let (a, b) = r.trim().split_once('-').unwrap();
-                                range = Some((
-                                    a.parse::<usize>().unwrap(),
-                                    b.parse::<usize>().unwrap(),
-                                ));
-                            }
-                        }
-                        let mut body = vec![0; length];
-                        std::io::Read::read_exact(&mut reader, &mut body).unwrap();
+                    while let Some((range, body)) = read_request(&mut reader) {
                         kept.lock().unwrap().push(body);
                         counted.fetch_add(1, Ordering::SeqCst);
                         if range.is_none() {
@@ -571,5 +644,91 @@ mod tests {
         cache.keep(id, &pack);
         cache.keep(id, &pack);
         assert_eq!((cache.size, cache.packs.len(), cache.full), (9, 1, false));
+    }
+
+    /// A server that answers every request with the status `status` holds at the time (and
+    /// an empty body), and counts the requests.
+    fn answer_with(status: Arc<std::sync::Mutex<&'static str>>) -> (String, Arc<AtomicUsize>) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!(
+            "http://127.0.0.1:{}/repo/",
+            listener.local_addr().unwrap().port()
+        );
+        let count = Arc::new(AtomicUsize::new(0));
+        let counted = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let (counted, status) = (counted.clone(), status.clone());
+                std::thread::spawn(move || {
+                    let mut stream = stream.unwrap();
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    while read_request(&mut reader).is_some() {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        let status = *status.lock().unwrap();
+                        write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").unwrap();
+                    }
+                });
+            }
+        });
+        (url, count)
+    }
+
+    fn a_pack(be: &RestBackend) -> RusticResult<Bytes> {
+        be.read_full(FileType::Pack, &Id::default())
+    }
+
+    /// Three requests that gave up (every try answered 503) open the breaker: the next read
+    /// and the next write are not sent, and say why; the breaker lets one through once its
+    /// time is up, and an answer closes it.
+    #[test]
+    fn a_server_that_keeps_failing_opens_the_breaker_until_it_answers() {
+        let status = Arc::new(std::sync::Mutex::new("503 Service Unavailable"));
+        let (url, count) = answer_with(status.clone());
+        let open_for = Duration::from_millis(300);
+        let be = RestBackend::with_policy(&url, Duration::ZERO, open_for).unwrap();
+        for given_up in 1..=BREAKER_FAILURES {
+            let e = a_pack(&be).unwrap_err();
+            assert!(e.to_string().contains("503"), "{e}");
+            assert_eq!(count.load(Ordering::SeqCst), (given_up * ATTEMPTS) as usize);
+        }
+        let sent = count.load(Ordering::SeqCst);
+        let e = a_pack(&be).unwrap_err();
+        assert!(e.to_string().contains("circuit breaker open"), "{e}");
+        let written = be.write_bytes(
+            FileType::Pack,
+            &Id::default(),
+            false,
+            BytesList::from(Bytes::from_static(b"pack")),
+        );
+        assert!(written.is_err());
+        assert_eq!(count.load(Ordering::SeqCst), sent, "nothing was sent");
+
+        *status.lock().unwrap() = "200 OK";
+        std::thread::sleep(open_for * 2);
+        assert!(a_pack(&be).is_ok());
+        assert!(a_pack(&be).is_ok());
+        assert_eq!(count.load(Ordering::SeqCst), sent + 2);
+    }
+
+    /// Answers the caller gets as they are (404, or a 503 that a later try got past) are not
+    /// failures of the server: however many, the breaker stays closed.
+    #[test]
+    fn answers_keep_the_breaker_closed() {
+        let status = Arc::new(std::sync::Mutex::new("404 Not Found"));
+        let (url, count) = answer_with(status.clone());
+        let be = RestBackend::with_policy(&url, Duration::ZERO, Duration::from_secs(60)).unwrap();
+        let missing = BREAKER_FAILURES as usize * 2;
+        for _ in 0..missing {
+            let e = a_pack(&be).unwrap_err();
+            assert!(e.to_string().contains("404"), "{e}");
+        }
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            missing,
+            "each 404 is sent once"
+        );
+        *status.lock().unwrap() = "200 OK";
+        assert!(a_pack(&be).is_ok());
+        assert_eq!(count.load(Ordering::SeqCst), missing + 1);
     }
 }
