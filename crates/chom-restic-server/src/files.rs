@@ -78,9 +78,82 @@ pub(crate) struct Disk {
 }
 
 impl Disk {
+    /// Repositories under `root`. A thread sweeps away the uploads a crash left behind
+    /// ([`sweep_leftovers`]): the ones begun before now, so none of this server's own.
     pub(crate) fn new(root: PathBuf) -> Self {
+        let (swept, before) = (root.clone(), std::time::SystemTime::now());
+        let started = std::thread::Builder::new()
+            .name("spool-sweep".into())
+            .spawn(move || match sweep_leftovers(&swept, before) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(removed = n, "uploads left by a crash removed"),
+                Err(e) => tracing::warn!(error = %e, "sweeping the uploads left by a crash"),
+            });
+        if let Err(e) = started {
+            tracing::warn!(error = %e, "the sweep of the uploads left by a crash did not start");
+        }
         Self { root }
     }
+}
+
+/// Removes, from every repository under `root`, the spooled uploads (`.<name>.<nonce>.upload`
+/// beside where they would be stored) last written before `before`: the ones a crash left, each
+/// as large as a pack, which nothing else would ever remove. Returns how many went. A
+/// repository or directory that vanishes meanwhile is skipped.
+pub(crate) fn sweep_leftovers(
+    root: &Path,
+    before: std::time::SystemTime,
+) -> std::io::Result<usize> {
+    fn dirs_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        let mut dirs = Vec::new();
+        for entry in entries {
+            let entry = entry?;
+            // Not followed: a link is not a repository's directory.
+            if entry.file_type()?.is_dir() {
+                dirs.push(entry.path());
+            }
+        }
+        Ok(dirs)
+    }
+    let mut removed = 0;
+    for repo in dirs_in(root)? {
+        let mut dirs = vec![repo.clone()];
+        for dir in dirs_in(&repo)? {
+            if dir.file_name().is_some_and(|n| n == "data") {
+                dirs.extend(dirs_in(&dir)?);
+            }
+            dirs.push(dir);
+        }
+        for dir in dirs {
+            let entries = match std::fs::read_dir(&dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if !(name.starts_with('.') && name.ends_with(".upload")) {
+                    continue;
+                }
+                let meta = entry.metadata()?;
+                if meta.is_file() && meta.modified()? < before {
+                    match std::fs::remove_file(entry.path()) {
+                        Ok(()) => removed += 1,
+                        Err(e) if e.kind() == ErrorKind::NotFound => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+    }
+    Ok(removed)
 }
 
 #[async_trait]
@@ -325,5 +398,87 @@ async fn remove(path: &Path) -> std::io::Result<bool> {
         }
         Err(e) if e.kind() == ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    /// Writes `path` (and its directory), last modified at `at`.
+    fn file_at(path: &Path, at: SystemTime) {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::File::create(path)
+            .unwrap()
+            .set_modified(at)
+            .unwrap();
+    }
+
+    const PACK: &str = "00aa5f0ee9dfd6f4e0d0dd5ea6a1ee7b0e4b9c7f6c5bb3e5c2d0ef7c7a1e2b3c";
+
+    /// Leftovers in the data, keys and repository directories go; a stored file, an upload
+    /// begun after `before` (one of this server's own), another dotfile, and anything behind
+    /// a symbolic link stay.
+    #[test]
+    fn the_uploads_a_crash_left_are_swept_and_nothing_else() {
+        let root = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let before = SystemTime::now();
+        let (old, new) = (
+            before - Duration::from_secs(3600),
+            before + Duration::from_secs(1),
+        );
+        let repo = root.path().join("site-a");
+        let left = [
+            repo.join(format!("data/00/.{PACK}.0123456789abcdef.upload")),
+            repo.join("keys/.aa11.0123456789abcdef.upload"),
+            repo.join(".config.0123456789abcdef.upload"),
+        ];
+        let kept = [
+            repo.join(format!("data/00/{PACK}")),
+            repo.join(format!("data/ab/.{PACK}.fedcba9876543210.upload")),
+            repo.join("snapshots/.keep"),
+            outside
+                .path()
+                .join(format!("data/00/.{PACK}.0123456789abcdef.upload")),
+        ];
+        for path in &left {
+            file_at(path, old);
+        }
+        for (path, at) in kept.iter().zip([old, new, old, old]) {
+            file_at(path, at);
+        }
+        std::os::unix::fs::symlink(outside.path(), root.path().join("site-b")).unwrap();
+
+        assert_eq!(sweep_leftovers(root.path(), before).unwrap(), left.len());
+        for path in &left {
+            assert!(!path.exists(), "{} was left", path.display());
+        }
+        for path in &kept {
+            assert!(path.exists(), "{} was removed", path.display());
+        }
+        assert_eq!(sweep_leftovers(root.path(), before).unwrap(), 0);
+        assert_eq!(
+            sweep_leftovers(&root.path().join("none"), before).unwrap(),
+            0
+        );
+    }
+
+    /// The disk storage sweeps as it starts (a leftover goes without any request).
+    #[test]
+    fn disk_storage_sweeps_as_it_starts() {
+        let root = tempfile::tempdir().unwrap();
+        let leftover = root
+            .path()
+            .join(format!("site-a/data/00/.{PACK}.0123456789abcdef.upload"));
+        file_at(&leftover, SystemTime::now() - Duration::from_secs(60));
+        let _disk = Disk::new(root.path().to_path_buf());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while leftover.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!leftover.exists(), "the leftover is still there");
     }
 }
