@@ -254,6 +254,37 @@ impl RollingHash64 for Rabin64 {
     }
 }
 
+impl Rabin64 {
+    /// CHOM's patch: slides the bytes of `bytes` in, one by one as [`RollingHash64::slide`]
+    /// does, and stops after the first that leaves no bit of `mask` set in the hash (a cut
+    /// point). Returns how many were slid in. The same as `slide` in a loop, but the hash and
+    /// the window's index stay in registers: to the compiler, a write to the window (its own
+    /// allocation) may change any field of `self`, so `slide` in a loop stores and reloads
+    /// them for every byte.
+    pub fn slide_until(&mut self, bytes: &[u8], mask: Polynom64) -> usize {
+        let (mut hash, mut index) = (self.hash, self.window_index);
+        let (shift, window_mask) = (self.polynom_shift, self.window_size_mask);
+        let (out_table, mod_table) = (&self.out_table, &self.mod_table);
+        let window = &mut self.window_data[..];
+        let mut taken = 0;
+        for &byte in bytes {
+            let out_value = window[index];
+            hash ^= out_table[out_value as usize];
+            window[index] = byte;
+            let mod_index = (hash >> shift) & 255;
+            hash = ((hash << 8) | Polynom64::from(byte)) ^ mod_table[mod_index as usize];
+            index = (index + 1) & window_mask;
+            taken += 1;
+            if hash & mask == 0 {
+                break;
+            }
+        }
+        self.hash = hash;
+        self.window_index = index;
+        taken
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +347,45 @@ mod tests {
 
             //println!("{:02} {:02} {:016x} {:016x} {:?}", i, block.len(), rabin1.hash, rabin2.hash, block);
             assert_eq!(rabin1.hash, rabin2.hash);
+        }
+    }
+
+    /// The patch: `slide_until` leaves the hash and window as `slide` byte by byte does, and
+    /// stops at the same byte.
+    #[test]
+    fn slide_until_stops_where_slide_does() {
+        let mut noise = 0x9e37_79b9_7f4a_7c15_u64;
+        let data: Vec<u8> = (0..200_000)
+            .map(|_| {
+                noise ^= noise << 13;
+                noise ^= noise >> 7;
+                noise ^= noise << 17;
+                (noise >> 24) as u8
+            })
+            .collect();
+        for mask in [(1 << 8) - 1, (1 << 12) - 1, (1 << 20) - 1] {
+            let (mut fast, mut slow) = (Rabin64::new(6), Rabin64::new(6));
+            let mut at = 0;
+            let mut cuts = 0;
+            while at < data.len() {
+                let taken = fast.slide_until(&data[at..(at + 5_000).min(data.len())], mask);
+                let mut expected = 0;
+                for &byte in &data[at..(at + 5_000).min(data.len())] {
+                    slow.slide(byte);
+                    expected += 1;
+                    if slow.hash & mask == 0 {
+                        break;
+                    }
+                }
+                assert_eq!((taken, fast.hash), (expected, slow.hash), "at {at}");
+                assert_eq!(fast.window_index, slow.window_index);
+                assert_eq!(fast.window_data, slow.window_data);
+                if fast.hash & mask == 0 {
+                    cuts += 1;
+                }
+                at += taken;
+            }
+            assert!(cuts > 0, "mask {mask:#x}: no cut point met");
         }
     }
 }

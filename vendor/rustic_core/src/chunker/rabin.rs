@@ -183,18 +183,14 @@ impl<R: Read + Send> Iterator for ChunkIter<R> {
             }
 
             // CHOM's patch: the bytes of the buffer up to the next cut point (or the largest
-            // chunk's end) are rolled in one pass and copied at once, where one byte was pushed
-            // per loop. The cut points are the same.
+            // chunk's end) are rolled in one pass (`slide_until`, the vendored rustic_cdc's)
+            // and copied at once, where one byte was pushed per loop. The cut points are the
+            // same.
             let room = self.max_size - vec.len();
             let open = &self.buf[self.pos..];
-            let mut taken = 0;
-            for &byte in open.iter().take(room) {
-                self.rabin.slide(byte);
-                taken += 1;
-                if (self.rabin.hash & self.split_mask) == 0 {
-                    break;
-                }
-            }
+            let taken = self
+                .rabin
+                .slide_until(&open[..room.min(open.len())], self.split_mask);
             vec.extend_from_slice(&open[..taken]);
             self.pos += taken;
         }
