@@ -4,9 +4,11 @@
 //! Every request has a timeout; a request that failed on the way (connection, 5xx, 429) is
 //! tried again up to [`ATTEMPTS`] times with a growing pause: each one is idempotent (a file's
 //! name is its content's hash, so writing it twice writes the same bytes). A circuit breaker
-//! stands in front: once [`BREAKER_FAILURES`] requests in a row have given up, the others
-//! (rustic runs several at once) fail at once for [`BREAKER_OPEN_FOR`] instead of each
-//! spending its own tries and timeouts on a server that is gone; then one is let through.
+//! stands in front: once [`BREAKER_FAILURES`] requests in a row have given up, it opens for
+//! [`BREAKER_OPEN_FOR`]: a request started meanwhile fails at once, and one in flight (rustic
+//! runs several at once) stops before its next try, instead of each spending its own tries and
+//! timeouts on a server that is gone. Then requests go through again: the first answer closes
+//! the breaker, a request that gives up opens it again.
 
 use bytes::Bytes;
 use reqwest::blocking::Client;
@@ -60,11 +62,12 @@ fn breaker(open_for: Duration) -> Breaker {
     failsafe::Config::new().failure_policy(policy).build()
 }
 
-/// How a request gave up, for the breaker: no answer, or a 5xx or 429 at its last try (an
-/// answer the caller still gets).
+/// How a request gave up, for the breaker: no answer, a 5xx or 429 at its last try (an
+/// answer the caller still gets), or no further try because the breaker opened meanwhile.
 enum GaveUp {
     Unanswered(reqwest::Error),
     Refused(Box<reqwest::blocking::Response>),
+    Stopped,
 }
 
 /// Tree packs read whole and kept for the rest of the run. rustic reads a tree with one ranged
@@ -112,8 +115,8 @@ enum Failure {
     #[error("{0} answered {1}")]
     Status(String, StatusCode),
     #[error(
-        "the repository server failed {BREAKER_FAILURES} requests in a row; this one was not \
-         sent (circuit breaker open)"
+        "the repository server keeps failing (circuit breaker open): request not sent, or not \
+         tried again"
     )]
     Open,
 }
@@ -236,8 +239,9 @@ impl RestBackend {
     }
 
     /// Sends what `request` builds, again after a failure on the way (never after a 4xx),
-    /// through the breaker: a request that gave up counts against the server (but a request
-    /// that could not be built does not); while the breaker is open nothing is sent.
+    /// through the breaker: a request that gave up counts against the server; any answer
+    /// counts for it (and so does a request that could not be built, which this client's
+    /// fixed requests never are); while the breaker is open nothing is sent.
     fn send(
         &self,
         request: impl Fn() -> reqwest::blocking::RequestBuilder,
@@ -248,11 +252,14 @@ impl RestBackend {
             Ok(r) => Ok(r),
             Err(failsafe::Error::Inner(GaveUp::Refused(r))) => Ok(*r),
             Err(failsafe::Error::Inner(GaveUp::Unanswered(e))) => Err(Failure::Http(e)),
-            Err(failsafe::Error::Rejected) => Err(Failure::Open),
+            Err(failsafe::Error::Inner(GaveUp::Stopped) | failsafe::Error::Rejected) => {
+                Err(Failure::Open)
+            }
         }
     }
 
-    /// Up to [`ATTEMPTS`] tries of `request`, with a growing pause between them.
+    /// Up to [`ATTEMPTS`] tries of `request`, with a growing pause between them; no further
+    /// try once the breaker is open (other requests gave up meanwhile).
     fn tries(
         &self,
         request: &impl Fn() -> reqwest::blocking::RequestBuilder,
@@ -277,6 +284,9 @@ impl RestBackend {
                 });
             }
             std::thread::sleep(self.pause * attempt * attempt);
+            if !self.breaker.is_call_permitted() {
+                return Err(GaveUp::Stopped);
+            }
         }
     }
 
@@ -315,11 +325,16 @@ impl ReadBackend for RestBackend {
             let found = self
                 .send(|| self.client.head(url.clone()))
                 .map_err(|e| backend_error("looking for the config", e))?;
-            return Ok(if found.status().is_success() {
-                vec![(Id::default(), 0)]
-            } else {
-                Vec::new()
-            });
+            // Only a 404 says there is none: a server that failed must not look like a new
+            // repository, where the writer would add a key with a master key of its own.
+            return match found.status() {
+                s if s.is_success() => Ok(vec![(Id::default(), 0)]),
+                StatusCode::NOT_FOUND => Ok(Vec::new()),
+                s => Err(backend_error(
+                    "looking for the config",
+                    Failure::Status("looking for the config".into(), s),
+                )),
+            };
         }
         let listed = self
             .call("listing", || {
@@ -646,9 +661,16 @@ mod tests {
         assert_eq!((cache.size, cache.packs.len(), cache.full), (9, 1, false));
     }
 
-    /// A server that answers every request with the status `status` holds at the time (and
-    /// an empty body), and counts the requests.
-    fn answer_with(status: Arc<std::sync::Mutex<&'static str>>) -> (String, Arc<AtomicUsize>) {
+    /// The statuses a test server answers with, in turn (one per request, around again).
+    type Statuses = Arc<std::sync::Mutex<Vec<&'static str>>>;
+
+    fn statuses(answers: &[&'static str]) -> Statuses {
+        Arc::new(std::sync::Mutex::new(answers.to_vec()))
+    }
+
+    /// A server that answers each request with the next of `answers` (an empty body), and
+    /// counts the requests.
+    fn answer_with(answers: Statuses) -> (String, Arc<AtomicUsize>) {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!(
             "http://127.0.0.1:{}/repo/",
@@ -658,13 +680,16 @@ mod tests {
         let counted = count.clone();
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let (counted, status) = (counted.clone(), status.clone());
+                let (counted, answers) = (counted.clone(), answers.clone());
                 std::thread::spawn(move || {
                     let mut stream = stream.unwrap();
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     while read_request(&mut reader).is_some() {
-                        counted.fetch_add(1, Ordering::SeqCst);
-                        let status = *status.lock().unwrap();
+                        let n = counted.fetch_add(1, Ordering::SeqCst);
+                        let status = {
+                            let answers = answers.lock().unwrap();
+                            answers[n % answers.len()]
+                        };
                         write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").unwrap();
                     }
                 });
@@ -673,24 +698,30 @@ mod tests {
         (url, count)
     }
 
+    const FAILING: &str = "503 Service Unavailable";
+
     fn a_pack(be: &RestBackend) -> RusticResult<Bytes> {
         be.read_full(FileType::Pack, &Id::default())
     }
 
-    /// Three requests that gave up (every try answered 503) open the breaker: the next read
-    /// and the next write are not sent, and say why; the breaker lets one through once its
-    /// time is up, and an answer closes it.
-    #[test]
-    fn a_server_that_keeps_failing_opens_the_breaker_until_it_answers() {
-        let status = Arc::new(std::sync::Mutex::new("503 Service Unavailable"));
-        let (url, count) = answer_with(status.clone());
-        let open_for = Duration::from_millis(300);
-        let be = RestBackend::with_policy(&url, Duration::ZERO, open_for).unwrap();
-        for given_up in 1..=BREAKER_FAILURES {
-            let e = a_pack(&be).unwrap_err();
+    /// Makes [`BREAKER_FAILURES`] requests that give up (every try answered 503).
+    fn give_up(be: &RestBackend, count: &AtomicUsize, times: u32) {
+        let before = count.load(Ordering::SeqCst);
+        for given_up in 1..=times {
+            let e = a_pack(be).unwrap_err();
             assert!(e.to_string().contains("503"), "{e}");
-            assert_eq!(count.load(Ordering::SeqCst), (given_up * ATTEMPTS) as usize);
+            let sent = count.load(Ordering::SeqCst) - before;
+            assert_eq!(sent, (given_up * ATTEMPTS) as usize);
         }
+    }
+
+    /// Three requests that gave up open the breaker: the next read and the next write are
+    /// not sent, and say why; a request in flight makes no further try.
+    #[test]
+    fn a_server_that_keeps_failing_opens_the_breaker() {
+        let (url, count) = answer_with(statuses(&[FAILING]));
+        let be = RestBackend::with_policy(&url, Duration::ZERO, Duration::from_secs(600)).unwrap();
+        give_up(&be, &count, BREAKER_FAILURES);
         let sent = count.load(Ordering::SeqCst);
         let e = a_pack(&be).unwrap_err();
         assert!(e.to_string().contains("circuit breaker open"), "{e}");
@@ -702,21 +733,45 @@ mod tests {
         );
         assert!(written.is_err());
         assert_eq!(count.load(Ordering::SeqCst), sent, "nothing was sent");
+        // A request that was already past the breaker (its first try sent) stops there.
+        let url = be.path(FileType::Pack, Some(&Id::default())).unwrap();
+        let tried = be.tries(&|| be.client.get(url.clone()));
+        assert!(matches!(tried, Err(GaveUp::Stopped)));
+        assert_eq!(
+            count.load(Ordering::SeqCst),
+            sent + 1,
+            "one try, not {ATTEMPTS}"
+        );
+    }
 
-        *status.lock().unwrap() = "200 OK";
-        std::thread::sleep(open_for * 2);
+    /// Once its time is up the breaker lets requests through, and the first answer closes
+    /// it: one request giving up afterwards does not open it again.
+    #[test]
+    fn the_first_answer_after_its_time_closes_the_breaker() {
+        let answers = statuses(&[FAILING]);
+        let (url, count) = answer_with(answers.clone());
+        let open_for = Duration::from_millis(50);
+        let be = RestBackend::with_policy(&url, Duration::ZERO, open_for).unwrap();
+        give_up(&be, &count, BREAKER_FAILURES);
+        assert!(a_pack(&be).is_err());
+        *answers.lock().unwrap() = vec!["200 OK"];
+        std::thread::sleep(open_for * 4);
         assert!(a_pack(&be).is_ok());
-        assert!(a_pack(&be).is_ok());
-        assert_eq!(count.load(Ordering::SeqCst), sent + 2);
+        *answers.lock().unwrap() = vec![FAILING];
+        give_up(&be, &count, BREAKER_FAILURES - 1);
+        let sent = count.load(Ordering::SeqCst);
+        assert!(a_pack(&be).unwrap_err().to_string().contains("503"));
+        assert_eq!(count.load(Ordering::SeqCst), sent + ATTEMPTS as usize);
     }
 
     /// Answers the caller gets as they are (404, or a 503 that a later try got past) are not
-    /// failures of the server: however many, the breaker stays closed.
+    /// failures of the server, and an answer between requests that gave up starts the count
+    /// again: however many, the breaker stays closed.
     #[test]
     fn answers_keep_the_breaker_closed() {
-        let status = Arc::new(std::sync::Mutex::new("404 Not Found"));
-        let (url, count) = answer_with(status.clone());
-        let be = RestBackend::with_policy(&url, Duration::ZERO, Duration::from_secs(60)).unwrap();
+        let answers = statuses(&["404 Not Found"]);
+        let (url, count) = answer_with(answers.clone());
+        let be = RestBackend::with_policy(&url, Duration::ZERO, Duration::from_secs(600)).unwrap();
         let missing = BREAKER_FAILURES as usize * 2;
         for _ in 0..missing {
             let e = a_pack(&be).unwrap_err();
@@ -727,8 +782,41 @@ mod tests {
             missing,
             "each 404 is sent once"
         );
-        *status.lock().unwrap() = "200 OK";
-        assert!(a_pack(&be).is_ok());
-        assert_eq!(count.load(Ordering::SeqCst), missing + 1);
+
+        // Every request's first try answered 503, its second 200.
+        *answers.lock().unwrap() = vec![FAILING, "200 OK"];
+        let before = count.load(Ordering::SeqCst);
+        for _ in 0..missing {
+            assert!(a_pack(&be).is_ok());
+        }
+        assert_eq!(count.load(Ordering::SeqCst) - before, missing * 2);
+
+        for _ in 0..2 {
+            *answers.lock().unwrap() = vec![FAILING];
+            give_up(&be, &count, BREAKER_FAILURES - 1);
+            *answers.lock().unwrap() = vec!["200 OK"];
+            assert!(a_pack(&be).is_ok());
+        }
+    }
+
+    /// Only a 404 says the repository has no config: a server that keeps failing is an
+    /// error, never "a new repository" (the writer would then add a key of its own).
+    #[test]
+    fn a_failing_server_is_not_a_repository_without_config() {
+        for (answer, config) in [
+            ("200 OK", Some(1)),
+            ("404 Not Found", Some(0)),
+            (FAILING, None),
+        ] {
+            let (url, _) = answer_with(statuses(&[answer]));
+            let be =
+                RestBackend::with_policy(&url, Duration::ZERO, Duration::from_secs(600)).unwrap();
+            let found = be.list_with_size(FileType::Config);
+            assert_eq!(
+                found.as_ref().ok().map(Vec::len),
+                config,
+                "{answer}: {found:?}"
+            );
+        }
     }
 }
