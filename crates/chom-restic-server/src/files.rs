@@ -79,15 +79,23 @@ pub(crate) struct Disk {
 
 impl Disk {
     /// Repositories under `root`. A thread sweeps away the uploads a crash left behind
-    /// ([`sweep_leftovers`]): the ones begun before now, so none of this server's own.
+    /// ([`sweep_leftovers`]): the ones last written before now, less [`SWEEP_MARGIN`], so
+    /// none of this server's own.
     pub(crate) fn new(root: PathBuf) -> Self {
-        let (swept, before) = (root.clone(), std::time::SystemTime::now());
+        let swept = root.clone();
+        let before = std::time::SystemTime::now()
+            .checked_sub(SWEEP_MARGIN)
+            .unwrap_or(std::time::UNIX_EPOCH);
         let started = std::thread::Builder::new()
             .name("spool-sweep".into())
-            .spawn(move || match sweep_leftovers(&swept, before) {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(removed = n, "uploads left by a crash removed"),
-                Err(e) => tracing::warn!(error = %e, "sweeping the uploads left by a crash"),
+            .spawn(move || {
+                let (removed, failed) = sweep_leftovers(&swept, before);
+                if removed > 0 {
+                    tracing::info!(removed, "uploads left by a crash removed");
+                }
+                for e in failed {
+                    tracing::warn!(error = %e, "sweeping the uploads left by a crash");
+                }
             });
         if let Err(e) = started {
             tracing::warn!(error = %e, "the sweep of the uploads left by a crash did not start");
@@ -96,64 +104,104 @@ impl Disk {
     }
 }
 
-/// Removes, from every repository under `root`, the spooled uploads (`.<name>.<nonce>.upload`
-/// beside where they would be stored) last written before `before`: the ones a crash left, each
-/// as large as a pack, which nothing else would ever remove. Returns how many went. A
-/// repository or directory that vanishes meanwhile is skipped.
+/// How much older than the storage's start a spooled upload must be for the sweep: a file's
+/// time comes from a coarser clock than `SystemTime::now` (and may have whole seconds only).
+const SWEEP_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Whether `name` is a spooled upload's (`.<name>.<nonce>.upload`, [`spool`]): the name a
+/// restic file or `config`, the nonce 16 hex digits.
+fn is_spooled(name: &str) -> bool {
+    let Some(inner) = name
+        .strip_prefix('.')
+        .and_then(|n| n.strip_suffix(".upload"))
+    else {
+        return false;
+    };
+    let Some((file, nonce)) = inner.rsplit_once('.') else {
+        return false;
+    };
+    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    hex(nonce, 16) && (file == "config" || hex(file, 64))
+}
+
+/// Removes, from every repository under `root`, the spooled uploads last written before
+/// `before`: the ones a crash left, each as large as a pack, which nothing else would ever
+/// remove. Only restic's directories are looked in (the repository's own, `keys`, `locks`,
+/// `snapshots`, `index`, `data/00`…`data/ff`), never through a symbolic link. Returns how many
+/// went, and what failed: a failure skips one file or directory, not the rest; what vanished
+/// meanwhile (an upload that ended) is no failure.
 pub(crate) fn sweep_leftovers(
     root: &Path,
     before: std::time::SystemTime,
-) -> std::io::Result<usize> {
-    fn dirs_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+) -> (usize, Vec<std::io::Error>) {
+    let mut failed = Vec::new();
+    let mut dirs_in = |dir: &Path| -> Vec<PathBuf> {
         let entries = match std::fs::read_dir(dir) {
             Ok(rd) => rd,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e),
+            Err(e) if e.kind() == ErrorKind::NotFound => return Vec::new(),
+            Err(e) => {
+                failed.push(std::io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", dir.display()),
+                ));
+                return Vec::new();
+            }
         };
-        let mut dirs = Vec::new();
-        for entry in entries {
-            let entry = entry?;
-            // Not followed: a link is not a repository's directory.
-            if entry.file_type()?.is_dir() {
-                dirs.push(entry.path());
+        entries
+            .filter_map(Result::ok)
+            // `file_type` does not follow a link: a link is not a repository's directory.
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.path())
+            .collect()
+    };
+    let mut dirs = Vec::new();
+    for repo in dirs_in(root) {
+        for dir in dirs_in(&repo) {
+            match dir.file_name().and_then(|n| n.to_str()) {
+                Some("data") => dirs.extend(dirs_in(&dir)),
+                Some("keys" | "locks" | "snapshots" | "index") => dirs.push(dir),
+                _ => {}
             }
         }
-        Ok(dirs)
+        dirs.push(repo);
     }
     let mut removed = 0;
-    for repo in dirs_in(root)? {
-        let mut dirs = vec![repo.clone()];
-        for dir in dirs_in(&repo)? {
-            if dir.file_name().is_some_and(|n| n == "data") {
-                dirs.extend(dirs_in(&dir)?);
+    for dir in dirs {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == ErrorKind::NotFound => continue,
+            Err(e) => {
+                failed.push(std::io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", dir.display()),
+                ));
+                continue;
             }
-            dirs.push(dir);
-        }
-        for dir in dirs {
-            let entries = match std::fs::read_dir(&dir) {
-                Ok(rd) => rd,
-                Err(e) if e.kind() == ErrorKind::NotFound => continue,
-                Err(e) => return Err(e),
+        };
+        for entry in entries.filter_map(Result::ok) {
+            if !is_spooled(&entry.file_name().to_string_lossy()) {
+                continue;
+            }
+            // `metadata` does not follow a link either; a file that went meanwhile is skipped.
+            let old = entry
+                .metadata()
+                .and_then(|m| Ok(m.is_file() && m.modified()? < before));
+            let gone = match old {
+                Ok(true) => std::fs::remove_file(entry.path()),
+                Ok(false) => continue,
+                Err(e) => Err(e),
             };
-            for entry in entries {
-                let entry = entry?;
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                if !(name.starts_with('.') && name.ends_with(".upload")) {
-                    continue;
-                }
-                let meta = entry.metadata()?;
-                if meta.is_file() && meta.modified()? < before {
-                    match std::fs::remove_file(entry.path()) {
-                        Ok(()) => removed += 1,
-                        Err(e) if e.kind() == ErrorKind::NotFound => {}
-                        Err(e) => return Err(e),
-                    }
-                }
+            match gone {
+                Ok(()) => removed += 1,
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => failed.push(std::io::Error::new(
+                    e.kind(),
+                    format!("{}: {e}", entry.path().display()),
+                )),
             }
         }
     }
-    Ok(removed)
+    (removed, failed)
 }
 
 #[async_trait]
@@ -417,10 +465,12 @@ mod tests {
     }
 
     const PACK: &str = "00aa5f0ee9dfd6f4e0d0dd5ea6a1ee7b0e4b9c7f6c5bb3e5c2d0ef7c7a1e2b3c";
+    const NONCE: &str = "0123456789abcdef";
 
     /// Leftovers in the data, keys and repository directories go; a stored file, an upload
-    /// begun after `before` (one of this server's own), another dotfile, and anything behind
-    /// a symbolic link stay.
+    /// last written after `before` (one of this server's own), other dotfiles, a directory
+    /// outside restic's layout, and anything behind a symbolic link (a repository or a data
+    /// directory) stay.
     #[test]
     fn the_uploads_a_crash_left_are_swept_and_nothing_else() {
         let root = tempfile::tempdir().unwrap();
@@ -432,38 +482,117 @@ mod tests {
         );
         let repo = root.path().join("site-a");
         let left = [
-            repo.join(format!("data/00/.{PACK}.0123456789abcdef.upload")),
-            repo.join("keys/.aa11.0123456789abcdef.upload"),
-            repo.join(".config.0123456789abcdef.upload"),
+            repo.join(format!("data/00/.{PACK}.{NONCE}.upload")),
+            repo.join(format!("keys/.{PACK}.{NONCE}.upload")),
+            repo.join(format!(".config.{NONCE}.upload")),
         ];
+        let outside_upload = outside
+            .path()
+            .join(format!("data/00/.{PACK}.{NONCE}.upload"));
         let kept = [
-            repo.join(format!("data/00/{PACK}")),
-            repo.join(format!("data/ab/.{PACK}.fedcba9876543210.upload")),
-            repo.join("snapshots/.keep"),
-            outside
-                .path()
-                .join(format!("data/00/.{PACK}.0123456789abcdef.upload")),
+            (repo.join(format!("data/00/{PACK}")), old),
+            (
+                repo.join(format!("data/ab/.{PACK}.fedcba9876543210.upload")),
+                new,
+            ),
+            (repo.join("snapshots/.keep"), old),
+            (repo.join(format!("snapshots/.{PACK}.upload")), old),
+            (repo.join(format!("tmp/.{PACK}.{NONCE}.upload")), old),
+            (outside_upload.clone(), old),
         ];
         for path in &left {
             file_at(path, old);
         }
-        for (path, at) in kept.iter().zip([old, new, old, old]) {
-            file_at(path, at);
+        for (path, at) in &kept {
+            file_at(path, *at);
         }
         std::os::unix::fs::symlink(outside.path(), root.path().join("site-b")).unwrap();
+        std::os::unix::fs::symlink(outside_upload.parent().unwrap(), repo.join("data/01")).unwrap();
 
-        assert_eq!(sweep_leftovers(root.path(), before).unwrap(), left.len());
+        let (removed, failed) = sweep_leftovers(root.path(), before);
+        assert!(failed.is_empty(), "{failed:?}");
+        assert_eq!(removed, left.len());
         for path in &left {
             assert!(!path.exists(), "{} was left", path.display());
         }
-        for path in &kept {
+        for (path, _) in &kept {
             assert!(path.exists(), "{} was removed", path.display());
         }
-        assert_eq!(sweep_leftovers(root.path(), before).unwrap(), 0);
-        assert_eq!(
-            sweep_leftovers(&root.path().join("none"), before).unwrap(),
-            0
+        assert_eq!(sweep_leftovers(root.path(), before).0, 0);
+        let (none, failed) = sweep_leftovers(&root.path().join("none"), before);
+        assert_eq!((none, failed.len()), (0, 0));
+    }
+
+    /// Clears the immutable flag of a directory when dropped (so that the test's temporary
+    /// directory can be removed whatever happens).
+    struct Immutable(std::fs::File);
+
+    impl Immutable {
+        fn set(dir: &Path) -> Self {
+            let file = std::fs::File::open(dir).unwrap();
+            rustix::fs::ioctl_setflags(&file, rustix::fs::IFlags::IMMUTABLE)
+                .expect("the immutable flag needs root (CAP_LINUX_IMMUTABLE), as in CI");
+            Self(file)
+        }
+    }
+
+    impl Drop for Immutable {
+        fn drop(&mut self) {
+            let _ = rustix::fs::ioctl_setflags(&self.0, rustix::fs::IFlags::empty());
+        }
+    }
+
+    /// A leftover that cannot be removed (its directory immutable: `EPERM`, even for root) is
+    /// reported, and the sweep goes on with the others.
+    #[test]
+    fn a_leftover_that_cannot_go_does_not_stop_the_sweep() {
+        let root = tempfile::tempdir().unwrap();
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        let stuck = root
+            .path()
+            .join(format!("site-a/data/00/.{PACK}.{NONCE}.upload"));
+        // Several after it, whatever order the directories are read in.
+        let mut later: Vec<PathBuf> = (1..8)
+            .map(|d| {
+                root.path()
+                    .join(format!("site-a/data/{d:02}/.{PACK}.{NONCE}.upload"))
+            })
+            .collect();
+        later.push(
+            root.path()
+                .join(format!("site-b/data/00/.{PACK}.{NONCE}.upload")),
         );
+        file_at(&stuck, old);
+        for path in &later {
+            file_at(path, old);
+        }
+        let _guard = Immutable::set(stuck.parent().unwrap());
+        let (removed, failed) = sweep_leftovers(root.path(), SystemTime::now());
+        assert_eq!(removed, later.len());
+        assert_eq!(failed.len(), 1, "{failed:?}");
+        assert_eq!(failed[0].kind(), ErrorKind::PermissionDenied);
+        assert!(stuck.exists());
+        assert!(later.iter().all(|p| !p.exists()));
+    }
+
+    #[test]
+    fn only_a_spooled_uploads_name_is_swept() {
+        for name in [
+            format!(".{PACK}.{NONCE}.upload"),
+            format!(".config.{NONCE}.upload"),
+        ] {
+            assert!(is_spooled(&name), "{name}");
+        }
+        for name in [
+            PACK.to_owned(),
+            format!(".{PACK}.upload"),
+            format!(".{PACK}.{NONCE}"),
+            format!(".notes.{NONCE}.upload"),
+            format!(".{PACK}.0123.upload"),
+            ".upload".to_owned(),
+        ] {
+            assert!(!is_spooled(&name), "{name}");
+        }
     }
 
     /// The disk storage sweeps as it starts (a leftover goes without any request).
