@@ -134,31 +134,33 @@ pub(crate) fn sweep_leftovers(
     root: &Path,
     before: std::time::SystemTime,
 ) -> (usize, Vec<std::io::Error>) {
-    let mut failed = Vec::new();
-    let mut dirs_in = |dir: &Path| -> Vec<PathBuf> {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Vec::new(),
+    /// The entries of `dir`, none if it vanished; a failure to read it is kept.
+    fn entries_of(dir: &Path, failed: &mut Vec<std::io::Error>) -> Vec<std::fs::DirEntry> {
+        match std::fs::read_dir(dir) {
+            Ok(rd) => rd.filter_map(Result::ok).collect(),
             Err(e) => {
-                failed.push(std::io::Error::new(
-                    e.kind(),
-                    format!("{}: {e}", dir.display()),
-                ));
-                return Vec::new();
+                if e.kind() != ErrorKind::NotFound {
+                    failed.push(naming(dir, e));
+                }
+                Vec::new()
             }
-        };
-        entries
-            .filter_map(Result::ok)
-            // `file_type` does not follow a link: a link is not a repository's directory.
+        }
+    }
+    /// The directories in `dir`. `file_type` does not follow a link: a link is not a
+    /// repository's directory.
+    fn dirs_in(dir: &Path, failed: &mut Vec<std::io::Error>) -> Vec<PathBuf> {
+        entries_of(dir, failed)
+            .into_iter()
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .map(|e| e.path())
             .collect()
-    };
+    }
+    let mut failed = Vec::new();
     let mut dirs = Vec::new();
-    for repo in dirs_in(root) {
-        for dir in dirs_in(&repo) {
+    for repo in dirs_in(root, &mut failed) {
+        for dir in dirs_in(&repo, &mut failed) {
             match dir.file_name().and_then(|n| n.to_str()) {
-                Some("data") => dirs.extend(dirs_in(&dir)),
+                Some("data") => dirs.extend(dirs_in(&dir, &mut failed)),
                 Some("keys" | "locks" | "snapshots" | "index") => dirs.push(dir),
                 _ => {}
             }
@@ -167,18 +169,7 @@ pub(crate) fn sweep_leftovers(
     }
     let mut removed = 0;
     for dir in dirs {
-        let entries = match std::fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == ErrorKind::NotFound => continue,
-            Err(e) => {
-                failed.push(std::io::Error::new(
-                    e.kind(),
-                    format!("{}: {e}", dir.display()),
-                ));
-                continue;
-            }
-        };
-        for entry in entries.filter_map(Result::ok) {
+        for entry in entries_of(&dir, &mut failed) {
             if !is_spooled(&entry.file_name().to_string_lossy()) {
                 continue;
             }
@@ -194,14 +185,16 @@ pub(crate) fn sweep_leftovers(
             match gone {
                 Ok(()) => removed += 1,
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => failed.push(std::io::Error::new(
-                    e.kind(),
-                    format!("{}: {e}", entry.path().display()),
-                )),
+                Err(e) => failed.push(naming(&entry.path(), e)),
             }
         }
     }
     (removed, failed)
+}
+
+/// `e`, its message naming `path`.
+fn naming(path: &Path, e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 #[async_trait]
