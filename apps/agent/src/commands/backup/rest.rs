@@ -478,36 +478,25 @@ mod tests {
         Some((range, body))
     }
 
-    /// [`serve`], keeping the body of every request.
-    fn serve_and_keep(
-        content: &'static [u8],
-    ) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>, Received) {
+    /// A server on loopback that answers each request with what `answer` gives for it (its
+    /// status line and body); returns the repository's address on it.
+    fn test_server(
+        answer: impl Fn(Request) -> (&'static str, &'static [u8]) + Send + Sync + 'static,
+    ) -> String {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!(
             "http://127.0.0.1:{}/repo/",
             listener.local_addr().unwrap().port()
         );
-        let count = Arc::new(AtomicUsize::new(0));
-        let whole = Arc::new(AtomicUsize::new(0));
-        let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (counted, counted_whole, kept) = (count.clone(), whole.clone(), bodies.clone());
+        let answer = Arc::new(answer);
         std::thread::spawn(move || {
             for stream in listener.incoming() {
-                let (counted, counted_whole, kept) =
-                    (counted.clone(), counted_whole.clone(), kept.clone());
+                let answer = answer.clone();
                 std::thread::spawn(move || {
                     let mut stream = stream.unwrap();
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    while let Some((range, body)) = read_request(&mut reader) {
-                        kept.lock().unwrap().push(body);
-                        counted.fetch_add(1, Ordering::SeqCst);
-                        if range.is_none() {
-                            counted_whole.fetch_add(1, Ordering::SeqCst);
-                        }
-                        let (status, body) = match range {
-                            Some((a, b)) => ("206 Partial Content", &content[a..=b]),
-                            None => ("200 OK", content),
-                        };
+                    while let Some(request) = read_request(&mut reader) {
+                        let (status, body) = answer(request);
                         write!(
                             stream,
                             "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n",
@@ -517,6 +506,28 @@ mod tests {
                         stream.write_all(body).unwrap();
                     }
                 });
+            }
+        });
+        url
+    }
+
+    /// [`serve`], keeping the body of every request.
+    fn serve_and_keep(
+        content: &'static [u8],
+    ) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>, Received) {
+        let count = Arc::new(AtomicUsize::new(0));
+        let whole = Arc::new(AtomicUsize::new(0));
+        let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (counted, counted_whole, kept) = (count.clone(), whole.clone(), bodies.clone());
+        let url = test_server(move |(range, body)| {
+            kept.lock().unwrap().push(body);
+            counted.fetch_add(1, Ordering::SeqCst);
+            if range.is_none() {
+                counted_whole.fetch_add(1, Ordering::SeqCst);
+            }
+            match range {
+                Some((a, b)) => ("206 Partial Content", &content[a..=b]),
+                None => ("200 OK", content),
             }
         });
         (url, count, whole, bodies)
@@ -671,29 +682,12 @@ mod tests {
     /// A server that answers each request with the next of `answers` (an empty body), and
     /// counts the requests.
     fn answer_with(answers: Statuses) -> (String, Arc<AtomicUsize>) {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!(
-            "http://127.0.0.1:{}/repo/",
-            listener.local_addr().unwrap().port()
-        );
         let count = Arc::new(AtomicUsize::new(0));
         let counted = count.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let (counted, answers) = (counted.clone(), answers.clone());
-                std::thread::spawn(move || {
-                    let mut stream = stream.unwrap();
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    while read_request(&mut reader).is_some() {
-                        let n = counted.fetch_add(1, Ordering::SeqCst);
-                        let status = {
-                            let answers = answers.lock().unwrap();
-                            answers[n % answers.len()]
-                        };
-                        write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").unwrap();
-                    }
-                });
-            }
+        let url = test_server(move |_| {
+            let n = counted.fetch_add(1, Ordering::SeqCst);
+            let answers = answers.lock().unwrap();
+            (answers[n % answers.len()], b"")
         });
         (url, count)
     }
