@@ -153,7 +153,8 @@ pub use crate::{
     },
     commands::{
         backup::{BackupOptions, ParentOptions},
-        check::{CheckOptions, CheckResults, ReadSubsetOption},
+        // CHOM's patch: `CheckResults` holds these, and a caller could not name them.
+        check::{CheckError, CheckErrorLevel, CheckOptions, CheckResults, ReadSubsetOption},
         config::ConfigOptions,
         copy::CopySnapshot,
         forget::{ForgetGroup, ForgetGroups, ForgetSnapshot, KeepOptions},

@@ -11,6 +11,8 @@ mod manifest;
 mod rest;
 mod restic;
 mod restore;
+#[cfg(test)]
+mod test_http;
 pub(crate) mod writer;
 
 pub use restore::restore;

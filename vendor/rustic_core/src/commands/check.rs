@@ -838,6 +838,8 @@ fn check_pack(
 #[non_exhaustive]
 #[derive(Error, Debug, Display)]
 #[allow(clippy::doc_markdown)]
+// CHOM's patch: exported (see `lib.rs`); its fields are not documented upstream.
+#[allow(missing_docs)]
 pub enum CheckError {
     /// error reading pack {id} : {source}
     ErrorReadingPack {

@@ -121,6 +121,29 @@ enum Failure {
     Open,
 }
 
+impl Failure {
+    /// Whether this failure says nothing of the repository's data: no answer, the breaker
+    /// open, or an answer other than "no such file" and "no such range" (which say that a
+    /// file is missing, or shorter than the index says).
+    fn leaves_data_unknown(&self) -> bool {
+        match self {
+            Self::Http(_) | Self::Open => true,
+            Self::Status(_, s) => {
+                *s != StatusCode::NOT_FOUND && *s != StatusCode::RANGE_NOT_SATISFIABLE
+            }
+        }
+    }
+}
+
+/// Whether `e`, or an error it wraps, is the repository server failing to answer (or
+/// refusing the credential): a failure that says nothing of the repository's data, which may
+/// well be intact.
+pub(super) fn server_failed(e: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(e), |e| e.source())
+        .find_map(|e| e.downcast_ref::<Failure>())
+        .is_some_and(Failure::leaves_data_unknown)
+}
+
 fn backend_error(what: &'static str, e: Failure) -> Box<RusticError> {
     RusticError::with_source(ErrorKind::Backend, what, e)
 }
@@ -433,8 +456,8 @@ impl WriteBackend for RestBackend {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use super::super::test_http::{Request, serve as test_server};
     use super::*;
-    use std::io::{BufRead, BufReader, Write as _};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -448,69 +471,6 @@ mod tests {
     /// The body of every request, in order.
     type Received = Arc<std::sync::Mutex<Vec<Vec<u8>>>>;
 
-    /// A request as the test servers see it: the range it asks (`Range: bytes=a-b`) and its
-    /// body.
-    type Request = (Option<(usize, usize)>, Vec<u8>);
-
-    /// The next request on `reader`; `None` when the client has closed the connection.
-    fn read_request(reader: &mut impl BufRead) -> Option<Request> {
-        let (mut range, mut length) = (None, 0);
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return None;
-        }
-        loop {
-            let mut header = String::new();
-            reader.read_line(&mut header).unwrap();
-            if header.trim().is_empty() {
-                break;
-            }
-            if let Some(n) = header.to_lowercase().strip_prefix("content-length:") {
-                length = n.trim().parse::<usize>().unwrap();
-            }
-            if let Some(r) = header.to_lowercase().strip_prefix("range: bytes=") {
-                let (a, b) = r.trim().split_once('-').unwrap();
-                range = Some((a.parse::<usize>().unwrap(), b.parse::<usize>().unwrap()));
-            }
-        }
-        let mut body = vec![0; length];
-        std::io::Read::read_exact(reader, &mut body).unwrap();
-        Some((range, body))
-    }
-
-    /// A server on loopback that answers each request with what `answer` gives for it (its
-    /// status line and body); returns the repository's address on it.
-    fn test_server(
-        answer: impl Fn(Request) -> (&'static str, &'static [u8]) + Send + Sync + 'static,
-    ) -> String {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!(
-            "http://127.0.0.1:{}/repo/",
-            listener.local_addr().unwrap().port()
-        );
-        let answer = Arc::new(answer);
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let answer = answer.clone();
-                std::thread::spawn(move || {
-                    let mut stream = stream.unwrap();
-                    let mut reader = BufReader::new(stream.try_clone().unwrap());
-                    while let Some(request) = read_request(&mut reader) {
-                        let (status, body) = answer(request);
-                        write!(
-                            stream,
-                            "HTTP/1.1 {status}\r\nContent-Length: {}\r\n\r\n",
-                            body.len()
-                        )
-                        .unwrap();
-                        stream.write_all(body).unwrap();
-                    }
-                });
-            }
-        });
-        url
-    }
-
     /// [`serve`], keeping the body of every request.
     fn serve_and_keep(
         content: &'static [u8],
@@ -519,15 +479,15 @@ mod tests {
         let whole = Arc::new(AtomicUsize::new(0));
         let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (counted, counted_whole, kept) = (count.clone(), whole.clone(), bodies.clone());
-        let url = test_server(move |(range, body)| {
-            kept.lock().unwrap().push(body);
+        let url = test_server(move |request: Request| {
+            kept.lock().unwrap().push(request.body);
             counted.fetch_add(1, Ordering::SeqCst);
-            if range.is_none() {
+            if request.range.is_none() {
                 counted_whole.fetch_add(1, Ordering::SeqCst);
             }
-            match range {
-                Some((a, b)) => ("206 Partial Content", &content[a..=b]),
-                None => ("200 OK", content),
+            match request.range {
+                Some((a, b)) => ("206 Partial Content", content[a..=b].to_vec()),
+                None => ("200 OK", content.to_vec()),
             }
         });
         (url, count, whole, bodies)
@@ -687,7 +647,7 @@ mod tests {
         let url = test_server(move |_| {
             let n = counted.fetch_add(1, Ordering::SeqCst);
             let answers = answers.lock().unwrap();
-            (answers[n % answers.len()], b"")
+            (answers[n % answers.len()], Vec::new())
         });
         (url, count)
     }
@@ -790,6 +750,38 @@ mod tests {
             give_up(&be, &count, BREAKER_FAILURES - 1);
             *answers.lock().unwrap() = vec!["200 OK"];
             assert!(a_pack(&be).is_ok());
+        }
+    }
+
+    /// What says nothing of the data (no answer, the breaker open, a 5xx, a refused
+    /// credential) is told apart from what does (a missing file, a range past its end), through
+    /// the errors that wrap it.
+    #[test]
+    fn a_server_failing_is_told_apart_from_missing_data() {
+        let status = |s: StatusCode| backend_error("reading", Failure::Status("reading".into(), s));
+        // Nothing listens on port 1.
+        let nobody = RestBackend::with_policy(
+            "http://127.0.0.1:1/repo/",
+            Duration::ZERO,
+            Duration::from_secs(600),
+        )
+        .unwrap();
+        for (e, says_nothing) in [
+            (status(StatusCode::SERVICE_UNAVAILABLE), true),
+            (status(StatusCode::UNAUTHORIZED), true),
+            (backend_error("reading", Failure::Open), true),
+            (a_pack(&nobody).unwrap_err(), true),
+            (status(StatusCode::NOT_FOUND), false),
+            (status(StatusCode::RANGE_NOT_SATISFIABLE), false),
+            (
+                RusticError::new(ErrorKind::Backend, "no answer named"),
+                false,
+            ),
+        ] {
+            assert_eq!(server_failed(&*e), says_nothing, "{e}");
+            // Wrapped once more, as rustic's check wraps what it could not read.
+            let wrapped = RusticError::with_source(ErrorKind::Internal, "checking", e);
+            assert_eq!(server_failed(&*wrapped), says_nothing, "{wrapped}");
         }
     }
 

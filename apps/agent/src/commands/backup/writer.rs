@@ -25,8 +25,9 @@ use chom_agent_protocol::backup::{
 use chom_agent_protocol::{AgentError, ErrorCode};
 use rustic_core::repofile::{MasterKey, SnapshotFile};
 use rustic_core::{
-    BackupOptions, CheckOptions, ConfigOptions, Credentials, IndexedFull, KeyOptions, LocalSource,
-    Repository, RepositoryBackends, RepositoryOptions, SnapshotOptions,
+    BackupOptions, CheckError, CheckErrorLevel, CheckOptions, ConfigOptions, Credentials,
+    IndexedFull, KeyOptions, LocalSource, Repository, RepositoryBackends, RepositoryOptions,
+    SnapshotOptions,
 };
 use serde::{Deserialize, Serialize};
 use sources::{Hashed, Seen, Single};
@@ -70,7 +71,9 @@ fn failed(what: &str) -> impl Fn(Box<rustic_core::RusticError>) -> AgentError + 
     move |e| {
         let text = e.to_string();
         let lower = text.to_ascii_lowercase();
-        let code = if ["mac", "crypto", "decrypt", "hash", "corrupt"]
+        let code = if super::rest::server_failed(&*e) {
+            ErrorCode::RepositoryFailed
+        } else if ["mac", "crypto", "decrypt", "hash", "corrupt"]
             .iter()
             .any(|w| lower.contains(w))
         {
@@ -152,11 +155,28 @@ pub(super) fn check_backup(access: &RepositoryAccess, backup_id: &str) -> Result
         .check_with_trees(opts, trees)
         .map_err(failed("checking the backup's data"))?;
     found.is_ok().map_err(|_| {
-        let what: Vec<String> = found.0.iter().map(|(_, e)| e.to_string()).take(3).collect();
-        AgentError::new(
-            ErrorCode::BackupCorrupted,
-            format!("the backup's data check failed: {}", what.join("; ")),
-        )
+        let errors: Vec<&CheckError> = found
+            .0
+            .iter()
+            .filter(|(level, _)| *level == CheckErrorLevel::Error)
+            .map(|(_, e)| e)
+            .collect();
+        let what: Vec<String> = errors.iter().map(ToString::to_string).take(3).collect();
+        // A pack the server did not send is not a pack found wrong: the backup may be intact.
+        if errors.iter().all(|e| super::rest::server_failed(*e)) {
+            AgentError::new(
+                ErrorCode::RepositoryFailed,
+                format!(
+                    "the backup's data could not be read back: {}",
+                    what.join("; ")
+                ),
+            )
+        } else {
+            AgentError::new(
+                ErrorCode::BackupCorrupted,
+                format!("the backup's data check failed: {}", what.join("; ")),
+            )
+        }
     })
 }
 
@@ -747,20 +767,26 @@ mod tests {
         }
     }
 
-    /// The check a restore runs: a byte flipped anywhere in a pack the backup uses, its
-    /// header included (which reading the blobs never touches), is `BACKUP_CORRUPTED`.
-    #[test]
-    fn a_flipped_byte_in_a_pack_of_the_backup_fails_its_check() {
+    /// A site of `files` small PHP files, and its repository holding backup `id`.
+    fn backed_up(files: usize, id: &str) -> (tempfile::TempDir, tempfile::TempDir) {
         let repo = tempfile::tempdir().unwrap();
         let site = tempfile::tempdir().unwrap();
-        for i in 0..50 {
+        for i in 0..files {
             std::fs::write(
                 site.path().join(format!("{i}.php")),
                 format!("file {i}").repeat(500),
             )
             .unwrap();
         }
-        write(&job(repo.path(), site.path(), "b1"), &mut Vec::new()).unwrap();
+        write(&job(repo.path(), site.path(), id), &mut Vec::new()).unwrap();
+        (repo, site)
+    }
+
+    /// The check a restore runs: a byte flipped anywhere in a pack the backup uses, its
+    /// header included (which reading the blobs never touches), is `BACKUP_CORRUPTED`.
+    #[test]
+    fn a_flipped_byte_in_a_pack_of_the_backup_fails_its_check() {
+        let (repo, site) = backed_up(50, "b1");
         let access = job(repo.path(), site.path(), "b1").repository;
         check_backup(&access, "b1").unwrap();
         let packs = regular_files(&repo.path().join("data"));
@@ -784,6 +810,43 @@ mod tests {
             check_backup(&access, "b2").unwrap_err().code,
             ErrorCode::BackupNotFound
         );
+    }
+
+    /// A repository server that fails to send the packs has not shown the backup corrupted:
+    /// the check says `REPOSITORY_FAILED`. Over the same server, the check passes while it
+    /// sends them, and a flipped byte behind it is still `BACKUP_CORRUPTED`.
+    #[test]
+    fn packs_the_server_does_not_send_are_not_a_corrupted_backup() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (repo, site) = backed_up(20, "b1");
+        let failing = Arc::new(AtomicBool::new(false));
+        let (dir, fail) = (repo.path().to_path_buf(), failing.clone());
+        let url = super::super::test_http::serve(move |request| {
+            // The packs' reads fail; their list does not.
+            let pack = request
+                .path
+                .strip_prefix("data/")
+                .is_some_and(|id| !id.is_empty());
+            if fail.load(Ordering::SeqCst) && pack {
+                return ("503 Service Unavailable", Vec::new());
+            }
+            super::super::test_http::answer_from(&dir, &request)
+        });
+        let mut access = job(repo.path(), site.path(), "b1").repository;
+        access.location = format!("rest:{url}");
+        check_backup(&access, "b1").unwrap();
+
+        failing.store(true, Ordering::SeqCst);
+        let e = check_backup(&access, "b1").unwrap_err();
+        assert_eq!(e.code, ErrorCode::RepositoryFailed, "{e:?}");
+        assert!(e.message.contains("503"), "{e:?}");
+
+        failing.store(false, Ordering::SeqCst);
+        let pack = regular_files(&repo.path().join("data")).remove(0);
+        let len = std::fs::metadata(&pack).unwrap().len() as usize;
+        flip_byte(&pack, len / 2);
+        let e = check_backup(&access, "b1").unwrap_err();
+        assert_eq!(e.code, ErrorCode::BackupCorrupted, "{e:?}");
     }
 
     fn key_files(repo: &Path) -> Vec<rustic_core::repofile::KeyFile> {
