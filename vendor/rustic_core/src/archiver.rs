@@ -239,7 +239,8 @@ impl<'a, BE: DecryptFullBackend, I: ReadGlobalIndex> Archiver<'a, BE, I> {
                     .map(|item| self.file_archiver.process(item, p))
                     .collect::<Vec<_>>()
             })
-            .readahead_scoped(s)
+            // CHOM's patch: a queue of batches, not a rendezvous, to the tree archiver.
+            .readahead_scoped_custom(s, |o| o.buffer_size(4))
             .flatten()
             .filter_map(|item| match item {
                 Ok(item) => Some(item),

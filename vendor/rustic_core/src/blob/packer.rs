@@ -33,6 +33,9 @@ use crate::{
 /// CHOM's patch: blobs that may wait for the packer (upstream: none, so that every blob's
 /// sender waited for the packer's thread to take it, a thread switch per blob).
 const BLOB_QUEUE: usize = 8;
+/// CHOM's patch: blobs that may wait between the packer's own stages (upstream: none, each
+/// stage a rendezvous, so each blob cost a thread switch at each of three hand-offs).
+const STAGE_QUEUE: usize = 4;
 
 /// [`PackerErrorKind`] describes the errors that can be returned for a Packer
 #[derive(thiserror::Error, Debug, displaydoc::Display)]
@@ -264,16 +267,16 @@ impl<BE: DecryptWriteBackend> Packer<BE> {
             scope(|scope| {
                 let status = rx
                     .into_iter()
-                    .readahead_scoped(scope)
+                    .readahead_scoped_custom(scope, |o| o.buffer_size(STAGE_QUEUE))
                     // early check if id is already contained
                     .filter(|(_, id)| !indexer.read().unwrap().has(id))
                     .filter(|(_, id)| !raw_packer.read().unwrap().has(id))
-                    .readahead_scoped(scope)
+                    .readahead_scoped_custom(scope, |o| o.buffer_size(STAGE_QUEUE))
                     .parallel_map_scoped(scope, |(data, id): (Bytes, BlobId)| {
                         let (data, data_len, uncompressed_length) = be.process_data(&data)?;
                         Ok((data, id, u64::from(data_len), uncompressed_length))
                     })
-                    .readahead_scoped(scope)
+                    .readahead_scoped_custom(scope, |o| o.buffer_size(STAGE_QUEUE))
                     // check again if id is already contained
                     // TODO: We may still save duplicate blobs - the indexer is only updated when the packfile write has completed
                     .filter(|res| {
