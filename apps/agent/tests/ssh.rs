@@ -3,6 +3,7 @@
 //! host key refused; a stopped sshd tripping the circuit breaker.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed assertion
 
+use chom_agent_protocol::backup::{BackupCreate, BackupKind, RepositoryAccess, Tag};
 use chom_agent_protocol::{
     Command as AgentCommand, Domain, PhpVersion, Request, SiteRef, SiteSpec, SiteType,
 };
@@ -363,4 +364,59 @@ async fn a_session_abandoned_by_a_timeout_never_answers_the_next_request() {
         .await
         .unwrap();
     assert!(deleted.ok, "{deleted:?}");
+}
+
+/// What the agent writes on its stderr as it answers (here the backup writer's count of the
+/// files it read, passed on by the agent) reaches the control plane's log, the server named;
+/// when the command succeeded it was dropped. (`backup.create` runs on its own channel; the
+/// agent session's stderr goes through the same logging, tested in `chom-ssh`.)
+#[tokio::test]
+async fn what_the_agent_writes_on_stderr_reaches_the_log() {
+    let captured = chom_test_support::logs::CapturedLog::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    // This test's runtime has one thread: the transport's tasks log through this subscriber.
+    let _log = tracing::subscriber::set_default(subscriber);
+    let sshd = Sshd::start();
+    let (work, t, ep) = connected(&sshd).await;
+    let domain = Domain::parse(&format!("log-{}.example.com", std::process::id())).unwrap();
+    let create = Request::new(AgentCommand::SiteCreate(SiteSpec {
+        domain: domain.clone(),
+        site_type: SiteType::Html,
+        php_version: PhpVersion::V82,
+    }));
+    assert!(t.call(&ep, &create, None).await.unwrap().ok);
+    let backup = Request::new(AgentCommand::BackupCreate(BackupCreate {
+        domain,
+        backup_id: Tag::parse("b1").unwrap(),
+        kind: BackupKind::Files,
+        exclude: Vec::new(),
+        repository: RepositoryAccess {
+            location: work.path().join("repository").display().to_string(),
+            password: "a password".into(),
+            environment: std::collections::BTreeMap::new(),
+        },
+    }));
+    let answer = t.call(&ep, &backup, None).await.unwrap();
+    assert!(answer.ok, "{answer:?}");
+    let server = format!("root@127.0.0.1:{}", sshd.port);
+    let logged = || captured.text();
+    // The line is read as it comes, beside the answer: it may land a moment after it.
+    for _ in 0..100 {
+        if logged().contains("files read, the others taken unchanged") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = logged();
+    let line = log
+        .lines()
+        .find(|l| l.contains("agent stderr") && l.contains("backup b1: "))
+        .unwrap_or_else(|| panic!("no agent stderr line in the log: {log}"));
+    assert!(line.contains(&server), "{line}");
+    t.close_all().await;
 }

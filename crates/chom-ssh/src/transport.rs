@@ -78,6 +78,10 @@ impl AgentTransport {
         let argv = self.agent_argv(request.command.name());
         self.guarded(ep, async {
             let out = self.exec(ep, &argv, &body, timeout).await?;
+            let server = crate::endpoint::label(ep);
+            for line in out.stderr.split(|b| *b == b'\n') {
+                channel::log_stderr_line(&server, line);
+            }
             let text = String::from_utf8_lossy(&out.stdout);
             serde_json::from_str::<Response>(text.trim()).map_err(|_| {
                 // Never the stdout itself: an answer may carry secrets (a database password).

@@ -8,6 +8,7 @@ pub mod binaries;
 pub mod conformance;
 pub mod files;
 pub mod hosting;
+pub mod logs;
 pub mod onboarding;
 pub mod s3;
 pub mod smtp;
