@@ -366,12 +366,14 @@ async fn a_session_abandoned_by_a_timeout_never_answers_the_next_request() {
     assert!(deleted.ok, "{deleted:?}");
 }
 
-/// What the agent writes on its stderr as it answers (here the backup writer's count of the
-/// files it read, passed on by the agent) reaches the control plane's log, the server named;
-/// when the command succeeded it was dropped. (`backup.create` runs on its own channel; the
-/// agent session's stderr goes through the same logging, tested in `chom-ssh`.)
+/// What the agent writes on its stderr reaches the control plane's log, the server named; it
+/// was dropped. Both ways the agent runs: the agent session of changing commands (here a
+/// wrapper in front of the agent says on stderr how it was started, `serve`), read as it
+/// comes; and a one-shot call, logged with its answer (`backup.create`: the backup writer's
+/// count of the files it read, passed on by the agent).
 #[tokio::test]
 async fn what_the_agent_writes_on_stderr_reaches_the_log() {
+    use std::os::unix::fs::PermissionsExt as _;
     let captured = chom_test_support::logs::CapturedLog::default();
     let sink = captured.clone();
     let subscriber = tracing_subscriber::fmt()
@@ -382,7 +384,32 @@ async fn what_the_agent_writes_on_stderr_reaches_the_log() {
     // This test's runtime has one thread: the transport's tasks log through this subscriber.
     let _log = tracing::subscriber::set_default(subscriber);
     let sshd = Sshd::start();
-    let (work, t, ep) = connected(&sshd).await;
+    let (work, _, ep) = connected(&sshd).await;
+    let wrapper = work.path().join("wrapped-agent");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\necho \"wrapper started: $*\" >&2\nexec '{}' \"$@\"\n",
+            work.path().join("chom-agent").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let t = transport(
+        &sshd,
+        &work.path().join("state"),
+        &wrapper,
+        &work.path().join("root"),
+    );
+    let server = format!("root@127.0.0.1:{}", sshd.port);
+    let logged_line = |what: &str| {
+        captured
+            .text()
+            .lines()
+            .find(|l| l.contains("agent stderr") && l.contains(what))
+            .map(str::to_owned)
+    };
+
     let domain = Domain::parse(&format!("log-{}.example.com", std::process::id())).unwrap();
     let create = Request::new(AgentCommand::SiteCreate(SiteSpec {
         domain: domain.clone(),
@@ -390,6 +417,21 @@ async fn what_the_agent_writes_on_stderr_reaches_the_log() {
         php_version: PhpVersion::V82,
     }));
     assert!(t.call(&ep, &create, None).await.unwrap().ok);
+    // The session's stderr is read beside its answers: its line may land a moment after.
+    let mut session = None;
+    for _ in 0..100 {
+        session = logged_line(" serve");
+        if session.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let session = session.unwrap_or_else(|| panic!("no session line: {}", captured.text()));
+    assert!(
+        session.contains("wrapper started") && session.contains(&server),
+        "{session}"
+    );
+
     let backup = Request::new(AgentCommand::BackupCreate(BackupCreate {
         domain,
         backup_id: Tag::parse("b1").unwrap(),
@@ -403,20 +445,11 @@ async fn what_the_agent_writes_on_stderr_reaches_the_log() {
     }));
     let answer = t.call(&ep, &backup, None).await.unwrap();
     assert!(answer.ok, "{answer:?}");
-    let server = format!("root@127.0.0.1:{}", sshd.port);
-    let logged = || captured.text();
-    // The line is read as it comes, beside the answer: it may land a moment after it.
-    for _ in 0..100 {
-        if logged().contains("files read, the others taken unchanged") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let log = logged();
-    let line = log
-        .lines()
-        .find(|l| l.contains("agent stderr") && l.contains("backup b1: "))
-        .unwrap_or_else(|| panic!("no agent stderr line in the log: {log}"));
-    assert!(line.contains(&server), "{line}");
+    let line = logged_line("backup b1: ")
+        .unwrap_or_else(|| panic!("no one-shot line: {}", captured.text()));
+    assert!(
+        line.contains("files read, the others taken unchanged") && line.contains(&server),
+        "{line}"
+    );
     t.close_all().await;
 }

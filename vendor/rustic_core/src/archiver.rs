@@ -26,6 +26,10 @@ use crate::{
     repofile::{configfile::ConfigFile, snapshotfile::SnapshotFile},
 };
 
+/// CHOM's patch: batches of archived items that may wait for the tree archiver (upstream:
+/// none, a thread switch per batch on each side).
+const TREE_QUEUE: usize = 4;
+
 /// The most items of a batch handed to one archiving thread.
 const BATCH: usize = 256;
 
@@ -240,7 +244,7 @@ impl<'a, BE: DecryptFullBackend, I: ReadGlobalIndex> Archiver<'a, BE, I> {
                     .collect::<Vec<_>>()
             })
             // CHOM's patch: a queue of batches, not a rendezvous, to the tree archiver.
-            .readahead_scoped_custom(s, |o| o.buffer_size(4))
+            .readahead_scoped_custom(s, |o| o.buffer_size(TREE_QUEUE))
             .flatten()
             .filter_map(|item| match item {
                 Ok(item) => Some(item),

@@ -27,6 +27,9 @@ pub(super) type ChannelSlot = Arc<tokio::sync::Mutex<Option<Channel>>>;
 
 /// The longest line of the agent's stderr that is logged whole (the rest is cut).
 const STDERR_LINE: usize = 2000;
+/// The bytes of one line kept to log it (a character takes 4 at most): what follows, up to
+/// the next line break, is read and dropped, so a line without an end holds no more memory.
+const STDERR_LINE_BYTES: usize = 4 * STDERR_LINE;
 
 /// Logs what an agent session writes on its stderr (its warnings, a panic's message), a line
 /// at a time, until the session ends; it is read as it comes, so the agent never waits on a
@@ -36,12 +39,25 @@ async fn log_stderr(server: String, stderr: impl tokio::io::AsyncRead + Unpin) {
     let mut reader = tokio::io::BufReader::new(stderr);
     let mut line = Vec::new();
     loop {
-        line.clear();
-        match reader.read_until(b'\n', &mut line).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => log_stderr_line(&server, &line),
+        let (ended, used) = match reader.fill_buf().await {
+            Ok([]) | Err(_) => break,
+            Ok(buf) => {
+                let (part, ended, used) = match buf.iter().position(|b| *b == b'\n') {
+                    Some(at) => (&buf[..at], true, at + 1),
+                    None => (buf, false, buf.len()),
+                };
+                let room = STDERR_LINE_BYTES.saturating_sub(line.len());
+                line.extend_from_slice(&part[..part.len().min(room)]);
+                (ended, used)
+            }
+        };
+        reader.consume(used);
+        if ended {
+            log_stderr_line(&server, &line);
+            line.clear();
         }
     }
+    log_stderr_line(&server, &line);
 }
 
 /// Logs one line the agent wrote on its stderr on `server`: escaped (it may name a site's
@@ -200,7 +216,8 @@ mod tests {
             .finish();
         let _log = tracing::subscriber::set_default(subscriber);
         let mut stderr = b"first\n\nsecond: /var/www/a\x1b[2Jb\rc\n\xff\xfe not utf-8\n".to_vec();
-        stderr.extend(std::iter::repeat_n(b'x', 3 * STDERR_LINE));
+        // Longer than the bytes kept of a line, and than the reader's buffer.
+        stderr.extend(std::iter::repeat_n(b'x', 100 * STDERR_LINE_BYTES));
         stderr.extend(b"\nlast");
         log_stderr("root@host:22".into(), stderr.as_slice()).await;
         let log = captured.text();

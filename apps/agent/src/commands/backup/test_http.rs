@@ -96,7 +96,7 @@ pub(super) fn serve(
 }
 
 /// Where the file at REST `path` lies in the local repository `dir` (packs in `data/xx/`).
-fn local(dir: &Path, path: &str) -> PathBuf {
+pub(super) fn local(dir: &Path, path: &str) -> PathBuf {
     match path.strip_prefix("data/") {
         Some(id) if id.len() > 2 => dir.join("data").join(&id[..2]).join(id),
         _ => dir.join(path),

@@ -813,35 +813,53 @@ mod tests {
     }
 
     /// A repository server that fails to send the packs has not shown the backup corrupted:
-    /// the check says `REPOSITORY_FAILED`. Over the same server, the check passes while it
-    /// sends them, and a flipped byte behind it is still `BACKUP_CORRUPTED`.
+    /// the check says `REPOSITORY_FAILED`, whether it fails every read of a pack (the trees'
+    /// included) or only the reads of the packs' blobs (their headers still sent, which
+    /// upstream's check then hashed alone and called a mismatch). Over the same server, the
+    /// check passes while it sends everything, and a flipped byte behind it is still
+    /// `BACKUP_CORRUPTED`.
     #[test]
     fn packs_the_server_does_not_send_are_not_a_corrupted_backup() {
-        use std::sync::atomic::{AtomicBool, Ordering};
+        use super::super::test_http::{answer_from, local, serve};
+        use std::sync::atomic::{AtomicU8, Ordering};
+        const SENDS_ALL: u8 = 0;
+        const FAILS_PACKS: u8 = 1;
+        const FAILS_BLOBS: u8 = 2;
         let (repo, site) = backed_up(20, "b1");
-        let failing = Arc::new(AtomicBool::new(false));
-        let (dir, fail) = (repo.path().to_path_buf(), failing.clone());
-        let url = super::super::test_http::serve(move |request| {
-            // The packs' reads fail; their list does not.
+        let mode = Arc::new(AtomicU8::new(SENDS_ALL));
+        let (dir, failing) = (repo.path().to_path_buf(), mode.clone());
+        let url = serve(move |request| {
+            // A pack's list is always sent.
             let pack = request
                 .path
                 .strip_prefix("data/")
                 .is_some_and(|id| !id.is_empty());
-            if fail.load(Ordering::SeqCst) && pack {
-                return ("503 Service Unavailable", Vec::new());
+            // The check reads a pack's blobs by a range that stops short of its header, at
+            // the end; the trees are read whole.
+            let blobs = pack
+                && request.range.is_some_and(|(_, last)| {
+                    std::fs::metadata(local(&dir, &request.path))
+                        .is_ok_and(|m| (last as u64) + 1 < m.len())
+                });
+            match failing.load(Ordering::SeqCst) {
+                FAILS_PACKS if pack => ("503 Service Unavailable", Vec::new()),
+                FAILS_BLOBS if blobs => ("503 Service Unavailable", Vec::new()),
+                _ => answer_from(&dir, &request),
             }
-            super::super::test_http::answer_from(&dir, &request)
         });
         let mut access = job(repo.path(), site.path(), "b1").repository;
         access.location = format!("rest:{url}");
         check_backup(&access, "b1").unwrap();
 
-        failing.store(true, Ordering::SeqCst);
-        let e = check_backup(&access, "b1").unwrap_err();
-        assert_eq!(e.code, ErrorCode::RepositoryFailed, "{e:?}");
-        assert!(e.message.contains("503"), "{e:?}");
+        for failing in [FAILS_PACKS, FAILS_BLOBS] {
+            mode.store(failing, Ordering::SeqCst);
+            let e = check_backup(&access, "b1").unwrap_err();
+            assert_eq!(e.code, ErrorCode::RepositoryFailed, "{failing}: {e:?}");
+            assert!(e.message.contains("503"), "{failing}: {e:?}");
+        }
 
-        failing.store(false, Ordering::SeqCst);
+        mode.store(SENDS_ALL, Ordering::SeqCst);
+        check_backup(&access, "b1").unwrap();
         let pack = regular_files(&repo.path().join("data")).remove(0);
         let len = std::fs::metadata(&pack).unwrap().len() as usize;
         flip_byte(&pack, len / 2);
