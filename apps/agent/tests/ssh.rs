@@ -375,14 +375,8 @@ async fn a_session_abandoned_by_a_timeout_never_answers_the_next_request() {
 async fn what_the_agent_writes_on_stderr_reaches_the_log() {
     use std::os::unix::fs::PermissionsExt as _;
     let captured = chom_test_support::logs::CapturedLog::default();
-    let sink = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .with_writer(move || sink.clone())
-        .finish();
     // This test's runtime has one thread: the transport's tasks log through this subscriber.
-    let _log = tracing::subscriber::set_default(subscriber);
+    let _log = tracing::subscriber::set_default(captured.subscriber(tracing::Level::INFO));
     let sshd = Sshd::start();
     let (work, _, ep) = connected(&sshd).await;
     let wrapper = work.path().join("wrapped-agent");

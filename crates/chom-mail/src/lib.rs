@@ -153,11 +153,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let outbox = dir.path().join("outbox");
         let captured = chom_test_support::logs::CapturedLog::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(move || writer.clone())
-            .finish();
+        let subscriber = captured.subscriber(tracing::Level::TRACE);
         let token = "Zq3vU4sF0-secret_TOKEN-value";
         let email = OutgoingEmail {
             to: "jane@example.com".into(),

@@ -2,12 +2,24 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// What a `tracing_subscriber::fmt()` subscriber writes, kept for the test to read:
-/// `.with_writer(move || log.clone())`.
+/// What a subscriber writes, kept for the test to read: install [`CapturedLog::subscriber`]
+/// (`tracing::subscriber::set_default` or `with_default`), then read [`CapturedLog::text`].
 #[derive(Clone, Default)]
 pub struct CapturedLog(Arc<Mutex<Vec<u8>>>);
 
 impl CapturedLog {
+    /// A subscriber that writes every event up to `level` into this log, as plain text (no
+    /// terminal colours), a line each.
+    #[must_use]
+    pub fn subscriber(&self, level: tracing::Level) -> impl tracing::Subscriber + Send + Sync {
+        let sink = self.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish()
+    }
+
     /// Everything written so far.
     #[must_use]
     pub fn text(&self) -> String {

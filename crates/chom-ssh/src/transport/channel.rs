@@ -209,12 +209,7 @@ mod tests {
     #[tokio::test]
     async fn the_agents_stderr_is_logged_a_line_at_a_time_escaped_and_cut() {
         let captured = CapturedLog::default();
-        let sink = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || sink.clone())
-            .finish();
-        let _log = tracing::subscriber::set_default(subscriber);
+        let _log = tracing::subscriber::set_default(captured.subscriber(tracing::Level::INFO));
         let mut stderr = b"first\n\nsecond: /var/www/a\x1b[2Jb\rc\n\xff\xfe not utf-8\n".to_vec();
         // Longer than the bytes kept of a line, and than the reader's buffer.
         stderr.extend(std::iter::repeat_n(b'x', 100 * STDERR_LINE_BYTES));
