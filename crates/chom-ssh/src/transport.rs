@@ -5,6 +5,7 @@ mod breaker;
 mod channel;
 mod host_keys;
 mod master;
+mod stderr;
 
 use crate::{Endpoint, SshError, SshSettings};
 use breaker::Breaker;
@@ -80,7 +81,7 @@ impl AgentTransport {
             let out = self.exec(ep, &argv, &body, timeout).await?;
             let server = crate::endpoint::label(ep);
             for line in out.stderr.split(|b| *b == b'\n') {
-                channel::log_stderr_line(&server, line);
+                stderr::log_line(&server, line);
             }
             let text = String::from_utf8_lossy(&out.stdout);
             serde_json::from_str::<Response>(text.trim()).map_err(|_| {
