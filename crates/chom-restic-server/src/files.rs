@@ -159,10 +159,13 @@ pub(crate) fn sweep_leftovers(
     let mut dirs = Vec::new();
     for repo in dirs_in(root, &mut failed) {
         for dir in dirs_in(&repo, &mut failed) {
-            match dir.file_name().and_then(|n| n.to_str()) {
-                Some("data") => dirs.extend(dirs_in(&dir, &mut failed)),
-                Some("keys" | "locks" | "snapshots" | "index") => dirs.push(dir),
-                _ => {}
+            let kind = Kind::ALL
+                .into_iter()
+                .find(|k| dir.file_name().is_some_and(|n| n == k.dir()));
+            match kind {
+                Some(Kind::Data) => dirs.extend(dirs_in(&dir, &mut failed)),
+                Some(_) => dirs.push(dir),
+                None => {}
             }
         }
         dirs.push(repo);
