@@ -658,7 +658,8 @@ mod tests {
         be.read_full(FileType::Pack, &Id::default())
     }
 
-    /// Makes [`BREAKER_FAILURES`] requests that give up (every try answered 503).
+    /// Makes `times` requests that give up (every try answered 503), each sending
+    /// [`ATTEMPTS`] tries.
     fn give_up(be: &RestBackend, count: &AtomicUsize, times: u32) {
         let before = count.load(Ordering::SeqCst);
         for given_up in 1..=times {

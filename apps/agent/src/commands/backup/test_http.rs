@@ -108,12 +108,13 @@ pub(super) fn local(dir: &Path, path: &str) -> PathBuf {
 pub(super) fn answer_from(dir: &Path, request: &Request) -> (&'static str, Vec<u8>) {
     const NOT_FOUND: (&str, Vec<u8>) = ("404 Not Found", Vec::new());
     if let Some(kind) = request.path.strip_suffix('/') {
-        let mut dirs = vec![dir.join(kind)];
-        if kind == "data" {
-            dirs = (0..=255u8)
+        let dirs: Vec<PathBuf> = if kind == "data" {
+            (0..=255u8)
                 .map(|b| dir.join("data").join(format!("{b:02x}")))
-                .collect();
-        }
+                .collect()
+        } else {
+            vec![dir.join(kind)]
+        };
         let entries: Vec<serde_json::Value> = dirs
             .iter()
             .filter_map(|d| std::fs::read_dir(d).ok())

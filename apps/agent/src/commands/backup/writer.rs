@@ -163,20 +163,15 @@ pub(super) fn check_backup(access: &RepositoryAccess, backup_id: &str) -> Result
             .collect();
         let what: Vec<String> = errors.iter().map(ToString::to_string).take(3).collect();
         // A pack the server did not send is not a pack found wrong: the backup may be intact.
-        if errors.iter().all(|e| super::rest::server_failed(*e)) {
-            AgentError::new(
+        let (code, verdict) = if errors.iter().all(|e| super::rest::server_failed(*e)) {
+            (
                 ErrorCode::RepositoryFailed,
-                format!(
-                    "the backup's data could not be read back: {}",
-                    what.join("; ")
-                ),
+                "the backup's data could not be read back",
             )
         } else {
-            AgentError::new(
-                ErrorCode::BackupCorrupted,
-                format!("the backup's data check failed: {}", what.join("; ")),
-            )
-        }
+            (ErrorCode::BackupCorrupted, "the backup's data check failed")
+        };
+        AgentError::new(code, format!("{verdict}: {}", what.join("; ")))
     })
 }
 
