@@ -5,6 +5,7 @@ mod commands;
 mod fsx;
 mod layout;
 mod nginx_hash;
+mod progress;
 mod registry;
 mod runner;
 mod templates;

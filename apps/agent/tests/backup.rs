@@ -26,6 +26,19 @@ fn agent_with(
     crash: Option<&str>,
     env: &[(&str, &str)],
 ) -> (Option<i32>, Value) {
+    let (code, answer, _) = telling(root, command, params, crash, env);
+    (code, answer)
+}
+
+/// The agent's exit code, its answer, and the progress it told before it: its stdout is
+/// progress lines, then the answer, the last line.
+fn telling(
+    root: &Path,
+    command: &str,
+    params: &Value,
+    crash: Option<&str>,
+    env: &[(&str, &str)],
+) -> (Option<i32>, Value, Vec<Value>) {
     let mut cmd = Command::new(BIN);
     cmd.envs(env.iter().copied());
     cmd.arg("--root")
@@ -51,8 +64,42 @@ fn agent_with(
         .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    let value = serde_json::from_str(text.trim()).unwrap_or(Value::Null);
-    (out.status.code(), value)
+    let mut lines: Vec<&str> = text.trim().lines().collect();
+    let answer = lines
+        .pop()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::Null);
+    let told = lines
+        .iter()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap_or(Value::Null);
+            assert!(
+                v["progress"].is_object(),
+                "{command}: {l:?} before the answer"
+            );
+            v["progress"].clone()
+        })
+        .collect();
+    (out.status.code(), answer, told)
+}
+
+/// The phases told, in order, each once, and the last progress of each.
+fn phases(told: &[Value]) -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = Vec::new();
+    for p in told {
+        let phase = p["phase"].as_str().unwrap().to_owned();
+        match out.last_mut() {
+            Some((last, v)) if *last == phase => *v = p.clone(),
+            _ => {
+                assert!(
+                    out.iter().all(|(seen, _)| *seen != phase),
+                    "{phase} told again after another: {told:?}"
+                );
+                out.push((phase, p.clone()));
+            }
+        }
+    }
+    out
 }
 
 fn ok(root: &Path, command: &str, params: &Value) -> Value {
@@ -116,11 +163,17 @@ impl Site {
     }
 
     fn backup(&self, id: &str, crash: Option<&str>) -> (Option<i32>, Value) {
-        agent(
+        let (code, answer, _) = self.backup_telling(id, crash);
+        (code, answer)
+    }
+
+    fn backup_telling(&self, id: &str, crash: Option<&str>) -> (Option<i32>, Value, Vec<Value>) {
+        telling(
             self.root(),
             "backup.create",
             &json!({"domain": self.domain, "backup_id": id, "kind": "full", "repository": self.access()}),
             crash,
+            &[],
         )
     }
 
@@ -131,12 +184,24 @@ impl Site {
         dry_run: bool,
         crash: Option<&str>,
     ) -> (Option<i32>, Value) {
-        agent(
+        let (code, answer, _) = self.restore_telling(backup, restore, dry_run, crash);
+        (code, answer)
+    }
+
+    fn restore_telling(
+        &self,
+        backup: &str,
+        restore: &str,
+        dry_run: bool,
+        crash: Option<&str>,
+    ) -> (Option<i32>, Value, Vec<Value>) {
+        telling(
             self.root(),
             "backup.restore",
             &json!({"domain": self.domain, "backup_id": backup, "restore_id": restore, "kind": "full",
                     "dry_run": dry_run, "repository": self.access()}),
             crash,
+            &[],
         )
     }
 
@@ -261,9 +326,20 @@ fn without_cache(mut t: BTreeMap<String, String>) -> BTreeMap<String, String> {
 fn a_site_is_backed_up_damaged_and_restored_byte_for_byte() {
     let site = wordpress("bk");
     let original = tree(&site.dir());
-    let (code, created) = site.backup("b-1", None);
+    let (code, created, told) = site.backup_telling("b-1", None);
     assert_eq!(code, Some(0), "{created}");
     let created = &created["data"];
+    // How far it got, before the answer: the files (every one reached, every byte read: a
+    // first backup), then the dump; no estimate without a previous backup.
+    let told = phases(&told);
+    let names: Vec<&str> = told.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["files", "database"], "{told:?}");
+    let (files, dump) = (&told[0].1, &told[1].1);
+    assert_eq!(files["files"], created["file_count"], "{files}");
+    assert_eq!(files["bytes"], created["total_bytes"], "{files}");
+    assert!(files.get("files_expected").is_none(), "{files}");
+    assert_eq!(dump["files"], 1, "{dump}");
+    assert!(dump["bytes"].as_u64().unwrap() > 10_000 * 10, "{dump}");
     assert_eq!(created["tables"], json!({"wp_posts": 10000, "wp_empty": 0}));
     let regular = without_cache(original.clone())
         .values()
@@ -340,8 +416,20 @@ fn a_site_is_backed_up_damaged_and_restored_byte_for_byte() {
     assert_eq!(site.rows(), 5000);
 
     // Restored: every file and row as backed up, nothing left behind.
-    let (code, restored) = site.restore("b-1", "r-1", false, None);
+    let (code, restored, told) = site.restore_telling("b-1", "r-1", false, None);
     assert_eq!(code, Some(0), "{restored}");
+    let names: Vec<String> = phases(&told).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        names,
+        [
+            "restoring_files",
+            "loading_database",
+            "checking_packs",
+            "switching"
+        ],
+        "{told:?}"
+    );
+    assert_eq!(told[0]["files_expected"], created["file_count"], "{told:?}");
     assert_eq!(
         without_cache(tree(&site.dir())),
         without_cache(original.clone())

@@ -447,3 +447,78 @@ async fn what_the_agent_writes_on_stderr_reaches_the_log() {
     );
     t.close_all().await;
 }
+
+/// A long command tells how far it got before its answer, both ways the agent runs: a backup
+/// (one-shot) tells its files as the backup writer reads them, a restore (on the agent
+/// session) each step it takes; the answer after them is read as the answer, and the session
+/// goes on serving.
+#[tokio::test]
+async fn long_commands_tell_how_far_they_got_before_their_answer() {
+    use chom_agent_protocol::Progress;
+    use chom_agent_protocol::backup::BackupRestore;
+    let sshd = Sshd::start();
+    let (work, t, ep) = connected(&sshd).await;
+    let domain = Domain::parse(&format!("told-{}.example.com", std::process::id())).unwrap();
+    let create = Request::new(AgentCommand::SiteCreate(SiteSpec {
+        domain: domain.clone(),
+        site_type: SiteType::Html,
+        php_version: PhpVersion::V82,
+    }));
+    assert!(t.call(&ep, &create, None).await.unwrap().ok);
+    let repository = RepositoryAccess {
+        location: work.path().join("repository").display().to_string(),
+        password: "a password".into(),
+        environment: std::collections::BTreeMap::new(),
+    };
+    let told = std::sync::Mutex::new(Vec::<Progress>::new());
+    let tell = |p: Progress| told.lock().unwrap().push(p);
+    let taken = || std::mem::take(&mut *told.lock().unwrap());
+
+    let backup = Request::new(AgentCommand::BackupCreate(BackupCreate {
+        domain: domain.clone(),
+        backup_id: Tag::parse("b1").unwrap(),
+        kind: BackupKind::Files,
+        exclude: Vec::new(),
+        repository: repository.clone(),
+    }));
+    let answer = t
+        .call_with_progress(&ep, &backup, None, &tell)
+        .await
+        .unwrap();
+    assert!(answer.ok, "{answer:?}");
+    let files = answer.data.unwrap()["file_count"].as_u64().unwrap();
+    assert!(files > 0);
+    let backed = taken();
+    let last = backed.last().unwrap_or_else(|| panic!("nothing told"));
+    assert!(
+        backed.iter().all(|p| p.phase == "files"),
+        "a files backup: {backed:?}"
+    );
+    assert_eq!(last.files, files, "{backed:?}");
+
+    let restore = |id: &str| {
+        Request::new(AgentCommand::BackupRestore(BackupRestore {
+            domain: domain.clone(),
+            backup_id: Tag::parse("b1").unwrap(),
+            restore_id: Tag::parse(id).unwrap(),
+            kind: BackupKind::Files,
+            dry_run: false,
+            repository: repository.clone(),
+        }))
+    };
+    let answer = t
+        .call_with_progress(&ep, &restore("r1"), None, &tell)
+        .await
+        .unwrap();
+    assert!(answer.ok, "{answer:?}");
+    let phases: Vec<String> = taken().into_iter().map(|p| p.phase).collect();
+    assert_eq!(phases, ["restoring_files", "checking_packs", "switching"]);
+    // Told to a caller that does not listen, and the session still answers in step.
+    assert!(t.call(&ep, &restore("r2"), None).await.unwrap().ok);
+    let listed = t
+        .call(&ep, &Request::new(AgentCommand::SiteList), None)
+        .await
+        .unwrap();
+    assert!(listed.ok && listed.data.is_some(), "{listed:?}");
+    t.close_all().await;
+}

@@ -9,4 +9,4 @@ pub mod ports;
 pub use fleet::{Fleet, FleetError, NewVps, TrustHostKey};
 pub use model::{Allocation, Health, HostKey, Vps, VpsStatus};
 pub use placement::{Candidate, place};
-pub use ports::{AgentGateway, GatewayError, SiteRows, VpsRepository};
+pub use ports::{AgentGateway, GatewayError, OnProgress, SiteRows, VpsRepository};

@@ -2,7 +2,7 @@
 
 use crate::model::{Health, Vps};
 use async_trait::async_trait;
-use chom_agent_protocol::{Request, Response};
+use chom_agent_protocol::{Progress, Request, Response};
 use chom_kernel::store::UnitOfWork;
 use chom_kernel::{StoreError, TenantId, VpsId};
 use time::OffsetDateTime;
@@ -118,6 +118,10 @@ pub enum GatewayError {
     BadAnswer(String),
 }
 
+/// What is told each progress line of a long agent command, as it comes (cheap: it runs on
+/// the caller's task).
+pub type OnProgress<'a> = &'a (dyn Fn(Progress) + Send + Sync);
+
 /// Runs `chom-agent` on a server.
 #[async_trait]
 pub trait AgentGateway: Send + Sync {
@@ -132,6 +136,21 @@ pub trait AgentGateway: Send + Sync {
     /// # Errors
     /// Transport failures.
     async fn call(&self, vps: &Vps, request: &Request) -> Result<Response, GatewayError>;
+
+    /// [`AgentGateway::call`], telling `on_progress` each progress line the agent writes
+    /// before its answer (a gateway that cannot read them tells nothing).
+    ///
+    /// # Errors
+    /// Transport failures.
+    async fn call_with_progress(
+        &self,
+        vps: &Vps,
+        request: &Request,
+        on_progress: OnProgress<'_>,
+    ) -> Result<Response, GatewayError> {
+        let _ = on_progress;
+        self.call(vps, request).await
+    }
 
     /// Installs the agent binary on the server.
     ///

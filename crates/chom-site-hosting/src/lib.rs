@@ -9,7 +9,7 @@ pub mod service;
 mod testing;
 
 pub use admission::{Admission, AdmissionInput, Refusal, admit};
-pub use model::{Operation, OperationStatus, Site, SiteStatus, Step, StepStatus};
+pub use model::{Operation, OperationStatus, Site, SiteStatus, Step, StepProgress, StepStatus};
 pub use ports::{SiteFilter, SiteRepository, VpsLoad};
 pub use service::{
     CreateSite, JobOutcome, MEASURE_STORAGE, OperationJob, REAP_OPERATIONS, RENEW_CERTIFICATES,

@@ -137,6 +137,23 @@ pub struct Step {
     pub finished_at: Option<OffsetDateTime>,
     /// Why it failed.
     pub error: Option<String>,
+    /// How far it got, while it runs (and where it ended), when its server tells.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<StepProgress>,
+}
+
+/// How far a step got, as its server tells it (shown to people; nothing is decided on it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepProgress {
+    /// What it is doing (`files`, `database`; for a restore `restoring_files`…).
+    pub phase: String,
+    /// Files dealt with so far in this phase.
+    pub files: u64,
+    /// Bytes read or written so far in this phase.
+    pub bytes: u64,
+    /// Files the phase should deal with in all, when known (an estimate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files_expected: Option<u64>,
 }
 
 /// A long-running piece of work and its progress.
@@ -183,6 +200,7 @@ impl Operation {
                     started_at: None,
                     finished_at: None,
                     error: None,
+                    progress: None,
                 })
                 .collect(),
             error: None,
@@ -202,7 +220,26 @@ impl Operation {
             s.started_at = Some(at);
             s.finished_at = None;
             s.error = None;
+            s.progress = None;
         }
+    }
+
+    /// Records how far running step `name` got; `false` (nothing changed) when it is not
+    /// running, or already there.
+    pub fn progress(&mut self, name: &str, progress: StepProgress, at: OffsetDateTime) -> bool {
+        let Some(s) = self
+            .steps
+            .iter_mut()
+            .find(|s| s.name == name && s.status == StepStatus::Running)
+        else {
+            return false;
+        };
+        if s.progress.as_ref() == Some(&progress) {
+            return false;
+        }
+        s.progress = Some(progress);
+        self.updated_at = at;
+        true
     }
 
     /// Marks step `name` done; the operation succeeds when every step is done.
@@ -280,5 +317,34 @@ mod tests {
             OperationStatus::Succeeded,
             "a retried step completes the operation"
         );
+    }
+
+    /// Progress is kept on the running step (and where it ended), dropped when the step starts
+    /// again; a step that is not running takes none.
+    #[test]
+    fn a_running_step_keeps_its_progress_until_it_starts_again() {
+        let t = OffsetDateTime::now_utc();
+        let later = t + time::Duration::seconds(1);
+        let mut op = Operation::new(TenantId::new(), None, "backup", &["backup.create"]);
+        let p = |files| StepProgress {
+            phase: "files".into(),
+            files,
+            bytes: 10 * files,
+            files_expected: Some(100),
+        };
+        assert!(!op.progress("backup.create", p(1), t), "pending");
+        op.start("backup.create", t);
+        assert!(op.progress("backup.create", p(1), later));
+        assert_eq!(op.updated_at, later);
+        assert!(!op.progress("backup.create", p(1), later), "unchanged");
+        assert!(!op.progress("other", p(2), later));
+        assert!(op.progress("backup.create", p(100), later));
+        op.finish("backup.create", later);
+        assert_eq!(op.steps[0].progress, Some(p(100)), "where it ended");
+        assert!(!op.progress("backup.create", p(3), later), "done");
+        op.start("backup.create", later);
+        assert_eq!(op.steps[0].progress, None);
+        let json = serde_json::to_value(&op.steps[0]).unwrap_or_default();
+        assert!(json.get("progress").is_none(), "{json}");
     }
 }

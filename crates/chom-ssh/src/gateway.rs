@@ -4,7 +4,7 @@ use crate::settings::GatewaySettings;
 use crate::{AgentTransport, Endpoint, SshError, SshSettings};
 use async_trait::async_trait;
 use chom_agent_protocol::{Request, Response};
-use chom_infrastructure::{AgentGateway, GatewayError, Vps};
+use chom_infrastructure::{AgentGateway, GatewayError, OnProgress, Vps};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -82,12 +82,21 @@ impl AgentGateway for SshGateway {
             .map_err(map)
     }
 
+    async fn call(&self, vps: &Vps, request: &Request) -> Result<Response, GatewayError> {
+        self.call_with_progress(vps, request, &|_| {}).await
+    }
+
     #[tracing::instrument(
         name = "ssh.agent_call",
         skip_all,
         fields(vps = %vps.hostname, command = request.command.name())
     )]
-    async fn call(&self, vps: &Vps, request: &Request) -> Result<Response, GatewayError> {
+    async fn call_with_progress(
+        &self,
+        vps: &Vps,
+        request: &Request,
+        on_progress: OnProgress<'_>,
+    ) -> Result<Response, GatewayError> {
         let ep = Self::endpoint(vps)?;
         // Backups and restores read or write a whole site: their own, longer, bound.
         let timeout = matches!(
@@ -98,7 +107,7 @@ impl AgentGateway for SshGateway {
         .then_some(self.backup_timeout);
         let result = self
             .transport
-            .call(&ep, request, timeout)
+            .call_with_progress(&ep, request, timeout, on_progress)
             .await
             .map_err(map);
         if let Err(GatewayError::HostKeyMismatch(_)) = &result {

@@ -13,4 +13,4 @@ pub use endpoint::Endpoint;
 pub use error::SshError;
 pub use gateway::SshGateway;
 pub use settings::{GatewaySettings, SshSettings};
-pub use transport::AgentTransport;
+pub use transport::{AgentTransport, OnProgress};

@@ -10,11 +10,15 @@ mod stderr;
 use crate::{Endpoint, SshError, SshSettings};
 use breaker::Breaker;
 use channel::ChannelSlot;
-use chom_agent_protocol::{Request, Response};
+use chom_agent_protocol::{Progress, Request, Response};
 use master::Slot;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// What is told each progress line a command writes before its answer (cheap: it is called
+/// on the transport's task).
+pub type OnProgress<'a> = &'a (dyn Fn(Progress) + Send + Sync);
 
 /// Runs the agent on servers.
 pub struct AgentTransport {
@@ -69,16 +73,33 @@ impl AgentTransport {
         request: &Request,
         timeout: Option<Duration>,
     ) -> Result<Response, SshError> {
+        self.call_with_progress(ep, request, timeout, &|_| {}).await
+    }
+
+    /// [`AgentTransport::call`], telling `on_progress` each progress line the agent writes
+    /// before its answer, as it comes.
+    ///
+    /// # Errors
+    /// As [`AgentTransport::call`].
+    pub async fn call_with_progress(
+        &self,
+        ep: &Endpoint,
+        request: &Request,
+        timeout: Option<Duration>,
+        on_progress: OnProgress<'_>,
+    ) -> Result<Response, SshError> {
         let body = serde_json::to_vec(request).map_err(|e| SshError::Io(e.to_string()))?;
         let timeout = timeout.unwrap_or(self.settings.command_timeout);
         if request.command.changes_server() {
             return self
-                .guarded(ep, self.call_on_channel(ep, &body, timeout))
+                .guarded(ep, self.call_on_channel(ep, &body, timeout, on_progress))
                 .await;
         }
         let argv = self.agent_argv(request.command.name());
         self.guarded(ep, async {
-            let out = self.exec(ep, &argv, &body, timeout).await?;
+            let out = self
+                .exec(ep, &argv, &body, timeout, Some(on_progress))
+                .await?;
             let server = crate::endpoint::label(ep);
             for line in out.stderr.split(|b| *b == b'\n') {
                 stderr::log_line(&server, line);
@@ -119,7 +140,7 @@ impl AgentTransport {
         // The running agent session would keep the old binary.
         self.close_channel(ep).await;
         self.guarded(ep, async {
-            let out = self.exec(ep, &argv, binary, timeout).await?;
+            let out = self.exec(ep, &argv, binary, timeout, None).await?;
             if out.status.success() {
                 Ok(())
             } else {

@@ -157,12 +157,19 @@ fn agent(bin: &Path, root: &Path, command: &str, params: &Value) -> anyhow::Resu
         .context("agent stdin")?
         .write_all(request.to_string().as_bytes())?;
     let out = child.wait_with_output()?;
-    let answer: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    // Progress lines first (backups and restores), the answer last.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let answer: Value = text
+        .trim()
+        .lines()
+        .last()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or(Value::Null);
     if !out.stderr.is_empty() {
         eprintln!("{command}: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
     anyhow::ensure!(
-        out.status.success() && answer["ok"] != false,
+        out.status.success() && answer["ok"] == true,
         "{command} failed: {answer}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );

@@ -24,7 +24,7 @@ use chom_agent_protocol::backup::{
     BackupCreate, BackupCreated, BackupKind, BackupList, BackupListed, ListedBackup, Manifest,
     Part, Tag, backup_tag,
 };
-use chom_agent_protocol::{AgentError, ErrorCode, SiteType};
+use chom_agent_protocol::{AgentError, ErrorCode, Progress, SiteType};
 use restic::{Restic, Snapshot};
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead as _, Read as _, Write as _};
@@ -306,7 +306,10 @@ fn run_writer(
     if let Some(out) = child.stdout.take() {
         for line in std::io::BufReader::new(out).lines() {
             let line = line.map_err(failed)?;
-            if line == writer::READY_FOR_DUMP {
+            if let Some(p) = Progress::from_line(&line) {
+                // Passed on, before this agent's answer.
+                crate::progress::report(&p);
+            } else if line == writer::READY_FOR_DUMP {
                 fed = match stdin.as_mut() {
                     Some(s) => dump_into(database, s),
                     None => Err(AgentError::new(

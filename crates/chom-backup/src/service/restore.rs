@@ -209,7 +209,14 @@ impl Backups {
         let command = self
             .restore_command(&backup, &site, &job.operation_id.to_string(), false)
             .await?;
-        match work.fleet.run(site.vps_id, command).await {
+        let mut running = Some(op);
+        let answer = self
+            .run_telling(site.vps_id, command, &mut running, STEP)
+            .await;
+        let Some(mut op) = running else {
+            return Err(JobOutcome::Permanent("the operation was lost".into()));
+        };
+        match answer {
             Ok(answer) => match BackupRestored::read(&answer) {
                 Ok(_) => op.finish(STEP, OffsetDateTime::now_utc()),
                 Err(e) => op.fail(

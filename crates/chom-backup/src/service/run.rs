@@ -8,10 +8,10 @@ use super::alerts::AlertJob;
 use crate::model::{Backup, BackupStatus, Contents};
 use crate::repository::Access;
 use chom_agent_protocol::backup::{BackupCreate, BackupCreated, Tag};
-use chom_agent_protocol::{Answer as _, Command};
+use chom_agent_protocol::{Answer as _, Command, Progress};
 use chom_infrastructure::{FleetError, GatewayError};
-use chom_kernel::{BackupId, SiteId, StoreError, TenantId};
-use chom_site_hosting::model::Operation;
+use chom_kernel::{BackupId, SiteId, StoreError, TenantId, VpsId};
+use chom_site_hosting::model::{Operation, StepProgress};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -27,6 +27,9 @@ pub struct BackupJob {
 pub use chom_site_hosting::service::JobOutcome;
 
 const STEP: &str = "backup.create";
+
+/// How often the progress an agent tells is saved on its operation, at most.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The failure of a backup whose site was deleted meanwhile.
 const SITE_GONE: &str = "SITE_NOT_FOUND";
@@ -106,6 +109,61 @@ impl Backups {
             self.raise(uow.as_mut(), alert).await?;
         }
         uow.commit().await
+    }
+
+    /// Runs `command` on server `vps`, saving how far it got on `op`'s running step `step` as
+    /// the agent tells it (at most every [`PROGRESS_EVERY`]; the last told is on `op` when
+    /// this returns). A failed save only costs the progress shown.
+    pub(super) async fn run_telling(
+        &self,
+        vps: VpsId,
+        command: Command,
+        op: &mut Option<Operation>,
+        step: &str,
+    ) -> Result<serde_json::Value, FleetError> {
+        use futures::StreamExt as _;
+        use futures::future::{Either, select};
+        let fleet = &self.work().map_err(FleetError::Store)?.fleet;
+        let Some(op) = op.as_mut() else {
+            return fleet.run(vps, command).await;
+        };
+        let (told, mut lines) = futures::channel::mpsc::unbounded::<Progress>();
+        let tell = move |p: Progress| {
+            let _ = told.unbounded_send(p);
+        };
+        let seen = |p: Progress| StepProgress {
+            phase: p.phase,
+            files: p.files,
+            bytes: p.bytes,
+            files_expected: p.files_expected,
+        };
+        let answer = {
+            let save = async {
+                let mut saved: Option<std::time::Instant> = None;
+                while let Some(p) = lines.next().await {
+                    let changed = op.progress(step, seen(p), OffsetDateTime::now_utc());
+                    if changed && saved.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
+                        saved = Some(std::time::Instant::now());
+                        if let Err(e) = self.record(None, Some(op)).await {
+                            tracing::debug!(error = %e, "the progress of {step} was not saved");
+                        }
+                    }
+                }
+            };
+            let call = std::pin::pin!(fleet.run_telling(vps, command, &tell));
+            match select(call, std::pin::pin!(save)).await {
+                Either::Left((answer, _)) => answer,
+                // The lines end only with `tell`, after the call.
+                Either::Right(((), _)) => {
+                    return Err(FleetError::Agent("the progress ended first".into()));
+                }
+            }
+        };
+        // What was told after the last save goes with the step's end.
+        while let Ok(p) = lines.try_recv() {
+            op.progress(step, seen(p), OffsetDateTime::now_utc());
+        }
+        answer
     }
 
     /// Ends the backup as failed with `why`, and alerts its organization (unless the site is
@@ -218,7 +276,7 @@ impl Backups {
             exclude: Vec::new(),
             repository: repositories.access(site.id, Access::AppendOnly, password),
         });
-        let answer = match self.work()?.fleet.run(site.vps_id, command).await {
+        let answer = match self.run_telling(site.vps_id, command, &mut op, STEP).await {
             Ok(answer) => answer,
             Err(e) if transient(&e) && !last_attempt => {
                 if let Some(op) = op.as_mut() {

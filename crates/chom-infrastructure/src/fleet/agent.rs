@@ -3,7 +3,7 @@
 
 use super::{Fleet, FleetError};
 use crate::model::{Health, Vps};
-use crate::ports::GatewayError;
+use crate::ports::{GatewayError, OnProgress};
 use chom_agent_protocol::answers::VersionAnswer;
 use chom_agent_protocol::{Answer as _, Command, Request, Response};
 use chom_kernel::VpsId;
@@ -16,7 +16,21 @@ impl Fleet {
         vps: &Vps,
         command: Command,
     ) -> Result<serde_json::Value, FleetError> {
-        let response: Response = match self.gateway.call(vps, &Request::new(command)).await {
+        self.call_telling(vps, command, &|_| {}).await
+    }
+
+    async fn call_telling(
+        &self,
+        vps: &Vps,
+        command: Command,
+        on_progress: OnProgress<'_>,
+    ) -> Result<serde_json::Value, FleetError> {
+        let request = Request::new(command);
+        let response: Response = match self
+            .gateway
+            .call_with_progress(vps, &request, on_progress)
+            .await
+        {
             Ok(r) => r,
             Err(e @ GatewayError::HostKeyMismatch(_)) => {
                 // Someone may be impersonating the server: say so loudly, and keep new sites
@@ -121,6 +135,22 @@ impl Fleet {
     pub async fn run(&self, id: VpsId, command: Command) -> Result<serde_json::Value, FleetError> {
         let vps = self.get(id).await?;
         self.call(&vps, command).await
+    }
+
+    /// [`Fleet::run`], telling `on_progress` how far the command got, as the agent says it
+    /// (`backup.create`, `backup.restore`).
+    ///
+    /// # Errors
+    /// As [`Fleet::run`].
+    #[tracing::instrument(name = "fleet.run", skip(self, command, on_progress), fields(command = command.name()))]
+    pub async fn run_telling(
+        &self,
+        id: VpsId,
+        command: Command,
+        on_progress: OnProgress<'_>,
+    ) -> Result<serde_json::Value, FleetError> {
+        let vps = self.get(id).await?;
+        self.call_telling(&vps, command, on_progress).await
     }
 
     /// The agent's `stats` (uptime, processes, sites, network and disk counters).

@@ -1,10 +1,10 @@
 //! Agent sessions: one long-lived `chom-agent serve` per server for changing commands, a request
 //! and its answer per line; a failed or abandoned session is dropped, never reused.
 
-use super::AgentTransport;
+use super::{AgentTransport, OnProgress};
 use crate::endpoint::{Endpoint, label};
 use crate::error::{SshError, classify};
-use chom_agent_protocol::Response;
+use chom_agent_protocol::{Progress, Response};
 use openssh::{Session, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -74,8 +74,13 @@ impl AgentTransport {
         })
     }
 
-    /// One request and its answer on the server's agent session (opened on first use).
-    async fn exchange(channel: &mut Channel, body: &[u8]) -> Result<Response, SshError> {
+    /// One request and its answer on the server's agent session (opened on first use); the
+    /// progress lines before the answer are told to `on_progress`.
+    async fn exchange(
+        channel: &mut Channel,
+        body: &[u8],
+        on_progress: OnProgress<'_>,
+    ) -> Result<Response, SshError> {
         use tokio::io::AsyncBufReadExt as _;
         let mut line = body.to_vec();
         line.push(b'\n');
@@ -84,8 +89,15 @@ impl AgentTransport {
         channel.stdin.write_all(&line).await.map_err(io)?;
         channel.stdin.flush().await.map_err(io)?;
         let mut answer = String::new();
-        if channel.stdout.read_line(&mut answer).await.map_err(io)? == 0 {
-            return Err(SshError::Io("the agent session ended".into()));
+        loop {
+            answer.clear();
+            if channel.stdout.read_line(&mut answer).await.map_err(io)? == 0 {
+                return Err(SshError::Io("the agent session ended".into()));
+            }
+            match Progress::from_line(&answer) {
+                Some(p) => on_progress(p),
+                None => break,
+            }
         }
         channel.in_flight = false;
         serde_json::from_str::<Response>(answer.trim()).map_err(|_| {
@@ -106,6 +118,7 @@ impl AgentTransport {
         ep: &Endpoint,
         body: &[u8],
         timeout: Duration,
+        on_progress: OnProgress<'_>,
     ) -> Result<Response, SshError> {
         let slot = self.channel_slot(ep);
         // The timeout covers the wait for the session too: commands queued behind a slow one
@@ -120,7 +133,7 @@ impl AgentTransport {
                     Some(c) => c,
                     None => current.insert(self.open_channel(ep).await?),
                 };
-                match Self::exchange(channel, body).await {
+                match Self::exchange(channel, body, on_progress).await {
                     Ok(answer) => return Ok(answer),
                     Err(e) => {
                         let dead = current.take().map(|c| c.session);

@@ -1,13 +1,13 @@
 //! Master connections: one multiplexed SSH connection per server, reused by every command and
 //! re-established once when it proves dead.
 
-use super::AgentTransport;
+use super::{AgentTransport, OnProgress};
 use crate::endpoint::{Endpoint, label};
 use crate::error::{SshError, classify};
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt};
 
 /// A server's master connection, if any.
 pub(super) type Slot = Arc<tokio::sync::Mutex<Option<Arc<Session>>>>;
@@ -76,12 +76,14 @@ impl AgentTransport {
         }
     }
 
-    /// Runs `argv` on one master connection.
+    /// Runs `argv` on one master connection; with `on_progress`, the progress lines on its
+    /// stdout are told as they come, and left out of the output.
     async fn run_on(
         ep: &Endpoint,
         session: &Session,
         argv: &[String],
         stdin: &[u8],
+        on_progress: Option<OnProgress<'_>>,
     ) -> Result<std::process::Output, SshError> {
         let (program, args) = argv
             .split_first()
@@ -100,7 +102,22 @@ impl AgentTransport {
                 .await
                 .map_err(|e| SshError::Io(e.to_string()))?;
         }
-        child.wait_with_output().await.map_err(|e| classify(ep, &e))
+        let (Some(stdout), Some(mut stderr)) = (child.stdout().take(), child.stderr().take())
+        else {
+            return Err(SshError::Io("the command has no pipes".into()));
+        };
+        let read_err = async {
+            let mut all = Vec::new();
+            stderr.read_to_end(&mut all).await.map(|_| all)
+        };
+        let (stdout, stderr) = tokio::try_join!(stdout_of(stdout, on_progress), read_err)
+            .map_err(|e| SshError::Io(e.to_string()))?;
+        let status = child.wait().await.map_err(|e| classify(ep, &e))?;
+        Ok(std::process::Output {
+            status,
+            stdout,
+            stderr,
+        })
     }
 
     /// Runs `argv` on the cached master. When that fails and the master proves dead (the server
@@ -112,15 +129,16 @@ impl AgentTransport {
         argv: &[String],
         stdin: &[u8],
         timeout: Duration,
+        on_progress: Option<OnProgress<'_>>,
     ) -> Result<std::process::Output, SshError> {
         let run = async {
             let session = self.session(ep).await?;
-            match Self::run_on(ep, &session, argv, stdin).await {
+            match Self::run_on(ep, &session, argv, stdin, on_progress).await {
                 Err(e) if session.check().await.is_err() => {
                     tracing::debug!(server = %label(ep), error = %e, "master connection lost; reconnecting");
                     self.forget_if(ep, session).await;
                     let session = self.session(ep).await?;
-                    Self::run_on(ep, &session, argv, stdin).await
+                    Self::run_on(ep, &session, argv, stdin, on_progress).await
                 }
                 other => other,
             }
@@ -128,5 +146,30 @@ impl AgentTransport {
         tokio::time::timeout(timeout, run)
             .await
             .map_err(|_| SshError::Timeout(timeout))?
+    }
+}
+
+/// A command's stdout, read to its end; with `on_progress`, its progress lines are told as they
+/// come and left out.
+async fn stdout_of(
+    stdout: impl tokio::io::AsyncRead + Unpin,
+    on_progress: Option<OnProgress<'_>>,
+) -> std::io::Result<Vec<u8>> {
+    let mut reader = tokio::io::BufReader::new(stdout);
+    let mut kept = Vec::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if reader.read_until(b'\n', &mut line).await? == 0 {
+            return Ok(kept);
+        }
+        let told = on_progress.and_then(|tell| {
+            let p = chom_agent_protocol::Progress::from_line(std::str::from_utf8(&line).ok()?)?;
+            tell(p);
+            Some(())
+        });
+        if told.is_none() {
+            kept.extend_from_slice(&line);
+        }
     }
 }

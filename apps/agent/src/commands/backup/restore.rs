@@ -14,15 +14,17 @@
 //!    exchanged back.
 //! 4. The previous tree and tables are removed last.
 //!
-//! Each step is recorded in `/var/lib/chom-agent/restores/<restore id>.json` before it is
-//! taken, with what tells whether it happened (the staged directory's inode; where the tables
-//! are), so a restore killed at any point resumes with the same id and converges; nothing of
-//! the site changes before step 3.
+//! Each step is told as it begins (a progress line, `chom_agent_protocol::progress`), and
+//! recorded in `/var/lib/chom-agent/restores/<restore id>.json` before it is taken, with what
+//! tells whether it happened (the staged directory's inode; where the tables are), so a
+//! restore killed at any point resumes with the same id and converges; nothing of the site
+//! changes before step 3.
 
 use super::restic::{Restic, Snapshot};
 use super::{find_manifest, holds, manifest};
 use crate::Context;
 use crate::commands::site::{crash_point, db_client_args, existing_site, owners, slow_point, sql};
+use crate::progress;
 use crate::registry::Registry;
 use crate::runner::Runner;
 use chom_agent_protocol::backup::{
@@ -393,6 +395,7 @@ fn prepare(
 ) -> Result<(), AgentError> {
     if journal.state.phase < Phase::FilesStaged {
         if files {
+            progress::phase("restoring_files", Some(m.files.len() as u64));
             stage_files(restic, m, staging, owner)?;
             journal.state.staged_inode = inode(staging);
         }
@@ -402,6 +405,7 @@ fn prepare(
     }
     if journal.state.phase < Phase::DatabaseLoaded {
         if database {
+            progress::phase("loading_database", None);
             load_database(r, restic, m, scratch)?;
         }
         // A restore reads only the blobs it needs, through the index: a damaged pack header,
@@ -409,6 +413,7 @@ fn prepare(
         // pack the backup uses is read back whole before anything of the site changes (not
         // the whole repository: that grew with every backup kept; the verified restores, off
         // the server, read it all).
+        progress::phase("checking_packs", None);
         super::writer::check_backup(restic.access(), &m.backup_id)?;
         journal.set(Phase::DatabaseLoaded)?;
         crash_point("database_loaded");
@@ -504,6 +509,7 @@ pub fn restore(ctx: &Context, req: &BackupRestore) -> Result<serde_json::Value, 
     }
     // The switch. Before it nothing of the site changed; from here the journal tells where
     // the site stands.
+    progress::phase("switching", None);
     let live = site.names.database.clone();
     if journal.state.phase < Phase::FilesSwapped {
         if files {

@@ -5,7 +5,8 @@
 //!
 //! - stdin: one line, the [`Job`] (it carries the repository's password: a pipe, never argv);
 //!   then, when the backup has a database, the dump in frames ([`sources::Frames`]).
-//! - stdout: `dump` when it is ready for the dump, then one line, the [`Outcome`].
+//! - stdout: progress lines ([`chom_agent_protocol::progress`]), `dump` when it is ready for
+//!   the dump, then one line, the [`Outcome`].
 //!
 //! The manifest says what the snapshot holds, by construction: a file rustic reads is hashed
 //! as it is read (the bytes that went into the snapshot, even if the tenant writes the file
@@ -18,11 +19,12 @@ mod sources;
 
 use super::{HOST, MANIFEST_FILE, answer, manifest};
 use crate::commands::site::{crash_point, slow_point};
+use crate::progress::Meter;
 use chom_agent_protocol::backup::{
     BackupCreated, BackupKind, Manifest, ManifestDatabase, ManifestFile, Part, RepositoryAccess,
     backup_tag,
 };
-use chom_agent_protocol::{AgentError, ErrorCode};
+use chom_agent_protocol::{AgentError, ErrorCode, Progress};
 use rustic_core::repofile::{MasterKey, SnapshotFile};
 use rustic_core::{
     BackupOptions, CheckError, CheckErrorLevel, CheckOptions, ConfigOptions, Credentials,
@@ -44,6 +46,13 @@ pub(super) const READY_FOR_DUMP: &str = "dump";
 /// zstd level of the repositories the writer makes (restic's `auto` is about level 3; level
 /// 1 is ~12 % faster here for 1 % more stored).
 const COMPRESSION: i32 = 1;
+
+/// Where the writer's progress goes: its stdout, which the agent that runs it reads (and
+/// passes on, before its answer). Nowhere in unit tests.
+#[cfg(not(test))]
+const TELL: fn(&Progress) = crate::progress::report;
+#[cfg(test)]
+const TELL: fn(&Progress) = |_| {};
 
 /// What `backup.create` asks of the writer.
 #[derive(Serialize, Deserialize)]
@@ -298,6 +307,7 @@ fn single_part<S: IndexedFull, R: std::io::Read + Send + 'static>(
     name: &str,
     reader: R,
     rows: bool,
+    meter: Option<Arc<Meter>>,
 ) -> Result<(SnapshotFile, Seen), AgentError> {
     let seen = Seen::default();
     let mut opts = BackupOptions::default();
@@ -306,7 +316,7 @@ fn single_part<S: IndexedFull, R: std::io::Read + Send + 'static>(
     let snap = repo
         .archive(
             &opts,
-            &Hashed::new(Single::new(name, reader), seen.clone(), rows),
+            &Hashed::new(Single::new(name, reader), seen.clone(), rows, meter),
             snapshot_options(job, part)?,
             &[PathBuf::from(name)],
         )
@@ -425,6 +435,9 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
             Some(p) => opts.parent_opts.parents = vec![p],
             None => opts.parent_opts.force = true,
         }
+        // As many files as the previous backup held: an estimate, shown only.
+        let expected = previous.as_ref().map(|p| p.files.len() as u64);
+        let meter = Arc::new(Meter::new("files", expected, TELL));
         let source = LocalSource::new(
             opts.ignore_save_opts,
             &opts.excludes,
@@ -435,11 +448,12 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
         let snap = repo
             .archive(
                 &opts,
-                &Hashed::new(source, seen.clone(), false),
+                &Hashed::new(source, seen.clone(), false, Some(meter.clone())),
                 snapshot_options(job, "files")?,
                 &[PathBuf::from(root)],
             )
             .map_err(failed("backing up the files"))?;
+        meter.finish();
         seen.check()?;
         files_read = seen.read_count();
         let (mut files, unknown) = manifest_files(root, &seen, previous.as_ref());
@@ -472,6 +486,7 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
         writeln!(stdout, "{READY_FOR_DUMP}")
             .and_then(|()| stdout.flush())
             .map_err(|e| AgentError::new(ErrorCode::Io, format!("asking for the dump: {e}")))?;
+        let meter = Arc::new(Meter::new("database", Some(1), TELL));
         let (snap, seen) = single_part(
             &repo,
             job,
@@ -479,7 +494,9 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
             file,
             sources::Frames::new(std::io::stdin()),
             true,
+            Some(meter.clone()),
         )?;
+        meter.finish();
         let (sha256, _) = seen.files().remove(Path::new(file)).ok_or_else(|| {
             AgentError::new(ErrorCode::CommandFailed, "the dump did not reach its end")
         })?;
@@ -503,6 +520,7 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
         MANIFEST_FILE,
         std::io::Cursor::new(text),
         false,
+        None,
     )?;
     added += snap.summary.as_ref().map_or(0, |s| s.data_added_packed);
     Ok(Written {
@@ -513,7 +531,8 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
 
 /// `chom-agent backup-writer`.
 pub(crate) fn main() -> std::process::ExitCode {
-    let mut stdout = std::io::stdout().lock();
+    // Never held: the archiver's threads write progress lines on it too, a line at a time.
+    let mut stdout = std::io::stdout();
     let mut line = String::new();
     // The lock is let go before the dump is read from stdin, on another thread.
     let read = std::io::stdin().lock().read_line(&mut line);

@@ -67,12 +67,14 @@ fn sse(event: &str, data: &impl Serialize) -> String {
 }
 
 /// What changed between two readings of an operation, as SSE events: a `step` event per step
-/// whose state moved, then an `operation` event when the operation's own state moved.
+/// whose state or progress moved, then an `operation` event when the operation's own state moved.
 fn changes(before: Option<&Operation>, now: &Operation) -> String {
     let mut out = String::new();
     for step in &now.steps {
         let old = before.and_then(|b| b.steps.iter().find(|s| s.name == step.name));
-        if old.is_none_or(|o| o.status != step.status || o.error != step.error) {
+        if old.is_none_or(|o| {
+            o.status != step.status || o.error != step.error || o.progress != step.progress
+        }) {
             out.push_str(&sse("step", &StepView::from(step)));
         }
     }
@@ -91,7 +93,8 @@ pub const STREAMS_PER_TOKEN: usize = 5;
 const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The operation's progress as Server-Sent Events: `operation` (the whole operation, first and
-/// whenever its state changes) and `step` (a step that started, finished or failed). The stream
+/// whenever its state changes) and `step` (a step that started, finished, failed, or told how
+/// far it got: a backup's or restore's `progress`). The stream
 /// ends when the operation succeeds or fails, after 30 minutes, or within 5 s of its token
 /// being revoked. At most 5 streams per token at a time.
 #[utoipa::path(get, path = "/api/v1/operations/{id}/events", tag = "sites", security(("bearer" = [])),
@@ -184,4 +187,44 @@ pub async fn operation_events(
         .insert_header(("Cache-Control", "no-cache"))
         .insert_header(("X-Accel-Buffering", "no"))
         .streaming(stream))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use chom_site_hosting::StepProgress;
+    use time::OffsetDateTime;
+
+    /// A step that tells how far it got is a `step` event carrying it; the same reading again
+    /// is no event; the operation's own event only when its state moves.
+    #[test]
+    fn a_steps_progress_is_a_step_event() {
+        let t = OffsetDateTime::now_utc();
+        let mut op = Operation::new(
+            chom_kernel::TenantId::new(),
+            None,
+            "backup",
+            &["backup.create"],
+        );
+        op.start("backup.create", t);
+        let before = op.clone();
+        let progress = StepProgress {
+            phase: "files".into(),
+            files: 12,
+            bytes: 3400,
+            files_expected: Some(40),
+        };
+        assert!(op.progress("backup.create", progress, t));
+        let events = changes(Some(&before), &op);
+        assert_eq!(events.matches("event: step").count(), 1, "{events}");
+        assert!(!events.contains("event: operation"), "{events}");
+        assert!(
+            events.contains(
+                r#""progress":{"phase":"files","files":12,"bytes":3400,"files_expected":40}"#
+            ),
+            "{events}"
+        );
+        assert_eq!(changes(Some(&op), &op), "");
+    }
 }

@@ -77,6 +77,25 @@ pub struct StepView {
     pub finished_at: Option<OffsetDateTime>,
     /// Why it failed (or why it waits for a retry).
     pub error: Option<String>,
+    /// How far it got while it runs, and where it ended, as its server tells (backups and
+    /// restores); null for the other steps.
+    pub progress: Option<StepProgressView>,
+}
+
+/// How far a step got (shown to people; an estimate where it says so).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StepProgressView {
+    /// What it is doing: a backup's `files`, `database`; a restore's `restoring_files`,
+    /// `loading_database`, `checking_packs`, `switching`.
+    #[schema(example = "files")]
+    pub phase: String,
+    /// Files dealt with so far in this phase (a backup: files of the site's tree reached).
+    pub files: u64,
+    /// Bytes read so far in this phase (a backup reads only the files that changed).
+    pub bytes: u64,
+    /// Files the phase should deal with in all, when known: a backup expects as many as the
+    /// site's previous backup held (an estimate; null for a site's first backup).
+    pub files_expected: Option<u64>,
 }
 
 impl From<&Step> for StepView {
@@ -90,6 +109,12 @@ impl From<&Step> for StepView {
             started_at: s.started_at,
             finished_at: s.finished_at,
             error: s.error.clone(),
+            progress: s.progress.as_ref().map(|p| StepProgressView {
+                phase: p.phase.clone(),
+                files: p.files,
+                bytes: p.bytes,
+                files_expected: p.files_expected,
+            }),
         }
     }
 }

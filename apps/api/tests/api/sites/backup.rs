@@ -96,6 +96,14 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
     let (backup, op) = request_backup(&app, &owner, &site).await;
     let done = finished(&app, &owner, &op).await;
     assert_eq!(done["status"], "succeeded", "{done}");
+    // The step ends where the agent last said it was: the dump, read whole.
+    let told = &done["steps"][0]["progress"];
+    assert_eq!(
+        (&told["phase"], &told["files"]),
+        (&json!("database"), &json!(1)),
+        "{done}"
+    );
+    assert!(told["bytes"].as_u64().unwrap() > 10_000 * 10, "{done}");
     let shown = body(
         app.get_as(&owner, &format!("/api/v1/backups/{backup}"))
             .await,
@@ -292,6 +300,7 @@ async fn a_site_is_backed_up_into_its_append_only_repository(db: Db) {
     let done = restore_backup(&app, &owner, &backup).await;
     assert_eq!(done["status"], "succeeded", "{done}");
     assert_eq!(done["kind"], "restore");
+    assert_eq!(done["steps"][0]["progress"]["phase"], "switching", "{done}");
     assert_eq!(
         files(&dir),
         before,

@@ -10,6 +10,7 @@
 //! writer hashes it from the repository.
 
 use super::super::manifest::Sha256Writer;
+use crate::progress::Meter;
 use chom_agent_protocol::rows::RowCounter;
 use chom_agent_protocol::{AgentError, ErrorCode};
 use rustic_core::repofile::{Metadata, Node, NodeType};
@@ -107,12 +108,19 @@ pub(super) struct Hashed<S> {
     inner: S,
     seen: Seen,
     rows: bool,
+    meter: Option<Arc<Meter>>,
 }
 
 impl<S> Hashed<S> {
-    /// `rows`: count the rows of a dump as it passes.
-    pub(super) fn new(inner: S, seen: Seen, rows: bool) -> Self {
-        Self { inner, seen, rows }
+    /// `rows`: count the rows of a dump as it passes; `meter`: counts the files listed and the
+    /// bytes read.
+    pub(super) fn new(inner: S, seen: Seen, rows: bool, meter: Option<Arc<Meter>>) -> Self {
+        Self {
+            inner,
+            seen,
+            rows,
+            meter,
+        }
     }
 }
 
@@ -134,10 +142,14 @@ where
     fn entries(&self) -> Self::Iter {
         let seen = self.seen.clone();
         let rows = self.rows;
+        let meter = self.meter.clone();
         Box::new(self.inner.entries().map(move |entry| match entry {
             Ok(ReadSourceEntry { path, node, open }) => {
                 if node.node_type == NodeType::File {
                     seen.lock().listed.push(path.clone());
+                    if let Some(m) = &meter {
+                        m.file();
+                    }
                 }
                 Ok(ReadSourceEntry {
                     open: open.map(|inner| HashedOpen {
@@ -145,6 +157,7 @@ where
                         path: path.clone(),
                         seen: seen.clone(),
                         rows,
+                        meter: meter.clone(),
                     }),
                     path,
                     node,
@@ -163,6 +176,7 @@ pub(super) struct HashedOpen<O> {
     path: PathBuf,
     seen: Seen,
     rows: bool,
+    meter: Option<Arc<Meter>>,
 }
 
 impl<O: ReadSourceOpen> ReadSourceOpen for HashedOpen<O> {
@@ -176,6 +190,7 @@ impl<O: ReadSourceOpen> ReadSourceOpen for HashedOpen<O> {
                 rows: self.rows.then(RowCounter::new),
                 path: self.path,
                 seen: self.seen,
+                meter: self.meter,
             }),
             Err(e) => {
                 self.seen.error(format!("{}: {e}", self.path.display()));
@@ -213,6 +228,7 @@ pub(super) struct HashedReader<R> {
     rows: Option<RowCounter>,
     path: PathBuf,
     seen: Seen,
+    meter: Option<Arc<Meter>>,
 }
 
 impl<R: Read> Read for HashedReader<R> {
@@ -226,6 +242,9 @@ impl<R: Read> Read for HashedReader<R> {
             }
             Ok(n) => {
                 self.read += n as u64;
+                if let Some(m) = &self.meter {
+                    m.bytes(n as u64);
+                }
                 if let Some(rows) = self.rows.as_mut() {
                     rows.feed(buf.get(..n).unwrap_or_default());
                 }
@@ -356,6 +375,7 @@ mod tests {
             path: PathBuf::from("/site/f"),
             seen: seen.clone(),
             rows: false,
+            meter: None,
         };
         let mut reader = open.open().unwrap();
         std::io::copy(&mut reader, &mut std::io::sink()).unwrap();
