@@ -100,8 +100,10 @@ fn usage() -> String {
          Usage:\n\
          \x20 chom-agent [--root DIR] <command> < request.json\n\
          \x20     one JSON request on stdin (at most 1 MiB), one JSON answer on stdout\n\
+         \x20     (backup.create and backup.restore write progress lines before it)\n\
          \x20 chom-agent [--root DIR] serve\n\
-         \x20     a session: one request per line, one answer per line, until stdin closes\n\
+         \x20     a session: one request per line, one answer per line (after its progress\n\
+         \x20     lines), until stdin closes\n\
          \x20 chom-agent --help | --version\n\
          \n\
          The request names the command too ({{\"protocol\":{PROTOCOL_VERSION},\"command\":\"site.info\",\"params\":{{\"domain\":\"example.com\"}}}});\n\

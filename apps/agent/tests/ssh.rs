@@ -511,8 +511,16 @@ async fn long_commands_tell_how_far_they_got_before_their_answer() {
         .await
         .unwrap();
     assert!(answer.ok, "{answer:?}");
-    let phases: Vec<String> = taken().into_iter().map(|p| p.phase).collect();
+    let restored = taken();
+    let mut phases: Vec<&str> = restored.iter().map(|p| p.phase.as_str()).collect();
+    phases.dedup();
     assert_eq!(phases, ["restoring_files", "checking_packs", "switching"]);
+    // The files' phase ends with every file staged and checked.
+    let staged = restored
+        .iter()
+        .rfind(|p| p.phase == "restoring_files")
+        .unwrap();
+    assert_eq!((staged.files, staged.files_expected), (files, Some(files)));
     // Told to a caller that does not listen, and the session still answers in step.
     assert!(t.call(&ep, &restore("r2"), None).await.unwrap().ok);
     let listed = t

@@ -2,18 +2,19 @@
 //!
 //! `backup.create` and `backup.restore` write, on the same stdout as their answer and before
 //! it, lines of the form `{"progress":{…}}`, each a [`Progress`]. The control plane reads the
-//! lines in order: a progress line updates the operation, the first other line is the answer.
-//! What a progress line says is only shown to people; nothing is decided on it.
+//! lines in order: a progress line ([`Progress::is_line`]) updates the operation, the first
+//! other line is the answer. A progress line it cannot read (a newer agent's) is skipped, never
+//! taken for the answer; fields it does not know are ignored. What a progress line says is
+//! only shown to people; nothing is decided on it.
 
 use serde::{Deserialize, Serialize};
 
 /// How far a command got.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Progress {
-    /// What it is doing: `files` (reading the site's tree), `database` (the dump), `manifest`;
-    /// for a restore, the step it is taking (`staging_files`, `loading_database`, `checking`,
-    /// `switching`).
+    /// What it is doing: `files` (reading the site's tree), `database` (the dump); for a
+    /// restore, the step it is taking (`restoring_files`, `loading_database`,
+    /// `checking_packs`, `switching`).
     pub phase: String,
     /// Files dealt with so far in this phase.
     pub files: u64,
@@ -29,7 +30,6 @@ pub struct Progress {
 const PHASE_CHARS: usize = 32;
 
 #[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Line {
     progress: Progress,
 }
@@ -44,14 +44,21 @@ impl Progress {
         .unwrap_or_default()
     }
 
-    /// The progress a line of the agent's stdout tells; `None` for any other line (the
-    /// answer).
+    /// Whether a line of the agent's stdout is a progress line (the answer never is: it
+    /// begins with `{"ok"`).
+    #[must_use]
+    pub fn is_line(line: &str) -> bool {
+        line.trim_start().starts_with(r#"{"progress""#)
+    }
+
+    /// The progress a line of the agent's stdout tells; `None` for the answer, and for a
+    /// progress line that cannot be read.
     #[must_use]
     pub fn from_line(line: &str) -> Option<Self> {
-        let line = line.trim();
-        if !line.starts_with(r#"{"progress""#) {
+        if !Self::is_line(line) {
             return None;
         }
+        let line = line.trim();
         let Line { mut progress } = serde_json::from_str(line).ok()?;
         if progress.phase.chars().count() > PHASE_CHARS {
             progress.phase = progress.phase.chars().take(PHASE_CHARS).collect();
@@ -80,15 +87,25 @@ mod tests {
         let answer = crate::Response::ok(serde_json::json!({"progress": 1}));
         let text = serde_json::to_string(&answer).unwrap();
         assert_eq!(Progress::from_line(&text), None, "the answer");
-        for bad in [
-            "",
-            "dump",
-            r#"{"progress":{"phase":"files"}}"#,
-            r#"{"progress":{"phase":"files","files":1,"bytes":2,"evil":3}}"#,
-            r#"{"progress":{"phase":"files","files":-1,"bytes":2}}"#,
-        ] {
-            assert_eq!(Progress::from_line(bad), None, "{bad}");
+        assert!(!Progress::is_line(&text));
+        for other in ["", "dump", r#"{"ok":true,"protocol":1}"#] {
+            assert!(!Progress::is_line(other), "{other}");
+            assert_eq!(Progress::from_line(other), None, "{other}");
         }
+        // Progress lines that cannot be read: skipped, never the answer.
+        for unreadable in [
+            r#"{"progress":{"phase":"files"}}"#,
+            r#"{"progress":{"phase":"files","files":-1,"bytes":2}}"#,
+            r#"{"progress":"half"}"#,
+        ] {
+            assert!(Progress::is_line(unreadable), "{unreadable}");
+            assert_eq!(Progress::from_line(unreadable), None, "{unreadable}");
+        }
+        // A newer agent's fields are ignored.
+        let newer = Progress::from_line(
+            r#"{"progress":{"phase":"files","files":1,"bytes":2,"rate":3},"eta":4}"#,
+        );
+        assert_eq!(newer.map(|p| (p.files, p.bytes)), Some((1, 2)));
         let long = Progress {
             phase: "x".repeat(1000),
             ..Progress::default()

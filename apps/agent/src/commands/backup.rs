@@ -131,8 +131,21 @@ pub(super) fn answer(manifest: &Manifest, manifest_sha256: String, added: u64) -
 }
 
 /// Streams `mariadb-dump` of `database` into `out` as frames, ended only when the dump
-/// completed (the writer then refuses an unfinished dump, never stores a shorter one).
+/// completed (the writer then refuses an unfinished dump, never stores a shorter one); tells
+/// the bytes sent (phase `database`).
 fn dump_into(database: &str, out: &mut impl std::io::Write) -> Result<(), AgentError> {
+    let meter = crate::progress::Meter::new("database", Some(1), crate::progress::report);
+    meter.file();
+    let dumped = dump_frames(database, out, &meter);
+    meter.finish();
+    dumped
+}
+
+fn dump_frames(
+    database: &str,
+    out: &mut impl std::io::Write,
+    meter: &crate::progress::Meter,
+) -> Result<(), AgentError> {
     let args = db_tool_args(&[
         "--single-transaction",
         "--quick",
@@ -157,6 +170,7 @@ fn dump_into(database: &str, out: &mut impl std::io::Write) -> Result<(), AgentE
                     if let Err(e) = writer::frame(out, buf.get(..n).unwrap_or_default()) {
                         break Err(format!("the backup writer stopped reading: {e}"));
                     }
+                    meter.bytes(n as u64);
                 }
                 Err(e) => break Err(format!("reading the dump: {e}")),
             }
@@ -306,9 +320,12 @@ fn run_writer(
     if let Some(out) = child.stdout.take() {
         for line in std::io::BufReader::new(out).lines() {
             let line = line.map_err(failed)?;
-            if let Some(p) = Progress::from_line(&line) {
-                // Passed on, before this agent's answer.
-                crate::progress::report(&p);
+            if Progress::is_line(&line) {
+                // The files' progress, passed on before this agent's answer (the writer runs
+                // as the site's user: only the phase it has).
+                if let Some(p) = Progress::from_line(&line).filter(|p| p.phase == "files") {
+                    crate::progress::report(&p);
+                }
             } else if line == writer::READY_FOR_DUMP {
                 fed = match stdin.as_mut() {
                     Some(s) => dump_into(database, s),

@@ -112,8 +112,9 @@ impl Backups {
     }
 
     /// Runs `command` on server `vps`, saving how far it got on `op`'s running step `step` as
-    /// the agent tells it (at most every [`PROGRESS_EVERY`]; the last told is on `op` when
-    /// this returns). A failed save only costs the progress shown.
+    /// the agent tells it: each new phase at once, the counts of a phase at most every
+    /// [`PROGRESS_EVERY`] (the agent tells them every second while they move); the last told
+    /// is on `op` when this returns. A failed save only costs the progress shown.
     pub(super) async fn run_telling(
         &self,
         vps: VpsId,
@@ -140,9 +141,13 @@ impl Backups {
         let answer = {
             let save = async {
                 let mut saved: Option<std::time::Instant> = None;
+                let mut phase = String::new();
                 while let Some(p) = lines.next().await {
+                    let new_phase = p.phase != phase;
+                    phase.clone_from(&p.phase);
                     let changed = op.progress(step, seen(p), OffsetDateTime::now_utc());
-                    if changed && saved.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
+                    let due = new_phase || saved.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
+                    if changed && due {
                         saved = Some(std::time::Instant::now());
                         if let Err(e) = self.record(None, Some(op)).await {
                             tracing::debug!(error = %e, "the progress of {step} was not saved");

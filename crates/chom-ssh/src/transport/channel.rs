@@ -94,9 +94,11 @@ impl AgentTransport {
             if channel.stdout.read_line(&mut answer).await.map_err(io)? == 0 {
                 return Err(SshError::Io("the agent session ended".into()));
             }
-            match Progress::from_line(&answer) {
-                Some(p) => on_progress(p),
-                None => break,
+            if !Progress::is_line(&answer) {
+                break;
+            }
+            if let Some(p) = Progress::from_line(&answer) {
+                on_progress(p);
             }
         }
         channel.in_flight = false;

@@ -4,6 +4,7 @@
 use super::{AgentTransport, OnProgress};
 use crate::endpoint::{Endpoint, label};
 use crate::error::{SshError, classify};
+use chom_agent_protocol::Progress;
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
@@ -163,13 +164,14 @@ async fn stdout_of(
         if reader.read_until(b'\n', &mut line).await? == 0 {
             return Ok(kept);
         }
-        let told = on_progress.and_then(|tell| {
-            let p = chom_agent_protocol::Progress::from_line(std::str::from_utf8(&line).ok()?)?;
-            tell(p);
-            Some(())
-        });
-        if told.is_none() {
-            kept.extend_from_slice(&line);
+        let text = String::from_utf8_lossy(&line);
+        match on_progress {
+            Some(tell) if Progress::is_line(&text) => {
+                if let Some(p) = Progress::from_line(&text) {
+                    tell(p);
+                }
+            }
+            _ => kept.extend_from_slice(&line),
         }
     }
 }

@@ -395,8 +395,16 @@ fn prepare(
 ) -> Result<(), AgentError> {
     if journal.state.phase < Phase::FilesStaged {
         if files {
-            progress::phase("restoring_files", Some(m.files.len() as u64));
+            let expected = m.files.len() as u64;
+            progress::phase("restoring_files", Some(expected));
             stage_files(restic, m, staging, owner)?;
+            // Staged and checked, every one.
+            progress::report(&chom_agent_protocol::Progress {
+                phase: "restoring_files".into(),
+                files: expected,
+                bytes: m.files.iter().map(|f| f.size).sum(),
+                files_expected: Some(expected),
+            });
             journal.state.staged_inode = inode(staging);
         }
         journal.set(Phase::FilesStaged)?;

@@ -5,8 +5,8 @@
 //!
 //! - stdin: one line, the [`Job`] (it carries the repository's password: a pipe, never argv);
 //!   then, when the backup has a database, the dump in frames ([`sources::Frames`]).
-//! - stdout: progress lines ([`chom_agent_protocol::progress`]), `dump` when it is ready for
-//!   the dump, then one line, the [`Outcome`].
+//! - stdout: progress lines of the files ([`chom_agent_protocol::progress`]), `dump` when it
+//!   is ready for the dump (nothing while the dump comes), then one line, the [`Outcome`].
 //!
 //! The manifest says what the snapshot holds, by construction: a file rustic reads is hashed
 //! as it is read (the bytes that went into the snapshot, even if the tenant writes the file
@@ -486,7 +486,8 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
         writeln!(stdout, "{READY_FOR_DUMP}")
             .and_then(|()| stdout.flush())
             .map_err(|e| AgentError::new(ErrorCode::Io, format!("asking for the dump: {e}")))?;
-        let meter = Arc::new(Meter::new("database", Some(1), TELL));
+        // Nothing is told while the dump comes: the agent, writing it into this process's
+        // stdin, reads this stdout only once it ended (it tells the dump's bytes itself).
         let (snap, seen) = single_part(
             &repo,
             job,
@@ -494,9 +495,8 @@ fn write(job: &Job, stdout: &mut impl std::io::Write) -> Result<Written, AgentEr
             file,
             sources::Frames::new(std::io::stdin()),
             true,
-            Some(meter.clone()),
+            None,
         )?;
-        meter.finish();
         let (sha256, _) = seen.files().remove(Path::new(file)).ok_or_else(|| {
             AgentError::new(ErrorCode::CommandFailed, "the dump did not reach its end")
         })?;
