@@ -48,9 +48,25 @@ pub(super) struct Restic<'a> {
     access: &'a RepositoryAccess,
 }
 
-/// What restic's messages say went wrong.
+/// What restic's messages say went wrong. A message that names the network or the server
+/// failing says nothing about the data, whatever else it holds: a connection cut mid-pack
+/// also ends in "unexpected EOF".
 pub(super) fn classify(stderr: &str) -> ErrorCode {
     let s = stderr.to_ascii_lowercase();
+    let unreachable = [
+        "connection refused",
+        "connection reset",
+        "dial tcp",
+        "no such host",
+        "i/o timeout",
+        "context deadline exceeded",
+        "tls handshake",
+        "unexpected http response (5",
+        "server response unexpected: 5",
+    ];
+    if unreachable.iter().any(|c| s.contains(c)) {
+        return ErrorCode::RepositoryFailed;
+    }
     let corrupted = [
         "ciphertext verification failed",
         "hash does not match",
@@ -199,5 +215,45 @@ impl<'a> Restic<'a> {
                 format!("restic snapshots: unreadable answer: {e}"),
             )
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// restic's own words: damaged data is `BACKUP_CORRUPTED`; the network or the server
+    /// failing is `REPOSITORY_FAILED`, even where the cut left an "unexpected EOF" behind.
+    #[test]
+    fn a_server_failing_is_not_a_corrupted_backup() {
+        for corrupted in [
+            "Load(<data/1a2b3c>, 0, 0): ciphertext verification failed",
+            "pack 1a2b3c: Hash does not match id",
+            "Load(<data/1a2b3c>, 100, 0) returned error, retrying after 720ms: unexpected EOF",
+            "Fatal: repository contains errors",
+        ] {
+            assert_eq!(
+                classify(corrupted),
+                ErrorCode::BackupCorrupted,
+                "{corrupted}"
+            );
+        }
+        for unreachable in [
+            r#"Load(<data/1a2b3c>, 0, 0) returned error, retrying after 552ms: Get "http://127.0.0.1:8000/site/data/1a2b3c": dial tcp 127.0.0.1:8000: connect: connection refused"#,
+            "Load(<data/1a2b3c>, 0, 0) returned error: read tcp 127.0.0.1:5->127.0.0.1:8000: read: connection reset by peer | unexpected EOF",
+            "Fatal: unable to open config file: unexpected HTTP response (503): 503 Service Unavailable",
+            "Load(<data/1a2b3c>, 0, 0): context deadline exceeded | unexpected EOF",
+            "Fatal: unable to open repository: no such host",
+        ] {
+            assert_eq!(
+                classify(unreachable),
+                ErrorCode::RepositoryFailed,
+                "{unreachable}"
+            );
+        }
+        assert_eq!(
+            classify("Fatal: wrong password or no key found"),
+            ErrorCode::RepositoryFailed
+        );
     }
 }
