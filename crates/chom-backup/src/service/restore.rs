@@ -209,14 +209,10 @@ impl Backups {
         let command = self
             .restore_command(&backup, &site, &job.operation_id.to_string(), false)
             .await?;
-        let mut running = Some(op);
-        let answer = self
-            .run_telling(site.vps_id, command, &mut running, STEP)
-            .await;
-        let Some(mut op) = running else {
-            return Err(JobOutcome::Permanent("the operation was lost".into()));
-        };
-        match answer {
+        match self
+            .run_telling(site.vps_id, command, Some(&mut op), STEP)
+            .await
+        {
             Ok(answer) => match BackupRestored::read(&answer) {
                 Ok(_) => op.finish(STEP, OffsetDateTime::now_utc()),
                 Err(e) => op.fail(

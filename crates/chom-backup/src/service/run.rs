@@ -119,55 +119,47 @@ impl Backups {
         &self,
         vps: VpsId,
         command: Command,
-        op: &mut Option<Operation>,
+        op: Option<&mut Operation>,
         step: &str,
     ) -> Result<serde_json::Value, FleetError> {
         use futures::StreamExt as _;
-        use futures::future::{Either, select};
         let fleet = &self.work().map_err(FleetError::Store)?.fleet;
-        let Some(op) = op.as_mut() else {
+        let Some(op) = op else {
             return fleet.run(vps, command).await;
         };
         let (told, mut lines) = futures::channel::mpsc::unbounded::<Progress>();
-        let tell = move |p: Progress| {
-            let _ = told.unbounded_send(p);
-        };
-        let seen = |p: Progress| StepProgress {
-            phase: p.phase,
-            files: p.files,
-            bytes: p.bytes,
-            files_expected: p.files_expected,
-        };
-        let answer = {
-            let save = async {
-                let mut saved: Option<std::time::Instant> = None;
-                let mut phase = String::new();
-                while let Some(p) = lines.next().await {
-                    let new_phase = p.phase != phase;
-                    phase.clone_from(&p.phase);
-                    let changed = op.progress(step, seen(p), OffsetDateTime::now_utc());
-                    let due = new_phase || saved.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
-                    if changed && due {
-                        saved = Some(std::time::Instant::now());
-                        if let Err(e) = self.record(None, Some(op)).await {
-                            tracing::debug!(error = %e, "the progress of {step} was not saved");
-                        }
-                    }
-                }
+        let call = async move {
+            let tell = move |p: Progress| {
+                let _ = told.unbounded_send(p);
             };
-            let call = std::pin::pin!(fleet.run_telling(vps, command, &tell));
-            match select(call, std::pin::pin!(save)).await {
-                Either::Left((answer, _)) => answer,
-                // The lines end only with `tell`, after the call.
-                Either::Right(((), _)) => {
-                    return Err(FleetError::Agent("the progress ended first".into()));
+            fleet.run_telling(vps, command, &tell).await
+            // `tell` goes with the call: the lines end.
+        };
+        let save = async {
+            let mut saved: Option<std::time::Instant> = None;
+            let mut phase = String::new();
+            while let Some(p) = lines.next().await {
+                let new_phase = p.phase != phase;
+                phase.clone_from(&p.phase);
+                let progress = StepProgress {
+                    phase: p.phase,
+                    files: p.files,
+                    bytes: p.bytes,
+                    files_expected: p.files_expected,
+                };
+                // Every line is on `op`; what was told after the last save goes with the
+                // step's end.
+                let changed = op.progress(step, progress, OffsetDateTime::now_utc());
+                let due = new_phase || saved.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY);
+                if changed && due {
+                    saved = Some(std::time::Instant::now());
+                    if let Err(e) = self.record(None, Some(op)).await {
+                        tracing::debug!(error = %e, "the progress of {step} was not saved");
+                    }
                 }
             }
         };
-        // What was told after the last save goes with the step's end.
-        while let Ok(p) = lines.try_recv() {
-            op.progress(step, seen(p), OffsetDateTime::now_utc());
-        }
+        let (answer, ()) = futures::join!(call, save);
         answer
     }
 
@@ -281,7 +273,10 @@ impl Backups {
             exclude: Vec::new(),
             repository: repositories.access(site.id, Access::AppendOnly, password),
         });
-        let answer = match self.run_telling(site.vps_id, command, &mut op, STEP).await {
+        let answer = match self
+            .run_telling(site.vps_id, command, op.as_mut(), STEP)
+            .await
+        {
             Ok(answer) => answer,
             Err(e) if transient(&e) && !last_attempt => {
                 if let Some(op) = op.as_mut() {
